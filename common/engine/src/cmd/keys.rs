@@ -1,0 +1,280 @@
+//! Generic key commands: DEL UNLINK EXISTS EXPIRE PEXPIRE EXPIREAT PEXPIREAT
+//! TTL PTTL EXPIRETIME PEXPIRETIME PERSIST TYPE RENAME RENAMENX KEYS SCAN
+//! RANDOMKEY DBSIZE FLUSHDB FLUSHALL COPY TOUCH OBJECT.
+
+use crate::args::{int, is, upper, word};
+use crate::db::DATABASES;
+use crate::exec::{CmdError, CmdResult, Exec};
+use crate::util::glob_match;
+use bytes::Bytes;
+use sixfold_resp::Frame;
+
+/// `DEL key [key ...]`, `UNLINK ...`
+pub fn del(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    let n = a[1..].iter().filter(|k| ex.delete(k)).count();
+    Ok(Frame::Integer(n as i64))
+}
+
+/// `EXISTS key [key ...]`, `TOUCH key [key ...]`
+pub fn exists(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    let n = a[1..].iter().filter(|k| ex.exists(k)).count();
+    Ok(Frame::Integer(n as i64))
+}
+
+/// `EXPIRE key seconds [NX|XX|GT|LT]` and PEXPIRE, EXPIREAT, PEXPIREAT.
+pub fn expire(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    let name = upper(&a[0]);
+    let n = int(&a[2])?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for o in &a[3..] {
+        match upper(o).as_str() {
+            "NX" => nx = true,
+            "XX" => xx = true,
+            "GT" => gt = true,
+            "LT" => lt = true,
+            _ => return Err(CmdError::msg(format!("ERR Unsupported option {}", String::from_utf8_lossy(o)))),
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(CmdError::msg("ERR NX and XX, GT or LT options at the same time are not compatible"));
+    }
+    if gt && lt {
+        return Err(CmdError::msg("ERR GT and LT options at the same time are not compatible"));
+    }
+    let invalid = || CmdError::msg(format!("ERR invalid expire time in '{}' command", name.to_ascii_lowercase()));
+    let ms = if name == "EXPIRE" || name == "EXPIREAT" { n.checked_mul(1000).ok_or_else(invalid)? } else { n };
+    let at = if name.ends_with("AT") { ms } else { ms.checked_add(ex.now_ms).ok_or_else(invalid)? };
+    let Some(entry) = ex.lookup(&a[1]) else { return Ok(Frame::Integer(0)) };
+    let cur = entry.expire_at_ms;
+    let skip = (nx && cur.is_some())
+        || (xx && cur.is_none())
+        || (gt && cur.is_none_or(|c| at <= c))
+        || (lt && cur.is_some_and(|c| at >= c));
+    if skip {
+        return Ok(Frame::Integer(0));
+    }
+    if at <= ex.now_ms {
+        ex.delete(&a[1]);
+        ex.propagate(vec![word("DEL"), a[1].clone()]);
+    } else {
+        ex.db().set_expire(&a[1], Some(at));
+        ex.touch(&a[1]);
+        ex.propagate(vec![word("PEXPIREAT"), a[1].clone(), Bytes::from(at.to_string())]);
+    }
+    Ok(Frame::Integer(1))
+}
+
+/// `TTL`, `PTTL`, `EXPIRETIME`, `PEXPIRETIME`
+pub fn ttl(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    let name = upper(&a[0]);
+    let now = ex.now_ms;
+    let Some(entry) = ex.lookup(&a[1]) else { return Ok(Frame::Integer(-2)) };
+    let Some(at) = entry.expire_at_ms else { return Ok(Frame::Integer(-1)) };
+    let left = (at - now).max(0);
+    Ok(Frame::Integer(match name.as_str() {
+        "TTL" => (left + 500) / 1000,
+        "PTTL" => left,
+        "EXPIRETIME" => at / 1000,
+        _ => at,
+    }))
+}
+
+/// `PERSIST key`
+pub fn persist(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    if !ex.lookup(&a[1]).is_some_and(|e| e.expire_at_ms.is_some()) {
+        return Ok(Frame::Integer(0));
+    }
+    ex.db().set_expire(&a[1], None);
+    ex.touch(&a[1]);
+    Ok(Frame::Integer(1))
+}
+
+/// `TYPE key`
+pub fn type_(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    let t = ex.lookup(&a[1]).map_or("none", |e| e.value.type_name());
+    Ok(Frame::Simple(t.into()))
+}
+
+/// `RENAME key newkey`, `RENAMENX key newkey`
+pub fn rename(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    let nx = is(&a[0], "RENAMENX");
+    let Some(entry) = ex.lookup(&a[1]).cloned() else { return Err(CmdError::NoSuchKey) };
+    if a[1] == a[2] {
+        return Ok(if nx { Frame::Integer(0) } else { Frame::ok() });
+    }
+    if nx && ex.exists(&a[2]) {
+        return Ok(Frame::Integer(0));
+    }
+    ex.exists(&a[2]);
+    ex.db().remove(&a[1]);
+    ex.touch(&a[1]);
+    ex.db().remove(&a[2]);
+    ex.set(a[2].clone(), entry.value, entry.expire_at_ms);
+    Ok(if nx { Frame::Integer(1) } else { Frame::ok() })
+}
+
+/// `COPY source destination [DB n] [REPLACE]`
+pub fn copy(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    let (mut db, mut replace) = (ex.db, false);
+    let mut i = 3;
+    while i < a.len() {
+        if is(&a[i], "REPLACE") {
+            replace = true;
+        } else if is(&a[i], "DB") && i + 1 < a.len() {
+            let n = int(&a[i + 1])?;
+            if !(0..DATABASES as i64).contains(&n) {
+                return Err(CmdError::msg("ERR DB index is out of range"));
+            }
+            db = n as usize;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    if db == ex.db && a[1] == a[2] {
+        return Err(CmdError::msg("ERR source and destination objects are the same"));
+    }
+    let Some(entry) = ex.lookup(&a[1]).cloned() else { return Ok(Frame::Integer(0)) };
+    ex.expire_if_needed(db, &a[2]);
+    if ex.ks.dbs[db].get(&a[2]).is_some() {
+        if !replace {
+            return Ok(Frame::Integer(0));
+        }
+        ex.ks.dbs[db].remove(&a[2]);
+    }
+    ex.ks.dbs[db].insert(a[2].clone(), entry.value, entry.expire_at_ms);
+    ex.touch_in(db, &a[2]);
+    Ok(Frame::Integer(1))
+}
+
+/// `KEYS pattern`
+pub fn keys(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    let now = ex.now_ms;
+    let all = a[1].as_ref() == b"*";
+    let out = ex
+        .db()
+        .iter()
+        .filter(|(k, e)| !e.is_expired(now) && (all || glob_match(&a[1], k)))
+        .map(|(k, _)| Frame::Bulk(k.clone()))
+        .collect();
+    Ok(Frame::Array(out))
+}
+
+/// Parsed `MATCH`, `COUNT`, `TYPE` options of the SCAN family.
+pub struct ScanOpts {
+    /// MATCH pattern.
+    pub pattern: Option<Bytes>,
+    /// COUNT hint.
+    pub count: usize,
+    /// TYPE filter (SCAN only).
+    pub kind: Option<String>,
+}
+
+/// Parses a SCAN cursor (`ERR invalid cursor`).
+pub fn cursor(b: &[u8]) -> Result<u64, CmdError> {
+    std::str::from_utf8(b).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| CmdError::msg("ERR invalid cursor"))
+}
+
+/// Parses SCAN options from `a` (after the cursor).
+pub fn scan_opts(a: &[Bytes], allow_type: bool) -> Result<ScanOpts, CmdError> {
+    let mut o = ScanOpts { pattern: None, count: 10, kind: None };
+    let mut i = 0;
+    while i < a.len() {
+        if i + 1 >= a.len() {
+            return Err(CmdError::Syntax);
+        }
+        match upper(&a[i]).as_str() {
+            "MATCH" => o.pattern = Some(a[i + 1].clone()),
+            "COUNT" => {
+                let n = int(&a[i + 1])?;
+                if n < 1 {
+                    return Err(CmdError::Syntax);
+                }
+                o.count = n as usize;
+            }
+            "TYPE" if allow_type => o.kind = Some(String::from_utf8_lossy(&a[i + 1]).to_ascii_lowercase()),
+            _ => return Err(CmdError::Syntax),
+        }
+        i += 2;
+    }
+    Ok(o)
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
+pub fn scan(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    let cur = cursor(&a[1])?;
+    let o = scan_opts(&a[2..], true)?;
+    let (keys, next) = ex.db().scan_slots(cur as usize, o.count);
+    let now = ex.now_ms;
+    let mut out = Vec::new();
+    for k in keys {
+        let Some(e) = ex.db().get(&k) else { continue };
+        if e.is_expired(now) {
+            continue;
+        }
+        if o.kind.as_deref().is_some_and(|t| t != e.value.type_name()) {
+            continue;
+        }
+        if o.pattern.as_ref().is_some_and(|p| !glob_match(p, &k)) {
+            continue;
+        }
+        out.push(Frame::Bulk(k));
+    }
+    Ok(Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(out)]))
+}
+
+/// `RANDOMKEY`
+pub fn randomkey(ex: &mut Exec, _a: &[Bytes]) -> CmdResult {
+    use rand::Rng;
+    const TRIES_MAX: usize = 100;
+    for _ in 0..TRIES_MAX {
+        let db = ex.db;
+        let rng = &mut *ex.rng;
+        let Some(k) = ex.ks.dbs[db].random_key(|n| rng.random_range(0..n)) else { return Ok(Frame::Null) };
+        if !ex.expire_if_needed(db, &k) {
+            return Ok(Frame::Bulk(k));
+        }
+    }
+    Ok(Frame::Null)
+}
+
+/// `DBSIZE`
+pub fn dbsize(ex: &mut Exec, _a: &[Bytes]) -> CmdResult {
+    Ok(Frame::Integer(ex.db().len() as i64))
+}
+
+/// `FLUSHDB [ASYNC|SYNC]`, `FLUSHALL [ASYNC|SYNC]`
+pub fn flush(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    if a.len() > 2 || (a.len() == 2 && !is(&a[1], "ASYNC") && !is(&a[1], "SYNC")) {
+        return Err(CmdError::Syntax);
+    }
+    let dbs: Vec<usize> = if is(&a[0], "FLUSHALL") { (0..ex.ks.dbs.len()).collect() } else { vec![ex.db] };
+    for db in dbs {
+        let keys: Vec<Bytes> = ex.ks.dbs[db].iter().map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            ex.touch_in(db, &k);
+        }
+        ex.ks.dbs[db].clear();
+    }
+    ex.mark_dirty();
+    Ok(Frame::ok())
+}
+
+/// `OBJECT ENCODING key` | `OBJECT HELP`
+pub fn object(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    match (upper(&a[1]).as_str(), a.len()) {
+        ("ENCODING", 3) => Ok(ex.lookup(&a[2]).map_or(Frame::Null, |e| Frame::bulk(e.value.encoding()))),
+        ("HELP", 2) => Ok(Frame::Array(
+            ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "HELP"]
+                .iter()
+                .map(|s| Frame::Simple((*s).into()))
+                .collect(),
+        )),
+        ("ENCODING", _) => Err(CmdError::msg("ERR wrong number of arguments for 'object|encoding' command")),
+        _ => Err(CmdError::msg(format!(
+            "ERR unknown subcommand '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(&a[1])
+        ))),
+    }
+}

@@ -1,0 +1,107 @@
+//! The command table and the command families, one file each.
+//!
+//! Every command has a [`Spec`]: name, arity, flags, key positions (for
+//! COMMAND INFO and GETKEYS), group and handler. Data commands run against an
+//! [`Exec`] and can be logged as effects; session commands need the whole
+//! engine (connection state, transactions, pub/sub, server info).
+
+pub mod connection;
+pub mod hashes;
+pub mod keys;
+pub mod lists;
+pub mod multi;
+pub mod pubsub;
+pub mod server;
+pub mod sets;
+pub mod strings;
+pub mod zranges;
+pub mod zsets;
+
+mod table;
+
+use crate::args::upper;
+use crate::engine::Engine;
+use crate::exec::{CmdError, CmdResult, Exec};
+use crate::session::ClientId;
+use bytes::Bytes;
+use sixfold_resp::Frame;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub use table::TABLE;
+
+/// Result of a session command: `None` when the reply was already written
+/// (or the client must not get one).
+pub type SessionResult = Result<Option<Frame>, CmdError>;
+
+/// How a command runs.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Reads or changes the keyspace only; can be logged as an effect.
+    Data(fn(&mut Exec, &[Bytes]) -> CmdResult),
+    /// Needs the engine (connections, transactions, pub/sub, server).
+    Session(fn(&mut Engine, ClientId, &[Bytes]) -> SessionResult),
+}
+
+/// A command's description.
+pub struct Spec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: exact count if positive, minimum if negative.
+    pub arity: i32,
+    /// Redis flags; names starting with `@` are Sixfold's own
+    /// (`@multi-ctl`: not queued by MULTI; `@pubsub-ok`: allowed while subscribed).
+    pub flags: &'static [&'static str],
+    /// First key, last key, step (as COMMAND INFO).
+    pub keys: (i32, i32, i32),
+    /// Command group.
+    pub group: &'static str,
+    /// One-line summary (COMMAND DOCS).
+    pub summary: &'static str,
+    /// The handler.
+    pub handler: Handler,
+}
+
+impl Spec {
+    /// True if the command has `flag`.
+    pub fn has(&self, flag: &str) -> bool {
+        self.flags.contains(&flag)
+    }
+}
+
+/// Longest command name looked up.
+const NAME_BYTES_MAX: usize = 32;
+
+/// Finds a command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
+    if name.len() > NAME_BYTES_MAX {
+        return None;
+    }
+    let mut buf = [0u8; NAME_BYTES_MAX];
+    for (d, c) in buf.iter_mut().zip(name) {
+        *d = c.to_ascii_lowercase();
+    }
+    let key = std::str::from_utf8(&buf[..name.len()]).ok()?;
+    INDEX.get_or_init(|| TABLE.iter().map(|s| (s.name, s)).collect()).get(key).copied()
+}
+
+/// A `HELP` reply for a container command.
+pub fn help(cmd: &str, lines: &[&str]) -> Frame {
+    let mut out = vec![Frame::Simple(format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"))];
+    out.extend(lines.iter().map(|l| Frame::Simple((*l).into())));
+    Frame::Array(out)
+}
+
+/// Redis's error for an unknown subcommand.
+pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> CmdError {
+    CmdError::msg(format!("ERR unknown subcommand '{}'. Try {cmd} HELP.", String::from_utf8_lossy(sub)))
+}
+
+/// What a blocking command answers when its timeout expires.
+pub fn timeout_reply(args: &[Bytes]) -> Frame {
+    match upper(&args[0]).as_str() {
+        "BLMOVE" | "BRPOPLPUSH" => Frame::Null,
+        _ => Frame::NullArray,
+    }
+}

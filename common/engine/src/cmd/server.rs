@@ -1,0 +1,309 @@
+//! Server commands: INFO CONFIG COMMAND TIME DEBUG SHUTDOWN.
+
+use crate::args::{int, upper};
+use crate::cmd::{SessionResult, Spec, TABLE, help, lookup, unknown_subcommand};
+use crate::engine::Engine;
+use crate::exec::CmdError;
+use crate::session::ClientId;
+use crate::util::glob_match;
+use bytes::Bytes;
+use sixfold_resp::Frame;
+use std::fmt::Write;
+
+/// The Redis version Sixfold reports (the command set it follows).
+pub const REDIS_VERSION: &str = "7.2.4";
+
+const SECTIONS: [&str; 7] = ["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
+
+/// `INFO [section ...]`
+pub fn info(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
+    let wanted: Vec<String> = a[1..].iter().map(|s| String::from_utf8_lossy(s).to_lowercase()).collect();
+    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
+    let mut out = String::new();
+    for sec in SECTIONS {
+        if all || wanted.iter().any(|w| w == sec) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            section(e, sec, &mut out);
+        }
+    }
+    Ok(Some(Frame::Verbatim("txt".into(), Bytes::from(out))))
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "K", "M", "G"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.2}{}", UNITS[u])
+}
+
+fn section(e: &Engine, sec: &str, o: &mut String) {
+    let up = |s: &str| {
+        let mut c = s.chars();
+        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    };
+    let _ = write!(o, "# {}\r\n", up(sec));
+    let mut kv = |k: &str, v: String| {
+        let _ = write!(o, "{k}:{v}\r\n");
+    };
+    match sec {
+        "server" => {
+            kv("redis_version", REDIS_VERSION.into());
+            kv("sixfold_version", env!("CARGO_PKG_VERSION").into());
+            kv("redis_mode", "standalone".into());
+            kv("os", std::env::consts::OS.into());
+            kv("arch_bits", "64".into());
+            kv("process_id", std::process::id().to_string());
+            kv("tcp_port", e.config.port.to_string());
+            let up_s = e.started_ms.map_or(0, |s| (e.now_ms - s) / 1000);
+            kv("uptime_in_seconds", up_s.to_string());
+            kv("uptime_in_days", (up_s / 86_400).to_string());
+        }
+        "clients" => {
+            kv("connected_clients", e.sessions.len().to_string());
+            kv("maxclients", e.config.maxclients.to_string());
+            let blocked = e.sessions.values().filter(|s| s.blocked.is_some()).count();
+            kv("blocked_clients", blocked.to_string());
+            let pubsub = e.sessions.values().filter(|s| s.subscriptions() > 0).count();
+            kv("pubsub_clients", pubsub.to_string());
+        }
+        "memory" => {
+            let used = (e.used_memory)() as u64;
+            kv("used_memory", used.to_string());
+            kv("used_memory_human", human_bytes(used));
+            kv("maxmemory", e.config.maxmemory_bytes.to_string());
+            kv("maxmemory_human", human_bytes(e.config.maxmemory_bytes));
+            kv("maxmemory_policy", "noeviction".into());
+        }
+        "persistence" => {
+            kv("loading", "0".into());
+            kv("durability", e.config.durability.clone());
+            kv("rdb_bgsave_in_progress", "0".into());
+            kv("aof_enabled", "0".into());
+        }
+        "stats" => {
+            let s = &e.stats;
+            kv("total_connections_received", s.connections.to_string());
+            kv("total_commands_processed", s.commands.to_string());
+            kv("rejected_connections", s.rejected_connections.to_string());
+            kv("expired_keys", s.expired_keys.to_string());
+            kv("pubsub_channels", e.channels.len().to_string());
+            kv("pubsub_patterns", e.patterns.len().to_string());
+            kv("pubsub_messages_delivered", s.pubsub_messages.to_string());
+            kv("changes_since_start", s.dirty.to_string());
+            kv("effect_groups", s.effect_groups.to_string());
+        }
+        "replication" => {
+            kv("role", "master".into());
+            kv("connected_slaves", "0".into());
+        }
+        _ => {
+            for (i, db) in e.ks.dbs.iter().enumerate().filter(|(_, d)| !d.is_empty()) {
+                kv(&format!("db{i}"), format!("keys={},expires={},avg_ttl=0", db.len(), db.volatile_len()));
+            }
+        }
+    }
+}
+
+/// The CONFIG parameters Sixfold has, with their current values.
+fn config_params(e: &Engine) -> Vec<(&'static str, String)> {
+    let c = &e.config;
+    vec![
+        ("maxmemory", c.maxmemory_bytes.to_string()),
+        ("maxmemory-policy", "noeviction".into()),
+        ("maxclients", c.maxclients.to_string()),
+        ("requirepass", c.requirepass.as_ref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default()),
+        ("proto-max-bulk-len", c.proto_max_bulk_len.to_string()),
+        ("port", c.port.to_string()),
+        ("databases", crate::db::DATABASES.to_string()),
+        ("save", String::new()),
+        ("appendonly", "no".into()),
+        ("timeout", "0".into()),
+    ]
+}
+
+/// Parses a memory value: `100`, `10kb`, `64mb`, `1gb` (and k/m/g).
+fn memory_value(b: &[u8]) -> Option<u64> {
+    let s = String::from_utf8_lossy(b).to_lowercase();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let mult: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1_000_000,
+        "mb" => 1024 * 1024,
+        "g" => 1_000_000_000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
+    let failed = |why: &str| CmdError::msg(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
+    match name {
+        "maxmemory" => e.config.maxmemory_bytes = memory_value(v).ok_or_else(|| failed("argument must be a memory value"))?,
+        "maxmemory-policy" if v.eq_ignore_ascii_case(b"noeviction") => {}
+        "maxmemory-policy" => return Err(failed("Sixfold is a database and only supports noeviction")),
+        "maxclients" => {
+            let n = int(v).ok().filter(|n| *n >= 1).ok_or_else(|| failed("argument must be a number"))?;
+            e.config.maxclients = n as u64;
+        }
+        "requirepass" => e.config.requirepass = (!v.is_empty()).then(|| v.clone()),
+        "proto-max-bulk-len" => {
+            let n = memory_value(v).filter(|n| *n >= 1024 * 1024).ok_or_else(|| failed("argument must be a memory value"))?;
+            e.config.proto_max_bulk_len = n;
+        }
+        "port" | "databases" | "save" | "appendonly" | "timeout" => return Err(failed("can't set immutable config")),
+        _ => return Err(CmdError::msg(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"))),
+    }
+    e.config_changed = true;
+    Ok(())
+}
+
+/// `CONFIG GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT | REWRITE | HELP`
+pub fn config(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
+    match upper(&a[1]).as_str() {
+        "GET" if a.len() >= 3 => {
+            let mut out = Vec::new();
+            for (k, v) in config_params(e) {
+                if a[2..].iter().any(|p| glob_match(&p.to_ascii_lowercase(), k.as_bytes())) {
+                    out.push((Frame::bulk(k), Frame::bulk(v)));
+                }
+            }
+            Ok(Some(Frame::Map(out)))
+        }
+        "SET" if a.len() >= 4 && a.len() % 2 == 0 => {
+            for kv in a[2..].chunks(2) {
+                set_param(e, &String::from_utf8_lossy(&kv[0]).to_lowercase(), &kv[1])?;
+            }
+            Ok(Some(Frame::ok()))
+        }
+        "RESETSTAT" if a.len() == 2 => {
+            e.stats = Default::default();
+            Ok(Some(Frame::ok()))
+        }
+        "REWRITE" if a.len() == 2 => Err(CmdError::msg("ERR The server is running without a config file")),
+        "HELP" => Ok(Some(help("CONFIG", &["GET <pattern>", "SET <directive> <value>", "RESETSTAT", "REWRITE"]))),
+        "GET" | "SET" | "RESETSTAT" | "REWRITE" => Err(CmdError::msg(format!(
+            "ERR wrong number of arguments for 'config|{}' command",
+            String::from_utf8_lossy(&a[1]).to_lowercase()
+        ))),
+        _ => Err(unknown_subcommand(&a[1], "CONFIG")),
+    }
+}
+
+fn command_info(s: &Spec) -> Frame {
+    let flags = s.flags.iter().filter(|f| !f.starts_with('@')).map(|f| Frame::Simple((*f).into())).collect();
+    Frame::Array(vec![
+        Frame::bulk(s.name),
+        Frame::Integer(s.arity as i64),
+        Frame::Set(flags),
+        Frame::Integer(s.keys.0 as i64),
+        Frame::Integer(s.keys.1 as i64),
+        Frame::Integer(s.keys.2 as i64),
+        Frame::Set(vec![Frame::Simple(format!("@{}", s.group))]),
+        Frame::Set(vec![]),
+        Frame::Set(vec![]),
+        Frame::Set(vec![]),
+    ])
+}
+
+fn command_docs(s: &Spec) -> (Frame, Frame) {
+    (
+        Frame::bulk(s.name),
+        Frame::Map(vec![
+            (Frame::bulk("summary"), Frame::bulk(s.summary)),
+            (Frame::bulk("since"), Frame::bulk("1.0.0")),
+            (Frame::bulk("group"), Frame::bulk(s.group)),
+        ]),
+    )
+}
+
+/// `COMMAND [COUNT | INFO [name ...] | DOCS [name ...] | LIST | GETKEYS cmd ... | HELP]`
+pub fn command(_e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
+    if a.len() == 1 {
+        return Ok(Some(Frame::Array(TABLE.iter().map(command_info).collect())));
+    }
+    let names = &a[2..];
+    let pick = |all: bool| -> Vec<&'static Spec> {
+        if all { TABLE.iter().collect() } else { names.iter().filter_map(|n| lookup(n)).collect() }
+    };
+    match upper(&a[1]).as_str() {
+        "COUNT" => Ok(Some(Frame::Integer(TABLE.len() as i64))),
+        "INFO" => {
+            let out = if names.is_empty() {
+                TABLE.iter().map(command_info).collect()
+            } else {
+                names.iter().map(|n| lookup(n).map_or(Frame::NullArray, command_info)).collect()
+            };
+            Ok(Some(Frame::Array(out)))
+        }
+        "DOCS" => Ok(Some(Frame::Map(pick(names.is_empty()).into_iter().map(command_docs).collect()))),
+        "LIST" => {
+            let pattern = match names {
+                [] => None,
+                [f, kind, p] if f.eq_ignore_ascii_case(b"FILTERBY") && kind.eq_ignore_ascii_case(b"PATTERN") => Some(p),
+                _ => return Err(CmdError::Syntax),
+            };
+            let out = TABLE
+                .iter()
+                .filter(|s| pattern.is_none_or(|p| glob_match(&p.to_ascii_lowercase(), s.name.as_bytes())))
+                .map(|s| Frame::bulk(s.name))
+                .collect();
+            Ok(Some(Frame::Array(out)))
+        }
+        "GETKEYS" if a.len() >= 3 => {
+            let Some(spec) = lookup(&a[2]) else { return Err(CmdError::msg("ERR Invalid command specified")) };
+            let args = &a[2..];
+            let (first, last, step) = spec.keys;
+            if first == 0 {
+                return Err(CmdError::msg("ERR The command has no key arguments"));
+            }
+            let last = if last < 0 { args.len() as i32 + last } else { last };
+            let keys = (first..=last.min(args.len() as i32 - 1))
+                .step_by(step.max(1) as usize)
+                .map(|i| Frame::Bulk(args[i as usize].clone()))
+                .collect();
+            Ok(Some(Frame::Array(keys)))
+        }
+        "HELP" => Ok(Some(help("COMMAND", &["(no subcommand)", "COUNT", "INFO [<command-name> ...]", "DOCS [<command-name> ...]", "LIST [FILTERBY PATTERN <pattern>]", "GETKEYS <full-command>"]))),
+        _ => Err(unknown_subcommand(&a[1], "COMMAND")),
+    }
+}
+
+/// `TIME`
+pub fn time(e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
+    let ms = e.now_ms;
+    Ok(Some(Frame::Array(vec![Frame::bulk_int(ms / 1000), Frame::bulk_int((ms % 1000) * 1000)])))
+}
+
+/// `DEBUG DIGEST | SET-ACTIVE-EXPIRE 0|1 | HELP`
+pub fn debug(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
+    match upper(&a[1]).as_str() {
+        "DIGEST" => Ok(Some(Frame::Simple(crate::digest::digest_hex(&e.ks)))),
+        "SET-ACTIVE-EXPIRE" if a.len() == 3 => {
+            e.config.active_expire = int(&a[2])? != 0;
+            Ok(Some(Frame::ok()))
+        }
+        "HELP" => Ok(Some(help("DEBUG", &["DIGEST", "SET-ACTIVE-EXPIRE <0|1>"]))),
+        _ => Err(unknown_subcommand(&a[1], "DEBUG")),
+    }
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]`: the server stops; no reply.
+pub fn shutdown(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
+    for o in &a[1..] {
+        if !["NOSAVE", "SAVE", "NOW", "FORCE"].contains(&upper(o).as_str()) {
+            return Err(CmdError::Syntax);
+        }
+    }
+    e.shutdown = true;
+    Ok(None)
+}

@@ -1,0 +1,573 @@
+//! The engine: keyspace, sessions and command dispatch, driven by events
+//! (a client sent a command, time passed, a client left) with no I/O.
+//!
+//! The server feeds commands with [`Engine::feed`], then drains what the
+//! engine produced: bytes for each client ([`Engine::take_output`]), clients
+//! to disconnect ([`Engine::take_closing`]) and effect groups to log
+//! ([`Engine::take_effects`]). Time is passed in; randomness is seeded.
+
+use crate::cmd::{self, Handler, Spec};
+use crate::db::Keyspace;
+use crate::effects::Effect;
+use crate::exec::{CmdError, Exec, Mode};
+use crate::session::{Blocked, ClientId, ClientInfo, ReplyMode, Session};
+use bytes::Bytes;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use sixfold_resp::Frame;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+/// Settings readable and writable with CONFIG GET/SET.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `requirepass`: password of the default user (empty: none).
+    pub requirepass: Option<Bytes>,
+    /// `maxmemory` in bytes (0: no limit); policy is always `noeviction`.
+    pub maxmemory_bytes: u64,
+    /// `maxclients`.
+    pub maxclients: u64,
+    /// `proto-max-bulk-len`.
+    pub proto_max_bulk_len: u64,
+    /// Active expiry cycle on (`DEBUG SET-ACTIVE-EXPIRE`).
+    pub active_expire: bool,
+    /// Largest output buffer of a pub/sub client before it is disconnected.
+    pub pubsub_output_bytes_max: usize,
+    /// TCP port (reported by INFO, HELLO and CONFIG GET port).
+    pub port: u16,
+    /// What `INFO persistence` says about durability.
+    pub durability: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            requirepass: None,
+            maxmemory_bytes: 0,
+            maxclients: 10_000,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            active_expire: true,
+            pubsub_output_bytes_max: 32 * 1024 * 1024,
+            port: 6379,
+            durability: "none".into(),
+        }
+    }
+}
+
+/// Counters reported by INFO stats.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Commands processed.
+    pub commands: u64,
+    /// Keys expired (lazily or actively).
+    pub expired_keys: u64,
+    /// Data changes since start.
+    pub dirty: u64,
+    /// Connections refused for maxclients.
+    pub rejected_connections: u64,
+    /// Hits and misses of key lookups by read commands.
+    pub keyspace_hits: u64,
+    /// Misses.
+    pub keyspace_misses: u64,
+    /// Pub/sub messages delivered.
+    pub pubsub_messages: u64,
+    /// Effect groups produced.
+    pub effect_groups: u64,
+}
+
+/// Keys the active expiry cycle examines per database per tick.
+const EXPIRE_SLOTS_PER_TICK: usize = 2_000;
+
+/// The in-memory engine.
+pub struct Engine {
+    pub(crate) ks: Keyspace,
+    pub(crate) sessions: HashMap<ClientId, Session>,
+    pub(crate) config: Config,
+    pub(crate) rng: SmallRng,
+    pub(crate) now_ms: i64,
+    pub(crate) started_ms: Option<i64>,
+    next_id: ClientId,
+    pub(crate) channels: HashMap<Bytes, BTreeSet<ClientId>>,
+    pub(crate) patterns: HashMap<Bytes, BTreeSet<ClientId>>,
+    pub(crate) blocked_on: HashMap<(usize, Bytes), VecDeque<ClientId>>,
+    pub(crate) watchers: HashMap<(usize, Bytes), Vec<ClientId>>,
+    pub(crate) stats: Stats,
+    pub(crate) used_memory: Box<dyn Fn() -> usize + Send>,
+    groups: Vec<Vec<Effect>>,
+    cur: Vec<Effect>,
+    touched: Vec<(usize, Bytes)>,
+    has_output: Vec<ClientId>,
+    closing: Vec<ClientId>,
+    pub(crate) shutdown: bool,
+    pub(crate) config_changed: bool,
+}
+
+impl Engine {
+    /// An empty engine; `seed` drives SPOP, RANDOMKEY and friends.
+    pub fn new(config: Config, seed: u64) -> Engine {
+        Engine {
+            ks: Keyspace::default(),
+            sessions: HashMap::new(),
+            config,
+            rng: SmallRng::seed_from_u64(seed),
+            now_ms: 0,
+            started_ms: None,
+            next_id: 1,
+            channels: HashMap::new(),
+            patterns: HashMap::new(),
+            blocked_on: HashMap::new(),
+            watchers: HashMap::new(),
+            stats: Stats::default(),
+            used_memory: Box::new(|| 0),
+            groups: Vec::new(),
+            cur: Vec::new(),
+            touched: Vec::new(),
+            has_output: Vec::new(),
+            closing: Vec::new(),
+            shutdown: false,
+            config_changed: false,
+        }
+    }
+
+    /// Sets the function that reports the process's allocated bytes (for
+    /// `maxmemory` and INFO memory).
+    pub fn set_memory_probe(&mut self, probe: Box<dyn Fn() -> usize + Send>) {
+        self.used_memory = probe;
+    }
+
+    /// The current settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// True once, after CONFIG SET changed a setting the server mirrors.
+    pub fn take_config_changed(&mut self) -> bool {
+        std::mem::take(&mut self.config_changed)
+    }
+
+    /// True after SHUTDOWN.
+    pub fn shutdown_requested(&self) -> bool {
+        self.shutdown
+    }
+
+    /// The keyspace (read-only).
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.ks
+    }
+
+    /// The state digest (see [`crate::digest`]).
+    pub fn digest(&self) -> [u8; 32] {
+        crate::digest::digest(&self.ks)
+    }
+
+    /// Number of connected clients.
+    pub fn client_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn set_clock(&mut self, now_ms: i64) {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.started_ms.get_or_insert(now_ms);
+    }
+
+    /// Registers a new connection; `None` (after an error reply is queued
+    /// for the caller to send) when `maxclients` is reached.
+    pub fn connect(&mut self, info: ClientInfo, now_ms: i64) -> Result<ClientId, Bytes> {
+        self.set_clock(now_ms);
+        if self.sessions.len() as u64 >= self.config.maxclients {
+            self.stats.rejected_connections += 1;
+            return Err(Bytes::from_static(b"-ERR max number of clients reached\r\n"));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stats.connections += 1;
+        let auth = self.config.requirepass.is_none();
+        self.sessions.insert(id, Session::new(id, info, auth, self.now_ms));
+        Ok(id)
+    }
+
+    /// Forgets a connection: its subscriptions, watches and blocking state.
+    pub fn disconnect(&mut self, id: ClientId) {
+        self.unblock(id);
+        crate::cmd::pubsub::unsubscribe_all(self, id);
+        crate::cmd::multi::unwatch(self, id);
+        self.sessions.remove(&id);
+    }
+
+    /// Runs one command of client `id` (or queues it while the client is
+    /// blocked). Replies go to the client's output.
+    pub fn feed(&mut self, id: ClientId, args: Vec<Bytes>, now_ms: i64) {
+        self.set_clock(now_ms);
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        if s.closing {
+            return;
+        }
+        if s.blocked.is_some() {
+            s.pending.push_back(args);
+            return;
+        }
+        self.run_top(id, args);
+        self.after_commands();
+    }
+
+    /// Time passed: time out blocked clients and expire keys.
+    pub fn tick(&mut self, now_ms: i64) {
+        self.set_clock(now_ms);
+        let timed_out: Vec<ClientId> = self
+            .sessions
+            .values()
+            .filter(|s| s.blocked.as_ref().and_then(|b| b.deadline_ms).is_some_and(|d| d <= self.now_ms))
+            .map(|s| s.id)
+            .collect();
+        for id in timed_out {
+            let reply = self.sessions.get(&id).and_then(|s| s.blocked.as_ref()).map(|b| cmd::timeout_reply(&b.args));
+            self.unblock(id);
+            if let Some(r) = reply {
+                self.reply(id, &r);
+            }
+            self.resume(id);
+        }
+        if self.config.active_expire {
+            self.active_expire();
+        }
+        self.after_commands();
+    }
+
+    /// The earliest time [`Engine::tick`] has work for a blocked client.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.sessions.values().filter_map(|s| s.blocked.as_ref()?.deadline_ms).min()
+    }
+
+    fn active_expire(&mut self) {
+        for db in 0..self.ks.dbs.len() {
+            let keys = self.ks.dbs[db].expired_sample(self.now_ms, EXPIRE_SLOTS_PER_TICK);
+            if keys.is_empty() {
+                continue;
+            }
+            let mut ex = self.exec(db, Mode::Execute, false, false);
+            for k in keys {
+                ex.expire_if_needed(db, &k);
+            }
+            self.stats.expired_keys += ex.expired;
+            self.finish_group();
+        }
+    }
+
+    /// Replies and pushes produced since the last call, per client.
+    pub fn take_output(&mut self) -> Vec<(ClientId, Bytes)> {
+        let mut out = Vec::with_capacity(self.has_output.len());
+        for id in self.has_output.drain(..) {
+            if let Some(s) = self.sessions.get_mut(&id) {
+                if !s.out.is_empty() {
+                    out.push((id, s.out.split().freeze()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Clients the server must disconnect (after sending their output).
+    pub fn take_closing(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.closing)
+    }
+
+    /// Effect groups produced since the last call, in order: one group per
+    /// client command, transaction, served blocked client or expiry pass.
+    pub fn take_effects(&mut self) -> Vec<Vec<Effect>> {
+        std::mem::take(&mut self.groups)
+    }
+
+    /// Applies one logged effect group (replica or recovery path). Errors
+    /// mean the log and the engine disagree.
+    pub fn apply(&mut self, group: &[Effect]) -> Result<(), CmdError> {
+        for e in group {
+            let db = e.db as usize;
+            if db >= self.ks.dbs.len() {
+                return Err(CmdError::msg("ERR effect names a database out of range"));
+            }
+            let Some(spec) = e.args.first().and_then(|n| cmd::lookup(n)) else {
+                return Err(CmdError::msg(format!("ERR unknown effect {}", e.describe())));
+            };
+            let Handler::Data(f) = spec.handler else {
+                return Err(CmdError::msg(format!("ERR effect is not a data command: {}", e.describe())));
+            };
+            let mut scratch = Vec::new();
+            let mut touched = Vec::new();
+            let mut ex = Exec {
+                ks: &mut self.ks,
+                db,
+                now_ms: self.now_ms,
+                rng: &mut self.rng,
+                mode: Mode::Apply,
+                resp3: false,
+                in_multi: true,
+                effects: &mut scratch,
+                touched: &mut touched,
+                dirty: 0,
+                rewritten: false,
+                expired: 0,
+            };
+            f(&mut ex, &e.args)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn exec(&mut self, db: usize, mode: Mode, resp3: bool, in_multi: bool) -> Exec<'_> {
+        Exec {
+            ks: &mut self.ks,
+            db,
+            now_ms: self.now_ms,
+            rng: &mut self.rng,
+            mode,
+            resp3,
+            in_multi,
+            effects: &mut self.cur,
+            touched: &mut self.touched,
+            dirty: 0,
+            rewritten: false,
+            expired: 0,
+        }
+    }
+
+    /// Closes the current effect group.
+    pub(crate) fn finish_group(&mut self) {
+        if !self.cur.is_empty() {
+            self.stats.effect_groups += 1;
+            self.groups.push(std::mem::take(&mut self.cur));
+        }
+    }
+
+    /// Queues a reply for `id`.
+    pub(crate) fn reply(&mut self, id: ClientId, f: &Frame) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.reply(f);
+            self.has_output.push(id);
+        }
+    }
+
+    /// Queues a push message for `id`; a subscriber whose buffer is over the
+    /// limit is disconnected.
+    pub(crate) fn push(&mut self, id: ClientId, f: &Frame) {
+        let limit = self.config.pubsub_output_bytes_max;
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.push(f);
+            self.has_output.push(id);
+            if s.out.len() > limit && !s.closing {
+                s.closing = true;
+                self.closing.push(id);
+            }
+        }
+    }
+
+    /// Marks `id` to be disconnected once its output is sent.
+    pub(crate) fn close_client(&mut self, id: ClientId) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            if !s.closing {
+                s.closing = true;
+                self.closing.push(id);
+                self.has_output.push(id);
+            }
+        }
+    }
+
+    /// Runs one top-level command and writes its reply.
+    fn run_top(&mut self, id: ClientId, args: Vec<Bytes>) {
+        let reply = self.run_command(id, &args);
+        self.finish_group();
+        if let Some(f) = reply {
+            self.reply(id, &f);
+        }
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.reply_mode = match s.reply_mode {
+                ReplyMode::SkipNext => ReplyMode::Skip,
+                ReplyMode::Skip => ReplyMode::On,
+                m => m,
+            };
+        }
+    }
+
+    /// Checks, queues (MULTI) or executes one command; `None` when the
+    /// reply was written already or the client blocked.
+    fn run_command(&mut self, id: ClientId, args: &[Bytes]) -> Option<Frame> {
+        let name = args.first()?;
+        self.stats.commands += 1;
+        let Some(spec) = cmd::lookup(name) else {
+            return Some(self.reject_in_multi(id, unknown_command(args)));
+        };
+        if let Err(e) = check_arity(spec, args.len()) {
+            return Some(self.reject_in_multi(id, e));
+        }
+        let s = self.sessions.get_mut(&id)?;
+        s.last_ms = self.now_ms;
+        s.last_cmd = spec.name.to_string();
+        if !s.authenticated && !spec.has("no_auth") {
+            return Some(Frame::error("NOAUTH Authentication required."));
+        }
+        if s.subscriptions() > 0 && s.proto == sixfold_resp::Protocol::Resp2 && !spec.has("@pubsub-ok") {
+            return Some(Frame::error(format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                spec.name
+            )));
+        }
+        if s.multi.is_some() && !spec.has("@multi-ctl") {
+            if spec.has("no_multi") {
+                return Some(self.reject_in_multi(id, Frame::error(format!("ERR Command not allowed inside a transaction"))));
+            }
+            if let Some(q) = s.multi.as_mut() {
+                q.push(args.to_vec());
+            }
+            return Some(Frame::Simple("QUEUED".into()));
+        }
+        self.dispatch(id, spec, args, false)
+    }
+
+    fn reject_in_multi(&mut self, id: ClientId, err: Frame) -> Frame {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            if s.multi.is_some() {
+                s.multi_error = true;
+            }
+        }
+        err
+    }
+
+    /// Executes a checked command (also used by EXEC for queued commands).
+    pub(crate) fn dispatch(&mut self, id: ClientId, spec: &'static Spec, args: &[Bytes], in_multi: bool) -> Option<Frame> {
+        match spec.handler {
+            Handler::Session(f) => match f(self, id, args) {
+                Ok(r) => r,
+                Err(e) => Some(Frame::error(e.to_string())),
+            },
+            Handler::Data(f) => {
+                let s = self.sessions.get(&id)?;
+                let (db, resp3) = (s.db, s.proto == sixfold_resp::Protocol::Resp3);
+                if spec.has("denyoom") && self.over_maxmemory() {
+                    return Some(Frame::error("OOM command not allowed when used memory > 'maxmemory'."));
+                }
+                let mut ex = self.exec(db, Mode::Execute, resp3, in_multi);
+                let r = f(&mut ex, args);
+                let (dirty, rewritten) = (ex.dirty, ex.rewritten);
+                self.stats.expired_keys += ex.expired;
+                if dirty > 0 && !rewritten {
+                    self.cur.push(Effect::new(db, args.to_vec()));
+                }
+                self.stats.dirty += dirty;
+                match r {
+                    Ok(f) => Some(f),
+                    Err(CmdError::WouldBlock { keys, timeout_ms }) => {
+                        self.block(id, db, keys, timeout_ms, args.to_vec());
+                        None
+                    }
+                    Err(e) => Some(Frame::error(e.to_string())),
+                }
+            }
+        }
+    }
+
+    fn over_maxmemory(&self) -> bool {
+        self.config.maxmemory_bytes > 0 && (self.used_memory)() as u64 > self.config.maxmemory_bytes
+    }
+
+    fn block(&mut self, id: ClientId, db: usize, keys: Vec<Bytes>, timeout_ms: u64, args: Vec<Bytes>) {
+        let deadline_ms = (timeout_ms > 0).then(|| self.now_ms.saturating_add(timeout_ms as i64));
+        for k in &keys {
+            self.blocked_on.entry((db, k.clone())).or_default().push_back(id);
+        }
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.blocked = Some(Blocked { db, keys, deadline_ms, args });
+        }
+    }
+
+    fn unblock(&mut self, id: ClientId) {
+        let Some(b) = self.sessions.get_mut(&id).and_then(|s| s.blocked.take()) else { return };
+        for k in b.keys {
+            let slot = (b.db, k);
+            if let Some(q) = self.blocked_on.get_mut(&slot) {
+                q.retain(|c| *c != id);
+                if q.is_empty() {
+                    self.blocked_on.remove(&slot);
+                }
+            }
+        }
+    }
+
+    /// Runs the commands a client sent while it was blocked.
+    fn resume(&mut self, id: ClientId) {
+        while let Some(s) = self.sessions.get_mut(&id) {
+            if s.blocked.is_some() {
+                break;
+            }
+            let Some(args) = s.pending.pop_front() else { break };
+            self.run_top(id, args);
+        }
+    }
+
+    /// After commands ran: invalidate watchers of touched keys and serve
+    /// clients blocked on keys that now hold data, until nothing changes.
+    fn after_commands(&mut self) {
+        while !self.touched.is_empty() {
+            let touched = std::mem::take(&mut self.touched);
+            let mut ready = Vec::new();
+            for (db, key) in touched {
+                crate::cmd::multi::touch_watchers(self, db, &key);
+                if self.blocked_on.contains_key(&(db, key.clone())) && !ready.contains(&(db, key.clone())) {
+                    ready.push((db, key));
+                }
+            }
+            for (db, key) in ready {
+                self.serve_blocked(db, &key);
+            }
+        }
+    }
+
+    fn serve_blocked(&mut self, db: usize, key: &Bytes) {
+        loop {
+            let Some(&id) = self.blocked_on.get(&(db, key.clone())).and_then(|q| q.front()) else { return };
+            let Some(args) = self.sessions.get(&id).and_then(|s| s.blocked.as_ref()).map(|b| b.args.clone()) else {
+                return;
+            };
+            let Some(spec) = cmd::lookup(&args[0]) else { return };
+            let Handler::Data(f) = spec.handler else { return };
+            let resp3 = self.sessions.get(&id).is_some_and(|s| s.proto == sixfold_resp::Protocol::Resp3);
+            let mut ex = self.exec(db, Mode::Execute, resp3, false);
+            let r = f(&mut ex, &args);
+            self.stats.dirty += ex.dirty;
+            match r {
+                Err(CmdError::WouldBlock { .. }) => return,
+                r => {
+                    self.finish_group();
+                    self.unblock(id);
+                    let f = r.unwrap_or_else(|e| Frame::error(e.to_string()));
+                    self.reply(id, &f);
+                    self.resume(id);
+                }
+            }
+        }
+    }
+}
+
+/// Redis's reply to an unknown command.
+fn unknown_command(args: &[Bytes]) -> Frame {
+    let mut rest = String::new();
+    for a in args.iter().skip(1) {
+        rest.push_str(&format!("'{}' ", String::from_utf8_lossy(&a[..a.len().min(128)])));
+        if rest.len() > 128 {
+            break;
+        }
+    }
+    Frame::error(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        String::from_utf8_lossy(&args[0][..args[0].len().min(128)]),
+        rest
+    ))
+}
+
+fn check_arity(spec: &Spec, argc: usize) -> Result<(), Frame> {
+    let a = spec.arity;
+    let ok = if a >= 0 { argc == a as usize } else { argc >= (-a) as usize };
+    if ok {
+        Ok(())
+    } else {
+        Err(Frame::error(format!("ERR wrong number of arguments for '{}' command", spec.name)))
+    }
+}
