@@ -1,1 +1,68 @@
-fn main(){}
+//! `sixfold-server`: the Sixfold data node binary.
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Parser;
+use sixfold_engine::Config;
+use sixfold_writer::{Durability, ServerConfig};
+use std::net::SocketAddr;
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Sixfold data node: a Redis-compatible in-memory database server.
+#[derive(Debug, Parser)]
+#[command(name = "sixfold-server", version, about)]
+struct Args {
+    /// Address to listen on for RESP clients.
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    listen: SocketAddr,
+    /// Durability of acknowledged writes. `none` keeps data in memory only
+    /// (benchmark mode); the durable storage-fabric mode comes with the
+    /// writer role.
+    #[arg(long, value_enum, default_value = "none")]
+    durability: Durability,
+    /// Password of the default user (AUTH / HELLO AUTH).
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// Memory limit in bytes (0: none); past it, writes that grow memory get -OOM.
+    #[arg(long, default_value_t = 0)]
+    maxmemory: u64,
+    /// Most client connections at once.
+    #[arg(long, default_value_t = 10_000)]
+    maxclients: u64,
+    /// Largest bulk string a client may send.
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    proto_max_bulk_len: u64,
+    /// Seed of the engine's random source (SPOP, RANDOMKEY, ...); random by default.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Network I/O threads.
+    #[arg(long, default_value_t = 2)]
+    io_threads: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let a = Args::parse();
+    let engine = Config {
+        requirepass: a.requirepass.map(Bytes::from),
+        maxmemory_bytes: a.maxmemory,
+        maxclients: a.maxclients,
+        proto_max_bulk_len: a.proto_max_bulk_len,
+        ..Config::default()
+    };
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    });
+    let cfg = ServerConfig { listen: a.listen, durability: a.durability, engine, seed };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(a.io_threads.max(1))
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")?;
+    rt.block_on(sixfold_writer::run(cfg))
+}

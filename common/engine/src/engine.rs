@@ -254,6 +254,17 @@ impl Engine {
         }
     }
 
+    /// The client sent bytes that are not RESP: it gets Redis's
+    /// `-ERR Protocol error: ...` after the replies of its earlier commands,
+    /// and is disconnected.
+    pub fn protocol_error(&mut self, id: ClientId, msg: &str) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.push(&Frame::error(format!("ERR {msg}")));
+            self.has_output.push(id);
+        }
+        self.close_client(id);
+    }
+
     /// Replies and pushes produced since the last call, per client.
     pub fn take_output(&mut self) -> Vec<(ClientId, Bytes)> {
         let mut out = Vec::with_capacity(self.has_output.len());

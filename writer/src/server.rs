@@ -1,0 +1,101 @@
+//! The listener: binds the RESP port, starts the engine thread, accepts
+//! connections, and stops on SHUTDOWN, SIGTERM or Ctrl-C.
+
+use crate::conn;
+use crate::engine_loop::{self, EngineHandle};
+use anyhow::Context;
+use sixfold_engine::Config;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::net::TcpListener;
+
+/// How acknowledged writes are made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// Benchmark mode: writes live in memory only and are lost with the
+    /// process. The durable storage-fabric path is built in the writer issue.
+    None,
+}
+
+/// Settings of one server process.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Durability mode.
+    pub durability: Durability,
+    /// Engine settings (requirepass, maxmemory, maxclients, ...).
+    pub engine: Config,
+    /// Seed of the engine's random source (SPOP, RANDOMKEY, ...).
+    pub seed: u64,
+}
+
+/// Limits shared by the connection tasks and updated by CONFIG SET.
+#[derive(Debug)]
+pub struct SharedLimits {
+    /// `proto-max-bulk-len`.
+    pub bulk_bytes_max: AtomicU64,
+}
+
+/// Runs the server until SHUTDOWN or a termination signal.
+pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%local, durability = ?cfg.durability, "sixfold-server ready to accept connections");
+    let limits = Arc::new(SharedLimits { bulk_bytes_max: AtomicU64::new(cfg.engine.proto_max_bulk_len) });
+    let mut engine_cfg = cfg.engine.clone();
+    engine_cfg.port = local.port();
+    engine_cfg.durability = format!("{:?}", cfg.durability).to_lowercase();
+    let (handle, mut stopped) = engine_loop::spawn(engine_cfg, cfg.seed, limits.clone())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((sock, peer)) => spawn_conn(sock, peer, local, handle.clone(), limits.clone()),
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving the others.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+            _ = &mut stopped => {
+                tracing::info!("SHUTDOWN received, exiting");
+                return Ok(());
+            }
+            _ = shutdown_signal() => {
+                tracing::info!("termination signal received, exiting");
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn spawn_conn(sock: tokio::net::TcpStream, peer: SocketAddr, local: SocketAddr, h: EngineHandle, l: Arc<SharedLimits>) {
+    tokio::spawn(async move {
+        if let Err(e) = conn::serve(sock, peer, local, h, l).await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// The current `proto-max-bulk-len`.
+pub fn bulk_limit(l: &SharedLimits) -> usize {
+    l.bulk_bytes_max.load(Ordering::Relaxed) as usize
+}
