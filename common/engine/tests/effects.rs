@@ -1,0 +1,169 @@
+//! Passive replication property: applying the effects an engine emitted to
+//! an empty engine yields the same state digest, for random command
+//! sequences over every data type, with expiry, randomness (SPOP,
+//! SRANDMEMBER), INCRBYFLOAT, MULTI/EXEC and blocking pops that unblock.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use sixfold_engine::{ClientInfo, Config, Effect, Engine};
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Client (0..3) sends a command.
+    Cmd(usize, Vec<String>),
+    /// The clock moves on and the engine ticks (active expiry, timeouts).
+    Advance(i64),
+}
+
+const KEYS: &[&str] = &["k0", "k1", "k2", "k3"];
+
+fn key() -> impl Strategy<Value = String> {
+    proptest::sample::select(KEYS).prop_map(str::to_string)
+}
+
+fn val() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0i64..20).prop_map(|n| n.to_string()),
+        "[a-c]{1,3}",
+        (-5.0f64..5.0).prop_map(|f| format!("{f:.2}")),
+    ]
+}
+
+fn small() -> impl Strategy<Value = String> {
+    (-3i64..6).prop_map(|n| n.to_string())
+}
+
+fn command() -> impl Strategy<Value = Vec<String>> {
+    let v = |parts: Vec<&str>| parts.into_iter().map(str::to_string).collect::<Vec<_>>();
+    prop_oneof![
+        (key(), val()).prop_map(move |(k, x)| v(vec!["SET", &k, &x])),
+        (key(), val(), 1i64..80).prop_map(move |(k, x, t)| v(vec!["SET", &k, &x, "PX", &t.to_string()])),
+        (key(), val()).prop_map(move |(k, x)| v(vec!["SET", &k, &x, "KEEPTTL", "GET"])),
+        (key(), val()).prop_map(move |(k, x)| v(vec!["APPEND", &k, &x])),
+        key().prop_map(move |k| v(vec!["INCR", &k])),
+        (key(), val()).prop_map(move |(k, x)| v(vec!["INCRBYFLOAT", &k, &x])),
+        (key(), small(), val()).prop_map(move |(k, o, x)| v(vec!["SETRANGE", &k, &o, &x])),
+        (key(), 1i64..80).prop_map(move |(k, t)| v(vec!["PEXPIRE", &k, &t.to_string()])),
+        (key(), 1i64..3).prop_map(move |(k, t)| v(vec!["EXPIRE", &k, &t.to_string(), "GT"])),
+        (key(), 1i64..80).prop_map(move |(k, t)| v(vec!["GETEX", &k, "PX", &t.to_string()])),
+        key().prop_map(move |k| v(vec!["PERSIST", &k])),
+        key().prop_map(move |k| v(vec!["GET", &k])),
+        key().prop_map(move |k| v(vec!["DEL", &k])),
+        key().prop_map(move |k| v(vec!["GETDEL", &k])),
+        (key(), key()).prop_map(move |(a, b)| v(vec!["RENAME", &a, &b])),
+        (key(), key()).prop_map(move |(a, b)| v(vec!["COPY", &a, &b, "DB", "1", "REPLACE"])),
+        (key(), val(), val()).prop_map(move |(k, a, b)| v(vec!["RPUSH", &k, &a, &b])),
+        (key(), val()).prop_map(move |(k, a)| v(vec!["LPUSH", &k, &a])),
+        (key(), small()).prop_map(move |(k, n)| v(vec!["LPOP", &k, &n.replace('-', "")])),
+        (key(), key()).prop_map(move |(a, b)| v(vec!["LMOVE", &a, &b, "LEFT", "RIGHT"])),
+        (key(), small(), small()).prop_map(move |(k, a, b)| v(vec!["LTRIM", &k, &a, &b])),
+        (key(), val()).prop_map(move |(k, x)| v(vec!["LREM", &k, "0", &x])),
+        (key(), key()).prop_map(move |(a, b)| v(vec!["LMPOP", "2", &a, &b, "RIGHT", "COUNT", "2"])),
+        (key(), val(), val()).prop_map(move |(k, f, x)| v(vec!["HSET", &k, &f, &x])),
+        (key(), val(), val()).prop_map(move |(k, f, x)| v(vec!["HINCRBYFLOAT", &k, &f, &x])),
+        (key(), val()).prop_map(move |(k, f)| v(vec!["HDEL", &k, &f])),
+        (key(), val(), val()).prop_map(move |(k, a, b)| v(vec!["SADD", &k, &a, &b])),
+        (key(), 1i64..3).prop_map(move |(k, n)| v(vec!["SPOP", &k, &n.to_string()])),
+        key().prop_map(move |k| v(vec!["SPOP", &k])),
+        key().prop_map(move |k| v(vec!["SRANDMEMBER", &k, "-3"])),
+        (key(), key()).prop_map(move |(a, b)| v(vec!["SMOVE", &a, &b, "a"])),
+        (key(), key(), key()).prop_map(move |(d, a, b)| v(vec!["SUNIONSTORE", &d, &a, &b])),
+        (key(), val(), val()).prop_map(move |(k, s, m)| v(vec!["ZADD", &k, &s.replace(['a', 'b', 'c'], "1"), &m])),
+        (key(), val(), val()).prop_map(move |(k, s, m)| v(vec!["ZINCRBY", &k, &s.replace(['a', 'b', 'c'], "2"), &m])),
+        key().prop_map(move |k| v(vec!["ZPOPMIN", &k])),
+        (key(), key(), key()).prop_map(move |(d, a, b)| v(vec!["ZUNIONSTORE", &d, "2", &a, &b, "WEIGHTS", "2", "0.5"])),
+        (key(), key()).prop_map(move |(d, a)| v(vec!["ZRANGESTORE", &d, &a, "0", "-1", "REV"])),
+        (key(), small(), small()).prop_map(move |(k, a, b)| v(vec!["ZREMRANGEBYRANK", &k, &a, &b])),
+        (key(), key()).prop_map(move |(a, b)| v(vec!["BLPOP", &a, &b, "0.05"])),
+        key().prop_map(move |k| v(vec!["BZPOPMAX", &k, "0"])),
+        (key(), key()).prop_map(move |(a, b)| v(vec!["BLMOVE", &a, &b, "RIGHT", "LEFT", "0"])),
+        Just(v(vec!["MULTI"])),
+        Just(v(vec!["EXEC"])),
+        (0i64..3).prop_map(move |d| v(vec!["SELECT", &d.to_string()])),
+        Just(v(vec!["FLUSHDB"])),
+        Just(v(vec!["RANDOMKEY"])),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (0usize..3, command()).prop_map(|(c, cmd)| Op::Cmd(c, cmd)),
+        1 => (0i64..60).prop_map(Op::Advance),
+    ]
+}
+
+fn run(ops: &[Op], seed: u64) -> (Engine, Vec<Vec<Effect>>) {
+    let mut e = Engine::new(Config::default(), seed);
+    let mut now = 1_700_000_000_000i64;
+    let ids: Vec<u64> = (0..3).map(|_| e.connect(ClientInfo::default(), now).unwrap()).collect();
+    let mut groups = Vec::new();
+    for op in ops {
+        match op {
+            Op::Cmd(c, cmd) => e.feed(ids[*c], cmd.iter().map(|s| Bytes::from(s.clone())).collect(), now),
+            Op::Advance(ms) => {
+                now += ms;
+                e.tick(now);
+            }
+        }
+        groups.extend(e.take_effects());
+        e.take_output();
+    }
+    // Let every blocked client time out or stay blocked; close transactions.
+    for &id in &ids {
+        e.feed(id, vec![Bytes::from("EXEC")], now);
+    }
+    groups.extend(e.take_effects());
+    (e, groups)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn applying_effects_reproduces_the_state(ops in proptest::collection::vec(op(), 1..80), seed in any::<u64>()) {
+        let (writer, groups) = run(&ops, seed);
+        let mut replica = Engine::new(Config::default(), seed ^ 0xdead_beef);
+        for g in &groups {
+            let r = replica.apply(g);
+            prop_assert!(r.is_ok(), "apply failed on {:?}: {:?}", g.iter().map(Effect::describe).collect::<Vec<_>>(), r);
+        }
+        prop_assert_eq!(writer.digest(), replica.digest());
+    }
+}
+
+#[test]
+fn spop_is_logged_as_srem_and_expiry_as_pexpireat() {
+    let mut e = Engine::new(Config::default(), 7);
+    let id = e.connect(ClientInfo::default(), 1_000).unwrap();
+    let cmd = |s: &str| s.split(' ').map(|p| Bytes::from(p.to_string())).collect::<Vec<_>>();
+    e.feed(id, cmd("SADD s a b c"), 1_000);
+    e.feed(id, cmd("SPOP s"), 1_000);
+    e.feed(id, cmd("SET k v EX 10"), 1_000);
+    e.feed(id, cmd("INCRBYFLOAT f 1.5"), 1_000);
+    let g: Vec<String> = e.take_effects().into_iter().flatten().map(|x| x.describe()).collect();
+    assert_eq!(g[0], "db 0: SADD s a b c");
+    assert!(g[1].starts_with("db 0: SREM s "), "{}", g[1]);
+    assert_eq!(g[2], "db 0: SET k v PXAT 11000");
+    assert_eq!(g[3], "db 0: SET f 1.5 KEEPTTL");
+    // A key found expired is deleted and logged as DEL.
+    e.feed(id, cmd("GET k"), 20_000);
+    let g: Vec<String> = e.take_effects().into_iter().flatten().map(|x| x.describe()).collect();
+    assert_eq!(g, vec!["db 0: DEL k".to_string()]);
+}
+
+#[test]
+fn blocked_pop_is_served_by_a_push_and_logged_as_pop() {
+    let mut e = Engine::new(Config::default(), 1);
+    let a = e.connect(ClientInfo::default(), 1_000).unwrap();
+    let b = e.connect(ClientInfo::default(), 1_000).unwrap();
+    let cmd = |s: &str| s.split(' ').map(|p| Bytes::from(p.to_string())).collect::<Vec<_>>();
+    e.feed(b, cmd("BLPOP q 0"), 1_000);
+    e.feed(b, cmd("PING"), 1_000);
+    assert!(e.take_output().is_empty(), "a blocked client gets no reply");
+    e.feed(a, cmd("RPUSH q x"), 1_001);
+    let out = e.take_output();
+    let to_b: Vec<_> = out.iter().filter(|(id, _)| *id == b).map(|(_, b)| b.clone()).collect();
+    assert_eq!(to_b.concat(), b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n+PONG\r\n".to_vec());
+    let g: Vec<String> = e.take_effects().into_iter().flatten().map(|x| x.describe()).collect();
+    assert_eq!(g, vec!["db 0: RPUSH q x".to_string(), "db 0: LPOP q 1".to_string()]);
+}
