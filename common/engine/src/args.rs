@@ -16,8 +16,15 @@ pub fn float(b: &[u8]) -> Result<f64, CmdError> {
 
 /// Parses a non-negative count (`ERR value is out of range, must be positive`).
 pub fn positive(b: &[u8]) -> Result<usize, CmdError> {
-    let n = int(b)?;
-    usize::try_from(n).map_err(|_| CmdError::msg("ERR value is out of range, must be positive"))
+    let bad = || CmdError::msg("ERR value is out of range, must be positive");
+    let n = int(b).map_err(|_| bad())?;
+    usize::try_from(n).map_err(|_| bad())
+}
+
+/// Parses an integer in `min..=max`; anything else gets `ERR <msg>` (as
+/// Redis's `getRangeLongFromObjectOrReply`).
+pub fn int_in(b: &[u8], min: i64, max: i64, msg: &str) -> Result<i64, CmdError> {
+    int(b).ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| CmdError::msg(format!("ERR {msg}")))
 }
 
 /// Case-insensitive comparison of an argument with an option name.

@@ -167,3 +167,55 @@ fn blocked_pop_is_served_by_a_push_and_logged_as_pop() {
     let g: Vec<String> = e.take_effects().into_iter().flatten().map(|x| x.describe()).collect();
     assert_eq!(g, vec!["db 0: RPUSH q x".to_string(), "db 0: LPOP q 1".to_string()]);
 }
+
+/// Arguments that tend to break parsers: empty, huge, negative, non-numeric.
+const NASTY: &[&str] = &[
+    "", "0", "1", "-1", "2", "3", "-2", "100", "-100", "9223372036854775807", "-9223372036854775808",
+    "99999999999999999999", "1.5", "nan", "inf", "-inf", "+inf", "(1", "[a", "(", "[", "-", "+", "x", "k0", "k1",
+    "NX", "XX", "GT", "LT", "CH", "INCR", "GET", "EX", "PX", "EXAT", "PXAT", "KEEPTTL", "PERSIST", "LIMIT",
+    "COUNT", "MATCH", "TYPE", "WITHSCORES", "WITHSCORE", "BYSCORE", "BYLEX", "REV", "WEIGHTS", "AGGREGATE", "MIN",
+    "MAX", "SUM", "LEFT", "RIGHT", "BEFORE", "AFTER", "RANK", "MAXLEN", "DB", "REPLACE", "ID", "ADDR", "SKIPME",
+    "ON", "OFF", "SKIP", "AUTH", "SETNAME", "ENCODING", "HELP", "CHANNELS", "NUMSUB", "DIGEST", "SET", "GETKEYS",
+    "LIST", "INFO", "DOCS", "FILTERBY", "PATTERN", "*",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20000, ..ProptestConfig::default() })]
+
+    /// Fuzzes command dispatch: any command with any arguments gets a reply
+    /// (possibly an error) and never panics the engine.
+    #[test]
+    fn dispatch_never_panics(
+        cmds in proptest::collection::vec(
+            (proptest::sample::select(sixfold_engine::cmd::TABLE.iter().map(|s| s.name).collect::<Vec<_>>()),
+             proptest::collection::vec(prop_oneof![
+                 3 => proptest::sample::select(&["0", "1", "2", "-1", "k0", "k1", "a"][..]),
+                 2 => proptest::sample::select(NASTY),
+             ], 0..7)),
+            1..12),
+        tick in 0i64..2000,
+    ) {
+        let mut e = Engine::new(Config::default(), 3);
+        let now = 1_700_000_000_000i64;
+        let id = e.connect(ClientInfo::default(), now).unwrap();
+        let setup = ["RPUSH k0 a b c", "SADD k1 a b", "ZADD z 1 a 2 b", "HSET h f 1", "SET s 5"];
+        for c in setup {
+            e.feed(id, c.split(' ').map(|p| Bytes::from(p.to_string())).collect(), now);
+        }
+        for (name, args) in &cmds {
+            if *name == "shutdown" || *name == "debug" {
+                continue;
+            }
+            let mut v = vec![Bytes::from(name.to_string())];
+            v.extend(args.iter().map(|a| Bytes::from(a.to_string())));
+            e.feed(id, v, now);
+        }
+        e.tick(now + tick);
+        let _ = e.take_output();
+        let groups = e.take_effects();
+        let mut replica = Engine::new(Config::default(), 4);
+        for g in &groups {
+            prop_assert!(replica.apply(g).is_ok());
+        }
+    }
+}

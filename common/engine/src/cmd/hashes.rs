@@ -3,7 +3,7 @@
 
 use crate::args::{float, int, is, word};
 use crate::cmd::keys::{cursor, scan_opts};
-use crate::cmd::strings::human_float;
+use crate::cmd::strings::add_float_strings;
 use crate::exec::{CmdError, CmdResult, Exec};
 use crate::util::{glob_match, parse_f64, parse_i64};
 use bytes::Bytes;
@@ -102,15 +102,17 @@ pub fn hincrby(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 /// `HINCRBYFLOAT key field increment`, logged as `HSET key field result`.
 pub fn hincrbyfloat(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let by = float(&a[3])?;
-    let cur = match ex.hash(&a[1])?.and_then(|h| h.get(&a[2]).cloned()) {
-        Some(v) => parse_f64(&v).ok_or_else(|| CmdError::msg("ERR hash value is not a float"))?,
+    if !by.is_finite() {
+        return Err(CmdError::msg("ERR value is NaN or Infinity"));
+    }
+    let old = ex.hash(&a[1])?.and_then(|h| h.get(&a[2]).cloned());
+    let cur = match &old {
+        Some(v) => parse_f64(v).ok_or_else(|| CmdError::msg("ERR hash value is not a float"))?,
         None => 0.0,
     };
-    let n = cur + by;
-    if !n.is_finite() {
-        return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
-    }
-    let text = Bytes::from(human_float(n));
+    let text = add_float_strings(cur, old.as_deref(), by, &a[3])
+        .ok_or_else(|| CmdError::msg("ERR increment would produce NaN or Infinity"))?;
+    let text = Bytes::from(text);
     ex.hash_or_create(&a[1])?.insert(a[2].clone(), text.clone());
     ex.touch(&a[1]);
     ex.propagate(vec![word("HSET"), a[1].clone(), a[2].clone(), text.clone()]);

@@ -2,7 +2,7 @@
 //! LREM LTRIM LINSERT LPOS LMOVE RPOPLPUSH LMPOP and the blocking BLPOP BRPOP
 //! BLMOVE BRPOPLPUSH BLMPOP (logged as their non-blocking forms).
 
-use crate::args::{int, is, positive, range, timeout_ms, upper, word};
+use crate::args::{int, int_in, is, positive, range, timeout_ms, upper, word};
 use crate::exec::{CmdError, CmdResult, Exec};
 use bytes::Bytes;
 use sixfold_resp::Frame;
@@ -74,15 +74,15 @@ fn index(i: i64, len: usize) -> Option<usize> {
 
 /// `LINDEX key index`
 pub fn lindex(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    let i = int(&a[2])?;
     let Some(l) = ex.list(&a[1])? else { return Ok(Frame::Null) };
+    let i = int(&a[2])?;
     Ok(index(i, l.len()).map_or(Frame::Null, |i| Frame::Bulk(l[i].clone())))
 }
 
 /// `LSET key index element`
 pub fn lset(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    let i = int(&a[2])?;
     let Some(l) = ex.list(&a[1])? else { return Err(CmdError::NoSuchKey) };
+    let i = int(&a[2])?;
     let i = index(i, l.len()).ok_or(CmdError::IndexOutOfRange)?;
     l[i] = a[3].clone();
     ex.touch(&a[1]);
@@ -155,11 +155,16 @@ pub fn lpos(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         if i + 1 >= a.len() {
             return Err(CmdError::Syntax);
         }
-        let n = int(&a[i + 1])?;
-        match upper(&a[i]).as_str() {
+        let opt = upper(&a[i]);
+        let n = match opt.as_str() {
+            "COUNT" => int_in(&a[i + 1], 0, i64::MAX, "COUNT can't be negative")?,
+            "MAXLEN" => int_in(&a[i + 1], 0, i64::MAX, "MAXLEN can't be negative")?,
+            _ => int(&a[i + 1])?,
+        };
+        match opt.as_str() {
             "RANK" if n == 0 => {
                 return Err(CmdError::msg(
-                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the last match",
+                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
                 ));
             }
             "RANK" if n == i64::MIN => return Err(CmdError::msg("ERR value is out of range")),
@@ -227,14 +232,11 @@ pub fn lmove(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     Ok(do_move(ex, &a[1], &a[2], from, to)?.map_or(Frame::Null, Frame::Bulk))
 }
 
-/// Parses `numkeys key [key ...] <rest>`; returns the keys and the rest.
+/// Parses `numkeys key [key ...] <rest>`; returns the keys and the
+/// (non-empty) rest.
 pub fn numkeys_args<'a>(a: &'a [Bytes]) -> Result<(&'a [Bytes], &'a [Bytes]), CmdError> {
-    let n = int(&a[0])?;
-    if n <= 0 {
-        return Err(CmdError::msg("ERR numkeys should be greater than 0"));
-    }
-    let n = n as usize;
-    if n >= a.len() {
+    let n = int_in(&a[0], 1, i64::MAX, "numkeys should be greater than 0")? as usize;
+    if n + 1 >= a.len() {
         return Err(CmdError::Syntax);
     }
     Ok((&a[1..=n], &a[n + 1..]))
@@ -244,13 +246,7 @@ pub fn numkeys_args<'a>(a: &'a [Bytes]) -> Result<(&'a [Bytes], &'a [Bytes]), Cm
 pub fn count_opt(rest: &[Bytes]) -> Result<usize, CmdError> {
     match rest {
         [] => Ok(1),
-        [c, n] if is(c, "COUNT") => {
-            let n = int(n)?;
-            if n <= 0 {
-                return Err(CmdError::msg("ERR count should be greater than 0"));
-            }
-            Ok(n as usize)
-        }
+        [c, n] if is(c, "COUNT") => Ok(int_in(n, 1, i64::MAX, "count should be greater than 0")? as usize),
         _ => Err(CmdError::Syntax),
     }
 }

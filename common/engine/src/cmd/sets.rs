@@ -2,7 +2,7 @@
 //! SRANDMEMBER SMOVE SINTER SINTERCARD SUNION SDIFF SINTERSTORE SUNIONSTORE
 //! SDIFFSTORE SSCAN. SPOP is logged as SREM of the members it removed.
 
-use crate::args::{int, is, positive, upper, word};
+use crate::args::{int_in, is, positive, upper, word};
 use crate::cmd::hashes::{pick_indices, rand_count};
 use crate::cmd::keys::{cursor, scan_opts};
 use crate::exec::{CmdError, CmdResult, Exec};
@@ -200,23 +200,13 @@ pub fn sopstore(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// Parses `numkeys key [key ...] [LIMIT limit]` of SINTERCARD / ZINTERCARD.
 pub fn intercard_args(a: &[Bytes]) -> Result<(&[Bytes], usize), CmdError> {
-    let n = int(&a[1])?;
-    if n <= 0 {
-        return Err(CmdError::msg("ERR numkeys should be greater than 0"));
-    }
-    let n = n as usize;
+    let n = int_in(&a[1], 1, i64::MAX, "numkeys should be greater than 0")? as usize;
     if n > a.len() - 2 {
         return Err(CmdError::msg("ERR Number of keys can't be greater than number of args"));
     }
     let limit = match &a[2 + n..] {
         [] => 0,
-        [l, v] if is(l, "LIMIT") => {
-            let v = int(v)?;
-            if v < 0 {
-                return Err(CmdError::msg("ERR LIMIT can't be negative"));
-            }
-            v as usize
-        }
+        [l, v] if is(l, "LIMIT") => int_in(v, 0, i64::MAX, "LIMIT can't be negative")? as usize,
         _ => return Err(CmdError::Syntax),
     };
     Ok((&a[2..2 + n], limit))

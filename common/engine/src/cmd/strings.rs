@@ -279,18 +279,29 @@ pub fn human_float(f: f64) -> String {
     if f == 0.0 { "0".into() } else { format!("{f}") }
 }
 
+/// Adds two decimal strings as INCRBYFLOAT does. Integers are added
+/// exactly (Redis's long double holds every 64-bit integer); anything else
+/// in f64. `None` when the result is not finite.
+pub fn add_float_strings(cur: f64, cur_text: Option<&[u8]>, by: f64, by_text: &[u8]) -> Option<String> {
+    let exact = cur_text.map_or(Some(0), crate::util::parse_i64).zip(crate::util::parse_i64(by_text));
+    if let Some((x, y)) = exact {
+        return Some((i128::from(x) + i128::from(y)).to_string());
+    }
+    let n = cur + by;
+    n.is_finite().then(|| human_float(n))
+}
+
 /// `INCRBYFLOAT key increment`, logged as `SET key result KEEPTTL`.
 pub fn incrbyfloat(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    let by = float(&a[2])?;
-    let cur = match ex.string(&a[1])? {
-        Some(s) => float(&s)?,
+    let old = ex.string(&a[1])?;
+    let cur = match &old {
+        Some(s) => float(s)?,
         None => 0.0,
     };
-    let n = cur + by;
-    if !n.is_finite() {
-        return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
-    }
-    let text = Bytes::from(human_float(n));
+    let by = float(&a[2])?;
+    let text = add_float_strings(cur, old.as_deref(), by, &a[2])
+        .ok_or_else(|| CmdError::msg("ERR increment would produce NaN or Infinity"))?;
+    let text = Bytes::from(text);
     put_keep_ttl(ex, &a[1], text.clone());
     ex.propagate(vec![word("SET"), a[1].clone(), text.clone(), word("KEEPTTL")]);
     Ok(Frame::Bulk(text))

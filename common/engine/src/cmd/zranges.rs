@@ -352,6 +352,9 @@ pub fn zsetop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let keys = &a[at + 1..at + 1 + n];
+    for k in keys {
+        load(ex, k)?;
+    }
     let (mut weights, mut agg, mut ws) = (Vec::new(), Agg::Sum, false);
     let mut i = at + 1 + n;
     while i < a.len() {

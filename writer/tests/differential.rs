@@ -1,0 +1,253 @@
+//! Differential test: the same random sequences of deterministic commands
+//! (every family, with wrong types, bad arguments and edge values) go to
+//! `sixfold-server` and to a real `redis-server`; the replies must match.
+//!
+//! Documented exceptions (see ARCHITECTURE.md, "Differences from Redis"):
+//! - replies whose order Redis leaves unspecified (SMEMBERS, HGETALL, KEYS,
+//!   set algebra, ...) are compared as multisets;
+//! - floats are compared by value: Sixfold formats them as Redis 7.2 does
+//!   (shortest round-trip), while Debian's Redis 7.0 prints `%.17g`;
+//! - OBJECT ENCODING and random commands (SPOP, SRANDMEMBER, RANDOMKEY, ...)
+//!   are not sent.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Raw, redis, sixfold};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use sixfold_resp::Frame;
+
+const SEQUENCES: u64 = 300;
+const COMMANDS_PER_SEQUENCE: usize = 60;
+
+fn pick<'a>(rng: &mut SmallRng, xs: &[&'a str]) -> &'a str {
+    xs[rng.random_range(0..xs.len())]
+}
+
+fn key(rng: &mut SmallRng) -> String {
+    pick(rng, &["a", "b", "c", "d"]).to_string()
+}
+
+fn val(rng: &mut SmallRng) -> String {
+    pick(rng, &["1", "2", "-3", "10", "0", "x", "yy", "1.5", "", "9223372036854775807", "-inf", "+inf", "3e2", "01", " 1", "abc"])
+        .to_string()
+}
+
+fn idx(rng: &mut SmallRng) -> String {
+    pick(rng, &["0", "1", "2", "-1", "-2", "-100", "100", "x", "3"]).to_string()
+}
+
+fn score_bound(rng: &mut SmallRng) -> String {
+    pick(rng, &["-inf", "+inf", "0", "1", "(1", "2.5", "(3", "x", "-1"]).to_string()
+}
+
+fn lex_bound(rng: &mut SmallRng) -> String {
+    pick(rng, &["-", "+", "[a", "(b", "[c", "x", "[", "(yy"]).to_string()
+}
+
+fn generate(rng: &mut SmallRng) -> Vec<String> {
+    let (k, k2, v, v2, i, j) = (key(rng), key(rng), val(rng), val(rng), idx(rng), idx(rng));
+    let s = |x: &[&str]| x.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+    match rng.random_range(0..95) {
+        0 => s(&["SET", &k, &v]),
+        1 => s(&["SET", &k, &v, pick(rng, &["NX", "XX", "GET", "KEEPTTL", "EX", "PX 0", "NX XX"])])
+            .join(" ")
+            .split(' ')
+            .map(str::to_string)
+            .collect(),
+        2 => s(&["GET", &k]),
+        3 => s(&["SETNX", &k, &v]),
+        4 => s(&["MSET", &k, &v, &k2, &v2]),
+        5 => s(&["MSETNX", &k, &v, &k2]),
+        6 => s(&["MGET", &k, &k2, "zz"]),
+        7 => s(&["GETSET", &k, &v]),
+        8 => s(&["GETDEL", &k]),
+        9 => s(&["APPEND", &k, &v]),
+        10 => s(&["STRLEN", &k]),
+        11 => s(&["GETRANGE", &k, &i, &j]),
+        12 => s(&["SETRANGE", &k, &i, &v]),
+        13 => s(&[pick(rng, &["INCR", "DECR"]), &k]),
+        14 => s(&[pick(rng, &["INCRBY", "DECRBY"]), &k, &v]),
+        15 => s(&["INCRBYFLOAT", &k, &v]),
+        16 => s(&["DEL", &k, &k2]),
+        17 => s(&["EXISTS", &k, &k2, &k]),
+        18 => s(&["EXPIRE", &k, pick(rng, &["100", "x", "200"]), pick(rng, &["NX", "XX", "GT", "LT", "GT"])]),
+        19 => s(&["TTL", &k]),
+        20 => s(&["PERSIST", &k]),
+        21 => s(&["TYPE", &k]),
+        22 => s(&[pick(rng, &["RENAME", "RENAMENX"]), &k, &k2]),
+        23 => s(&["KEYS", pick(rng, &["*", "a*", "[ab]", "?"])]),
+        24 => s(&["DBSIZE"]),
+        25 => s(&["COPY", &k, &k2, pick(rng, &["REPLACE", "DB", "DB 1"])]).join(" ").split(' ').map(str::to_string).collect(),
+        26 => s(&["HSET", &k, &v, &v2]),
+        27 => s(&["HSETNX", &k, &v, &v2]),
+        28 => s(&["HGET", &k, &v]),
+        29 => s(&["HMGET", &k, &v, &v2]),
+        30 => s(&["HDEL", &k, &v]),
+        31 => s(&["HLEN", &k]),
+        32 => s(&["HSTRLEN", &k, &v]),
+        33 => s(&["HEXISTS", &k, &v]),
+        34 => s(&[pick(rng, &["HKEYS", "HVALS", "HGETALL"]), &k]),
+        35 => s(&["HINCRBY", &k, &v, &v2]),
+        36 => s(&["HINCRBYFLOAT", &k, &v, &v2]),
+        37 => s(&[pick(rng, &["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), &k, &v, &v2]),
+        38 => s(&[pick(rng, &["LPOP", "RPOP"]), &k]),
+        39 => s(&[pick(rng, &["LPOP", "RPOP"]), &k, &i]),
+        40 => s(&["LLEN", &k]),
+        41 => s(&["LRANGE", &k, &i, &j]),
+        42 => s(&["LINDEX", &k, &i]),
+        43 => s(&["LSET", &k, &i, &v]),
+        44 => s(&["LREM", &k, &i, &v]),
+        45 => s(&["LTRIM", &k, &i, &j]),
+        46 => s(&["LINSERT", &k, pick(rng, &["BEFORE", "AFTER", "MIDDLE"]), &v, &v2]),
+        47 => s(&["LPOS", &k, &v, pick(rng, &["RANK", "COUNT", "MAXLEN"]), &i]),
+        48 => s(&["LMOVE", &k, &k2, pick(rng, &["LEFT", "RIGHT", "UP"]), pick(rng, &["LEFT", "RIGHT"])]),
+        49 => s(&["RPOPLPUSH", &k, &k2]),
+        50 => s(&["LMPOP", pick(rng, &["1", "2", "0", "5"]), &k, &k2, pick(rng, &["LEFT", "RIGHT"]), "COUNT", &i]),
+        51 => s(&["SADD", &k, &v, &v2]),
+        52 => s(&["SREM", &k, &v]),
+        53 => s(&["SMEMBERS", &k]),
+        54 => s(&["SISMEMBER", &k, &v]),
+        55 => s(&["SMISMEMBER", &k, &v, &v2]),
+        56 => s(&["SCARD", &k]),
+        57 => s(&["SMOVE", &k, &k2, &v]),
+        58 => s(&[pick(rng, &["SINTER", "SUNION", "SDIFF"]), &k, &k2]),
+        59 => s(&[pick(rng, &["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), &k, &k2, "c"]),
+        60 => s(&["SINTERCARD", pick(rng, &["1", "2", "0", "3"]), &k, &k2, "LIMIT", &i]),
+        61 => s(&["ZADD", &k, &v, &v2]),
+        62 => s(&["ZADD", &k, pick(rng, &["NX", "XX", "GT", "LT", "CH", "INCR", "NX GT"]), &v, &v2])
+            .join(" ")
+            .split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect(),
+        63 => s(&["ZREM", &k, &v]),
+        64 => s(&["ZSCORE", &k, &v]),
+        65 => s(&["ZMSCORE", &k, &v, &v2]),
+        66 => s(&["ZINCRBY", &k, &v, &v2]),
+        67 => s(&["ZCARD", &k]),
+        68 => s(&["ZCOUNT", &k, &score_bound(rng), &score_bound(rng)]),
+        69 => s(&["ZLEXCOUNT", &k, &lex_bound(rng), &lex_bound(rng)]),
+        70 => s(&["ZRANGE", &k, &i, &j, pick(rng, &["WITHSCORES", "REV", "LIMIT", "REV"])]),
+        71 => s(&["ZRANGE", &k, &score_bound(rng), &score_bound(rng), "BYSCORE", pick(rng, &["REV", "WITHSCORES"])]),
+        72 => s(&["ZRANGE", &k, &lex_bound(rng), &lex_bound(rng), "BYLEX", "LIMIT", &i, &j]),
+        73 => s(&[pick(rng, &["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]), &k, &score_bound(rng), &score_bound(rng), "WITHSCORES"]),
+        74 => s(&[pick(rng, &["ZRANGEBYLEX", "ZREVRANGEBYLEX"]), &k, &lex_bound(rng), &lex_bound(rng)]),
+        75 => s(&["ZREVRANGE", &k, &i, &j]),
+        76 => s(&[pick(rng, &["ZRANK", "ZREVRANK"]), &k, &v]),
+        77 => s(&[pick(rng, &["ZPOPMIN", "ZPOPMAX"]), &k]),
+        78 => s(&[pick(rng, &["ZPOPMIN", "ZPOPMAX"]), &k, &i]),
+        79 => s(&["ZMPOP", pick(rng, &["1", "2", "0"]), &k, &k2, pick(rng, &["MIN", "MAX"]), "COUNT", &i]),
+        80 => s(&[pick(rng, &["ZREMRANGEBYRANK"]), &k, &i, &j]),
+        81 => s(&["ZREMRANGEBYSCORE", &k, &score_bound(rng), &score_bound(rng)]),
+        82 => s(&["ZREMRANGEBYLEX", &k, &lex_bound(rng), &lex_bound(rng)]),
+        83 => s(&[pick(rng, &["ZUNIONSTORE", "ZINTERSTORE"]), "c", "2", &k, &k2, "WEIGHTS", &v, "2", "AGGREGATE", pick(rng, &["SUM", "MIN", "MAX"])]),
+        84 => s(&["ZDIFFSTORE", "c", "2", &k, &k2]),
+        85 => s(&[pick(rng, &["ZUNION", "ZINTER", "ZDIFF"]), "2", &k, &k2, "WITHSCORES"]),
+        86 => s(&["ZRANGESTORE", "c", &k, &i, &j]),
+        87 => s(&["ZINTERCARD", "2", &k, &k2]),
+        88 => s(&["EXPIRETIME", &k]),
+        89 => s(&[pick(rng, &["GET", "HGET", "LLEN", "SCARD", "ZCARD", "STRLEN"])]),
+        90 => s(&["SELECT", pick(rng, &["0", "1", "16", "-1", "x"])]),
+        91 => s(&["ECHO", &v]),
+        92 => s(&["PING"]),
+        93 => s(&["MULTI"]),
+        _ => s(&[pick(rng, &["EXEC", "DISCARD", "EXEC"])]),
+    }
+}
+
+/// Commands whose reply order Redis does not define.
+fn unordered(cmd: &str) -> Option<usize> {
+    match cmd {
+        "SMEMBERS" | "SINTER" | "SUNION" | "SDIFF" | "HKEYS" | "HVALS" | "KEYS" => Some(1),
+        "HGETALL" => Some(2),
+        _ => None,
+    }
+}
+
+fn canon(f: &Frame, cmd: &str) -> Frame {
+    match (f, unordered(cmd)) {
+        (Frame::Array(items), Some(chunk)) => {
+            let mut groups: Vec<Vec<Frame>> = items.chunks(chunk).map(|c| c.to_vec()).collect();
+            groups.sort_by_key(|g| format!("{g:?}"));
+            Frame::Array(groups.into_iter().flatten().collect())
+        }
+        _ => f.clone(),
+    }
+}
+
+/// Equal for command `cmd`: unordered replies as multisets, floats by value,
+/// EXPIRETIME within the second the two servers' clocks may straddle.
+fn matches(cmd: &str, a: &Frame, b: &Frame) -> bool {
+    match (a, b) {
+        (Frame::Integer(x), Frame::Integer(y)) if cmd == "EXPIRETIME" => (x - y).abs() <= 1,
+        _ => same(&canon(a, cmd), &canon(b, cmd)),
+    }
+}
+
+/// Equal, with floats compared by value.
+fn same(a: &Frame, b: &Frame) -> bool {
+    match (a, b) {
+        (Frame::Bulk(x), Frame::Bulk(y)) if x != y => {
+            let num = |b: &[u8]| std::str::from_utf8(b).ok().and_then(|s| s.parse::<f64>().ok());
+            matches!((num(x), num(y)), (Some(p), Some(q)) if p == q && x.contains(&b'.') | y.contains(&b'.') | x.contains(&b'e') | y.contains(&b'e'))
+        }
+        (Frame::Array(x), Frame::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        _ => a == b,
+    }
+}
+
+#[test]
+fn sixfold_answers_like_redis() {
+    let ours = sixfold(&[]);
+    let theirs = redis();
+    let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    let mut mismatches = Vec::new();
+    let mut total = 0;
+    for seed in 0..SEQUENCES {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        for c in [&mut a, &mut b] {
+            c.cmd(&["DISCARD"]);
+            c.cmd(&["SELECT", "0"]);
+            c.cmd(&["FLUSHALL"]);
+        }
+        let mut queued: Option<Vec<String>> = None;
+        for _ in 0..COMMANDS_PER_SEQUENCE {
+            let cmd = generate(&mut rng);
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            let (x, y) = (a.cmd(&args), b.cmd(&args));
+            total += 1;
+            let name = args[0].to_ascii_uppercase();
+            let ok = match (name.as_str(), &x, &y) {
+                ("EXEC", Frame::Array(xs), Frame::Array(ys)) if xs.len() == ys.len() => {
+                    let names = queued.clone().unwrap_or_default();
+                    xs.iter().zip(ys).enumerate().all(|(i, (p, q))| matches(names.get(i).map_or("", |s| s), p, q))
+                }
+                _ if queued.is_some() => x == y,
+                _ => matches(&name, &x, &y),
+            };
+            match name.as_str() {
+                "MULTI" if queued.is_none() => queued = Some(Vec::new()),
+                "EXEC" | "DISCARD" => queued = None,
+                _ => {
+                    if let (Some(q), Frame::Simple(s)) = (queued.as_mut(), &x) {
+                        if s == "QUEUED" {
+                            q.push(name.clone());
+                        }
+                    }
+                }
+            }
+            if !ok {
+                mismatches.push(format!("seed {seed}: {cmd:?}\n  sixfold: {x:?}\n  redis:   {y:?}"));
+            }
+        }
+    }
+    assert!(total >= SEQUENCES as usize * COMMANDS_PER_SEQUENCE);
+    assert!(
+        mismatches.is_empty(),
+        "{} of {total} replies differ; first ones:\n{}",
+        mismatches.len(),
+        mismatches.iter().take(25).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
