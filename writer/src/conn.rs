@@ -30,8 +30,17 @@ pub async fn serve(
     sock.set_nodelay(true)?;
     let (out_tx, mut out_rx) = mpsc::channel(OUTBOX_CHUNKS_MAX);
     let (id_tx, id_rx) = oneshot::channel();
-    let info = ClientInfo { addr: peer.to_string(), laddr: local.to_string() };
-    engine.send_async(Msg::Connect { info, outbox: out_tx, reply: id_tx }).await?;
+    let info = ClientInfo {
+        addr: peer.to_string(),
+        laddr: local.to_string(),
+    };
+    engine
+        .send_async(Msg::Connect {
+            info,
+            outbox: out_tx,
+            reply: id_tx,
+        })
+        .await?;
     let id = match id_rx.await? {
         Ok(id) => id,
         Err(refusal) => {
@@ -53,7 +62,10 @@ async fn pump(
 ) -> anyhow::Result<()> {
     let (mut rd, mut wr) = sock.split();
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
-    let mut decoder = RequestDecoder::new(Limits { bulk_bytes_max: bulk_limit(limits), ..Limits::default() });
+    let mut decoder = RequestDecoder::new(Limits {
+        bulk_bytes_max: bulk_limit(limits),
+        ..Limits::default()
+    });
     let mut reading = true;
     loop {
         tokio::select! {
@@ -86,7 +98,11 @@ async fn pump(
 
 /// Writes `first` and whatever else is already queued, in one write when
 /// possible. Returns true if a Close was met.
-async fn write_coalesced<W: AsyncWriteExt + Unpin>(wr: &mut W, first: Bytes, rx: &mut mpsc::Receiver<Out>) -> anyhow::Result<bool> {
+async fn write_coalesced<W: AsyncWriteExt + Unpin>(
+    wr: &mut W,
+    first: Bytes,
+    rx: &mut mpsc::Receiver<Out>,
+) -> anyhow::Result<bool> {
     let mut close = false;
     let mut more = BytesMut::new();
     while let Ok(o) = rx.try_recv() {
@@ -111,7 +127,12 @@ async fn write_coalesced<W: AsyncWriteExt + Unpin>(wr: &mut W, first: Bytes, rx:
 
 /// Decodes every complete request in `buf` and sends them to the engine.
 /// Returns true after a protocol error (the connection stops reading).
-async fn decode_and_send(decoder: &mut RequestDecoder, buf: &mut BytesMut, id: u64, engine: &EngineHandle) -> anyhow::Result<bool> {
+async fn decode_and_send(
+    decoder: &mut RequestDecoder,
+    buf: &mut BytesMut,
+    id: u64,
+    engine: &EngineHandle,
+) -> anyhow::Result<bool> {
     let mut cmds = Vec::new();
     loop {
         match decoder.decode(buf) {
@@ -120,18 +141,36 @@ async fn decode_and_send(decoder: &mut RequestDecoder, buf: &mut BytesMut, id: u
                     cmds.push(args);
                 }
                 if cmds.len() >= BATCH_COMMANDS_MAX {
-                    engine.send_async(Msg::Commands { id, cmds: std::mem::take(&mut cmds), error: None }).await?;
+                    engine
+                        .send_async(Msg::Commands {
+                            id,
+                            cmds: std::mem::take(&mut cmds),
+                            error: None,
+                        })
+                        .await?;
                 }
             }
             Ok(None) => break,
             Err(e) => {
-                engine.send_async(Msg::Commands { id, cmds, error: Some(e.to_string()) }).await?;
+                engine
+                    .send_async(Msg::Commands {
+                        id,
+                        cmds,
+                        error: Some(e.to_string()),
+                    })
+                    .await?;
                 return Ok(true);
             }
         }
     }
     if !cmds.is_empty() {
-        engine.send_async(Msg::Commands { id, cmds, error: None }).await?;
+        engine
+            .send_async(Msg::Commands {
+                id,
+                cmds,
+                error: None,
+            })
+            .await?;
     }
     Ok(false)
 }

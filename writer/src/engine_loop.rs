@@ -59,19 +59,31 @@ pub enum Msg {
 pub type EngineHandle = flume::Sender<Msg>;
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Starts the engine thread. The receiver fires when SHUTDOWN ran.
-pub fn spawn(cfg: Config, seed: u64, limits: Arc<SharedLimits>) -> anyhow::Result<(EngineHandle, oneshot::Receiver<()>)> {
+pub fn spawn(
+    cfg: Config,
+    seed: u64,
+    limits: Arc<SharedLimits>,
+) -> anyhow::Result<(EngineHandle, oneshot::Receiver<()>)> {
     let (tx, rx) = flume::bounded(INBOX_MESSAGES_MAX);
     let (stop_tx, stop_rx) = oneshot::channel();
-    std::thread::Builder::new().name("engine".into()).spawn(move || {
-        let mut l = Loop { engine: Engine::new(cfg, seed), outboxes: HashMap::new(), limits };
-        l.engine.set_memory_probe(memory_probe());
-        l.run(rx);
-        let _ = stop_tx.send(());
-    })?;
+    std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            let mut l = Loop {
+                engine: Engine::new(cfg, seed),
+                outboxes: HashMap::new(),
+                limits,
+            };
+            l.engine.set_memory_probe(memory_probe());
+            l.run(rx);
+            let _ = stop_tx.send(());
+        })?;
     Ok((tx, stop_rx))
 }
 
@@ -80,16 +92,18 @@ pub fn spawn(cfg: Config, seed: u64, limits: Arc<SharedLimits>) -> anyhow::Resul
 fn memory_probe() -> Box<dyn Fn() -> usize + Send> {
     let used = Arc::new(AtomicU64::new(0));
     let writer = used.clone();
-    let spawned = std::thread::Builder::new().name("memory-probe".into()).spawn(move || {
-        loop {
-            if tikv_jemalloc_ctl::epoch::advance().is_ok() {
-                if let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read() {
-                    writer.store(n as u64, Ordering::Relaxed);
+    let spawned = std::thread::Builder::new()
+        .name("memory-probe".into())
+        .spawn(move || {
+            loop {
+                if tikv_jemalloc_ctl::epoch::advance().is_ok() {
+                    if let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read() {
+                        writer.store(n as u64, Ordering::Relaxed);
+                    }
                 }
+                std::thread::sleep(Duration::from_millis(MEMORY_PROBE_MS));
             }
-            std::thread::sleep(Duration::from_millis(MEMORY_PROBE_MS));
-        }
-    });
+        });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "no memory probe thread: used_memory stays 0");
     }
@@ -107,7 +121,10 @@ impl Loop {
         let mut next_tick = now_ms() + TICK_MS as i64;
         loop {
             let now = now_ms();
-            let until = self.engine.next_deadline().map_or(next_tick, |d| d.min(next_tick));
+            let until = self
+                .engine
+                .next_deadline()
+                .map_or(next_tick, |d| d.min(next_tick));
             let wait = Duration::from_millis((until - now).clamp(0, TICK_MS as i64) as u64);
             match rx.recv_timeout(wait) {
                 Ok(msg) => {
@@ -134,7 +151,11 @@ impl Loop {
     fn handle(&mut self, msg: Msg) {
         let now = now_ms();
         match msg {
-            Msg::Connect { info, outbox, reply } => {
+            Msg::Connect {
+                info,
+                outbox,
+                reply,
+            } => {
                 let r = self.engine.connect(info, now);
                 if let Ok(id) = r {
                     self.outboxes.insert(id, outbox);
@@ -159,7 +180,9 @@ impl Loop {
     /// Hands out replies; drops clients that cannot keep up.
     fn flush(&mut self) {
         for (id, bytes) in self.engine.take_output() {
-            let Some(tx) = self.outboxes.get(&id) else { continue };
+            let Some(tx) = self.outboxes.get(&id) else {
+                continue;
+            };
             if tx.try_send(Out::Data(bytes)).is_err() {
                 tracing::warn!(client = id, "client output buffer full: disconnecting");
                 self.outboxes.remove(&id);

@@ -38,7 +38,10 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
 /// no NaN; `inf`, `+inf`, `-inf` allowed.
 pub fn parse_f64(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty() || s.starts_with(|c: char| c.is_whitespace()) || s.ends_with(|c: char| c.is_whitespace()) {
+    if s.is_empty()
+        || s.starts_with(|c: char| c.is_whitespace())
+        || s.ends_with(|c: char| c.is_whitespace())
+    {
         return None;
     }
     let lower = s.to_ascii_lowercase();
@@ -46,7 +49,13 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
         return None;
     }
     match lower.trim_start_matches(['+', '-']) {
-        "inf" | "infinity" => return Some(if s.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY }),
+        "inf" | "infinity" => {
+            return Some(if s.starts_with('-') {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            });
+        }
         _ => {}
     }
     if lower.contains("inf") {

@@ -37,7 +37,13 @@ fn command() -> impl Strategy<Value = Vec<String>> {
     let v = |parts: Vec<&str>| parts.into_iter().map(str::to_string).collect::<Vec<_>>();
     prop_oneof![
         (key(), val()).prop_map(move |(k, x)| v(vec!["SET", &k, &x])),
-        (key(), val(), 1i64..80).prop_map(move |(k, x, t)| v(vec!["SET", &k, &x, "PX", &t.to_string()])),
+        (key(), val(), 1i64..80).prop_map(move |(k, x, t)| v(vec![
+            "SET",
+            &k,
+            &x,
+            "PX",
+            &t.to_string()
+        ])),
         (key(), val()).prop_map(move |(k, x)| v(vec!["SET", &k, &x, "KEEPTTL", "GET"])),
         (key(), val()).prop_map(move |(k, x)| v(vec!["APPEND", &k, &x])),
         key().prop_map(move |k| v(vec!["INCR", &k])),
@@ -68,10 +74,29 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         key().prop_map(move |k| v(vec!["SRANDMEMBER", &k, "-3"])),
         (key(), key()).prop_map(move |(a, b)| v(vec!["SMOVE", &a, &b, "a"])),
         (key(), key(), key()).prop_map(move |(d, a, b)| v(vec!["SUNIONSTORE", &d, &a, &b])),
-        (key(), val(), val()).prop_map(move |(k, s, m)| v(vec!["ZADD", &k, &s.replace(['a', 'b', 'c'], "1"), &m])),
-        (key(), val(), val()).prop_map(move |(k, s, m)| v(vec!["ZINCRBY", &k, &s.replace(['a', 'b', 'c'], "2"), &m])),
+        (key(), val(), val()).prop_map(move |(k, s, m)| v(vec![
+            "ZADD",
+            &k,
+            &s.replace(['a', 'b', 'c'], "1"),
+            &m
+        ])),
+        (key(), val(), val()).prop_map(move |(k, s, m)| v(vec![
+            "ZINCRBY",
+            &k,
+            &s.replace(['a', 'b', 'c'], "2"),
+            &m
+        ])),
         key().prop_map(move |k| v(vec!["ZPOPMIN", &k])),
-        (key(), key(), key()).prop_map(move |(d, a, b)| v(vec!["ZUNIONSTORE", &d, "2", &a, &b, "WEIGHTS", "2", "0.5"])),
+        (key(), key(), key()).prop_map(move |(d, a, b)| v(vec![
+            "ZUNIONSTORE",
+            &d,
+            "2",
+            &a,
+            &b,
+            "WEIGHTS",
+            "2",
+            "0.5"
+        ])),
         (key(), key()).prop_map(move |(d, a)| v(vec!["ZRANGESTORE", &d, &a, "0", "-1", "REV"])),
         (key(), small(), small()).prop_map(move |(k, a, b)| v(vec!["ZREMRANGEBYRANK", &k, &a, &b])),
         (key(), key()).prop_map(move |(a, b)| v(vec!["BLPOP", &a, &b, "0.05"])),
@@ -95,11 +120,17 @@ fn op() -> impl Strategy<Value = Op> {
 fn run(ops: &[Op], seed: u64) -> (Engine, Vec<Vec<Effect>>) {
     let mut e = Engine::new(Config::default(), seed);
     let mut now = 1_700_000_000_000i64;
-    let ids: Vec<u64> = (0..3).map(|_| e.connect(ClientInfo::default(), now).unwrap()).collect();
+    let ids: Vec<u64> = (0..3)
+        .map(|_| e.connect(ClientInfo::default(), now).unwrap())
+        .collect();
     let mut groups = Vec::new();
     for op in ops {
         match op {
-            Op::Cmd(c, cmd) => e.feed(ids[*c], cmd.iter().map(|s| Bytes::from(s.clone())).collect(), now),
+            Op::Cmd(c, cmd) => e.feed(
+                ids[*c],
+                cmd.iter().map(|s| Bytes::from(s.clone())).collect(),
+                now,
+            ),
             Op::Advance(ms) => {
                 now += ms;
                 e.tick(now);
@@ -135,19 +166,33 @@ proptest! {
 fn spop_is_logged_as_srem_and_expiry_as_pexpireat() {
     let mut e = Engine::new(Config::default(), 7);
     let id = e.connect(ClientInfo::default(), 1_000).unwrap();
-    let cmd = |s: &str| s.split(' ').map(|p| Bytes::from(p.to_string())).collect::<Vec<_>>();
+    let cmd = |s: &str| {
+        s.split(' ')
+            .map(|p| Bytes::from(p.to_string()))
+            .collect::<Vec<_>>()
+    };
     e.feed(id, cmd("SADD s a b c"), 1_000);
     e.feed(id, cmd("SPOP s"), 1_000);
     e.feed(id, cmd("SET k v EX 10"), 1_000);
     e.feed(id, cmd("INCRBYFLOAT f 1.5"), 1_000);
-    let g: Vec<String> = e.take_effects().into_iter().flatten().map(|x| x.describe()).collect();
+    let g: Vec<String> = e
+        .take_effects()
+        .into_iter()
+        .flatten()
+        .map(|x| x.describe())
+        .collect();
     assert_eq!(g[0], "db 0: SADD s a b c");
     assert!(g[1].starts_with("db 0: SREM s "), "{}", g[1]);
     assert_eq!(g[2], "db 0: SET k v PXAT 11000");
     assert_eq!(g[3], "db 0: SET f 1.5 KEEPTTL");
     // A key found expired is deleted and logged as DEL.
     e.feed(id, cmd("GET k"), 20_000);
-    let g: Vec<String> = e.take_effects().into_iter().flatten().map(|x| x.describe()).collect();
+    let g: Vec<String> = e
+        .take_effects()
+        .into_iter()
+        .flatten()
+        .map(|x| x.describe())
+        .collect();
     assert_eq!(g, vec!["db 0: DEL k".to_string()]);
 }
 
@@ -156,27 +201,121 @@ fn blocked_pop_is_served_by_a_push_and_logged_as_pop() {
     let mut e = Engine::new(Config::default(), 1);
     let a = e.connect(ClientInfo::default(), 1_000).unwrap();
     let b = e.connect(ClientInfo::default(), 1_000).unwrap();
-    let cmd = |s: &str| s.split(' ').map(|p| Bytes::from(p.to_string())).collect::<Vec<_>>();
+    let cmd = |s: &str| {
+        s.split(' ')
+            .map(|p| Bytes::from(p.to_string()))
+            .collect::<Vec<_>>()
+    };
     e.feed(b, cmd("BLPOP q 0"), 1_000);
     e.feed(b, cmd("PING"), 1_000);
     assert!(e.take_output().is_empty(), "a blocked client gets no reply");
     e.feed(a, cmd("RPUSH q x"), 1_001);
     let out = e.take_output();
-    let to_b: Vec<_> = out.iter().filter(|(id, _)| *id == b).map(|(_, b)| b.clone()).collect();
-    assert_eq!(to_b.concat(), b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n+PONG\r\n".to_vec());
-    let g: Vec<String> = e.take_effects().into_iter().flatten().map(|x| x.describe()).collect();
-    assert_eq!(g, vec!["db 0: RPUSH q x".to_string(), "db 0: LPOP q 1".to_string()]);
+    let to_b: Vec<_> = out
+        .iter()
+        .filter(|(id, _)| *id == b)
+        .map(|(_, b)| b.clone())
+        .collect();
+    assert_eq!(
+        to_b.concat(),
+        b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n+PONG\r\n".to_vec()
+    );
+    let g: Vec<String> = e
+        .take_effects()
+        .into_iter()
+        .flatten()
+        .map(|x| x.describe())
+        .collect();
+    assert_eq!(
+        g,
+        vec!["db 0: RPUSH q x".to_string(), "db 0: LPOP q 1".to_string()]
+    );
 }
 
 /// Arguments that tend to break parsers: empty, huge, negative, non-numeric.
 const NASTY: &[&str] = &[
-    "", "0", "1", "-1", "2", "3", "-2", "100", "-100", "9223372036854775807", "-9223372036854775808",
-    "99999999999999999999", "1.5", "nan", "inf", "-inf", "+inf", "(1", "[a", "(", "[", "-", "+", "x", "k0", "k1",
-    "NX", "XX", "GT", "LT", "CH", "INCR", "GET", "EX", "PX", "EXAT", "PXAT", "KEEPTTL", "PERSIST", "LIMIT",
-    "COUNT", "MATCH", "TYPE", "WITHSCORES", "WITHSCORE", "BYSCORE", "BYLEX", "REV", "WEIGHTS", "AGGREGATE", "MIN",
-    "MAX", "SUM", "LEFT", "RIGHT", "BEFORE", "AFTER", "RANK", "MAXLEN", "DB", "REPLACE", "ID", "ADDR", "SKIPME",
-    "ON", "OFF", "SKIP", "AUTH", "SETNAME", "ENCODING", "HELP", "CHANNELS", "NUMSUB", "DIGEST", "SET", "GETKEYS",
-    "LIST", "INFO", "DOCS", "FILTERBY", "PATTERN", "*",
+    "",
+    "0",
+    "1",
+    "-1",
+    "2",
+    "3",
+    "-2",
+    "100",
+    "-100",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "99999999999999999999",
+    "1.5",
+    "nan",
+    "inf",
+    "-inf",
+    "+inf",
+    "(1",
+    "[a",
+    "(",
+    "[",
+    "-",
+    "+",
+    "x",
+    "k0",
+    "k1",
+    "NX",
+    "XX",
+    "GT",
+    "LT",
+    "CH",
+    "INCR",
+    "GET",
+    "EX",
+    "PX",
+    "EXAT",
+    "PXAT",
+    "KEEPTTL",
+    "PERSIST",
+    "LIMIT",
+    "COUNT",
+    "MATCH",
+    "TYPE",
+    "WITHSCORES",
+    "WITHSCORE",
+    "BYSCORE",
+    "BYLEX",
+    "REV",
+    "WEIGHTS",
+    "AGGREGATE",
+    "MIN",
+    "MAX",
+    "SUM",
+    "LEFT",
+    "RIGHT",
+    "BEFORE",
+    "AFTER",
+    "RANK",
+    "MAXLEN",
+    "DB",
+    "REPLACE",
+    "ID",
+    "ADDR",
+    "SKIPME",
+    "ON",
+    "OFF",
+    "SKIP",
+    "AUTH",
+    "SETNAME",
+    "ENCODING",
+    "HELP",
+    "CHANNELS",
+    "NUMSUB",
+    "DIGEST",
+    "SET",
+    "GETKEYS",
+    "LIST",
+    "INFO",
+    "DOCS",
+    "FILTERBY",
+    "PATTERN",
+    "*",
 ];
 
 proptest! {

@@ -31,7 +31,10 @@ fn read_line(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
 }
 
 fn parse_int(s: &[u8]) -> Result<i64, ProtocolError> {
-    std::str::from_utf8(s).ok().and_then(|s| s.parse().ok()).ok_or_else(|| err("invalid integer"))
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| err("invalid integer"))
 }
 
 fn text(s: &[u8]) -> Result<String, ProtocolError> {
@@ -42,8 +45,12 @@ fn decode_at(buf: &[u8], at: usize, depth: usize) -> Step {
     if depth > DEPTH_MAX {
         return Err(err("nesting too deep"));
     }
-    let Some(&tag) = buf.get(at) else { return Ok(None) };
-    let Some((body, next)) = read_line(buf, at + 1) else { return Ok(None) };
+    let Some(&tag) = buf.get(at) else {
+        return Ok(None);
+    };
+    let Some((body, next)) = read_line(buf, at + 1) else {
+        return Ok(None);
+    };
     let done = |f: Frame| Ok(Some((f, next)));
     match tag {
         b'+' => done(Frame::Simple(text(body)?)),
@@ -68,7 +75,11 @@ fn decode_at(buf: &[u8], at: usize, depth: usize) -> Step {
         b'$' | b'=' | b'!' => {
             let n = parse_int(body)?;
             if n < 0 {
-                return if tag == b'$' { done(Frame::Null) } else { Err(err("invalid length")) };
+                return if tag == b'$' {
+                    done(Frame::Null)
+                } else {
+                    Err(err("invalid length"))
+                };
             }
             let n = n as usize;
             let Some(end) = next.checked_add(n).filter(|e| e.checked_add(2).is_some()) else {
@@ -96,9 +107,17 @@ fn decode_at(buf: &[u8], at: usize, depth: usize) -> Step {
         b'*' | b'~' | b'>' | b'%' => {
             let n = parse_int(body)?;
             if n < 0 {
-                return if tag == b'*' { done(Frame::NullArray) } else { Err(err("invalid length")) };
+                return if tag == b'*' {
+                    done(Frame::NullArray)
+                } else {
+                    Err(err("invalid length"))
+                };
             }
-            let count = if tag == b'%' { (n as usize).saturating_mul(2) } else { n as usize };
+            let count = if tag == b'%' {
+                (n as usize).saturating_mul(2)
+            } else {
+                n as usize
+            };
             let mut items = Vec::with_capacity(count.min(PREALLOC_MAX));
             let mut pos = next;
             for _ in 0..count {
@@ -184,6 +203,9 @@ mod tests {
     #[test]
     fn resp2_nulls() {
         assert_eq!(decode_frame(b"$-1\r\n").unwrap(), Some((Frame::Null, 5)));
-        assert_eq!(decode_frame(b"*-1\r\n").unwrap(), Some((Frame::NullArray, 5)));
+        assert_eq!(
+            decode_frame(b"*-1\r\n").unwrap(),
+            Some((Frame::NullArray, 5))
+        );
     }
 }

@@ -59,7 +59,10 @@ const ARGS_PREALLOC_MAX: usize = 1024;
 impl RequestDecoder {
     /// A decoder with the given limits.
     pub fn new(limits: Limits) -> Self {
-        RequestDecoder { limits, partial: None }
+        RequestDecoder {
+            limits,
+            partial: None,
+        }
     }
 
     /// Changes the limits (CONFIG SET proto-max-bulk-len).
@@ -95,11 +98,15 @@ impl RequestDecoder {
         if text.last() == Some(&b'\r') {
             text = &text[..text.len() - 1];
         }
-        let args = split_args(text).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))?;
+        let args =
+            split_args(text).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))?;
         Ok(Some(args.into_iter().map(Bytes::from).collect()))
     }
 
-    fn decode_multibulk(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    fn decode_multibulk(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         let mut st = match self.partial.take() {
             Some(p) => p,
             None => {
@@ -114,7 +121,11 @@ impl RequestDecoder {
                     return Ok(Some(Vec::new()));
                 }
                 let n = n as usize;
-                Partial { remaining: n, args: Vec::with_capacity(n.min(ARGS_PREALLOC_MAX)), pos: next }
+                Partial {
+                    remaining: n,
+                    args: Vec::with_capacity(n.min(ARGS_PREALLOC_MAX)),
+                    pos: next,
+                }
             }
         };
         while st.remaining > 0 {
@@ -140,13 +151,20 @@ impl RequestDecoder {
             st.remaining -= 1;
         }
         let frozen = buf.split_to(st.pos).freeze();
-        Ok(Some(st.args.iter().map(|&(a, b)| frozen.slice(a..b)).collect()))
+        Ok(Some(
+            st.args.iter().map(|&(a, b)| frozen.slice(a..b)).collect(),
+        ))
     }
 
     fn bulk_header(&self, buf: &[u8], at: usize) -> Result<Option<(usize, usize)>, ProtocolError> {
-        let Some(&tag) = buf.get(at) else { return Ok(None) };
+        let Some(&tag) = buf.get(at) else {
+            return Ok(None);
+        };
         if tag != b'$' {
-            return Err(ProtocolError(format!("expected '$', got '{}'", tag as char)));
+            return Err(ProtocolError(format!(
+                "expected '$', got '{}'",
+                tag as char
+            )));
         }
         let Some((n, next)) = self.header(buf, at, b'$')? else {
             return Ok(None);
@@ -158,11 +176,20 @@ impl RequestDecoder {
     }
 
     /// Parses `<tag><int>\r\n` at `at`; returns the integer and the offset after it.
-    fn header(&self, buf: &[u8], at: usize, tag: u8) -> Result<Option<(i64, usize)>, ProtocolError> {
+    fn header(
+        &self,
+        buf: &[u8],
+        at: usize,
+        tag: u8,
+    ) -> Result<Option<(i64, usize)>, ProtocolError> {
         let rest = &buf[at..];
         let Some(cr) = memchr::memchr(b'\r', rest) else {
             if rest.len() > self.limits.inline_bytes_max {
-                let what = if tag == b'*' { "too big mbulk count string" } else { "too big bulk count string" };
+                let what = if tag == b'*' {
+                    "too big mbulk count string"
+                } else {
+                    "too big bulk count string"
+                };
                 return Err(ProtocolError::new(what));
             }
             return Ok(None);
@@ -170,7 +197,11 @@ impl RequestDecoder {
         if rest.len() < cr + 2 {
             return Ok(None);
         }
-        let invalid = if tag == b'*' { "invalid multibulk length" } else { "invalid bulk length" };
+        let invalid = if tag == b'*' {
+            "invalid multibulk length"
+        } else {
+            "invalid bulk length"
+        };
         let n = std::str::from_utf8(&rest[1..cr])
             .ok()
             .and_then(|s| s.parse::<i64>().ok())
@@ -201,12 +232,15 @@ pub(crate) fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
             let c = line.get(i).copied();
             if inq {
                 let c = c?;
-                if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' {
-                    if let (Some(h), Some(l)) = (hex(line[i + 2]), hex(line[i + 3])) {
-                        cur.push(h * 16 + l);
-                        i += 4;
-                        continue;
-                    }
+                let escaped_hex = if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' {
+                    hex(line[i + 2]).zip(hex(line[i + 3]))
+                } else {
+                    None
+                };
+                if let Some((h, l)) = escaped_hex {
+                    cur.push(h * 16 + l);
+                    i += 4;
+                    continue;
                 }
                 if c == b'\\' && i + 1 < line.len() {
                     i += 1;
@@ -273,7 +307,10 @@ mod tests {
         let got = dec(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n").unwrap().unwrap();
         assert_eq!(got, vec![Bytes::from("GET"), Bytes::from("k")]);
         let got = dec(b"set k \"a b\\x41\"\r\n").unwrap().unwrap();
-        assert_eq!(got, vec![Bytes::from("set"), Bytes::from("k"), Bytes::from("a bA")]);
+        assert_eq!(
+            got,
+            vec![Bytes::from("set"), Bytes::from("k"), Bytes::from("a bA")]
+        );
         assert_eq!(dec(b"*2\r\n$3\r\nGET\r\n$1\r\n").unwrap(), None);
     }
 
@@ -303,8 +340,13 @@ mod tests {
         assert_eq!(e(b"set \"abc\r\n"), "unbalanced quotes in request");
         let big = vec![b'a'; 70 * 1024];
         assert_eq!(e(&big), "too big inline request");
-        let mut d = RequestDecoder::new(Limits { bulk_bytes_max: 10, ..Limits::default() });
-        let err = d.decode(&mut BytesMut::from(&b"*1\r\n$11\r\n"[..])).unwrap_err();
+        let mut d = RequestDecoder::new(Limits {
+            bulk_bytes_max: 10,
+            ..Limits::default()
+        });
+        let err = d
+            .decode(&mut BytesMut::from(&b"*1\r\n$11\r\n"[..]))
+            .unwrap_err();
         assert_eq!(err.to_string(), "Protocol error: invalid bulk length");
     }
 

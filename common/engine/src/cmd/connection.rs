@@ -10,20 +10,29 @@ use bytes::Bytes;
 use sixfold_resp::{Frame, Protocol};
 
 fn sess(e: &mut Engine, id: ClientId) -> Result<&mut Session, CmdError> {
-    e.sessions.get_mut(&id).ok_or_else(|| CmdError::msg("ERR no such client"))
+    e.sessions
+        .get_mut(&id)
+        .ok_or_else(|| CmdError::msg("ERR no such client"))
 }
 
 /// `PING [message]`
 pub fn ping(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
     if a.len() > 2 {
-        return Err(CmdError::msg("ERR wrong number of arguments for 'ping' command"));
+        return Err(CmdError::msg(
+            "ERR wrong number of arguments for 'ping' command",
+        ));
     }
     let s = sess(e, id)?;
     if s.subscriptions() > 0 && s.proto == Protocol::Resp2 {
         let msg = a.get(1).cloned().unwrap_or_default();
-        return Ok(Some(Frame::Array(vec![Frame::bulk("pong"), Frame::Bulk(msg)])));
+        return Ok(Some(Frame::Array(vec![
+            Frame::bulk("pong"),
+            Frame::Bulk(msg),
+        ])));
     }
-    Ok(Some(a.get(1).map_or(Frame::Simple("PONG".into()), |m| Frame::Bulk(m.clone()))))
+    Ok(Some(a.get(1).map_or(Frame::Simple("PONG".into()), |m| {
+        Frame::Bulk(m.clone())
+    })))
 }
 
 /// `ECHO message`
@@ -102,7 +111,11 @@ pub fn hello(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
             Ok(2) => proto = Some(Protocol::Resp2),
             Ok(3) => proto = Some(Protocol::Resp3),
             Ok(_) => return Err(CmdError::msg("NOPROTO unsupported protocol version")),
-            Err(_) => return Err(CmdError::msg("ERR Protocol version is not an integer or out of range")),
+            Err(_) => {
+                return Err(CmdError::msg(
+                    "ERR Protocol version is not an integer or out of range",
+                ));
+            }
         }
     }
     let mut name = None;
@@ -117,13 +130,18 @@ pub fn hello(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
             name = Some(a[i + 1].clone());
             i += 2;
         } else {
-            return Err(CmdError::msg(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&a[i]))));
+            return Err(CmdError::msg(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&a[i])
+            )));
         }
     }
     let port = e.config.port;
     let s = sess(e, id)?;
     if !s.authenticated {
-        return Err(CmdError::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+        return Err(CmdError::msg(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
     }
     if let Some(p) = proto {
         s.proto = p;
@@ -147,7 +165,9 @@ pub fn hello(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
 
 fn check_name(n: &[u8]) -> Result<(), CmdError> {
     if n.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(CmdError::msg("ERR Client names cannot contain spaces, newlines or special characters."));
+        return Err(CmdError::msg(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
     }
     Ok(())
 }
@@ -168,14 +188,19 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
         if a.len() == n {
             Ok(())
         } else {
-            Err(CmdError::msg(format!("ERR wrong number of arguments for 'client|{}' command", sub.to_lowercase())))
+            Err(CmdError::msg(format!(
+                "ERR wrong number of arguments for 'client|{}' command",
+                sub.to_lowercase()
+            )))
         }
     };
     match sub.as_str() {
         "ID" => arity(2).map(|_| Some(Frame::Integer(id as i64))),
         "GETNAME" => {
             arity(2)?;
-            Ok(Some(sess(e, id)?.name.clone().map_or(Frame::Null, Frame::Bulk)))
+            Ok(Some(
+                sess(e, id)?.name.clone().map_or(Frame::Null, Frame::Bulk),
+            ))
         }
         "SETNAME" => {
             arity(3)?;
@@ -208,12 +233,20 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
             let mut ids: Vec<ClientId> = e.sessions.keys().copied().collect();
             ids.sort_unstable();
             if a.len() >= 4 && is(&a[2], "ID") {
-                let wanted: Vec<ClientId> = a[3..].iter().filter_map(|x| int(x).ok()).map(|x| x as u64).collect();
+                let wanted: Vec<ClientId> = a[3..]
+                    .iter()
+                    .filter_map(|x| int(x).ok())
+                    .map(|x| x as u64)
+                    .collect();
                 ids.retain(|i| wanted.contains(i));
             } else if a.len() != 2 {
                 return Err(CmdError::Syntax);
             }
-            let text: String = ids.iter().filter_map(|i| e.sessions.get(i)).map(|s| s.describe(now) + "\n").collect();
+            let text: String = ids
+                .iter()
+                .filter_map(|i| e.sessions.get(i))
+                .map(|s| s.describe(now) + "\n")
+                .collect();
             Ok(Some(Frame::Verbatim("txt".into(), Bytes::from(text))))
         }
         "KILL" => kill(e, id, &a[2..]),
@@ -269,7 +302,12 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
 fn kill(e: &mut Engine, me: ClientId, a: &[Bytes]) -> SessionResult {
     if a.len() == 1 {
         let addr = String::from_utf8_lossy(&a[0]);
-        let Some(victim) = e.sessions.values().find(|s| s.info.addr == addr).map(|s| s.id) else {
+        let Some(victim) = e
+            .sessions
+            .values()
+            .find(|s| s.info.addr == addr)
+            .map(|s| s.id)
+        else {
             return Err(CmdError::msg("ERR No such client"));
         };
         e.close_client(victim);
@@ -282,7 +320,13 @@ fn kill(e: &mut Engine, me: ClientId, a: &[Bytes]) -> SessionResult {
     for kv in a.chunks(2) {
         let v = String::from_utf8_lossy(&kv[1]).into_owned();
         match upper(&kv[0]).as_str() {
-            "ID" => id = Some(int(&kv[1]).map_err(|_| CmdError::msg("ERR client-id should be greater than 0"))? as u64),
+            "ID" => {
+                id = Some(
+                    int(&kv[1])
+                        .map_err(|_| CmdError::msg("ERR client-id should be greater than 0"))?
+                        as u64,
+                )
+            }
             "ADDR" => addr = Some(v),
             "LADDR" => laddr = Some(v),
             "SKIPME" => skipme = on_off(&kv[1]).map_err(|_| CmdError::Syntax)?,

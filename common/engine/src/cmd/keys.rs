@@ -32,19 +32,43 @@ pub fn expire(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
             "XX" => xx = true,
             "GT" => gt = true,
             "LT" => lt = true,
-            _ => return Err(CmdError::msg(format!("ERR Unsupported option {}", String::from_utf8_lossy(o)))),
+            _ => {
+                return Err(CmdError::msg(format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(o)
+                )));
+            }
         }
     }
     if nx && (xx || gt || lt) {
-        return Err(CmdError::msg("ERR NX and XX, GT or LT options at the same time are not compatible"));
+        return Err(CmdError::msg(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
     }
     if gt && lt {
-        return Err(CmdError::msg("ERR GT and LT options at the same time are not compatible"));
+        return Err(CmdError::msg(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
     }
-    let invalid = || CmdError::msg(format!("ERR invalid expire time in '{}' command", name.to_ascii_lowercase()));
-    let ms = if name == "EXPIRE" || name == "EXPIREAT" { n.checked_mul(1000).ok_or_else(invalid)? } else { n };
-    let at = if name.ends_with("AT") { ms } else { ms.checked_add(ex.now_ms).ok_or_else(invalid)? };
-    let Some(entry) = ex.lookup(&a[1]) else { return Ok(Frame::Integer(0)) };
+    let invalid = || {
+        CmdError::msg(format!(
+            "ERR invalid expire time in '{}' command",
+            name.to_ascii_lowercase()
+        ))
+    };
+    let ms = if name == "EXPIRE" || name == "EXPIREAT" {
+        n.checked_mul(1000).ok_or_else(invalid)?
+    } else {
+        n
+    };
+    let at = if name.ends_with("AT") {
+        ms
+    } else {
+        ms.checked_add(ex.now_ms).ok_or_else(invalid)?
+    };
+    let Some(entry) = ex.lookup(&a[1]) else {
+        return Ok(Frame::Integer(0));
+    };
     let cur = entry.expire_at_ms;
     let skip = (nx && cur.is_some())
         || (xx && cur.is_none())
@@ -59,7 +83,11 @@ pub fn expire(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     } else {
         ex.db().set_expire(&a[1], Some(at));
         ex.touch(&a[1]);
-        ex.propagate(vec![word("PEXPIREAT"), a[1].clone(), Bytes::from(at.to_string())]);
+        ex.propagate(vec![
+            word("PEXPIREAT"),
+            a[1].clone(),
+            Bytes::from(at.to_string()),
+        ]);
     }
     Ok(Frame::Integer(1))
 }
@@ -68,8 +96,12 @@ pub fn expire(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 pub fn ttl(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let name = upper(&a[0]);
     let now = ex.now_ms;
-    let Some(entry) = ex.lookup(&a[1]) else { return Ok(Frame::Integer(-2)) };
-    let Some(at) = entry.expire_at_ms else { return Ok(Frame::Integer(-1)) };
+    let Some(entry) = ex.lookup(&a[1]) else {
+        return Ok(Frame::Integer(-2));
+    };
+    let Some(at) = entry.expire_at_ms else {
+        return Ok(Frame::Integer(-1));
+    };
     let left = (at - now).max(0);
     Ok(Frame::Integer(match name.as_str() {
         "TTL" => (left + 500) / 1000,
@@ -98,7 +130,9 @@ pub fn type_(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 /// `RENAME key newkey`, `RENAMENX key newkey`
 pub fn rename(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let nx = is(&a[0], "RENAMENX");
-    let Some(entry) = ex.lookup(&a[1]).cloned() else { return Err(CmdError::NoSuchKey) };
+    let Some(entry) = ex.lookup(&a[1]).cloned() else {
+        return Err(CmdError::NoSuchKey);
+    };
     if a[1] == a[2] {
         return Ok(if nx { Frame::Integer(0) } else { Frame::ok() });
     }
@@ -133,9 +167,13 @@ pub fn copy(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         i += 1;
     }
     if db == ex.db && a[1] == a[2] {
-        return Err(CmdError::msg("ERR source and destination objects are the same"));
+        return Err(CmdError::msg(
+            "ERR source and destination objects are the same",
+        ));
     }
-    let Some(entry) = ex.lookup(&a[1]).cloned() else { return Ok(Frame::Integer(0)) };
+    let Some(entry) = ex.lookup(&a[1]).cloned() else {
+        return Ok(Frame::Integer(0));
+    };
     ex.expire_if_needed(db, &a[2]);
     if ex.ks.dbs[db].get(&a[2]).is_some() {
         if !replace {
@@ -173,12 +211,19 @@ pub struct ScanOpts {
 
 /// Parses a SCAN cursor (`ERR invalid cursor`).
 pub fn cursor(b: &[u8]) -> Result<u64, CmdError> {
-    std::str::from_utf8(b).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| CmdError::msg("ERR invalid cursor"))
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| CmdError::msg("ERR invalid cursor"))
 }
 
 /// Parses SCAN options from `a` (after the cursor).
 pub fn scan_opts(a: &[Bytes], allow_type: bool) -> Result<ScanOpts, CmdError> {
-    let mut o = ScanOpts { pattern: None, count: 10, kind: None };
+    let mut o = ScanOpts {
+        pattern: None,
+        count: 10,
+        kind: None,
+    };
     let mut i = 0;
     while i < a.len() {
         if i + 1 >= a.len() {
@@ -193,7 +238,9 @@ pub fn scan_opts(a: &[Bytes], allow_type: bool) -> Result<ScanOpts, CmdError> {
                 }
                 o.count = n as usize;
             }
-            "TYPE" if allow_type => o.kind = Some(String::from_utf8_lossy(&a[i + 1]).to_ascii_lowercase()),
+            "TYPE" if allow_type => {
+                o.kind = Some(String::from_utf8_lossy(&a[i + 1]).to_ascii_lowercase())
+            }
             _ => return Err(CmdError::Syntax),
         }
         i += 2;
@@ -221,7 +268,10 @@ pub fn scan(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         }
         out.push(Frame::Bulk(k));
     }
-    Ok(Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(out)]))
+    Ok(Frame::Array(vec![
+        Frame::bulk(next.to_string()),
+        Frame::Array(out),
+    ]))
 }
 
 /// `RANDOMKEY`
@@ -231,7 +281,9 @@ pub fn randomkey(ex: &mut Exec, _a: &[Bytes]) -> CmdResult {
     for _ in 0..TRIES_MAX {
         let db = ex.db;
         let rng = &mut *ex.rng;
-        let Some(k) = ex.ks.dbs[db].random_key(|n| rng.random_range(0..n)) else { return Ok(Frame::Null) };
+        let Some(k) = ex.ks.dbs[db].random_key(|n| rng.random_range(0..n)) else {
+            return Ok(Frame::Null);
+        };
         if !ex.expire_if_needed(db, &k) {
             return Ok(Frame::Bulk(k));
         }
@@ -249,7 +301,11 @@ pub fn flush(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     if a.len() > 2 || (a.len() == 2 && !is(&a[1], "ASYNC") && !is(&a[1], "SYNC")) {
         return Err(CmdError::Syntax);
     }
-    let dbs: Vec<usize> = if is(&a[0], "FLUSHALL") { (0..ex.ks.dbs.len()).collect() } else { vec![ex.db] };
+    let dbs: Vec<usize> = if is(&a[0], "FLUSHALL") {
+        (0..ex.ks.dbs.len()).collect()
+    } else {
+        vec![ex.db]
+    };
     for db in dbs {
         let keys: Vec<Bytes> = ex.ks.dbs[db].iter().map(|(k, _)| k.clone()).collect();
         for k in keys {
@@ -264,14 +320,22 @@ pub fn flush(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 /// `OBJECT ENCODING key` | `OBJECT HELP`
 pub fn object(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     match (upper(&a[1]).as_str(), a.len()) {
-        ("ENCODING", 3) => Ok(ex.lookup(&a[2]).map_or(Frame::Null, |e| Frame::bulk(e.value.encoding()))),
+        ("ENCODING", 3) => Ok(ex
+            .lookup(&a[2])
+            .map_or(Frame::Null, |e| Frame::bulk(e.value.encoding()))),
         ("HELP", 2) => Ok(Frame::Array(
-            ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "HELP"]
-                .iter()
-                .map(|s| Frame::Simple((*s).into()))
-                .collect(),
+            [
+                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ENCODING <key>",
+                "HELP",
+            ]
+            .iter()
+            .map(|s| Frame::Simple((*s).into()))
+            .collect(),
         )),
-        ("ENCODING", _) => Err(CmdError::msg("ERR wrong number of arguments for 'object|encoding' command")),
+        ("ENCODING", _) => Err(CmdError::msg(
+            "ERR wrong number of arguments for 'object|encoding' command",
+        )),
         _ => Err(CmdError::msg(format!(
             "ERR unknown subcommand '{}'. Try OBJECT HELP.",
             String::from_utf8_lossy(&a[1])

@@ -16,7 +16,11 @@ pub fn push(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     }
     let l = ex.list_or_create(&a[1])?;
     for e in &a[2..] {
-        if name.starts_with('L') { l.push_front(e.clone()) } else { l.push_back(e.clone()) }
+        if name.starts_with('L') {
+            l.push_front(e.clone())
+        } else {
+            l.push_back(e.clone())
+        }
     }
     let n = l.len();
     ex.touch(&a[1]);
@@ -24,12 +28,21 @@ pub fn push(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 }
 
 fn pop_n(l: &mut VecDeque<Bytes>, left: bool, n: usize) -> Vec<Bytes> {
-    (0..n).map_while(|_| if left { l.pop_front() } else { l.pop_back() }).collect()
+    (0..n)
+        .map_while(|_| if left { l.pop_front() } else { l.pop_back() })
+        .collect()
 }
 
 /// Pops up to `n` elements of `key` and records the change.
-fn pop_from(ex: &mut Exec, key: &Bytes, left: bool, n: usize) -> Result<Option<Vec<Bytes>>, CmdError> {
-    let Some(l) = ex.list(key)? else { return Ok(None) };
+fn pop_from(
+    ex: &mut Exec,
+    key: &Bytes,
+    left: bool,
+    n: usize,
+) -> Result<Option<Vec<Bytes>>, CmdError> {
+    let Some(l) = ex.list(key)? else {
+        return Ok(None);
+    };
     let out = pop_n(l, left, n);
     if !out.is_empty() {
         ex.drop_if_empty(key);
@@ -42,7 +55,10 @@ fn pop_from(ex: &mut Exec, key: &Bytes, left: bool, n: usize) -> Result<Option<V
 pub fn pop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let left = is(&a[0], "LPOP");
     if a.len() > 3 {
-        return Err(CmdError::msg(format!("ERR wrong number of arguments for '{}' command", upper(&a[0]).to_lowercase())));
+        return Err(CmdError::msg(format!(
+            "ERR wrong number of arguments for '{}' command",
+            upper(&a[0]).to_lowercase()
+        )));
     }
     let count = a.get(2).map(|c| positive(c)).transpose()?;
     let got = pop_from(ex, &a[1], left, count.unwrap_or(1))?;
@@ -56,15 +72,23 @@ pub fn pop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// `LLEN key`
 pub fn llen(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(Frame::Integer(ex.list(&a[1])?.map_or(0, |l| l.len() as i64)))
+    Ok(Frame::Integer(
+        ex.list(&a[1])?.map_or(0, |l| l.len() as i64),
+    ))
 }
 
 /// `LRANGE key start stop`
 pub fn lrange(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let (s, e) = (int(&a[2])?, int(&a[3])?);
-    let Some(l) = ex.list(&a[1])? else { return Ok(Frame::Array(vec![])) };
-    let Some((s, e)) = range(s, e, l.len()) else { return Ok(Frame::Array(vec![])) };
-    Ok(Frame::Array(l.range(s..e).cloned().map(Frame::Bulk).collect()))
+    let Some(l) = ex.list(&a[1])? else {
+        return Ok(Frame::Array(vec![]));
+    };
+    let Some((s, e)) = range(s, e, l.len()) else {
+        return Ok(Frame::Array(vec![]));
+    };
+    Ok(Frame::Array(
+        l.range(s..e).cloned().map(Frame::Bulk).collect(),
+    ))
 }
 
 fn index(i: i64, len: usize) -> Option<usize> {
@@ -74,14 +98,18 @@ fn index(i: i64, len: usize) -> Option<usize> {
 
 /// `LINDEX key index`
 pub fn lindex(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    let Some(l) = ex.list(&a[1])? else { return Ok(Frame::Null) };
+    let Some(l) = ex.list(&a[1])? else {
+        return Ok(Frame::Null);
+    };
     let i = int(&a[2])?;
     Ok(index(i, l.len()).map_or(Frame::Null, |i| Frame::Bulk(l[i].clone())))
 }
 
 /// `LSET key index element`
 pub fn lset(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    let Some(l) = ex.list(&a[1])? else { return Err(CmdError::NoSuchKey) };
+    let Some(l) = ex.list(&a[1])? else {
+        return Err(CmdError::NoSuchKey);
+    };
     let i = int(&a[2])?;
     let i = index(i, l.len()).ok_or(CmdError::IndexOutOfRange)?;
     l[i] = a[3].clone();
@@ -92,17 +120,31 @@ pub fn lset(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 /// `LREM key count element`
 pub fn lrem(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let count = int(&a[2])?;
-    let Some(l) = ex.list(&a[1])? else { return Ok(Frame::Integer(0)) };
-    let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
+    let Some(l) = ex.list(&a[1])? else {
+        return Ok(Frame::Integer(0));
+    };
+    let limit = if count == 0 {
+        usize::MAX
+    } else {
+        count.unsigned_abs() as usize
+    };
     let mut removed = 0;
     let mut kept: VecDeque<Bytes> = VecDeque::with_capacity(l.len());
     if count >= 0 {
         for e in l.drain(..) {
-            if removed < limit && e == a[3] { removed += 1 } else { kept.push_back(e) }
+            if removed < limit && e == a[3] {
+                removed += 1
+            } else {
+                kept.push_back(e)
+            }
         }
     } else {
         for e in l.drain(..).rev() {
-            if removed < limit && e == a[3] { removed += 1 } else { kept.push_front(e) }
+            if removed < limit && e == a[3] {
+                removed += 1
+            } else {
+                kept.push_front(e)
+            }
         }
     }
     *l = kept;
@@ -116,7 +158,9 @@ pub fn lrem(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 /// `LTRIM key start stop`
 pub fn ltrim(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let (s, e) = (int(&a[2])?, int(&a[3])?);
-    let Some(l) = ex.list(&a[1])? else { return Ok(Frame::ok()) };
+    let Some(l) = ex.list(&a[1])? else {
+        return Ok(Frame::ok());
+    };
     let before = l.len();
     match range(s, e, l.len()) {
         Some((s, e)) => {
@@ -139,8 +183,12 @@ pub fn linsert(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         "AFTER" => true,
         _ => return Err(CmdError::Syntax),
     };
-    let Some(l) = ex.list(&a[1])? else { return Ok(Frame::Integer(0)) };
-    let Some(pos) = l.iter().position(|e| *e == a[3]) else { return Ok(Frame::Integer(-1)) };
+    let Some(l) = ex.list(&a[1])? else {
+        return Ok(Frame::Integer(0));
+    };
+    let Some(pos) = l.iter().position(|e| *e == a[3]) else {
+        return Ok(Frame::Integer(-1));
+    };
     l.insert(if after { pos + 1 } else { pos }, a[4].clone());
     let n = l.len();
     ex.touch(&a[1]);
@@ -178,16 +226,27 @@ pub fn lpos(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         i += 2;
     }
     let Some(l) = ex.list(&a[1])? else {
-        return Ok(if count.is_some() { Frame::Array(vec![]) } else { Frame::Null });
+        return Ok(if count.is_some() {
+            Frame::Array(vec![])
+        } else {
+            Frame::Null
+        });
     };
     let want = match count {
         Some(0) => usize::MAX,
         Some(c) => c,
         None => 1,
     };
-    let scan = if maxlen == 0 { l.len() } else { maxlen.min(l.len()) };
-    let idx: Box<dyn Iterator<Item = usize>> =
-        if rank > 0 { Box::new(0..scan) } else { Box::new((l.len() - scan..l.len()).rev()) };
+    let scan = if maxlen == 0 {
+        l.len()
+    } else {
+        maxlen.min(l.len())
+    };
+    let idx: Box<dyn Iterator<Item = usize>> = if rank > 0 {
+        Box::new(0..scan)
+    } else {
+        Box::new((l.len() - scan..l.len()).rev())
+    };
     let mut skip = rank.unsigned_abs() - 1;
     let mut found = Vec::new();
     for i in idx {
@@ -202,7 +261,11 @@ pub fn lpos(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
             }
         }
     }
-    Ok(if count.is_some() { Frame::Array(found) } else { found.pop().unwrap_or(Frame::Null) })
+    Ok(if count.is_some() {
+        Frame::Array(found)
+    } else {
+        found.pop().unwrap_or(Frame::Null)
+    })
 }
 
 fn side(b: &[u8]) -> Result<bool, CmdError> {
@@ -214,21 +277,37 @@ fn side(b: &[u8]) -> Result<bool, CmdError> {
 }
 
 /// Moves one element; `None` when the source is empty.
-fn do_move(ex: &mut Exec, src: &Bytes, dst: &Bytes, from_left: bool, to_left: bool) -> Result<Option<Bytes>, CmdError> {
+fn do_move(
+    ex: &mut Exec,
+    src: &Bytes,
+    dst: &Bytes,
+    from_left: bool,
+    to_left: bool,
+) -> Result<Option<Bytes>, CmdError> {
     if ex.list(src)?.is_none() {
         return Ok(None);
     }
     ex.list(dst)?;
-    let Some(v) = pop_from(ex, src, from_left, 1)?.and_then(|mut v| v.pop()) else { return Ok(None) };
+    let Some(v) = pop_from(ex, src, from_left, 1)?.and_then(|mut v| v.pop()) else {
+        return Ok(None);
+    };
     let l = ex.list_or_create(dst)?;
-    if to_left { l.push_front(v.clone()) } else { l.push_back(v.clone()) }
+    if to_left {
+        l.push_front(v.clone())
+    } else {
+        l.push_back(v.clone())
+    }
     ex.touch(dst);
     Ok(Some(v))
 }
 
 /// `LMOVE source destination LEFT|RIGHT LEFT|RIGHT`, `RPOPLPUSH source destination`
 pub fn lmove(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    let (from, to) = if is(&a[0], "RPOPLPUSH") { (false, true) } else { (side(&a[3])?, side(&a[4])?) };
+    let (from, to) = if is(&a[0], "RPOPLPUSH") {
+        (false, true)
+    } else {
+        (side(&a[3])?, side(&a[4])?)
+    };
     Ok(do_move(ex, &a[1], &a[2], from, to)?.map_or(Frame::Null, Frame::Bulk))
 }
 
@@ -246,13 +325,20 @@ pub fn numkeys_args<'a>(a: &'a [Bytes]) -> Result<(&'a [Bytes], &'a [Bytes]), Cm
 pub fn count_opt(rest: &[Bytes]) -> Result<usize, CmdError> {
     match rest {
         [] => Ok(1),
-        [c, n] if is(c, "COUNT") => Ok(int_in(n, 1, i64::MAX, "count should be greater than 0")? as usize),
+        [c, n] if is(c, "COUNT") => {
+            Ok(int_in(n, 1, i64::MAX, "count should be greater than 0")? as usize)
+        }
         _ => Err(CmdError::Syntax),
     }
 }
 
 /// Pops from the first non-empty list of `keys`, logging `LPOP/RPOP key n`.
-fn mpop(ex: &mut Exec, keys: &[Bytes], left: bool, n: usize) -> Result<Option<(Bytes, Vec<Bytes>)>, CmdError> {
+fn mpop(
+    ex: &mut Exec,
+    keys: &[Bytes],
+    left: bool,
+    n: usize,
+) -> Result<Option<(Bytes, Vec<Bytes>)>, CmdError> {
     for k in keys {
         if let Some(v) = pop_from(ex, k, left, n)? {
             let cmd = if left { "LPOP" } else { "RPOP" };
@@ -266,7 +352,10 @@ fn mpop(ex: &mut Exec, keys: &[Bytes], left: bool, n: usize) -> Result<Option<(B
 
 fn mpop_reply(got: Option<(Bytes, Vec<Bytes>)>) -> Frame {
     got.map_or(Frame::NullArray, |(k, v)| {
-        Frame::Array(vec![Frame::Bulk(k), Frame::Array(v.into_iter().map(Frame::Bulk).collect())])
+        Frame::Array(vec![
+            Frame::Bulk(k),
+            Frame::Array(v.into_iter().map(Frame::Bulk).collect()),
+        ])
     })
 }
 
@@ -280,7 +369,14 @@ pub fn lmpop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// Blocks when nothing was found, unless inside MULTI.
 fn block_or(ex: &Exec, keys: &[Bytes], timeout: u64, nil: Frame) -> CmdResult {
-    if ex.in_multi { Ok(nil) } else { Err(CmdError::WouldBlock { keys: keys.to_vec(), timeout_ms: timeout }) }
+    if ex.in_multi {
+        Ok(nil)
+    } else {
+        Err(CmdError::WouldBlock {
+            keys: keys.to_vec(),
+            timeout_ms: timeout,
+        })
+    }
 }
 
 /// `BLPOP key [key ...] timeout`, `BRPOP ...`
@@ -300,12 +396,22 @@ pub fn blpop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`, `BRPOPLPUSH source destination timeout`
 pub fn blmove(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let brpoplpush = is(&a[0], "BRPOPLPUSH");
-    let (from, to) = if brpoplpush { (false, true) } else { (side(&a[3])?, side(&a[4])?) };
+    let (from, to) = if brpoplpush {
+        (false, true)
+    } else {
+        (side(&a[3])?, side(&a[4])?)
+    };
     let timeout = timeout_ms(&a[a.len() - 1])?;
     match do_move(ex, &a[1], &a[2], from, to)? {
         Some(v) => {
             let dir = |l: bool| word(if l { "LEFT" } else { "RIGHT" });
-            ex.propagate(vec![word("LMOVE"), a[1].clone(), a[2].clone(), dir(from), dir(to)]);
+            ex.propagate(vec![
+                word("LMOVE"),
+                a[1].clone(),
+                a[2].clone(),
+                dir(from),
+                dir(to),
+            ]);
             Ok(Frame::Bulk(v))
         }
         None => block_or(ex, &a[1..2], timeout, Frame::Null),

@@ -37,13 +37,20 @@ pub fn discard(e: &mut Engine, id: ClientId, _a: &[Bytes]) -> SessionResult {
 pub fn exec(e: &mut Engine, id: ClientId, _a: &[Bytes]) -> SessionResult {
     let now = e.now_ms;
     let s = e.sessions.get_mut(&id).ok_or_else(session_err)?;
-    let Some(queue) = s.multi.take() else { return Err(CmdError::msg("ERR EXEC without MULTI")) };
+    let Some(queue) = s.multi.take() else {
+        return Err(CmdError::msg("ERR EXEC without MULTI"));
+    };
     if std::mem::take(&mut s.multi_error) {
         unwatch(e, id);
-        return Err(CmdError::msg("EXECABORT Transaction discarded because of previous errors."));
+        return Err(CmdError::msg(
+            "EXECABORT Transaction discarded because of previous errors.",
+        ));
     }
     let expired_since_watch = s.watched.iter().any(|w| {
-        !w.expired_at_watch && e.ks.dbs[w.db].get(&w.key).is_some_and(|en| en.is_expired(now))
+        !w.expired_at_watch
+            && e.ks.dbs[w.db]
+                .get(&w.key)
+                .is_some_and(|en| en.is_expired(now))
     });
     if s.dirty_cas || expired_since_watch {
         unwatch(e, id);
@@ -52,7 +59,9 @@ pub fn exec(e: &mut Engine, id: ClientId, _a: &[Bytes]) -> SessionResult {
     unwatch(e, id);
     let mut replies = Vec::with_capacity(queue.len());
     for args in queue {
-        let Some(spec) = args.first().and_then(|n| lookup(n)) else { continue };
+        let Some(spec) = args.first().and_then(|n| lookup(n)) else {
+            continue;
+        };
         replies.push(e.dispatch(id, spec, &args, true).unwrap_or(Frame::Null));
     }
     Ok(Some(Frame::Array(replies)))
@@ -71,7 +80,11 @@ pub fn watch(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
             continue;
         }
         let expired_at_watch = e.ks.dbs[db].get(k).is_some_and(|en| en.is_expired(now));
-        s.watched.push(Watched { db, key: k.clone(), expired_at_watch });
+        s.watched.push(Watched {
+            db,
+            key: k.clone(),
+            expired_at_watch,
+        });
         e.watchers.entry((db, k.clone())).or_default().push(id);
     }
     Ok(Some(Frame::ok()))
@@ -85,7 +98,9 @@ pub fn unwatch_cmd(e: &mut Engine, id: ClientId, _a: &[Bytes]) -> SessionResult 
 
 /// Forgets every key `id` watches.
 pub fn unwatch(e: &mut Engine, id: ClientId) {
-    let Some(s) = e.sessions.get_mut(&id) else { return };
+    let Some(s) = e.sessions.get_mut(&id) else {
+        return;
+    };
     s.dirty_cas = false;
     for w in std::mem::take(&mut s.watched) {
         let slot = (w.db, w.key);
@@ -101,10 +116,14 @@ pub fn unwatch(e: &mut Engine, id: ClientId) {
 /// A key changed: clients watching it will fail their EXEC, except that the
 /// deletion of a key that was already expired when watched is no change.
 pub fn touch_watchers(e: &mut Engine, db: usize, key: &Bytes) {
-    let Some(ids) = e.watchers.get(&(db, key.clone())) else { return };
+    let Some(ids) = e.watchers.get(&(db, key.clone())) else {
+        return;
+    };
     let gone = e.ks.dbs[db].get(key).is_none();
     for id in ids.clone() {
-        let Some(s) = e.sessions.get_mut(&id) else { continue };
+        let Some(s) = e.sessions.get_mut(&id) else {
+            continue;
+        };
         for w in s.watched.iter_mut().filter(|w| w.db == db && w.key == *key) {
             if w.expired_at_watch && gone {
                 w.expired_at_watch = false;
