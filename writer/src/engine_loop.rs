@@ -96,10 +96,10 @@ fn memory_probe() -> Box<dyn Fn() -> usize + Send> {
         .name("memory-probe".into())
         .spawn(move || {
             loop {
-                if tikv_jemalloc_ctl::epoch::advance().is_ok() {
-                    if let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read() {
-                        writer.store(n as u64, Ordering::Relaxed);
-                    }
+                if tikv_jemalloc_ctl::epoch::advance().is_ok()
+                    && let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read()
+                {
+                    writer.store(n as u64, Ordering::Relaxed);
                 }
                 std::thread::sleep(Duration::from_millis(MEMORY_PROBE_MS));
             }

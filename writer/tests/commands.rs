@@ -103,14 +103,13 @@ fn strings_and_keys() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 200);
-    assert_eq!(
+    assert!(
         redis::cmd("SELECT")
             .arg(16)
             .query::<()>(&mut c)
             .map_err(|e| e.to_string())
             .unwrap_err()
-            .contains("DB index is out of range"),
-        true
+            .contains("DB index is out of range")
     );
     let n: i64 = redis::cmd("COPY")
         .arg("n")
@@ -167,9 +166,8 @@ fn hashes_lists_sets_zsets() {
     assert_eq!(moved, "a");
     let popped: Vec<String> = redis::cmd("RPOP").arg("l").arg(5).query(&mut c).unwrap();
     assert_eq!(popped, vec!["c", "b"]);
-    assert_eq!(
-        c.exists::<_, bool>("l").unwrap(),
-        false,
+    assert!(
+        !c.exists::<_, bool>("l").unwrap(),
         "empty lists are removed"
     );
 
@@ -181,7 +179,7 @@ fn hashes_lists_sets_zsets() {
     assert_eq!(c.sunionstore::<_, _, i64>("s3", &["s1", "s2"]).unwrap(), 4);
     let popped: Vec<String> = redis::cmd("SPOP").arg("s3").arg(4).query(&mut c).unwrap();
     assert_eq!(popped.len(), 4);
-    assert_eq!(c.exists::<_, bool>("s3").unwrap(), false);
+    assert!(!c.exists::<_, bool>("s3").unwrap());
 
     let _: i64 = c
         .zadd_multiple("z", &[(1.0, "a"), (2.0, "b"), (3.0, "c")])
@@ -444,7 +442,7 @@ fn pipelined_client_gets_replies_in_order() {
     let mut raw = Raw::connect(s.port);
     let mut batch = Vec::new();
     for i in 0..1000 {
-        batch.extend_from_slice(format!("*2\r\n$4\r\nINCR\r\n$3\r\nctr\r\n").as_bytes());
+        batch.extend_from_slice("*2\r\n$4\r\nINCR\r\n$3\r\nctr\r\n".to_string().as_bytes());
         let _ = i;
     }
     raw.send_raw(&batch);

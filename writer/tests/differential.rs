@@ -382,10 +382,10 @@ fn sixfold_answers_like_redis() {
                 "MULTI" if queued.is_none() => queued = Some(Vec::new()),
                 "EXEC" | "DISCARD" => queued = None,
                 _ => {
-                    if let (Some(q), Frame::Simple(s)) = (queued.as_mut(), &x) {
-                        if s == "QUEUED" {
-                            q.push(name.clone());
-                        }
+                    if let (Some(q), Frame::Simple(s)) = (queued.as_mut(), &x)
+                        && s == "QUEUED"
+                    {
+                        q.push(name.clone());
                     }
                 }
             }

@@ -172,10 +172,10 @@ impl Db {
         let mut out = Vec::new();
         for _ in 0..slots_max.min(self.slots.len()) {
             self.expire_cursor = (self.expire_cursor + 1) % self.slots.len();
-            if let Some(k) = &self.slots[self.expire_cursor] {
-                if self.map.get(k).is_some_and(|e| e.is_expired(now_ms)) {
-                    out.push(k.clone());
-                }
+            if let Some(k) = &self.slots[self.expire_cursor]
+                && self.map.get(k).is_some_and(|e| e.is_expired(now_ms))
+            {
+                out.push(k.clone());
             }
         }
         out

@@ -286,10 +286,10 @@ impl Engine {
     pub fn take_output(&mut self) -> Vec<(ClientId, Bytes)> {
         let mut out = Vec::with_capacity(self.has_output.len());
         for id in self.has_output.drain(..) {
-            if let Some(s) = self.sessions.get_mut(&id) {
-                if !s.out.is_empty() {
-                    out.push((id, s.out.split().freeze()));
-                }
+            if let Some(s) = self.sessions.get_mut(&id)
+                && !s.out.is_empty()
+            {
+                out.push((id, s.out.split().freeze()));
             }
         }
         out
@@ -396,12 +396,12 @@ impl Engine {
 
     /// Marks `id` to be disconnected once its output is sent.
     pub(crate) fn close_client(&mut self, id: ClientId) {
-        if let Some(s) = self.sessions.get_mut(&id) {
-            if !s.closing {
-                s.closing = true;
-                self.closing.push(id);
-                self.has_output.push(id);
-            }
+        if let Some(s) = self.sessions.get_mut(&id)
+            && !s.closing
+        {
+            s.closing = true;
+            self.closing.push(id);
+            self.has_output.push(id);
         }
     }
 
@@ -451,7 +451,7 @@ impl Engine {
             if spec.has("no_multi") {
                 return Some(self.reject_in_multi(
                     id,
-                    Frame::error(format!("ERR Command not allowed inside a transaction")),
+                    Frame::error("ERR Command not allowed inside a transaction".to_string()),
                 ));
             }
             if let Some(q) = s.multi.as_mut() {
@@ -463,10 +463,10 @@ impl Engine {
     }
 
     fn reject_in_multi(&mut self, id: ClientId, err: Frame) -> Frame {
-        if let Some(s) = self.sessions.get_mut(&id) {
-            if s.multi.is_some() {
-                s.multi_error = true;
-            }
+        if let Some(s) = self.sessions.get_mut(&id)
+            && s.multi.is_some()
+        {
+            s.multi_error = true;
         }
         err
     }

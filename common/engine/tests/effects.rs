@@ -3,6 +3,8 @@
 //! sequences over every data type, with expiry, randomness (SPOP,
 //! SRANDMEMBER), INCRBYFLOAT, MULTI/EXEC and blocking pops that unblock.
 
+#![allow(clippy::unwrap_used)]
+
 use bytes::Bytes;
 use proptest::prelude::*;
 use sixfold_engine::{ClientInfo, Config, Effect, Engine};

@@ -313,7 +313,7 @@ fn kill(e: &mut Engine, me: ClientId, a: &[Bytes]) -> SessionResult {
         e.close_client(victim);
         return Ok(Some(Frame::ok()));
     }
-    if a.is_empty() || a.len() % 2 != 0 {
+    if a.is_empty() || !a.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);

@@ -113,7 +113,7 @@ pub fn ttl(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// `PERSIST key`
 pub fn persist(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    if !ex.lookup(&a[1]).is_some_and(|e| e.expire_at_ms.is_some()) {
+    if ex.lookup(&a[1]).is_none_or(|e| e.expire_at_ms.is_none()) {
         return Ok(Frame::Integer(0));
     }
     ex.db().set_expire(&a[1], None);

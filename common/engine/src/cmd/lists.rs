@@ -313,7 +313,7 @@ pub fn lmove(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// Parses `numkeys key [key ...] <rest>`; returns the keys and the
 /// (non-empty) rest.
-pub fn numkeys_args<'a>(a: &'a [Bytes]) -> Result<(&'a [Bytes], &'a [Bytes]), CmdError> {
+pub fn numkeys_args(a: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), CmdError> {
     let n = int_in(&a[0], 1, i64::MAX, "numkeys should be greater than 0")? as usize;
     if n + 1 >= a.len() {
         return Err(CmdError::Syntax);

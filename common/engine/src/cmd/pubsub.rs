@@ -23,9 +23,9 @@ fn confirm(kind: &'static str, name: Option<Bytes>, count: usize) -> Frame {
 pub fn subscribe(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
     let pattern = upper(&a[0]) == "PSUBSCRIBE";
     if e.sessions.get(&id).is_some_and(|s| s.multi.is_some()) {
-        return Err(CmdError::msg(format!(
-            "ERR Command not allowed inside a transaction"
-        )));
+        return Err(CmdError::msg(
+            "ERR Command not allowed inside a transaction".to_string(),
+        ));
     }
     for name in &a[1..] {
         let Some(s) = e.sessions.get_mut(&id) else {

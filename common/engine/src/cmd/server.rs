@@ -231,7 +231,7 @@ pub fn config(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
             }
             Ok(Some(Frame::Map(out)))
         }
-        "SET" if a.len() >= 4 && a.len() % 2 == 0 => {
+        "SET" if a.len() >= 4 && a.len().is_multiple_of(2) => {
             for kv in a[2..].chunks(2) {
                 set_param(e, &String::from_utf8_lossy(&kv[0]).to_lowercase(), &kv[1])?;
             }

@@ -133,7 +133,7 @@ pub fn mget(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 /// `MSET key value [key value ...]`, `MSETNX ...`
 pub fn mset(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let nx = is(&a[0], "MSETNX");
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         let name = if nx { "msetnx" } else { "mset" };
         return Err(CmdError::msg(format!(
             "ERR wrong number of arguments for '{name}' command"
@@ -201,12 +201,10 @@ pub fn getex(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
                 Bytes::from(t.to_string()),
             ]);
         }
-        Ttl::Persist => {
-            if ex.lookup(&a[1]).is_some_and(|e| e.expire_at_ms.is_some()) {
-                ex.db().set_expire(&a[1], None);
-                ex.touch(&a[1]);
-                ex.propagate(vec![word("PERSIST"), a[1].clone()]);
-            }
+        Ttl::Persist if ex.lookup(&a[1]).is_some_and(|e| e.expire_at_ms.is_some()) => {
+            ex.db().set_expire(&a[1], None);
+            ex.touch(&a[1]);
+            ex.propagate(vec![word("PERSIST"), a[1].clone()]);
         }
         _ => {}
     }

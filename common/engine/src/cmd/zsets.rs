@@ -29,6 +29,9 @@ pub fn scored(ex: &Exec, items: Vec<(Bytes, f64)>, with_scores: bool) -> Frame {
     })
 }
 
+/// Members with their scores, in order.
+type Scored = Vec<(Bytes, f64)>;
+
 fn nan_error() -> CmdError {
     CmdError::msg("ERR resulting score is not a number (NaN)")
 }
@@ -51,7 +54,7 @@ pub fn zadd(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         i += 1;
     }
     let pairs = &a[i..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     if nx && xx {
@@ -59,7 +62,7 @@ pub fn zadd(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return Err(CmdError::msg(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -246,7 +249,7 @@ fn mpop(
     keys: &[Bytes],
     min: bool,
     n: usize,
-) -> Result<Option<(Bytes, Vec<(Bytes, f64)>)>, CmdError> {
+) -> Result<Option<(Bytes, Scored)>, CmdError> {
     for k in keys {
         if let Some(v) = pop_ends(ex, k, min, n)? {
             let cmd = if min { "ZPOPMIN" } else { "ZPOPMAX" };
