@@ -2,7 +2,7 @@
 //! connections, and stops on SHUTDOWN, SIGTERM or Ctrl-C.
 
 use crate::conn;
-use crate::engine_loop::{self, EngineHandle};
+use crate::core::Shared;
 use anyhow::Context;
 use sixfold_engine::Config;
 use std::net::SocketAddr;
@@ -51,18 +51,20 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let mut engine_cfg = cfg.engine.clone();
     engine_cfg.port = local.port();
     engine_cfg.durability = format!("{:?}", cfg.durability).to_lowercase();
-    let (handle, mut stopped) = engine_loop::spawn(engine_cfg, cfg.seed, limits.clone())?;
+    let stopped = Arc::new(tokio::sync::Notify::new());
+    let core = Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone());
+    tokio::spawn(core.clone().ticker());
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((sock, peer)) => spawn_conn(sock, peer, local, handle.clone(), limits.clone()),
+                Ok((sock, peer)) => spawn_conn(sock, peer, local, core.clone(), limits.clone()),
                 Err(e) => {
                     // Out of file descriptors and the like: keep serving the others.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 }
             },
-            _ = &mut stopped => {
+            _ = stopped.notified() => {
                 tracing::info!("SHUTDOWN received, exiting");
                 return Ok(());
             }
@@ -78,7 +80,7 @@ fn spawn_conn(
     sock: tokio::net::TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
-    h: EngineHandle,
+    h: Shared,
     l: Arc<SharedLimits>,
 ) {
     tokio::spawn(async move {

@@ -295,6 +295,29 @@ impl Engine {
         out
     }
 
+    /// Clients that have output or must be disconnected since the last call
+    /// (each once), for servers that let every connection drain its own
+    /// output with [`Engine::take_client_output`].
+    pub fn take_ready(&mut self) -> Vec<ClientId> {
+        let mut ids: Vec<ClientId> = self
+            .has_output
+            .drain(..)
+            .chain(self.closing.drain(..))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The output of one client, and whether it must be disconnected once
+    /// that is written.
+    pub fn take_client_output(&mut self, id: ClientId) -> (Bytes, bool) {
+        match self.sessions.get_mut(&id) {
+            Some(s) => (s.out.split().freeze(), s.closing),
+            None => (Bytes::new(), true),
+        }
+    }
+
     /// Clients the server must disconnect (after sending their output).
     pub fn take_closing(&mut self) -> Vec<ClientId> {
         std::mem::take(&mut self.closing)
@@ -434,7 +457,7 @@ impl Engine {
         }
         let s = self.sessions.get_mut(&id)?;
         s.last_ms = self.now_ms;
-        s.last_cmd = spec.name.to_string();
+        s.last_cmd = spec.name;
         if !s.authenticated && !spec.has("no_auth") {
             return Some(Frame::error("NOAUTH Authentication required."));
         }

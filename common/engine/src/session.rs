@@ -99,7 +99,7 @@ pub struct Session {
     /// Last command time (unix ms).
     pub last_ms: i64,
     /// Name of the last command.
-    pub last_cmd: String,
+    pub last_cmd: &'static str,
     /// Replies and pushes not yet handed to the server.
     pub out: BytesMut,
     /// The server must close this connection once `out` is written.
@@ -130,7 +130,7 @@ impl Session {
             no_touch: false,
             created_ms: now_ms,
             last_ms: now_ms,
-            last_cmd: "NULL".into(),
+            last_cmd: "NULL",
             out: BytesMut::new(),
             closing: false,
         }

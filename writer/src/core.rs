@@ -1,0 +1,168 @@
+//! The shared core: the [`Engine`] behind one lock. Commands run one at a
+//! time, in arrival order, on the I/O thread that received them (with
+//! `--io-threads 1`, a single thread does everything, as Redis does), so the
+//! common path has no thread hand-off. Clients that get output because of
+//! another client's command (pub/sub, unblocked pops, CLIENT KILL) are woken
+//! through their `Notify` and drain their own output.
+
+use crate::server::SharedLimits;
+use bytes::Bytes;
+use sixfold_engine::{ClientId, ClientInfo, Config, Engine};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+/// Period of the expiry cycle when no client is blocked.
+const TICK_MS: u64 = 100;
+/// Period while clients wait in blocking commands (timeout precision).
+const BLOCKED_TICK_MS: u64 = 10;
+/// How often the allocator's statistics are refreshed for maxmemory.
+const MEMORY_PROBE_MS: u64 = 10;
+
+/// The engine and the wake-up handles of its clients.
+pub struct Core {
+    engine: Engine,
+    wakers: HashMap<ClientId, Arc<Notify>>,
+    limits: Arc<SharedLimits>,
+    stopped: Arc<Notify>,
+}
+
+/// The core as the connection tasks share it.
+#[derive(Clone)]
+pub struct Shared(Arc<Mutex<Core>>);
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Shared {
+    /// A new core; `stopped` is notified once SHUTDOWN ran.
+    pub fn new(cfg: Config, seed: u64, limits: Arc<SharedLimits>, stopped: Arc<Notify>) -> Shared {
+        let mut engine = Engine::new(cfg, seed);
+        engine.set_memory_probe(memory_probe());
+        Shared(Arc::new(Mutex::new(Core {
+            engine,
+            wakers: HashMap::new(),
+            limits,
+            stopped,
+        })))
+    }
+
+    /// Locks the core. A panic while it was held poisons it; the data may be
+    /// half-changed, so the process stops rather than serve it.
+    pub fn lock(&self) -> MutexGuard<'_, Core> {
+        match self.0.lock() {
+            Ok(g) => g,
+            Err(_) => {
+                tracing::error!("the engine panicked while executing a command; stopping");
+                std::process::exit(70);
+            }
+        }
+    }
+
+    /// Runs the expiry cycle and blocked-client timeouts until the core is dropped.
+    pub async fn ticker(self) {
+        loop {
+            let period = {
+                let mut core = self.lock();
+                core.engine.tick(now_ms());
+                core.after(None);
+                if core.engine.next_deadline().is_some() {
+                    BLOCKED_TICK_MS
+                } else {
+                    TICK_MS
+                }
+            };
+            tokio::time::sleep(Duration::from_millis(period)).await;
+        }
+    }
+}
+
+impl Core {
+    /// Registers a connection; `Err` holds the refusal to send (maxclients).
+    pub fn connect(&mut self, info: ClientInfo, waker: Arc<Notify>) -> Result<ClientId, Bytes> {
+        let id = self.engine.connect(info, now_ms())?;
+        self.wakers.insert(id, waker);
+        Ok(id)
+    }
+
+    /// Forgets a connection.
+    pub fn disconnect(&mut self, id: ClientId) {
+        self.engine.disconnect(id);
+        self.wakers.remove(&id);
+        self.after(None);
+    }
+
+    /// Runs a client's commands (then its protocol error, if any) and
+    /// returns its output and whether to close the connection after it.
+    pub fn run(
+        &mut self,
+        id: ClientId,
+        cmds: Vec<Vec<Bytes>>,
+        error: Option<String>,
+    ) -> (Bytes, bool) {
+        let now = now_ms();
+        for c in cmds {
+            self.engine.feed(id, c, now);
+        }
+        if let Some(e) = error {
+            self.engine.protocol_error(id, &e);
+        }
+        self.after(Some(id));
+        self.engine.take_client_output(id)
+    }
+
+    /// The output queued for `id` by other clients' commands.
+    pub fn take(&mut self, id: ClientId) -> (Bytes, bool) {
+        self.engine.take_client_output(id)
+    }
+
+    /// After commands ran: wake the other clients that have output, drop the
+    /// effects (`--durability none`), mirror CONFIG changes, notice SHUTDOWN.
+    fn after(&mut self, me: Option<ClientId>) {
+        for id in self.engine.take_ready() {
+            if Some(id) != me
+                && let Some(w) = self.wakers.get(&id)
+            {
+                w.notify_one();
+            }
+        }
+        // With --durability none, effects are not logged anywhere.
+        drop(self.engine.take_effects());
+        if self.engine.take_config_changed() {
+            let bulk = self.engine.config().proto_max_bulk_len;
+            self.limits.bulk_bytes_max.store(bulk, Ordering::Relaxed);
+        }
+        if self.engine.shutdown_requested() {
+            self.stopped.notify_one();
+        }
+    }
+}
+
+/// Bytes allocated by the process, refreshed by a background thread so the
+/// engine's maxmemory check costs one atomic load.
+fn memory_probe() -> Box<dyn Fn() -> usize + Send> {
+    let used = Arc::new(AtomicU64::new(0));
+    let writer = used.clone();
+    let spawned = std::thread::Builder::new()
+        .name("memory-probe".into())
+        .spawn(move || {
+            loop {
+                if tikv_jemalloc_ctl::epoch::advance().is_ok()
+                    && let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read()
+                {
+                    writer.store(n as u64, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(MEMORY_PROBE_MS));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no memory probe thread: used_memory stays 0");
+    }
+    Box::new(move || used.load(Ordering::Relaxed) as usize)
+}
