@@ -88,6 +88,8 @@ pub struct Exec<'a> {
     pub in_multi: bool,
     pub(crate) effects: &'a mut Vec<Effect>,
     pub(crate) touched: &'a mut Vec<(usize, Bytes)>,
+    /// Record touched keys (only needed while clients watch keys or block).
+    pub(crate) track_touched: bool,
     pub(crate) dirty: u64,
     pub(crate) rewritten: bool,
     pub(crate) expired: u64,
@@ -114,7 +116,9 @@ impl Exec<'_> {
             let k = Bytes::copy_from_slice(key);
             self.effects
                 .push(Effect::new(db, vec![Bytes::from_static(b"DEL"), k.clone()]));
-            self.touched.push((db, k));
+            if self.track_touched {
+                self.touched.push((db, k));
+            }
         }
         expired
     }
@@ -140,7 +144,9 @@ impl Exec<'_> {
     /// As [`Exec::touch`] for another database.
     pub fn touch_in(&mut self, db: usize, key: &[u8]) {
         self.dirty += 1;
-        self.touched.push((db, Bytes::copy_from_slice(key)));
+        if self.track_touched {
+            self.touched.push((db, Bytes::copy_from_slice(key)));
+        }
     }
 
     /// Marks data as changed without a particular key (FLUSHALL).

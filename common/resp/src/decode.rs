@@ -53,7 +53,7 @@ fn decode_at(buf: &[u8], at: usize, depth: usize) -> Step {
     };
     let done = |f: Frame| Ok(Some((f, next)));
     match tag {
-        b'+' => done(Frame::Simple(text(body)?)),
+        b'+' => done(Frame::Simple(text(body)?.into())),
         b'-' => done(Frame::Error(text(body)?)),
         b':' => done(Frame::Integer(parse_int(body)?)),
         b'_' => done(Frame::Null),
@@ -156,7 +156,7 @@ mod tests {
 
     fn arb_frame() -> impl Strategy<Value = Frame> {
         let leaf = prop_oneof![
-            "[a-zA-Z0-9 ]{0,12}".prop_map(Frame::Simple),
+            "[a-zA-Z0-9 ]{0,12}".prop_map(|s| Frame::Simple(s.into())),
             "ERR [a-z ]{0,12}".prop_map(Frame::Error),
             any::<i64>().prop_map(Frame::Integer),
             proptest::collection::vec(any::<u8>(), 0..40).prop_map(|v| Frame::Bulk(v.into())),

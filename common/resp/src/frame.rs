@@ -1,6 +1,7 @@
 //! Reply values and their encoding for RESP2 and RESP3 clients.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use std::borrow::Cow;
 
 /// The protocol a connection speaks (chosen with `HELLO`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -15,8 +16,8 @@ pub enum Protocol {
 /// A RESP value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
-    /// `+OK`
-    Simple(String),
+    /// `+OK` (static text needs no allocation).
+    Simple(Cow<'static, str>),
     /// `-ERR ...` (the text includes the error code prefix).
     Error(String),
     /// `:42`
@@ -48,7 +49,7 @@ pub enum Frame {
 impl Frame {
     /// `+OK`.
     pub fn ok() -> Frame {
-        Frame::Simple("OK".into())
+        Frame::Simple(Cow::Borrowed("OK"))
     }
 
     /// An error reply; `msg` must start with the error code (`ERR`, `WRONGTYPE`, ...).

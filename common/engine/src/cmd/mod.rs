@@ -25,6 +25,7 @@ use crate::exec::{CmdError, CmdResult, Exec};
 use crate::session::ClientId;
 use bytes::Bytes;
 use sixfold_resp::Frame;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -91,10 +92,13 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
 
 /// A `HELP` reply for a container command.
 pub fn help(cmd: &str, lines: &[&str]) -> Frame {
-    let mut out = vec![Frame::Simple(format!(
-        "{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    ))];
-    out.extend(lines.iter().map(|l| Frame::Simple((*l).into())));
+    let title = format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+    let mut out = vec![Frame::Simple(Cow::Owned(title))];
+    out.extend(
+        lines
+            .iter()
+            .map(|l| Frame::Simple(Cow::Owned(l.to_string()))),
+    );
     Frame::Array(out)
 }
 

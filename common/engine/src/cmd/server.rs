@@ -275,7 +275,7 @@ fn command_info(s: &Spec) -> Frame {
         Frame::Integer(s.keys.0 as i64),
         Frame::Integer(s.keys.1 as i64),
         Frame::Integer(s.keys.2 as i64),
-        Frame::Set(vec![Frame::Simple(format!("@{}", s.group))]),
+        Frame::Set(vec![Frame::Simple(format!("@{}", s.group).into())]),
         Frame::Set(vec![]),
         Frame::Set(vec![]),
         Frame::Set(vec![]),
@@ -392,7 +392,7 @@ pub fn time(e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
 /// `DEBUG DIGEST | SET-ACTIVE-EXPIRE 0|1 | HELP`
 pub fn debug(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     match upper(&a[1]).as_str() {
-        "DIGEST" => Ok(Some(Frame::Simple(crate::digest::digest_hex(&e.ks)))),
+        "DIGEST" => Ok(Some(Frame::Simple(crate::digest::digest_hex(&e.ks).into()))),
         "SET-ACTIVE-EXPIRE" if a.len() == 3 => {
             e.config.active_expire = int(&a[2])? != 0;
             Ok(Some(Frame::ok()))

@@ -72,8 +72,8 @@ pub fn set(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         i += 1;
     }
     let old = if get { ex.string(&a[1])? } else { None };
-    let exists = if get { old.is_some() } else { ex.exists(&a[1]) };
-    if (nx && exists) || (xx && !exists) {
+    let mut exists = || if get { old.is_some() } else { ex.exists(&a[1]) };
+    if (nx || xx) && nx == exists() {
         return Ok(old.map_or(Frame::Null, Frame::Bulk));
     }
     set_string(ex, &a[1], a[2].clone(), ttl);
@@ -86,14 +86,19 @@ pub fn set(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// Stores a string with the given expiry and logs `SET key value [PXAT t|KEEPTTL]`.
 fn set_string(ex: &mut Exec, key: &Bytes, value: Bytes, ttl: Ttl) {
-    let old_ttl = ex.lookup(key).and_then(|e| e.expire_at_ms);
-    let (expire, suffix) = match ttl {
-        Ttl::At(t) => (Some(t), vec![word("PXAT"), Bytes::from(t.to_string())]),
-        Ttl::Keep => (old_ttl, vec![word("KEEPTTL")]),
-        _ => (None, vec![]),
+    let mut effect = Vec::with_capacity(5);
+    effect.extend([word("SET"), key.clone(), value.clone()]);
+    let expire = match ttl {
+        Ttl::At(t) => {
+            effect.extend([word("PXAT"), Bytes::from(t.to_string())]);
+            Some(t)
+        }
+        Ttl::Keep => {
+            effect.push(word("KEEPTTL"));
+            ex.lookup(key).and_then(|e| e.expire_at_ms)
+        }
+        _ => None,
     };
-    let mut effect = vec![word("SET"), key.clone(), value.clone()];
-    effect.extend(suffix);
     ex.set(key.clone(), Value::Str(value), expire);
     ex.propagate(effect);
 }
