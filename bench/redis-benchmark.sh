@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs redis-benchmark against sixfold-server (--durability none) and a real
 # redis-server (no persistence) in the same run, and prints a Markdown table
-# with the ratios. Usage: bench/redis-benchmark.sh [requests] [clients]
+# with the ratios (median of ROUNDS runs each, default 3).
+# Usage: bench/redis-benchmark.sh [requests] [clients]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${1:-200000}
@@ -24,10 +25,17 @@ for port in $sixfold_port $redis_port; do
   for _ in $(seq 100); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done
 done
 
-# rps <port> <pipeline> <test>: requests per second that redis-benchmark reports.
-rps() {
+rounds=${ROUNDS:-3}
+
+# once <port> <pipeline> <test>: requests per second that redis-benchmark reports.
+once() {
   redis-benchmark -p "$1" -c "$clients" -n "$requests" -P "$2" -t "$3" --csv 2>/dev/null \
     | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'
+}
+
+# rps <port> <pipeline> <test>: the median of $rounds runs.
+rps() {
+  for _ in $(seq "$rounds"); do once "$@"; done | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 
 echo "| test | pipeline | sixfold-server (req/s) | redis-server (req/s) | ratio |"

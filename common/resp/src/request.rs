@@ -53,6 +53,10 @@ pub struct RequestDecoder {
     partial: Option<Partial>,
 }
 
+/// Requests up to this size are copied out of the read buffer; larger ones
+/// are split off it without a copy (they own most of that buffer anyway).
+const COPY_BYTES_MAX: usize = 16 * 1024;
+
 /// Most arguments pre-allocated for one request, whatever the header claims.
 const ARGS_PREALLOC_MAX: usize = 1024;
 
@@ -150,7 +154,15 @@ impl RequestDecoder {
             st.pos = start + len + 2;
             st.remaining -= 1;
         }
-        let frozen = buf.split_to(st.pos).freeze();
+        let frozen = if st.pos <= COPY_BYTES_MAX {
+            // Small requests get their own allocation, so the values the
+            // engine keeps do not pin the whole read buffer.
+            let own = Bytes::copy_from_slice(&buf[..st.pos]);
+            bytes::Buf::advance(buf, st.pos);
+            own
+        } else {
+            buf.split_to(st.pos).freeze()
+        };
         Ok(Some(
             st.args.iter().map(|&(a, b)| frozen.slice(a..b)).collect(),
         ))
