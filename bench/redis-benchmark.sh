@@ -16,7 +16,7 @@ echo "building sixfold-server (release)..." >&2
 cargo build --release -q -p sixfold-writer --bin sixfold-server
 bin=${CARGO_TARGET_DIR:-target}/release/sixfold-server
 
-"$bin" --listen 127.0.0.1:$sixfold_port --durability none >/tmp/sixfold-bench-server.log 2>&1 &
+"$bin" --listen 127.0.0.1:$sixfold_port --durability none ${SIXFOLD_ARGS:-} >/tmp/sixfold-bench-server.log 2>&1 &
 sixfold_pid=$!
 redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no >/tmp/sixfold-bench-redis.log 2>&1 &
 redis_pid=$!

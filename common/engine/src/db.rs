@@ -9,6 +9,10 @@ use crate::value::Value;
 use bytes::Bytes;
 use std::collections::HashMap;
 
+/// The key map's hasher: aHash with per-process random keys (fast, and
+/// resistant to clients choosing colliding keys).
+type KeyMap = HashMap<Bytes, Entry, ahash::RandomState>;
+
 /// Number of logical databases (`SELECT 0..15`).
 pub const DATABASES: usize = 16;
 
@@ -32,7 +36,7 @@ impl Entry {
 /// One logical database.
 #[derive(Debug, Default, Clone)]
 pub struct Db {
-    map: HashMap<Bytes, Entry>,
+    map: KeyMap,
     slots: Vec<Option<Bytes>>,
     free_slots: Vec<u32>,
     volatile: usize,

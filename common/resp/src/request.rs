@@ -214,15 +214,32 @@ impl RequestDecoder {
         } else {
             "invalid bulk length"
         };
-        let n = std::str::from_utf8(&rest[1..cr])
-            .ok()
-            .and_then(|s| s.parse::<i64>().ok())
-            .ok_or_else(|| ProtocolError::new(invalid))?;
+        let n = parse_len(&rest[1..cr]).ok_or_else(|| ProtocolError::new(invalid))?;
         if rest[cr + 1] != b'\n' {
             return Err(ProtocolError::new(invalid));
         }
         Ok(Some((n, at + cr + 2)))
     }
+}
+
+/// Parses a length header's decimal integer (optional `-`), without the
+/// UTF-8 round trip of `str::parse`.
+fn parse_len(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(c - b'0');
+    }
+    Some(if neg { -n } else { n })
 }
 
 /// Splits an inline request like Redis's `sdssplitargs`: whitespace separated,

@@ -75,7 +75,8 @@ const NAME_BYTES_MAX: usize = 32;
 
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
+    static INDEX: OnceLock<HashMap<&'static str, &'static Spec, ahash::RandomState>> =
+        OnceLock::new();
     if name.len() > NAME_BYTES_MAX {
         return None;
     }
