@@ -450,3 +450,97 @@ fn pipelined_client_gets_replies_in_order() {
         assert_eq!(raw.read(), Some(Frame::Integer(i)));
     }
 }
+
+#[test]
+fn resp3_through_the_redis_crate() {
+    let s = sixfold(&[]);
+    let client =
+        redis::Client::open(format!("redis://127.0.0.1:{}/?protocol=resp3", s.port)).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let _: () = c.hset("h", "f", "v").unwrap();
+    let v: Value = redis::cmd("HGETALL").arg("h").query(&mut c).unwrap();
+    assert!(
+        matches!(v, Value::Map(ref m) if m.len() == 1),
+        "HGETALL is a RESP3 map: {v:?}"
+    );
+    let _: i64 = c.sadd("s", "m").unwrap();
+    let v: Value = redis::cmd("SMEMBERS").arg("s").query(&mut c).unwrap();
+    assert!(matches!(v, Value::Set(_)), "SMEMBERS is a RESP3 set: {v:?}");
+    let _: i64 = c.zadd("z", "m", 2.5).unwrap();
+    let v: Value = redis::cmd("ZSCORE")
+        .arg("z")
+        .arg("m")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, Value::Double(2.5));
+    let v: Value = redis::cmd("GET").arg("missing").query(&mut c).unwrap();
+    assert_eq!(v, Value::Nil);
+}
+
+#[test]
+fn active_expiry_removes_keys_nobody_reads() {
+    let s = sixfold(&[]);
+    let mut raw = Raw::connect(s.port);
+    for i in 0..100 {
+        raw.cmd(&["SET", &format!("t{i}"), "v", "PX", "50"]);
+    }
+    raw.cmd(&["SET", "keep", "v"]);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        raw.cmd(&["DBSIZE"]),
+        Frame::Integer(1),
+        "the expiry cycle deleted the expired keys"
+    );
+    let Frame::Bulk(info) = raw.cmd(&["INFO", "stats"]) else {
+        panic!("INFO")
+    };
+    assert!(String::from_utf8_lossy(&info).contains("expired_keys:100"));
+}
+
+#[test]
+fn client_kill_filters() {
+    let s = sixfold(&[]);
+    let mut admin = Raw::connect(s.port);
+    let mut sub = Raw::connect(s.port);
+    sub.cmd(&["SUBSCRIBE", "ch"]);
+    let mut plain = Raw::connect(s.port);
+    plain.cmd(&["PING"]);
+    assert_eq!(
+        admin.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]),
+        Frame::Integer(1)
+    );
+    assert_eq!(sub.read(), None);
+    assert_eq!(
+        admin.cmd(&["CLIENT", "KILL", "TYPE", "master"]),
+        Frame::Integer(0)
+    );
+    assert!(admin.cmd(&["CLIENT", "KILL", "TYPE", "bogus"]).is_error());
+    assert_eq!(
+        admin.cmd(&["CLIENT", "KILL", "USER", "default", "SKIPME", "yes"]),
+        Frame::Integer(1)
+    );
+    assert_eq!(plain.read(), None);
+    assert_eq!(admin.cmd(&["PING"]), Frame::Simple("PONG".into()));
+}
+
+#[test]
+fn maxclients_refuses_extra_connections_and_shutdown_stops_the_server() {
+    let mut s = sixfold(&["--maxclients", "2"]);
+    let mut a = Raw::connect(s.port);
+    let _b = Raw::connect(s.port);
+    assert_eq!(a.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    let mut c = Raw::connect(s.port);
+    assert_eq!(
+        c.read(),
+        Some(Frame::error("ERR max number of clients reached"))
+    );
+    assert_eq!(c.read(), None);
+    a.send(&[b"SHUTDOWN"]);
+    assert_eq!(
+        a.read(),
+        None,
+        "SHUTDOWN closes connections without a reply"
+    );
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

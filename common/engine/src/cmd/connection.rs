@@ -298,6 +298,29 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
     }
 }
 
+fn client_id(b: &[u8]) -> Result<u64, CmdError> {
+    let bad = || CmdError::msg("ERR client-id should be greater than 0");
+    int(b)
+        .ok()
+        .filter(|n| *n > 0)
+        .map(|n| n as u64)
+        .ok_or_else(bad)
+}
+
+/// A `CLIENT KILL TYPE` filter: `Some(is_pubsub)`, or `None` for types no
+/// client of a data node has (master, replica).
+fn client_type(b: &[u8]) -> Result<Option<bool>, CmdError> {
+    match upper(b).as_str() {
+        "NORMAL" => Ok(Some(false)),
+        "PUBSUB" => Ok(Some(true)),
+        "MASTER" | "REPLICA" | "SLAVE" => Ok(None),
+        _ => Err(CmdError::msg(format!(
+            "ERR Unknown client type '{}'",
+            String::from_utf8_lossy(b)
+        ))),
+    }
+}
+
 /// `CLIENT KILL ip:port` or `CLIENT KILL <filter> <value> ...`
 fn kill(e: &mut Engine, me: ClientId, a: &[Bytes]) -> SessionResult {
     if a.len() == 1 {
@@ -317,29 +340,36 @@ fn kill(e: &mut Engine, me: ClientId, a: &[Bytes]) -> SessionResult {
         return Err(CmdError::Syntax);
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    let (mut pubsub, mut user, mut maxage_s) = (None, None, None);
     for kv in a.chunks(2) {
         let v = String::from_utf8_lossy(&kv[1]).into_owned();
         match upper(&kv[0]).as_str() {
-            "ID" => {
-                id = Some(
-                    int(&kv[1])
-                        .map_err(|_| CmdError::msg("ERR client-id should be greater than 0"))?
-                        as u64,
-                )
-            }
+            "ID" => id = Some(client_id(&kv[1])?),
             "ADDR" => addr = Some(v),
             "LADDR" => laddr = Some(v),
-            "SKIPME" => skipme = on_off(&kv[1]).map_err(|_| CmdError::Syntax)?,
-            "TYPE" | "USER" | "MAXAGE" => {}
+            "SKIPME" => {
+                skipme = match upper(&kv[1]).as_str() {
+                    "YES" => true,
+                    "NO" => false,
+                    _ => return Err(CmdError::Syntax),
+                }
+            }
+            "USER" => user = Some(v),
+            "MAXAGE" => maxage_s = Some(int(&kv[1])?),
+            "TYPE" => pubsub = Some(client_type(&kv[1])?),
             _ => return Err(CmdError::Syntax),
         }
     }
+    let now = e.now_ms;
     let victims: Vec<ClientId> = e
         .sessions
         .values()
         .filter(|s| id.is_none_or(|i| s.id == i))
         .filter(|s| addr.as_ref().is_none_or(|x| &s.info.addr == x))
         .filter(|s| laddr.as_ref().is_none_or(|x| &s.info.laddr == x))
+        .filter(|s| pubsub.is_none_or(|p| p == Some(s.subscriptions() > 0)))
+        .filter(|s| user.as_ref().is_none_or(|u| u == "default"))
+        .filter(|s| maxage_s.is_none_or(|m| (now - s.created_ms) / 1000 >= m))
         .filter(|s| !(skipme && s.id == me))
         .map(|s| s.id)
         .collect();
