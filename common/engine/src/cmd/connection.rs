@@ -368,7 +368,7 @@ fn kill(e: &mut Engine, me: ClientId, a: &[Bytes]) -> SessionResult {
         .filter(|s| addr.as_ref().is_none_or(|x| &s.info.addr == x))
         .filter(|s| laddr.as_ref().is_none_or(|x| &s.info.laddr == x))
         .filter(|s| pubsub.is_none_or(|p| p == Some(s.subscriptions() > 0)))
-        .filter(|s| user.as_ref().is_none_or(|u| u == "default"))
+        .filter(|_| user.as_ref().is_none_or(|u| u == "default"))
         .filter(|s| maxage_s.is_none_or(|m| (now - s.created_ms) / 1000 >= m))
         .filter(|s| !(skipme && s.id == me))
         .map(|s| s.id)
