@@ -164,37 +164,36 @@ proptest! {
     }
 }
 
+/// A command from its space-separated words.
+fn cmd(s: &str) -> Vec<Bytes> {
+    s.split(' ').map(|p| Bytes::from(p.to_string())).collect()
+}
+
+/// The effects produced since the last call, as text.
+fn effects_text(e: &mut Engine) -> Vec<String> {
+    e.take_effects()
+        .into_iter()
+        .flatten()
+        .map(|x| x.describe())
+        .collect()
+}
+
 #[test]
 fn spop_is_logged_as_srem_and_expiry_as_pexpireat() {
     let mut e = Engine::new(Config::default(), 7);
     let id = e.connect(ClientInfo::default(), 1_000).unwrap();
-    let cmd = |s: &str| {
-        s.split(' ')
-            .map(|p| Bytes::from(p.to_string()))
-            .collect::<Vec<_>>()
-    };
     e.feed(id, cmd("SADD s a b c"), 1_000);
     e.feed(id, cmd("SPOP s"), 1_000);
     e.feed(id, cmd("SET k v EX 10"), 1_000);
     e.feed(id, cmd("INCRBYFLOAT f 1.5"), 1_000);
-    let g: Vec<String> = e
-        .take_effects()
-        .into_iter()
-        .flatten()
-        .map(|x| x.describe())
-        .collect();
+    let g = effects_text(&mut e);
     assert_eq!(g[0], "db 0: SADD s a b c");
     assert!(g[1].starts_with("db 0: SREM s "), "{}", g[1]);
     assert_eq!(g[2], "db 0: SET k v PXAT 11000");
     assert_eq!(g[3], "db 0: SET f 1.5 KEEPTTL");
     // A key found expired is deleted and logged as DEL.
     e.feed(id, cmd("GET k"), 20_000);
-    let g: Vec<String> = e
-        .take_effects()
-        .into_iter()
-        .flatten()
-        .map(|x| x.describe())
-        .collect();
+    let g = effects_text(&mut e);
     assert_eq!(g, vec!["db 0: DEL k".to_string()]);
 }
 
@@ -203,11 +202,6 @@ fn blocked_pop_is_served_by_a_push_and_logged_as_pop() {
     let mut e = Engine::new(Config::default(), 1);
     let a = e.connect(ClientInfo::default(), 1_000).unwrap();
     let b = e.connect(ClientInfo::default(), 1_000).unwrap();
-    let cmd = |s: &str| {
-        s.split(' ')
-            .map(|p| Bytes::from(p.to_string()))
-            .collect::<Vec<_>>()
-    };
     e.feed(b, cmd("BLPOP q 0"), 1_000);
     e.feed(b, cmd("PING"), 1_000);
     assert!(e.take_output().is_empty(), "a blocked client gets no reply");
@@ -222,12 +216,7 @@ fn blocked_pop_is_served_by_a_push_and_logged_as_pop() {
         to_b.concat(),
         b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n+PONG\r\n".to_vec()
     );
-    let g: Vec<String> = e
-        .take_effects()
-        .into_iter()
-        .flatten()
-        .map(|x| x.describe())
-        .collect();
+    let g = effects_text(&mut e);
     assert_eq!(
         g,
         vec!["db 0: RPUSH q x".to_string(), "db 0: LPOP q 1".to_string()]
