@@ -249,73 +249,76 @@ pub(crate) fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut args = Vec::new();
     let mut i = 0;
     loop {
-        while i < line.len() && line[i].is_ascii_whitespace() {
+        while line.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
             i += 1;
         }
         if i >= line.len() {
             return Some(args);
         }
         let mut cur = Vec::new();
-        let (mut inq, mut insq) = (false, false);
-        loop {
-            let c = line.get(i).copied();
-            if inq {
-                let c = c?;
-                let escaped_hex = if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' {
-                    hex(line[i + 2]).zip(hex(line[i + 3]))
-                } else {
-                    None
-                };
-                if let Some((h, l)) = escaped_hex {
-                    cur.push(h * 16 + l);
-                    i += 4;
-                    continue;
-                }
-                if c == b'\\' && i + 1 < line.len() {
-                    i += 1;
-                    cur.push(match line[i] {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 8,
-                        b'a' => 7,
-                        o => o,
-                    });
-                } else if c == b'"' {
-                    if line.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
-                        return None;
-                    }
-                    i += 1;
-                    break;
-                } else {
-                    cur.push(c);
-                }
-            } else if insq {
-                let c = c?;
-                if c == b'\\' && line.get(i + 1) == Some(&b'\'') {
-                    i += 1;
-                    cur.push(b'\'');
-                } else if c == b'\'' {
-                    if line.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
-                        return None;
-                    }
-                    i += 1;
-                    break;
-                } else {
-                    cur.push(c);
-                }
-            } else {
-                match c {
-                    None => break,
-                    Some(c) if c.is_ascii_whitespace() => break,
-                    Some(b'"') => inq = true,
-                    Some(b'\'') => insq = true,
-                    Some(c) => cur.push(c),
-                }
+        while let Some(&c) = line.get(i) {
+            if c.is_ascii_whitespace() {
+                break;
             }
+            if c == b'"' || c == b'\'' {
+                // A quoted part ends the argument.
+                i = read_quoted(line, i + 1, c, &mut cur)?;
+                break;
+            }
+            cur.push(c);
             i += 1;
         }
         args.push(cur);
+    }
+}
+
+/// Reads a quoted part that starts at `i` (after the opening `quote`) into
+/// `cur`; returns the index after the closing quote, which must be followed
+/// by white space or the end of the line.
+fn read_quoted(line: &[u8], mut i: usize, quote: u8, cur: &mut Vec<u8>) -> Option<usize> {
+    loop {
+        let c = *line.get(i)?;
+        let next = line.get(i + 1).copied();
+        if c == quote {
+            return match next {
+                Some(n) if !n.is_ascii_whitespace() => None,
+                _ => Some(i + 1),
+            };
+        }
+        let hex_pair = line
+            .get(i + 2)
+            .and_then(|&h| hex(h))
+            .zip(line.get(i + 3).and_then(|&l| hex(l)));
+        match (quote, c, next, hex_pair) {
+            (b'"', b'\\', Some(b'x'), Some((h, l))) => {
+                cur.push(h * 16 + l);
+                i += 4;
+            }
+            (b'"', b'\\', Some(e), _) => {
+                cur.push(unescape(e));
+                i += 2;
+            }
+            (b'\'', b'\\', Some(b'\''), _) => {
+                cur.push(b'\'');
+                i += 2;
+            }
+            _ => {
+                cur.push(c);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// The byte a backslash escape in double quotes stands for.
+fn unescape(e: u8) -> u8 {
+    match e {
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        b'b' => 8,
+        b'a' => 7,
+        other => other,
     }
 }
 
@@ -377,6 +380,32 @@ mod tests {
             .decode(&mut BytesMut::from(&b"*1\r\n$11\r\n"[..]))
             .unwrap_err();
         assert_eq!(err.to_string(), "Protocol error: invalid bulk length");
+    }
+
+    #[test]
+    fn inline_quoting_like_sdssplitargs() {
+        let split = |s: &str| {
+            split_args(s.as_bytes()).map(|v| {
+                v.into_iter()
+                    .map(|a| String::from_utf8(a).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(split("  a  b "), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            split(r#"x"a b"  'c d'"#),
+            Some(vec!["xa b".into(), "c d".into()])
+        );
+        assert_eq!(split(r#""\n\x41\q""#), Some(vec!["\nAq".into()]));
+        assert_eq!(split(r"'it\'s'"), Some(vec!["it's".into()]));
+        assert_eq!(
+            split(r#""a"b"#),
+            None,
+            "closing quote must end the argument"
+        );
+        assert_eq!(split(r#""abc"#), None);
+        assert_eq!(split("'abc"), None);
+        assert_eq!(split(""), Some(vec![]));
     }
 
     #[test]
