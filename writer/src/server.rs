@@ -1,4 +1,4 @@
-//! The listener: binds the RESP port, starts the engine thread, accepts
+//! The listener: binds the RESP port, creates the shared core and its ticker, accepts
 //! connections, and stops on SHUTDOWN, SIGTERM or Ctrl-C.
 
 use crate::conn;
