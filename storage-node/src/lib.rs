@@ -1,5 +1,8 @@
-//! The Sixfold storage node: holds a shard's log (hot tail in memory, segment
-//! files on disk) and serves appends and pulls over QUIC.
-//!
-//! This crate is reserved in the workspace layout of `DESIGN.md` §1; its
-//! service is built by the storage-node issue and has no code yet.
+//! The Sixfold storage node: holds a shard's log — the hot tail in memory
+//! ([`log`]), durable segment files on disk ([`segments`]), the persisted
+//! promise that fences old writers ([`promise`]) — and (next) serves appends
+//! and pulls over QUIC.
+
+pub mod log;
+pub mod promise;
+pub mod segments;
