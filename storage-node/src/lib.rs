@@ -1,8 +1,10 @@
 //! The Sixfold storage node: holds a shard's log — the hot tail in memory
 //! ([`log`]), durable segment files on disk ([`segments`]), the persisted
-//! promise that fences old writers ([`promise`]) — and (next) serves appends
-//! and pulls over QUIC.
+//! promise that fences old writers ([`promise`]) — and serves appends, reads
+//! and promises over mutually authenticated QUIC ([`node`], [`service`]).
 
 pub mod log;
+pub mod node;
 pub mod promise;
 pub mod segments;
+pub mod service;

@@ -48,6 +48,9 @@ pub struct LogState {
     written: Lsn,
     /// Commit LSN learned from the writer.
     commit: Lsn,
+    /// Bumped whenever records are replaced, so a disk write of records
+    /// taken before the replacement is not counted as written.
+    generation: u64,
 }
 
 impl LogState {
@@ -64,6 +67,7 @@ impl LogState {
             flushed: last,
             written: last,
             commit: 0,
+            generation: 0,
         }
     }
 
@@ -207,8 +211,14 @@ impl LogState {
             }
         }
         self.epochs.truncate(lsn.saturating_sub(self.base) as usize);
+        self.generation += 1;
         self.flushed = self.flushed.min(lsn);
         self.written = self.written.min(lsn);
+    }
+
+    /// The current generation (see [`LogState::on_written`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Records not yet written to segment files, in order.
@@ -216,14 +226,19 @@ impl LogState {
         self.tail.iter().filter(move |r| r.lsn > self.written)
     }
 
-    /// Records up to `lsn` were written to segment files.
-    pub fn on_written(&mut self, lsn: Lsn) {
-        self.written = self.written.max(lsn.min(self.last_lsn()));
+    /// Records up to `lsn`, taken in `generation`, were written to segment
+    /// files. Ignored if records were replaced since they were taken.
+    pub fn on_written(&mut self, lsn: Lsn, generation: u64) {
+        if generation == self.generation {
+            self.written = self.written.max(lsn.min(self.last_lsn()));
+        }
     }
 
-    /// Records up to `lsn` are durable (fsync returned).
-    pub fn on_flushed(&mut self, lsn: Lsn) {
-        self.flushed = self.flushed.max(lsn.min(self.written));
+    /// Records up to `lsn`, taken in `generation`, are durable (fsync returned).
+    pub fn on_flushed(&mut self, lsn: Lsn, generation: u64) {
+        if generation == self.generation {
+            self.flushed = self.flushed.max(lsn.min(self.written));
+        }
     }
 
     /// Frees hot-tail memory: drops flushed records from the front while the
@@ -347,14 +362,17 @@ mod tests {
     fn a_newer_epoch_replaces_conflicting_records() {
         let mut l = fresh();
         l.append(1, 0, 0, 0, recs(1, 5, 1)).unwrap();
-        l.on_written(5);
-        l.on_flushed(5);
+        l.on_written(5, 0);
+        l.on_flushed(5, 0);
         let a = l.append(2, 2, 1, 0, recs(3, 4, 2)).unwrap();
         assert_eq!(a.truncated_from, Some(3));
         assert_eq!(a.scl, 4, "record 5 of epoch 1 is gone");
         assert_eq!(l.epoch_at(3), Some(2));
         assert_eq!(l.flushed(), 2, "the disk must drop the replaced records");
         assert_eq!(l.unwritten().map(|r| r.lsn).collect::<Vec<_>>(), vec![3, 4]);
+        // A write of the replaced records that was under way does not count.
+        l.on_written(5, 0);
+        assert_eq!(l.unwritten().count(), 2);
     }
 
     #[test]
@@ -367,8 +385,8 @@ mod tests {
             Some(10),
             "nothing flushed yet"
         );
-        l.on_written(6);
-        l.on_flushed(6);
+        l.on_written(6, 0);
+        l.on_flushed(6, 0);
         l.trim_tail(0);
         assert_eq!(
             l.read_tail(1, 10, usize::MAX),

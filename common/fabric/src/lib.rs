@@ -1,7 +1,9 @@
-//! The fabric client logic shared by the writer and the replicas. Today: the
-//! 4-of-6 commit point as a pure state machine ([`quorum`]); the QUIC client
-//! that drives it comes with the storage node's network layer.
+//! The fabric client shared by the writer and the replicas: the 4-of-6
+//! commit point as a pure state machine ([`quorum`]) and the QUIC client
+//! that appends to the six storage nodes and drives it ([`client`]).
 
+pub mod client;
 pub mod quorum;
 
+pub use client::{AppendError, Appender};
 pub use quorum::{AckOutcome, COMMIT_QUORUM, CommitMode, CommitTracker, STORAGE_NODES};

@@ -84,7 +84,8 @@ pub enum Message {
         /// LSN of the node's last record.
         last_lsn: Lsn,
     },
-    /// Reader → storage: committed records from `from_lsn`.
+    /// Reader → storage: committed records from `from_lsn` (a `Peer`
+    /// connection also gets records above the commit LSN, to fill holes).
     Read {
         /// First LSN wanted.
         from_lsn: Lsn,
@@ -114,6 +115,8 @@ pub enum Message {
         code: ErrorCode,
         /// The node's current (promised) epoch.
         current_epoch: Epoch,
+        /// The node's last LSN (where a writer may resume sending).
+        last_lsn: Lsn,
         /// Human-readable detail.
         detail: String,
     },
@@ -205,6 +208,7 @@ mod tests {
             Message::Error {
                 code: ErrorCode::Fenced,
                 current_epoch: 6,
+                last_lsn: 3,
                 detail: "fenced".into(),
             },
         ]

@@ -1,0 +1,153 @@
+//! `sixfold-storage`: the Sixfold storage node binary.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+use sixfold_net::tls::{TlsFiles, client_endpoint, server_endpoint};
+use sixfold_storage_node::node::{Node, NodeConfig};
+use sixfold_storage_node::service;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Sixfold storage node: keeps a shard's log durable on disk and serves it.
+#[derive(Debug, Parser)]
+#[command(name = "sixfold-storage", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Create a development cluster CA and node certificates.
+    GenCerts {
+        /// Directory for ca.pem and <name>.pem / <name>.key.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Certificate names, comma separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "storage-1,storage-2,storage-3,storage-4,storage-5,storage-6,writer,replica"
+        )]
+        names: Vec<String>,
+    },
+}
+
+/// Settings; each flag overrides the same key of the `--config` TOML file.
+#[derive(Debug, Default, Parser, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RunArgs {
+    /// TOML file with any of the settings below (kebab-case keys).
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// This node's id.
+    #[arg(long)]
+    node_id: Option<u32>,
+    /// This node's zone.
+    #[arg(long)]
+    zone: Option<String>,
+    /// QUIC listen address.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Directory with ca.pem and this node's certificate and key.
+    #[arg(long)]
+    certs: Option<PathBuf>,
+    /// Name of this node's certificate files (default storage-<node-id>).
+    #[arg(long)]
+    cert_name: Option<String>,
+    /// Another storage node of the shard (repeat for each).
+    #[arg(long = "peer")]
+    peers: Option<Vec<SocketAddr>>,
+    /// Segment file size before a new one starts.
+    #[arg(long)]
+    segment_bytes_max: Option<u64>,
+    /// In-memory hot tail bound.
+    #[arg(long)]
+    hot_tail_bytes_max: Option<usize>,
+}
+
+impl RunArgs {
+    fn merged(self) -> anyhow::Result<RunArgs> {
+        let Some(path) = &self.config else {
+            return Ok(self);
+        };
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: RunArgs =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        Ok(RunArgs {
+            config: self.config,
+            node_id: self.node_id.or(file.node_id),
+            zone: self.zone.or(file.zone),
+            listen: self.listen.or(file.listen),
+            data_dir: self.data_dir.or(file.data_dir),
+            certs: self.certs.or(file.certs),
+            cert_name: self.cert_name.or(file.cert_name),
+            peers: self.peers.or(file.peers),
+            segment_bytes_max: self.segment_bytes_max.or(file.segment_bytes_max),
+            hot_tail_bytes_max: self.hot_tail_bytes_max.or(file.hot_tail_bytes_max),
+        })
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Some(Cmd::GenCerts { dir, names }) = cli.cmd {
+        sixfold_net::certs::generate(&dir, &names)
+            .with_context(|| format!("generating certificates in {}", dir.display()))?;
+        println!(
+            "wrote ca.pem and certificates for {} names to {}",
+            names.len(),
+            dir.display()
+        );
+        return Ok(());
+    }
+    let a = cli.run.merged()?;
+    let node_id = a.node_id.context("--node-id is required")?;
+    let certs = a
+        .certs
+        .context("--certs is required (create them with `sixfold-storage gen-certs --dir DIR`)")?;
+    let cert_name = a.cert_name.unwrap_or_else(|| format!("storage-{node_id}"));
+    let cfg = NodeConfig {
+        node_id,
+        zone: a.zone.unwrap_or_else(|| "a".into()),
+        listen: a.listen.unwrap_or_else(|| ([127, 0, 0, 1], 7100).into()),
+        data_dir: a.data_dir.context("--data-dir is required")?,
+        peers: a.peers.unwrap_or_default(),
+        segment_bytes_max: a.segment_bytes_max.unwrap_or(64 * 1024 * 1024),
+        hot_tail_bytes_max: a.hot_tail_bytes_max.unwrap_or(256 * 1024 * 1024),
+        hot_tail_keep_bytes: 16 * 1024 * 1024,
+        read_bytes_max: 4 * 1024 * 1024,
+    };
+    let tls = TlsFiles::in_dir(&certs, &cert_name);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let node = Node::open(cfg.clone()).with_context(|| format!("opening {}", cfg.data_dir.display()))?;
+        let server = server_endpoint(cfg.listen, &tls).context("starting the QUIC listener")?;
+        let client = client_endpoint(&tls).context("starting the QUIC client")?;
+        tracing::info!(node = cfg.node_id, zone = %cfg.zone, listen = %cfg.listen, peers = cfg.peers.len(), "sixfold-storage ready");
+        tokio::spawn(node.clone().flusher());
+        service::spawn_fill(node.clone(), client.clone());
+        tokio::select! {
+            _ = service::serve(node, server, client) => {}
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, exiting"),
+        }
+        anyhow::Ok(())
+    })
+}

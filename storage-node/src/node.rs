@@ -1,0 +1,255 @@
+//! A running storage node: the log state, the segment store and the
+//! promise file, and the operations the network layer calls. Disk work runs
+//! in `block_in_place`/blocking tasks; after an fsync or other disk error on
+//! the durable path the process stops rather than continue.
+
+use crate::log::{LogState, Refusal};
+use crate::promise::PromiseFile;
+use crate::segments::SegmentStore;
+use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, NodeId, Record, decode_run, encode_run};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{Notify, watch};
+
+/// Settings of one storage node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's id.
+    pub node_id: NodeId,
+    /// Its zone (a, b, c).
+    pub zone: String,
+    /// QUIC listen address.
+    pub listen: SocketAddr,
+    /// Where segments and the promise live.
+    pub data_dir: PathBuf,
+    /// The other storage nodes of the shard (hole filling).
+    pub peers: Vec<SocketAddr>,
+    /// Size at which a segment file is sealed and a new one started.
+    pub segment_bytes_max: u64,
+    /// Bound of the in-memory hot tail; past it the node stops reading
+    /// appends until the flusher catches up.
+    pub hot_tail_bytes_max: usize,
+    /// Flushed records kept in memory for fast reads.
+    pub hot_tail_keep_bytes: usize,
+    /// Most record bytes in one Read answer.
+    pub read_bytes_max: usize,
+}
+
+/// The node's shared state.
+pub struct Node {
+    /// Settings.
+    pub cfg: NodeConfig,
+    log: Mutex<LogState>,
+    store: Mutex<SegmentStore>,
+    promise: PromiseFile,
+    /// Wakes the flusher.
+    pub flush_wanted: Notify,
+    /// Wakes appenders waiting for hot-tail space.
+    pub space: Notify,
+    /// The flushed LSN, for subscribers.
+    pub flushed: watch::Sender<Lsn>,
+    /// A hole-filling pass is running.
+    pub filling: AtomicBool,
+}
+
+/// Stops the process after a failure on the durable path.
+pub fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
+    tracing::error!(error = %e, "{what}; stopping: a storage node does not continue after a disk error");
+    std::process::exit(1);
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(_) => fatal("a thread panicked holding node state", "poisoned lock"),
+    }
+}
+
+fn error(r: Refusal, last_lsn: Lsn) -> Message {
+    Message::Error {
+        code: r.code,
+        current_epoch: r.current_epoch,
+        last_lsn,
+        detail: r.detail,
+    }
+}
+
+impl Node {
+    /// Opens the data directory: loads the promise, recovers the segments
+    /// (verifying every CRC and cutting a torn or corrupt tail).
+    pub fn open(cfg: NodeConfig) -> std::io::Result<Arc<Node>> {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        let promise = PromiseFile::new(&cfg.data_dir);
+        let promised = promise.load()?;
+        let (store, rec) =
+            SegmentStore::open(&cfg.data_dir.join("segments"), cfg.segment_bytes_max)?;
+        if let Some(cut) = &rec.cut {
+            tracing::warn!(%cut, "recovery cut the log; the lost part will be filled from peers");
+        }
+        let log = LogState::recovered(promised, rec.base, rec.epochs);
+        tracing::info!(promised, last_lsn = log.last_lsn(), "recovered the log");
+        let (flushed, _) = watch::channel(log.flushed());
+        Ok(Arc::new(Node {
+            cfg,
+            log: Mutex::new(log),
+            store: Mutex::new(store),
+            promise,
+            flush_wanted: Notify::new(),
+            space: Notify::new(),
+            flushed,
+            filling: AtomicBool::new(false),
+        }))
+    }
+
+    /// True while the hot tail is over its bound.
+    pub fn tail_full(&self) -> bool {
+        lock(&self.log).tail_bytes() > self.cfg.hot_tail_bytes_max
+    }
+
+    /// The node's last LSN.
+    pub fn last_lsn(&self) -> Lsn {
+        lock(&self.log).last_lsn()
+    }
+
+    /// Handles an Append.
+    pub fn append(
+        &self,
+        epoch: Epoch,
+        prev_lsn: Lsn,
+        prev_epoch: Epoch,
+        commit: Lsn,
+        records: &[u8],
+    ) -> Message {
+        let records = match decode_run(records) {
+            Ok(r) => r,
+            Err(e) => {
+                let r = Refusal {
+                    code: ErrorCode::BadRequest,
+                    current_epoch: 0,
+                    detail: e.to_string(),
+                };
+                return error(r, self.last_lsn());
+            }
+        };
+        let mut log = lock(&self.log);
+        let result = log.append(epoch, prev_lsn, prev_epoch, commit, records);
+        let (last, flushed) = (log.last_lsn(), log.flushed());
+        match result {
+            Ok(acc) => {
+                if let Some(from) = acc.truncated_from {
+                    let truncated =
+                        tokio::task::block_in_place(|| lock(&self.store).truncate_after(from - 1));
+                    truncated.unwrap_or_else(|e| fatal("truncating segments", e));
+                }
+                if acc.promise_raised {
+                    tokio::task::block_in_place(|| self.promise.store(epoch))
+                        .unwrap_or_else(|e| fatal("storing the promise", e));
+                }
+                drop(log);
+                self.flush_wanted.notify_one();
+                Message::Ack {
+                    epoch,
+                    scl: acc.scl,
+                    flushed,
+                }
+            }
+            Err(r) => error(r, last),
+        }
+    }
+
+    /// Handles a Prepare: promise, persist, answer.
+    pub fn prepare(&self, epoch: Epoch) -> Message {
+        let mut log = lock(&self.log);
+        match log.prepare(epoch) {
+            Ok((last_epoch, last_lsn)) => {
+                tokio::task::block_in_place(|| self.promise.store(epoch))
+                    .unwrap_or_else(|e| fatal("storing the promise", e));
+                Message::Promise {
+                    epoch,
+                    last_epoch,
+                    last_lsn,
+                }
+            }
+            Err(r) => error(r, log.last_lsn()),
+        }
+    }
+
+    /// Handles a Read: committed records (all held records for a peer).
+    pub fn read(&self, from: Lsn, max_bytes: u32, peer: bool) -> Message {
+        let max = (max_bytes as usize).min(self.cfg.read_bytes_max);
+        let log = lock(&self.log);
+        let commit = log.commit();
+        let upto = if peer { log.last_lsn() } else { commit };
+        if from > upto {
+            return Message::Records {
+                records: Vec::new(),
+                commit_lsn: commit,
+            };
+        }
+        if let Some(recs) = log.read_tail(from, upto, max) {
+            return Message::Records {
+                records: encode_run(&recs),
+                commit_lsn: commit,
+            };
+        }
+        drop(log);
+        let recs = tokio::task::block_in_place(|| lock(&self.store).read(from, upto, max));
+        match recs {
+            Ok(recs) => Message::Records {
+                records: encode_run(&recs),
+                commit_lsn: commit,
+            },
+            Err(e) => fatal("reading segments", e),
+        }
+    }
+
+    /// Appends records a peer sent to fill a hole; returns the new last LSN.
+    pub fn fill(&self, records: Vec<Record>) -> Result<Lsn, Refusal> {
+        let last = lock(&self.log).fill(records);
+        self.flush_wanted.notify_one();
+        last
+    }
+
+    /// The flusher: writes the unwritten records to segments and fsyncs them
+    /// in groups, reports the flushed LSN, trims the hot tail.
+    pub async fn flusher(self: Arc<Self>) {
+        loop {
+            self.flush_wanted.notified().await;
+            loop {
+                let (recs, generation) = {
+                    let log = lock(&self.log);
+                    (
+                        log.unwritten().cloned().collect::<Vec<_>>(),
+                        log.generation(),
+                    )
+                };
+                let Some(last) = recs.last().map(|r| r.lsn) else {
+                    break;
+                };
+                let node = self.clone();
+                let written = tokio::task::spawn_blocking(move || {
+                    let mut store = lock(&node.store);
+                    store.append(&recs)?;
+                    store.sync()
+                })
+                .await;
+                match written {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => fatal("writing or syncing a segment", e),
+                    Err(e) => fatal("the flusher task failed", e),
+                }
+                let flushed = {
+                    let mut log = lock(&self.log);
+                    log.on_written(last, generation);
+                    log.on_flushed(last, generation);
+                    log.trim_tail(self.cfg.hot_tail_keep_bytes);
+                    log.flushed()
+                };
+                self.flushed.send_replace(flushed);
+                self.space.notify_waiters();
+            }
+        }
+    }
+}

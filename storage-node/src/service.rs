@@ -1,0 +1,166 @@
+//! The node's network service: accepts mutually authenticated QUIC
+//! connections; on each bidirectional stream the first message is `Hello`
+//! (the caller's role), then requests are answered in order. Bad frames get
+//! the stream closed; the node keeps serving its other peers.
+//!
+//! Hole filling: after a restart, and whenever a writer's Append refers to
+//! records this node lacks, the node reads the missing records from its
+//! peers (as a `Peer`, which may read above the commit LSN).
+
+use crate::node::Node;
+use sixfold_net::framed;
+use sixfold_wire::{ErrorCode, Lsn, Message, Role, decode_run};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Serves connections from `endpoint` until it closes.
+pub async fn serve(node: Arc<Node>, endpoint: quinn::Endpoint, client: quinn::Endpoint) {
+    while let Some(incoming) = endpoint.accept().await {
+        let (node, client) = (node.clone(), client.clone());
+        tokio::spawn(async move {
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::info!(error = %e, "refused a connection");
+                    return;
+                }
+            };
+            while let Ok((tx, rx)) = conn.accept_bi().await {
+                let (node, client) = (node.clone(), client.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = stream(node, client, tx, rx).await {
+                        tracing::debug!(error = %e, "stream ended");
+                    }
+                });
+            }
+        });
+    }
+}
+
+async fn stream(
+    node: Arc<Node>,
+    client: quinn::Endpoint,
+    mut tx: quinn::SendStream,
+    mut rx: quinn::RecvStream,
+) -> Result<(), sixfold_net::NetError> {
+    let role = match framed::recv(&mut rx).await? {
+        Message::Hello { role, .. } => role,
+        _ => {
+            let detail = "the first message must be Hello".to_string();
+            let m = Message::Error {
+                code: ErrorCode::BadRequest,
+                current_epoch: 0,
+                last_lsn: 0,
+                detail,
+            };
+            return framed::send(&mut tx, &m).await;
+        }
+    };
+    loop {
+        let reply = match framed::recv(&mut rx).await? {
+            Message::Append {
+                epoch,
+                prev_lsn,
+                prev_epoch,
+                commit_lsn,
+                records,
+            } => {
+                while node.tail_full() {
+                    node.flush_wanted.notify_one();
+                    node.space.notified().await;
+                }
+                let reply = node.append(epoch, prev_lsn, prev_epoch, commit_lsn, &records);
+                if matches!(
+                    reply,
+                    Message::Error {
+                        code: ErrorCode::LogMismatch,
+                        ..
+                    }
+                ) && prev_lsn > node.last_lsn()
+                {
+                    spawn_fill(node.clone(), client.clone());
+                }
+                reply
+            }
+            Message::Prepare { epoch } => node.prepare(epoch),
+            Message::Read {
+                from_lsn,
+                max_bytes,
+            } => node.read(from_lsn, max_bytes, role == Role::Peer),
+            other => {
+                let detail = format!("unexpected request {:?}", std::mem::discriminant(&other));
+                Message::Error {
+                    code: ErrorCode::BadRequest,
+                    current_epoch: 0,
+                    last_lsn: node.last_lsn(),
+                    detail,
+                }
+            }
+        };
+        framed::send(&mut tx, &reply).await?;
+    }
+}
+
+/// Starts a hole-filling pass unless one is running.
+pub fn spawn_fill(node: Arc<Node>, client: quinn::Endpoint) {
+    if node.filling.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    tokio::spawn(async move {
+        for peer in node.cfg.peers.clone() {
+            match fill_from(&node, &client, peer).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(%peer, records = n, last_lsn = node.last_lsn(), "filled a hole from a peer")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(%peer, error = %e, "peer could not fill"),
+            }
+        }
+        node.filling.store(false, Ordering::Release);
+    });
+}
+
+/// Reads from `peer` everything above this node's last LSN; returns how
+/// many records were added.
+async fn fill_from(
+    node: &Node,
+    client: &quinn::Endpoint,
+    peer: std::net::SocketAddr,
+) -> Result<u64, sixfold_net::NetError> {
+    let conn = sixfold_net::tls::connect(client, peer).await?;
+    let (mut tx, mut rx) = conn
+        .open_bi()
+        .await
+        .map_err(|e| sixfold_net::NetError::Quic(e.to_string()))?;
+    framed::send(
+        &mut tx,
+        &Message::Hello {
+            node: node.cfg.node_id,
+            role: Role::Peer,
+        },
+    )
+    .await?;
+    let mut added: u64 = 0;
+    loop {
+        let from: Lsn = node.last_lsn() + 1;
+        framed::send(
+            &mut tx,
+            &Message::Read {
+                from_lsn: from,
+                max_bytes: node.cfg.read_bytes_max as u32,
+            },
+        )
+        .await?;
+        let Message::Records { records, .. } = framed::recv(&mut rx).await? else {
+            return Ok(added);
+        };
+        let recs = decode_run(&records)?;
+        if recs.is_empty() || recs[0].lsn != from {
+            return Ok(added);
+        }
+        added += recs.len() as u64;
+        if node.fill(recs).is_err() {
+            return Ok(added);
+        }
+    }
+}
