@@ -159,6 +159,21 @@ impl Node {
         }
     }
 
+    /// Answers with an Ack once records up to `lsn` (or the node's whole
+    /// log, if shorter) are on disk.
+    pub async fn wait_flushed(&self, lsn: Lsn) -> Message {
+        let target = lsn.min(self.last_lsn());
+        let mut rx = self.flushed.subscribe();
+        self.flush_wanted.notify_one();
+        let _ = rx.wait_for(|f| *f >= target).await;
+        let log = lock(&self.log);
+        Message::Ack {
+            epoch: log.promised(),
+            scl: log.last_lsn(),
+            flushed: log.flushed(),
+        }
+    }
+
     /// Handles a Prepare: promise, persist, answer.
     pub fn prepare(&self, epoch: Epoch) -> Message {
         let mut log = lock(&self.log);

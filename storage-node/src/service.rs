@@ -83,6 +83,7 @@ async fn stream(
                 reply
             }
             Message::Prepare { epoch } => node.prepare(epoch),
+            Message::WaitFlushed { lsn } => node.wait_flushed(lsn).await,
             Message::Read {
                 from_lsn,
                 max_bytes,

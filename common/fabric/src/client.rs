@@ -31,6 +31,7 @@ pub struct Appender {
     links: Vec<Option<Link>>,
     me: NodeId,
     epoch: Epoch,
+    mode: CommitMode,
     tracker: CommitTracker,
     /// Records this client appended and still holds, from `held_from`.
     held: Vec<Record>,
@@ -72,6 +73,7 @@ impl Appender {
             links,
             me,
             epoch,
+            mode,
             tracker,
             held: Vec::new(),
             held_from: last.0 + 1,
@@ -129,6 +131,11 @@ impl Appender {
         self.held_from += n as Lsn;
     }
 
+    /// What node `i` last acknowledged: (SCL, flushed LSN).
+    pub fn node_ack(&self, i: usize) -> Option<(Lsn, Lsn)> {
+        self.tracker.node(i)
+    }
+
     /// The fabric flushed LSN (on disk on four nodes).
     pub fn fabric_flushed_lsn(&self) -> Lsn {
         self.tracker.fabric_flushed_lsn()
@@ -138,7 +145,12 @@ impl Appender {
 /// Sends what each node lacks, concurrently; returns each node's ack
 /// `(epoch, scl, flushed)` or why it gave none.
 async fn futures_join(a: &mut Appender, commit: Lsn) -> Vec<Result<(Epoch, Lsn, Lsn), NetError>> {
-    let (endpoint, me, epoch) = (a.endpoint.clone(), a.me, a.epoch);
+    let (endpoint, me, epoch, disk) = (
+        a.endpoint.clone(),
+        a.me,
+        a.epoch,
+        a.mode == CommitMode::Disk,
+    );
     let held = Held {
         records: &a.held,
         from: a.held_from,
@@ -147,7 +159,7 @@ async fn futures_join(a: &mut Appender, commit: Lsn) -> Vec<Result<(Epoch, Lsn, 
     let tasks = a.links.iter_mut().zip(&a.addrs).map(|(link, addr)| {
         let endpoint = endpoint.clone();
         async move {
-            let fut = sync_node(link, &endpoint, *addr, (me, epoch, commit), held);
+            let fut = sync_node(link, &endpoint, *addr, (me, epoch, commit, disk), held);
             match tokio::time::timeout(Duration::from_millis(NODE_TIMEOUT_MS), fut).await {
                 Ok(r) => r,
                 Err(_) => Err(NetError::Quic("timed out".into())),
@@ -227,7 +239,7 @@ async fn sync_node(
     link: &mut Option<Link>,
     endpoint: &quinn::Endpoint,
     addr: SocketAddr,
-    (me, epoch, commit): (NodeId, Epoch, Lsn),
+    (me, epoch, commit, disk): (NodeId, Epoch, Lsn, bool),
     held: Held<'_>,
 ) -> Result<(Epoch, Lsn, Lsn), NetError> {
     if link.is_none() {
@@ -256,8 +268,11 @@ async fn sync_node(
                 flushed,
             } => {
                 l.scl = scl;
-                if scl >= held.last() {
+                if scl >= held.last() && (!disk || flushed >= held.last()) {
                     return Ok((epoch, scl, flushed));
+                }
+                if scl >= held.last() {
+                    return wait_flushed(l, held.last()).await;
                 }
             }
             Message::Error {
@@ -283,5 +298,20 @@ async fn sync_node(
             }
             other => return Err(NetError::Quic(format!("unexpected answer {other:?}"))),
         }
+    }
+}
+
+/// Waits until the node has records up to `lsn` on disk.
+async fn wait_flushed(l: &mut Link, lsn: Lsn) -> Result<(Epoch, Lsn, Lsn), NetError> {
+    framed::send(&mut l.tx, &Message::WaitFlushed { lsn }).await?;
+    match framed::recv(&mut l.rx).await? {
+        Message::Ack {
+            epoch,
+            scl,
+            flushed,
+        } => Ok((epoch, scl, flushed)),
+        other => Err(NetError::Quic(format!(
+            "unexpected answer to WaitFlushed: {other:?}"
+        ))),
     }
 }

@@ -99,6 +99,12 @@ pub enum Message {
         /// The commit LSN the node knows.
         commit_lsn: Lsn,
     },
+    /// Writer → storage: answer (with an Ack) once records up to `lsn` are
+    /// on this node's disk (`commit = disk`).
+    WaitFlushed {
+        /// The LSN to wait for.
+        lsn: Lsn,
+    },
     /// Storage → subscribers: records up to `lsn` are on this node's disk.
     FlushedLsn {
         /// Flushed LSN.
@@ -204,6 +210,7 @@ mod tests {
                 commit_lsn: 4,
             },
             Message::FlushedLsn { lsn: 7 },
+            Message::WaitFlushed { lsn: 9 },
             Message::CommitLsn { lsn: 7 },
             Message::Error {
                 code: ErrorCode::Fenced,
