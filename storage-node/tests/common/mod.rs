@@ -4,7 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
-use sixfold_fabric::{AppendError, Appender, CommitMode};
+use sixfold_fabric::{AppendError, Appender};
 use sixfold_net::framed;
 use sixfold_net::tls::{TlsFiles, client_endpoint, connect};
 use sixfold_wire::{Lsn, Message, Record, RecordKind, Role, decode_run};
