@@ -71,6 +71,9 @@ struct RunArgs {
     /// In-memory hot tail bound.
     #[arg(long)]
     hot_tail_bytes_max: Option<usize>,
+    /// Address of the Prometheus `/metrics` endpoint (none if unset).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl RunArgs {
@@ -93,6 +96,7 @@ impl RunArgs {
             peers: self.peers.or(file.peers),
             segment_bytes_max: self.segment_bytes_max.or(file.segment_bytes_max),
             hot_tail_bytes_max: self.hot_tail_bytes_max.or(file.hot_tail_bytes_max),
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
         })
     }
 }
@@ -133,11 +137,15 @@ fn main() -> anyhow::Result<()> {
         read_bytes_max: 4 * 1024 * 1024,
     };
     let tls = TlsFiles::in_dir(&certs, &cert_name);
+    let metrics_listen = a.metrics_listen;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     rt.block_on(async move {
+        if let Some(addr) = metrics_listen {
+            sixfold_storage_node::metrics::install(addr).map_err(anyhow::Error::msg)?;
+        }
         let node = Node::open(cfg.clone()).with_context(|| format!("opening {}", cfg.data_dir.display()))?;
         let server = server_endpoint(cfg.listen, &tls).context("starting the QUIC listener")?;
         let client = client_endpoint(&tls).context("starting the QUIC client")?;

@@ -4,6 +4,7 @@
 //! the durable path the process stops rather than continue.
 
 use crate::log::{LogState, Refusal};
+use crate::metrics as m;
 use crate::promise::PromiseFile;
 use crate::segments::SegmentStore;
 use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, NodeId, Record, decode_run, encode_run};
@@ -133,11 +134,20 @@ impl Node {
                 return error(r, self.last_lsn());
             }
         };
+        let (count, bytes) = (
+            records.len() as u64,
+            records.iter().map(|r| r.payload.len() as u64).sum::<u64>(),
+        );
         let mut log = lock(&self.log);
         let result = log.append(epoch, prev_lsn, prev_epoch, commit, records);
         let (last, flushed) = (log.last_lsn(), log.flushed());
+        metrics::gauge!(m::SCL).set(last as f64);
+        metrics::gauge!(m::COMMIT_LSN).set(log.commit() as f64);
+        metrics::gauge!(m::HOT_TAIL_BYTES).set(log.tail_bytes() as f64);
         match result {
             Ok(acc) => {
+                metrics::counter!(m::APPENDS).increment(count);
+                metrics::counter!(m::APPEND_BYTES).increment(bytes);
                 if let Some(from) = acc.truncated_from {
                     let truncated =
                         tokio::task::block_in_place(|| lock(&self.store).truncate_after(from - 1));
@@ -155,7 +165,12 @@ impl Node {
                     flushed,
                 }
             }
-            Err(r) => error(r, last),
+            Err(r) => {
+                if r.code == ErrorCode::Fenced {
+                    metrics::counter!(m::FENCED).increment(1);
+                }
+                error(r, last)
+            }
         }
     }
 
@@ -222,6 +237,7 @@ impl Node {
 
     /// Appends records a peer sent to fill a hole; returns the new last LSN.
     pub fn fill(&self, records: Vec<Record>) -> Result<Lsn, Refusal> {
+        metrics::counter!(m::HOLES_FILLED).increment(records.len() as u64);
         let last = lock(&self.log).fill(records);
         self.flush_wanted.notify_one();
         last
@@ -247,7 +263,10 @@ impl Node {
                 let written = tokio::task::spawn_blocking(move || {
                     let mut store = lock(&node.store);
                     store.append(&recs)?;
-                    store.sync()
+                    let t = std::time::Instant::now();
+                    store.sync()?;
+                    metrics::histogram!(m::FSYNC_SECONDS).record(t.elapsed().as_secs_f64());
+                    Ok::<(), std::io::Error>(())
                 })
                 .await;
                 match written {
@@ -260,8 +279,10 @@ impl Node {
                     log.on_written(last, generation);
                     log.on_flushed(last, generation);
                     log.trim_tail(self.cfg.hot_tail_keep_bytes);
+                    metrics::gauge!(m::HOT_TAIL_BYTES).set(log.tail_bytes() as f64);
                     log.flushed()
                 };
+                metrics::gauge!(m::FLUSHED_LSN).set(flushed as f64);
                 self.flushed.send_replace(flushed);
                 self.space.notify_waiters();
             }

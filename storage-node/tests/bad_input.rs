@@ -8,6 +8,7 @@ mod common;
 use common::{Cluster, read_all, records, wait_ready};
 use sixfold_net::framed;
 use sixfold_net::tls::connect;
+use sixfold_storage_node::metrics as m;
 use sixfold_wire::{ErrorCode, Message, Role, encode_run};
 
 async fn writer_stream(
@@ -134,4 +135,39 @@ async fn bad_input_is_refused_and_the_node_keeps_serving() {
     ));
     let log = read_all(&ep, node, Role::Peer).await;
     assert_eq!(log, encode_run(&records(1, 11)));
+
+    // Its metrics say so.
+    let text = scrape(c.metrics[0]);
+    for (name, want) in [
+        (m::APPENDS, Some(11.0)),
+        (m::FENCED, Some(1.0)),
+        (m::SCL, Some(11.0)),
+        (m::COMMIT_LSN, Some(11.0)),
+        (m::APPEND_BYTES, None),
+        (m::FLUSHED_LSN, None),
+        (m::HOT_TAIL_BYTES, None),
+        (m::FSYNC_SECONDS, None),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing in:\n{text}"));
+        if let Some(v) = want {
+            assert_eq!(
+                line.rsplit(' ').next().unwrap().parse::<f64>().unwrap(),
+                v,
+                "{line}"
+            );
+        }
+    }
+}
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }

@@ -19,6 +19,8 @@ const ZONES: [&str; 6] = ["a", "a", "b", "b", "c", "c"];
 pub struct Cluster {
     pub dir: PathBuf,
     pub addrs: Vec<SocketAddr>,
+    /// Each node's Prometheus endpoint.
+    pub metrics: Vec<SocketAddr>,
     procs: Vec<Option<Child>>,
 }
 
@@ -51,9 +53,18 @@ impl Cluster {
             .unwrap();
         assert!(status.success());
         let addrs: Vec<SocketAddr> = (0..6).map(|_| free_udp_port()).collect();
+        let metrics = (0..6)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+            })
+            .collect();
         let mut c = Cluster {
             dir,
             addrs,
+            metrics,
             procs: (0..6).map(|_| None).collect(),
         };
         for i in 0..6 {
@@ -77,6 +88,7 @@ impl Cluster {
         .arg("--certs")
         .arg(self.dir.join("certs"))
         .args(["--segment-bytes-max", "1048576"])
+        .args(["--metrics-listen", &self.metrics[i].to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null());
         let log = std::fs::File::options()
