@@ -9,3 +9,4 @@ pub mod node;
 pub mod promise;
 pub mod segments;
 pub mod service;
+pub mod uring;

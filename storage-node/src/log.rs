@@ -110,11 +110,7 @@ impl LogState {
     }
 
     fn refuse(&self, code: ErrorCode, detail: String) -> Refusal {
-        Refusal {
-            code,
-            current_epoch: self.promised,
-            detail,
-        }
+        Refusal { code, current_epoch: self.promised, detail }
     }
 
     /// `Prepare{epoch}`: promise iff `epoch` is above the promised epoch.
@@ -122,10 +118,7 @@ impl LogState {
     /// `(last_epoch, last_lsn)`.
     pub fn prepare(&mut self, epoch: Epoch) -> Result<(Epoch, Lsn), Refusal> {
         if epoch <= self.promised {
-            return Err(self.refuse(
-                ErrorCode::Fenced,
-                format!("epoch {epoch} not above promised {}", self.promised),
-            ));
+            return Err(self.refuse(ErrorCode::Fenced, format!("epoch {epoch} not above promised {}", self.promised)));
         }
         self.promised = epoch;
         Ok((self.last_epoch(), self.last_lsn()))
@@ -141,18 +134,14 @@ impl LogState {
         records: Vec<Record>,
     ) -> Result<Accepted, Refusal> {
         if epoch < self.promised {
-            return Err(self.refuse(
-                ErrorCode::Fenced,
-                format!("append in epoch {epoch} below promised {}", self.promised),
-            ));
+            return Err(
+                self.refuse(ErrorCode::Fenced, format!("append in epoch {epoch} below promised {}", self.promised))
+            );
         }
         // At `base` (the start of the log, or a snapshot) there is nothing to compare.
         let matches = prev_lsn == self.base || self.epoch_at(prev_lsn) == Some(prev_epoch);
         if !matches {
-            let detail = format!(
-                "no record {prev_lsn} of epoch {prev_epoch} (log ends at {})",
-                self.last_lsn()
-            );
+            let detail = format!("no record {prev_lsn} of epoch {prev_epoch} (log ends at {})", self.last_lsn());
             return Err(self.refuse(ErrorCode::LogMismatch, detail));
         }
         for (expected, r) in (prev_lsn + 1..).zip(&records) {
@@ -176,21 +165,16 @@ impl LogState {
             self.push(r);
         }
         self.commit = self.commit.max(commit);
-        Ok(Accepted {
-            scl: self.last_lsn(),
-            promise_raised,
-            truncated_from,
-        })
+        Ok(Accepted { scl: self.last_lsn(), promise_raised, truncated_from })
     }
 
     /// Records read back from a peer to fill a hole (must continue the log).
     pub fn fill(&mut self, records: Vec<Record>) -> Result<Lsn, Refusal> {
         for r in records {
             if r.lsn != self.last_lsn() + 1 {
-                return Err(self.refuse(
-                    ErrorCode::BadRequest,
-                    format!("fill record {} does not continue the log", r.lsn),
-                ));
+                return Err(
+                    self.refuse(ErrorCode::BadRequest, format!("fill record {} does not continue the log", r.lsn))
+                );
             }
             self.push(r);
         }
@@ -244,9 +228,7 @@ impl LogState {
     /// Frees hot-tail memory: drops flushed records from the front while the
     /// tail holds more than `keep_bytes`.
     pub fn trim_tail(&mut self, keep_bytes: usize) {
-        while self.tail_bytes > keep_bytes
-            && self.tail.front().is_some_and(|r| r.lsn <= self.flushed)
-        {
+        while self.tail_bytes > keep_bytes && self.tail.front().is_some_and(|r| r.lsn <= self.flushed) {
             if let Some(r) = self.tail.pop_front() {
                 self.tail_bytes -= r.encoded_len();
             }
@@ -263,12 +245,7 @@ impl LogState {
         }
         let mut out = Vec::new();
         let mut bytes = 0;
-        for r in self
-            .tail
-            .iter()
-            .skip((from - first) as usize)
-            .take_while(|r| r.lsn <= upto)
-        {
+        for r in self.tail.iter().skip((from - first) as usize).take_while(|r| r.lsn <= upto) {
             if !out.is_empty() && bytes + r.encoded_len() > max_bytes {
                 break;
             }
@@ -319,14 +296,7 @@ mod tests {
     fn appends_in_order_and_reports_scl() {
         let mut l = fresh();
         let a = l.append(1, 0, 0, 0, recs(1, 3, 1)).unwrap();
-        assert_eq!(
-            a,
-            Accepted {
-                scl: 3,
-                promise_raised: true,
-                truncated_from: None
-            }
-        );
+        assert_eq!(a, Accepted { scl: 3, promise_raised: true, truncated_from: None });
         let a = l.append(1, 3, 1, 2, recs(4, 5, 1)).unwrap();
         assert_eq!(a.scl, 5);
         assert_eq!(l.commit(), 2);
@@ -348,14 +318,8 @@ mod tests {
     fn gaps_and_mismatched_history_are_refused() {
         let mut l = fresh();
         l.append(1, 0, 0, 0, recs(1, 3, 1)).unwrap();
-        assert_eq!(
-            l.append(1, 5, 1, 0, recs(6, 6, 1)).unwrap_err().code,
-            ErrorCode::LogMismatch
-        );
-        assert_eq!(
-            l.append(2, 3, 2, 0, recs(4, 4, 2)).unwrap_err().code,
-            ErrorCode::LogMismatch
-        );
+        assert_eq!(l.append(1, 5, 1, 0, recs(6, 6, 1)).unwrap_err().code, ErrorCode::LogMismatch);
+        assert_eq!(l.append(2, 3, 2, 0, recs(4, 4, 2)).unwrap_err().code, ErrorCode::LogMismatch);
     }
 
     #[test]
@@ -380,24 +344,12 @@ mod tests {
         let mut l = fresh();
         l.append(1, 0, 0, 0, recs(1, 10, 1)).unwrap();
         l.trim_tail(0);
-        assert_eq!(
-            l.read_tail(1, 10, usize::MAX).map(|v| v.len()),
-            Some(10),
-            "nothing flushed yet"
-        );
+        assert_eq!(l.read_tail(1, 10, usize::MAX).map(|v| v.len()), Some(10), "nothing flushed yet");
         l.on_written(6, 0);
         l.on_flushed(6, 0);
         l.trim_tail(0);
-        assert_eq!(
-            l.read_tail(1, 10, usize::MAX),
-            None,
-            "flushed records are read from disk"
-        );
-        assert_eq!(
-            l.read_tail(7, 8, usize::MAX).map(|v| v.len()),
-            Some(2),
-            "bounded by upto"
-        );
+        assert_eq!(l.read_tail(1, 10, usize::MAX), None, "flushed records are read from disk");
+        assert_eq!(l.read_tail(7, 8, usize::MAX).map(|v| v.len()), Some(2), "bounded by upto");
     }
 
     #[test]

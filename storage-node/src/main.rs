@@ -71,6 +71,10 @@ struct RunArgs {
     /// In-memory hot tail bound.
     #[arg(long)]
     hot_tail_bytes_max: Option<usize>,
+    /// Write segments with plain write/fdatasync even where io-uring works.
+    #[arg(long)]
+    #[serde(default)]
+    no_io_uring: bool,
     /// Address of the Prometheus `/metrics` endpoint (none if unset).
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
@@ -81,10 +85,8 @@ impl RunArgs {
         let Some(path) = &self.config else {
             return Ok(self);
         };
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let file: RunArgs =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: RunArgs = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         Ok(RunArgs {
             config: self.config,
             node_id: self.node_id.or(file.node_id),
@@ -97,33 +99,26 @@ impl RunArgs {
             segment_bytes_max: self.segment_bytes_max.or(file.segment_bytes_max),
             hot_tail_bytes_max: self.hot_tail_bytes_max.or(file.hot_tail_bytes_max),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            no_io_uring: self.no_io_uring || file.no_io_uring,
         })
     }
 }
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     if let Some(Cmd::GenCerts { dir, names }) = cli.cmd {
         sixfold_net::certs::generate(&dir, &names)
             .with_context(|| format!("generating certificates in {}", dir.display()))?;
-        println!(
-            "wrote ca.pem and certificates for {} names to {}",
-            names.len(),
-            dir.display()
-        );
+        println!("wrote ca.pem and certificates for {} names to {}", names.len(), dir.display());
         return Ok(());
     }
     let a = cli.run.merged()?;
     let node_id = a.node_id.context("--node-id is required")?;
-    let certs = a
-        .certs
-        .context("--certs is required (create them with `sixfold-storage gen-certs --dir DIR`)")?;
+    let certs = a.certs.context("--certs is required (create them with `sixfold-storage gen-certs --dir DIR`)")?;
     let cert_name = a.cert_name.unwrap_or_else(|| format!("storage-{node_id}"));
     let cfg = NodeConfig {
         node_id,
@@ -135,13 +130,11 @@ fn main() -> anyhow::Result<()> {
         hot_tail_bytes_max: a.hot_tail_bytes_max.unwrap_or(256 * 1024 * 1024),
         hot_tail_keep_bytes: 16 * 1024 * 1024,
         read_bytes_max: 4 * 1024 * 1024,
+        io_uring: !a.no_io_uring,
     };
     let tls = TlsFiles::in_dir(&certs, &cert_name);
     let metrics_listen = a.metrics_listen;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     rt.block_on(async move {
         if let Some(addr) = metrics_listen {
             sixfold_storage_node::metrics::install(addr).map_err(anyhow::Error::msg)?;

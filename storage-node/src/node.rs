@@ -36,6 +36,8 @@ pub struct NodeConfig {
     pub hot_tail_keep_bytes: usize,
     /// Most record bytes in one Read answer.
     pub read_bytes_max: usize,
+    /// Write segments through io-uring when the kernel allows it.
+    pub io_uring: bool,
 }
 
 /// The node's shared state.
@@ -69,12 +71,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn error(r: Refusal, last_lsn: Lsn) -> Message {
-    Message::Error {
-        code: r.code,
-        current_epoch: r.current_epoch,
-        last_lsn,
-        detail: r.detail,
-    }
+    Message::Error { code: r.code, current_epoch: r.current_epoch, last_lsn, detail: r.detail }
 }
 
 impl Node {
@@ -84,8 +81,8 @@ impl Node {
         std::fs::create_dir_all(&cfg.data_dir)?;
         let promise = PromiseFile::new(&cfg.data_dir);
         let promised = promise.load()?;
-        let (store, rec) =
-            SegmentStore::open(&cfg.data_dir.join("segments"), cfg.segment_bytes_max)?;
+        let (store, rec) = SegmentStore::open(&cfg.data_dir.join("segments"), cfg.segment_bytes_max, cfg.io_uring)?;
+        tracing::info!(io = store.io_kind(), "segment writes");
         if let Some(cut) = &rec.cut {
             tracing::warn!(%cut, "recovery cut the log; the lost part will be filled from peers");
         }
@@ -115,29 +112,15 @@ impl Node {
     }
 
     /// Handles an Append.
-    pub fn append(
-        &self,
-        epoch: Epoch,
-        prev_lsn: Lsn,
-        prev_epoch: Epoch,
-        commit: Lsn,
-        records: &[u8],
-    ) -> Message {
+    pub fn append(&self, epoch: Epoch, prev_lsn: Lsn, prev_epoch: Epoch, commit: Lsn, records: &[u8]) -> Message {
         let records = match decode_run(records) {
             Ok(r) => r,
             Err(e) => {
-                let r = Refusal {
-                    code: ErrorCode::BadRequest,
-                    current_epoch: 0,
-                    detail: e.to_string(),
-                };
+                let r = Refusal { code: ErrorCode::BadRequest, current_epoch: 0, detail: e.to_string() };
                 return error(r, self.last_lsn());
             }
         };
-        let (count, bytes) = (
-            records.len() as u64,
-            records.iter().map(|r| r.payload.len() as u64).sum::<u64>(),
-        );
+        let (count, bytes) = (records.len() as u64, records.iter().map(|r| r.payload.len() as u64).sum::<u64>());
         let mut log = lock(&self.log);
         let result = log.append(epoch, prev_lsn, prev_epoch, commit, records);
         let (last, flushed) = (log.last_lsn(), log.flushed());
@@ -149,8 +132,7 @@ impl Node {
                 metrics::counter!(m::APPENDS).increment(count);
                 metrics::counter!(m::APPEND_BYTES).increment(bytes);
                 if let Some(from) = acc.truncated_from {
-                    let truncated =
-                        tokio::task::block_in_place(|| lock(&self.store).truncate_after(from - 1));
+                    let truncated = tokio::task::block_in_place(|| lock(&self.store).truncate_after(from - 1));
                     truncated.unwrap_or_else(|e| fatal("truncating segments", e));
                 }
                 if acc.promise_raised {
@@ -159,11 +141,7 @@ impl Node {
                 }
                 drop(log);
                 self.flush_wanted.notify_one();
-                Message::Ack {
-                    epoch,
-                    scl: acc.scl,
-                    flushed,
-                }
+                Message::Ack { epoch, scl: acc.scl, flushed }
             }
             Err(r) => {
                 if r.code == ErrorCode::Fenced {
@@ -182,11 +160,7 @@ impl Node {
         self.flush_wanted.notify_one();
         let _ = rx.wait_for(|f| *f >= target).await;
         let log = lock(&self.log);
-        Message::Ack {
-            epoch: log.promised(),
-            scl: log.last_lsn(),
-            flushed: log.flushed(),
-        }
+        Message::Ack { epoch: log.promised(), scl: log.last_lsn(), flushed: log.flushed() }
     }
 
     /// Handles a Prepare: promise, persist, answer.
@@ -196,11 +170,7 @@ impl Node {
             Ok((last_epoch, last_lsn)) => {
                 tokio::task::block_in_place(|| self.promise.store(epoch))
                     .unwrap_or_else(|e| fatal("storing the promise", e));
-                Message::Promise {
-                    epoch,
-                    last_epoch,
-                    last_lsn,
-                }
+                Message::Promise { epoch, last_epoch, last_lsn }
             }
             Err(r) => error(r, log.last_lsn()),
         }
@@ -213,24 +183,15 @@ impl Node {
         let commit = log.commit();
         let upto = if peer { log.last_lsn() } else { commit };
         if from > upto {
-            return Message::Records {
-                records: Vec::new(),
-                commit_lsn: commit,
-            };
+            return Message::Records { records: Vec::new(), commit_lsn: commit };
         }
         if let Some(recs) = log.read_tail(from, upto, max) {
-            return Message::Records {
-                records: encode_run(&recs),
-                commit_lsn: commit,
-            };
+            return Message::Records { records: encode_run(&recs), commit_lsn: commit };
         }
         drop(log);
         let recs = tokio::task::block_in_place(|| lock(&self.store).read(from, upto, max));
         match recs {
-            Ok(recs) => Message::Records {
-                records: encode_run(&recs),
-                commit_lsn: commit,
-            },
+            Ok(recs) => Message::Records { records: encode_run(&recs), commit_lsn: commit },
             Err(e) => fatal("reading segments", e),
         }
     }
@@ -251,10 +212,7 @@ impl Node {
             loop {
                 let (recs, generation) = {
                     let log = lock(&self.log);
-                    (
-                        log.unwritten().cloned().collect::<Vec<_>>(),
-                        log.generation(),
-                    )
+                    (log.unwritten().cloned().collect::<Vec<_>>(), log.generation())
                 };
                 let Some(last) = recs.last().map(|r| r.lsn) else {
                     break;

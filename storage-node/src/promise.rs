@@ -18,9 +18,7 @@ pub struct PromiseFile {
 impl PromiseFile {
     /// The promise file in `dir`.
     pub fn new(dir: &Path) -> PromiseFile {
-        PromiseFile {
-            dir: dir.to_path_buf(),
-        }
+        PromiseFile { dir: dir.to_path_buf() }
     }
 
     /// The stored epoch (0 if none was ever stored). A damaged file is an
@@ -31,13 +29,10 @@ impl PromiseFile {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(e),
         };
-        let bytes: [u8; 12] = data
-            .as_slice()
-            .try_into()
-            .map_err(|_| io::Error::other("promise file has a bad size"))?;
-        let epoch = u64::from_le_bytes([
-            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-        ]);
+        let bytes: [u8; 12] =
+            data.as_slice().try_into().map_err(|_| io::Error::other("promise file has a bad size"))?;
+        let epoch =
+            u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]);
         let crc = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
         if crc32c::crc32c(&bytes[..8]) != crc {
             return Err(io::Error::other("promise file fails its CRC"));

@@ -7,6 +7,7 @@
 //! record's CRC and the LSN order, cuts the log at the first bad or torn
 //! record (truncating that file and deleting the later ones) and says so.
 
+use crate::uring::Uring;
 use memmap2::Mmap;
 use sixfold_wire::{Epoch, Lsn, Record};
 use std::fs::{self, File, OpenOptions};
@@ -47,6 +48,8 @@ pub struct SegmentStore {
     segment_bytes_max: u64,
     segments: Vec<Segment>,
     active: Option<File>,
+    /// io-uring for writes and syncs, when the kernel allows it.
+    uring: Option<Uring>,
     /// A segment file was created or removed since the last sync.
     dir_dirty: bool,
 }
@@ -61,8 +64,9 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl SegmentStore {
-    /// Opens (creating) `dir`, recovers the log in it.
-    pub fn open(dir: &Path, segment_bytes_max: u64) -> io::Result<(SegmentStore, Recovery)> {
+    /// Opens (creating) `dir`, recovers the log in it. Writes go through
+    /// io-uring when `use_uring` and the kernel allows it.
+    pub fn open(dir: &Path, segment_bytes_max: u64, use_uring: bool) -> io::Result<(SegmentStore, Recovery)> {
         fs::create_dir_all(dir)?;
         let mut firsts: Vec<Lsn> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
@@ -74,22 +78,16 @@ impl SegmentStore {
             segment_bytes_max,
             segments: Vec::new(),
             active: None,
+            uring: if use_uring { Uring::new().ok() } else { None },
             dir_dirty: false,
         };
         let base = firsts.first().map_or(0, |f| f.saturating_sub(1));
-        let mut rec = Recovery {
-            base,
-            epochs: Vec::new(),
-            cut: None,
-        };
+        let mut rec = Recovery { base, epochs: Vec::new(), cut: None };
         for first in &firsts {
             let expected = base + rec.epochs.len() as Lsn + 1;
             let path = segment_path(dir, *first);
             if rec.cut.is_some() || *first != expected {
-                rec.cut.get_or_insert(format!(
-                    "segment {} does not continue the log at {expected}",
-                    path.display()
-                ));
+                rec.cut.get_or_insert(format!("segment {} does not continue the log at {expected}", path.display()));
                 fs::remove_file(&path)?;
                 store.dir_dirty = true;
                 continue;
@@ -100,11 +98,8 @@ impl SegmentStore {
                 let f = OpenOptions::new().write(true).open(&path)?;
                 f.set_len(seg.len_bytes)?;
                 f.sync_all()?;
-                rec.cut = Some(format!(
-                    "{}: {p}; log cut after LSN {}",
-                    path.display(),
-                    base + rec.epochs.len() as Lsn
-                ));
+                rec.cut =
+                    Some(format!("{}: {p}; log cut after LSN {}", path.display(), base + rec.epochs.len() as Lsn));
             }
             if seg.offsets.is_empty() {
                 fs::remove_file(&path)?;
@@ -125,10 +120,7 @@ impl SegmentStore {
     pub fn append(&mut self, records: &[Record]) -> io::Result<()> {
         let mut buf = Vec::new();
         for r in records {
-            let full = self
-                .segments
-                .last()
-                .is_none_or(|s| s.len_bytes >= self.segment_bytes_max);
+            let full = self.segments.last().is_none_or(|s| s.len_bytes >= self.segment_bytes_max);
             if full || self.active.is_none() {
                 self.flush_buf(&mut buf)?;
                 self.roll(r.lsn, full)?;
@@ -152,7 +144,10 @@ impl SegmentStore {
         let (Some(f), Some(seg)) = (self.active.as_mut(), self.segments.last_mut()) else {
             return Err(io::Error::other("no active segment"));
         };
-        f.write_all(buf)?;
+        match self.uring.as_mut() {
+            Some(u) => u.write_all_at(f, buf, seg.len_bytes)?,
+            None => f.write_all(buf)?,
+        }
         seg.len_bytes += buf.len() as u64;
         buf.clear();
         Ok(())
@@ -166,17 +161,8 @@ impl SegmentStore {
         }
         if new || self.segments.is_empty() {
             let path = segment_path(&self.dir, lsn);
-            let f = OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .write(true)
-                .open(&path)?;
-            self.segments.push(Segment {
-                first_lsn: lsn,
-                path,
-                offsets: Vec::new(),
-                len_bytes: 0,
-            });
+            let f = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+            self.segments.push(Segment { first_lsn: lsn, path, offsets: Vec::new(), len_bytes: 0 });
             self.active = Some(f);
             self.dir_dirty = true;
         } else if let Some(seg) = self.segments.last() {
@@ -188,14 +174,21 @@ impl SegmentStore {
     /// Makes everything appended durable (fsync of the file, and of the
     /// directory when files were created or removed).
     pub fn sync(&mut self) -> io::Result<()> {
-        if let Some(f) = &self.active {
-            f.sync_data()?;
+        match (&self.active, self.uring.as_mut()) {
+            (Some(f), Some(u)) => u.sync_data(f)?,
+            (Some(f), None) => f.sync_data()?,
+            (None, _) => {}
         }
         if self.dir_dirty {
             sync_dir(&self.dir)?;
             self.dir_dirty = false;
         }
         Ok(())
+    }
+
+    /// How segment writes are done: `io-uring` or `plain`.
+    pub fn io_kind(&self) -> &'static str {
+        if self.uring.is_some() { "io-uring" } else { "plain" }
     }
 
     /// Drops every record above `lsn` from disk.
@@ -237,18 +230,12 @@ impl SegmentStore {
         let mut out = Vec::new();
         let mut bytes = 0;
         let mut lsn = from;
-        for seg in self
-            .segments
-            .iter()
-            .filter(|s| s.last_lsn() >= from && s.first_lsn <= upto)
-        {
+        for seg in self.segments.iter().filter(|s| s.last_lsn() >= from && s.first_lsn <= upto) {
             let map = map_file(&File::open(&seg.path)?)?;
             while lsn <= upto.min(seg.last_lsn()) {
                 let at = seg.offsets[(lsn - seg.first_lsn) as usize] as usize;
                 let Some((r, n)) = Record::decode(&map[at..]).map_err(io::Error::other)? else {
-                    return Err(io::Error::other(format!(
-                        "record {lsn} is cut short on disk"
-                    )));
+                    return Err(io::Error::other(format!("record {lsn} is cut short on disk")));
                 };
                 if !out.is_empty() && bytes + n > max_bytes {
                     return Ok(out);
@@ -273,12 +260,7 @@ fn map_file(file: &File) -> io::Result<Mmap> {
 /// Reads one segment: its intact records and the problem that ended it early.
 fn scan(path: &Path, first: Lsn) -> io::Result<(Segment, Vec<Epoch>, Option<String>)> {
     let data = fs::read(path)?;
-    let mut seg = Segment {
-        first_lsn: first,
-        path: path.to_path_buf(),
-        offsets: Vec::new(),
-        len_bytes: 0,
-    };
+    let mut seg = Segment { first_lsn: first, path: path.to_path_buf(), offsets: Vec::new(), len_bytes: 0 };
     let mut epochs = Vec::new();
     let mut at = 0usize;
     let problem = loop {
@@ -308,12 +290,7 @@ mod tests {
 
     fn recs(from: Lsn, to: Lsn) -> Vec<Record> {
         (from..=to)
-            .map(|lsn| Record {
-                lsn,
-                epoch: 1,
-                kind: RecordKind::Effects,
-                payload: Bytes::from(vec![lsn as u8; 100]),
-            })
+            .map(|lsn| Record { lsn, epoch: 1, kind: RecordKind::Effects, payload: Bytes::from(vec![lsn as u8; 100]) })
             .collect()
     }
 
@@ -326,52 +303,32 @@ mod tests {
     #[test]
     fn append_roll_sync_recover_read() {
         let dir = tmp("roll");
-        let (mut s, r) = SegmentStore::open(&dir, 1000).unwrap();
-        assert_eq!(
-            r,
-            Recovery {
-                base: 0,
-                epochs: vec![],
-                cut: None
-            }
-        );
+        let (mut s, r) = SegmentStore::open(&dir, 1000, true).unwrap();
+        assert_eq!(r, Recovery { base: 0, epochs: vec![], cut: None });
         s.append(&recs(1, 30)).unwrap();
         s.sync().unwrap();
         assert!(fs::read_dir(&dir).unwrap().count() > 1, "segments rolled");
         assert_eq!(s.read(5, 30, usize::MAX).unwrap(), recs(5, 30));
         drop(s);
-        let (s, r) = SegmentStore::open(&dir, 1000).unwrap();
+        let (s, r) = SegmentStore::open(&dir, 1000, true).unwrap();
         assert_eq!((r.base, r.epochs.len(), r.cut), (0, 30, None));
-        assert_eq!(
-            s.read(1, 3, 200).unwrap().len(),
-            1,
-            "max_bytes bounds the answer"
-        );
+        assert_eq!(s.read(1, 3, 200).unwrap().len(), 1, "max_bytes bounds the answer");
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn torn_tail_and_corruption_are_cut() {
         let dir = tmp("torn");
-        let (mut s, _) = SegmentStore::open(&dir, 1 << 20).unwrap();
+        let (mut s, _) = SegmentStore::open(&dir, 1 << 20, true).unwrap();
         s.append(&recs(1, 10)).unwrap();
         s.sync().unwrap();
         drop(s);
         let path = segment_path(&dir, 1);
         let len = fs::metadata(&path).unwrap().len();
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(len - 7)
-            .unwrap();
-        let (mut s, r) = SegmentStore::open(&dir, 1 << 20).unwrap();
+        OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 7).unwrap();
+        let (mut s, r) = SegmentStore::open(&dir, 1 << 20, true).unwrap();
         assert_eq!(r.epochs.len(), 9);
-        assert!(
-            r.cut.as_deref().unwrap_or("").contains("torn"),
-            "{:?}",
-            r.cut
-        );
+        assert!(r.cut.as_deref().unwrap_or("").contains("torn"), "{:?}", r.cut);
         s.append(&recs(10, 12)).unwrap();
         s.sync().unwrap();
         drop(s);
@@ -379,13 +336,9 @@ mod tests {
         let mut data = fs::read(&path).unwrap();
         data[4 * 132 + 40] ^= 0xff;
         fs::write(&path, &data).unwrap();
-        let (s, r) = SegmentStore::open(&dir, 1 << 20).unwrap();
+        let (s, r) = SegmentStore::open(&dir, 1 << 20, true).unwrap();
         assert_eq!(r.epochs.len(), 4);
-        assert!(
-            r.cut.as_deref().unwrap_or("").contains("CRC"),
-            "{:?}",
-            r.cut
-        );
+        assert!(r.cut.as_deref().unwrap_or("").contains("CRC"), "{:?}", r.cut);
         assert_eq!(s.read(1, 100, usize::MAX).unwrap(), recs(1, 4));
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -393,7 +346,7 @@ mod tests {
     #[test]
     fn truncate_after_and_drop_below() {
         let dir = tmp("trunc");
-        let (mut s, _) = SegmentStore::open(&dir, 500).unwrap();
+        let (mut s, _) = SegmentStore::open(&dir, 500, false).unwrap();
         s.append(&recs(1, 20)).unwrap();
         s.truncate_after(7).unwrap();
         s.append(&recs(8, 9)).unwrap();
@@ -401,16 +354,9 @@ mod tests {
         assert_eq!(s.read(1, 100, usize::MAX).unwrap(), recs(1, 9));
         s.drop_below(6).unwrap();
         drop(s);
-        let (s, r) = SegmentStore::open(&dir, 500).unwrap();
-        assert!(
-            r.base > 0 && r.base <= 6,
-            "whole segments below 6 dropped: base {}",
-            r.base
-        );
-        assert_eq!(
-            s.read(r.base + 1, 9, usize::MAX).unwrap(),
-            recs(r.base + 1, 9)
-        );
+        let (s, r) = SegmentStore::open(&dir, 500, false).unwrap();
+        assert!(r.base > 0 && r.base <= 6, "whole segments below 6 dropped: base {}", r.base);
+        assert_eq!(s.read(r.base + 1, 9, usize::MAX).unwrap(), recs(r.base + 1, 9));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

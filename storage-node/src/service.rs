@@ -47,55 +47,29 @@ async fn stream(
         Message::Hello { role, .. } => role,
         _ => {
             let detail = "the first message must be Hello".to_string();
-            let m = Message::Error {
-                code: ErrorCode::BadRequest,
-                current_epoch: 0,
-                last_lsn: 0,
-                detail,
-            };
+            let m = Message::Error { code: ErrorCode::BadRequest, current_epoch: 0, last_lsn: 0, detail };
             return framed::send(&mut tx, &m).await;
         }
     };
     loop {
         let reply = match framed::recv(&mut rx).await? {
-            Message::Append {
-                epoch,
-                prev_lsn,
-                prev_epoch,
-                commit_lsn,
-                records,
-            } => {
+            Message::Append { epoch, prev_lsn, prev_epoch, commit_lsn, records } => {
                 while node.tail_full() {
                     node.flush_wanted.notify_one();
                     node.space.notified().await;
                 }
                 let reply = node.append(epoch, prev_lsn, prev_epoch, commit_lsn, &records);
-                if matches!(
-                    reply,
-                    Message::Error {
-                        code: ErrorCode::LogMismatch,
-                        ..
-                    }
-                ) && prev_lsn > node.last_lsn()
-                {
+                if matches!(reply, Message::Error { code: ErrorCode::LogMismatch, .. }) && prev_lsn > node.last_lsn() {
                     spawn_fill(node.clone(), client.clone());
                 }
                 reply
             }
             Message::Prepare { epoch } => node.prepare(epoch),
             Message::WaitFlushed { lsn } => node.wait_flushed(lsn).await,
-            Message::Read {
-                from_lsn,
-                max_bytes,
-            } => node.read(from_lsn, max_bytes, role == Role::Peer),
+            Message::Read { from_lsn, max_bytes } => node.read(from_lsn, max_bytes, role == Role::Peer),
             other => {
                 let detail = format!("unexpected request {:?}", std::mem::discriminant(&other));
-                Message::Error {
-                    code: ErrorCode::BadRequest,
-                    current_epoch: 0,
-                    last_lsn: node.last_lsn(),
-                    detail,
-                }
+                Message::Error { code: ErrorCode::BadRequest, current_epoch: 0, last_lsn: node.last_lsn(), detail }
             }
         };
         framed::send(&mut tx, &reply).await?;
@@ -129,29 +103,12 @@ async fn fill_from(
     peer: std::net::SocketAddr,
 ) -> Result<u64, sixfold_net::NetError> {
     let conn = sixfold_net::tls::connect(client, peer).await?;
-    let (mut tx, mut rx) = conn
-        .open_bi()
-        .await
-        .map_err(|e| sixfold_net::NetError::Quic(e.to_string()))?;
-    framed::send(
-        &mut tx,
-        &Message::Hello {
-            node: node.cfg.node_id,
-            role: Role::Peer,
-        },
-    )
-    .await?;
+    let (mut tx, mut rx) = conn.open_bi().await.map_err(|e| sixfold_net::NetError::Quic(e.to_string()))?;
+    framed::send(&mut tx, &Message::Hello { node: node.cfg.node_id, role: Role::Peer }).await?;
     let mut added: u64 = 0;
     loop {
         let from: Lsn = node.last_lsn() + 1;
-        framed::send(
-            &mut tx,
-            &Message::Read {
-                from_lsn: from,
-                max_bytes: node.cfg.read_bytes_max as u32,
-            },
-        )
-        .await?;
+        framed::send(&mut tx, &Message::Read { from_lsn: from, max_bytes: node.cfg.read_bytes_max as u32 }).await?;
         let Message::Records { records, .. } = framed::recv(&mut rx).await? else {
             return Ok(added);
         };

@@ -11,21 +11,10 @@ use sixfold_net::tls::connect;
 use sixfold_storage_node::metrics as m;
 use sixfold_wire::{ErrorCode, Message, Role, encode_run};
 
-async fn writer_stream(
-    ep: &quinn::Endpoint,
-    addr: std::net::SocketAddr,
-) -> (quinn::SendStream, quinn::RecvStream) {
+async fn writer_stream(ep: &quinn::Endpoint, addr: std::net::SocketAddr) -> (quinn::SendStream, quinn::RecvStream) {
     let conn = connect(ep, addr).await.unwrap();
     let (mut tx, rx) = conn.open_bi().await.unwrap();
-    framed::send(
-        &mut tx,
-        &Message::Hello {
-            node: 100,
-            role: Role::Writer,
-        },
-    )
-    .await
-    .unwrap();
+    framed::send(&mut tx, &Message::Hello { node: 100, role: Role::Writer }).await.unwrap();
     (tx, rx)
 }
 
@@ -45,31 +34,17 @@ async fn bad_input_is_refused_and_the_node_keeps_serving() {
 
     // A good append, then the faults.
     let (mut tx, mut rx) = writer_stream(&ep, node).await;
-    let good = Message::Append {
-        epoch: 2,
-        prev_lsn: 0,
-        prev_epoch: 0,
-        commit_lsn: 0,
-        records: encode_run(&records(1, 10)),
-    };
+    let good =
+        Message::Append { epoch: 2, prev_lsn: 0, prev_epoch: 0, commit_lsn: 0, records: encode_run(&records(1, 10)) };
     framed::send(&mut tx, &good).await.unwrap();
-    assert!(matches!(
-        framed::recv(&mut rx).await.unwrap(),
-        Message::Ack { scl: 10, .. }
-    ));
+    assert!(matches!(framed::recv(&mut rx).await.unwrap(), Message::Ack { scl: 10, .. }));
 
     let mut bad_crc = encode_run(&records(11, 1));
     let n = bad_crc.len();
     bad_crc[n - 1] ^= 1;
     let cases = [
         (
-            Message::Append {
-                epoch: 2,
-                prev_lsn: 10,
-                prev_epoch: 1,
-                commit_lsn: 0,
-                records: bad_crc,
-            },
+            Message::Append { epoch: 2, prev_lsn: 10, prev_epoch: 1, commit_lsn: 0, records: bad_crc },
             ErrorCode::BadRequest,
         ),
         (
@@ -101,38 +76,20 @@ async fn bad_input_is_refused_and_the_node_keeps_serving() {
 
     // Garbage bytes: the stream is closed.
     let (mut gtx, mut grx) = writer_stream(&ep, node).await;
-    gtx.write_all(&[9, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
-        .await
-        .unwrap();
-    assert!(
-        framed::recv(&mut grx).await.is_err(),
-        "garbage closes the stream"
-    );
+    gtx.write_all(&[9, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).await.unwrap();
+    assert!(framed::recv(&mut grx).await.is_err(), "garbage closes the stream");
 
     // A frame header over the limit: closed before any body is read.
     let (mut otx, mut orx) = writer_stream(&ep, node).await;
-    otx.write_all(&(64u32 * 1024 * 1024).to_le_bytes())
-        .await
-        .unwrap();
-    assert!(
-        framed::recv(&mut orx).await.is_err(),
-        "oversized frame closes the stream"
-    );
+    otx.write_all(&(64u32 * 1024 * 1024).to_le_bytes()).await.unwrap();
+    assert!(framed::recv(&mut orx).await.is_err(), "oversized frame closes the stream");
 
     // The node still serves, and lost nothing.
     let (mut tx2, mut rx2) = writer_stream(&ep, node).await;
-    let next = Message::Append {
-        epoch: 2,
-        prev_lsn: 10,
-        prev_epoch: 1,
-        commit_lsn: 11,
-        records: encode_run(&records(11, 1)),
-    };
+    let next =
+        Message::Append { epoch: 2, prev_lsn: 10, prev_epoch: 1, commit_lsn: 11, records: encode_run(&records(11, 1)) };
     framed::send(&mut tx2, &next).await.unwrap();
-    assert!(matches!(
-        framed::recv(&mut rx2).await.unwrap(),
-        Message::Ack { scl: 11, .. }
-    ));
+    assert!(matches!(framed::recv(&mut rx2).await.unwrap(), Message::Ack { scl: 11, .. }));
     let log = read_all(&ep, node, Role::Peer).await;
     assert_eq!(log, encode_run(&records(1, 11)));
 
@@ -148,16 +105,9 @@ async fn bad_input_is_refused_and_the_node_keeps_serving() {
         (m::HOT_TAIL_BYTES, None),
         (m::FSYNC_SECONDS, None),
     ] {
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("{name} missing in:\n{text}"));
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing in:\n{text}"));
         if let Some(v) = want {
-            assert_eq!(
-                line.rsplit(' ').next().unwrap().parse::<f64>().unwrap(),
-                v,
-                "{line}"
-            );
+            assert_eq!(line.rsplit(' ').next().unwrap().parse::<f64>().unwrap(), v, "{line}");
         }
     }
 }
@@ -165,8 +115,7 @@ async fn bad_input_is_refused_and_the_node_keeps_serving() {
 fn scrape(addr: std::net::SocketAddr) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out

@@ -32,12 +32,7 @@ fn check_log(bytes: &[u8], flushed: Lsn, node: usize) {
     );
     for (i, r) in recs.iter().enumerate() {
         assert_eq!(r.lsn, i as Lsn + 1);
-        assert_eq!(
-            r.payload,
-            payload(r.lsn),
-            "node {node} record {} differs from what was written",
-            r.lsn
-        );
+        assert_eq!(r.payload, payload(r.lsn), "node {node} record {} differs from what was written", r.lsn);
     }
 }
 
@@ -76,18 +71,12 @@ async fn fifty_kills_during_heavy_appends_lose_nothing_flushed() {
         let served = read_all(&ep, c.addrs[victim], Role::Peer).await;
         check_log(&served, flushed, victim);
         if kill % 10 == 9 {
-            eprintln!(
-                "{} kills done, node {victim} had {flushed} flushed",
-                kill + 1
-            );
+            eprintln!("{} kills done, node {victim} had {flushed} flushed", kill + 1);
         }
     }
     stop.store(true, Ordering::Relaxed);
     let last = writer.await.unwrap();
-    assert!(
-        last > 10_000,
-        "appends kept going during the kills ({last} records)"
-    );
+    assert!(last > 10_000, "appends kept going during the kills ({last} records)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,23 +84,13 @@ async fn corrupt_segment_byte_is_cut_and_refilled_from_peers() {
     let mut c = Cluster::new("corrupt");
     let ep = c.writer_endpoint();
     wait_ready(&ep, &c.addrs).await;
-    let mut app = Appender::new(
-        ep.clone(),
-        c.addrs.clone(),
-        100,
-        1,
-        CommitMode::Disk,
-        (0, 0),
-    );
+    let mut app = Appender::new(ep.clone(), c.addrs.clone(), 100, 1, CommitMode::Disk, (0, 0));
     append_all(&mut app, 1, 20_000, 1000).await.unwrap();
     app.append(Vec::new()).await.unwrap();
     let reference = read_all(&ep, c.addrs[0], Role::Peer).await;
     c.kill(2);
     let seg_dir = c.dir.join("node-3/segments");
-    let mut segs: Vec<_> = std::fs::read_dir(&seg_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut segs: Vec<_> = std::fs::read_dir(&seg_dir).unwrap().map(|e| e.unwrap().path()).collect();
     segs.sort();
     let mut data = std::fs::read(&segs[0]).unwrap();
     let at = data.len() / 2;
@@ -121,15 +100,9 @@ async fn corrupt_segment_byte_is_cut_and_refilled_from_peers() {
     wait_ready(&ep, &c.addrs[2..3]).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while read_all(&ep, c.addrs[2], Role::Peer).await != reference {
-        assert!(
-            Instant::now() < deadline,
-            "node 3 did not recover its log from peers"
-        );
+        assert!(Instant::now() < deadline, "node 3 did not recover its log from peers");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let log = std::fs::read_to_string(c.log_path(2)).unwrap();
-    assert!(
-        log.contains("recovery cut the log"),
-        "the corruption was reported: {log}"
-    );
+    assert!(log.contains("recovery cut the log"), "the corruption was reported: {log}");
 }

@@ -17,37 +17,21 @@ async fn six_nodes_commit_serve_survive_and_converge() {
     let mut c = Cluster::new("main");
     let ep = c.writer_endpoint();
     wait_ready(&ep, &c.addrs).await;
-    let mut app = Appender::new(
-        ep.clone(),
-        c.addrs.clone(),
-        100,
-        1,
-        CommitMode::Memory,
-        (0, 0),
-    );
+    let mut app = Appender::new(ep.clone(), c.addrs.clone(), 100, 1, CommitMode::Memory, (0, 0));
 
     // 100,000 records, committed, served back identically by all six.
-    assert_eq!(
-        append_all(&mut app, 1, 100_000, 1000).await.unwrap(),
-        100_000
-    );
+    assert_eq!(append_all(&mut app, 1, 100_000, 1000).await.unwrap(), 100_000);
     app.append(Vec::new()).await.unwrap(); // carries the final commit LSN
     let first = read_all(&ep, c.addrs[0], Role::Reader).await;
     assert_eq!(decode_run(&first).unwrap().len(), 100_000);
     for a in &c.addrs[1..] {
-        assert!(
-            read_all(&ep, *a, Role::Reader).await == first,
-            "node {a} serves a different log"
-        );
+        assert!(read_all(&ep, *a, Role::Reader).await == first, "node {a} serves a different log");
     }
 
     // Two nodes down (both of zone a): appends still commit.
     c.kill(0);
     c.kill(1);
-    assert_eq!(
-        append_all(&mut app, 100_001, 2_000, 500).await.unwrap(),
-        102_000
-    );
+    assert_eq!(append_all(&mut app, 100_001, 2_000, 500).await.unwrap(), 102_000);
     // Three down: no commit.
     c.kill(2);
     match app.append(records(102_001, 10)).await {
@@ -73,10 +57,7 @@ async fn six_nodes_commit_serve_survive_and_converge() {
     }
     app.append(Vec::new()).await.unwrap();
     let reference = read_all(&ep, c.addrs[5], Role::Peer).await;
-    assert_eq!(
-        decode_run(&reference).unwrap().last().unwrap().lsn,
-        app.last_lsn()
-    );
+    assert_eq!(decode_run(&reference).unwrap().last().unwrap().lsn, app.last_lsn());
     let deadline = Instant::now() + Duration::from_secs(60);
     for a in &c.addrs {
         while read_all(&ep, *a, Role::Peer).await != reference {

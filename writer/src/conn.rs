@@ -30,10 +30,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     sock.set_nodelay(true)?;
     let waker = Arc::new(Notify::new());
-    let info = ClientInfo {
-        addr: peer.to_string(),
-        laddr: local.to_string(),
-    };
+    let info = ClientInfo { addr: peer.to_string(), laddr: local.to_string() };
     let connected = core.lock().connect(info, waker.clone());
     let id = match connected {
         Ok(id) => id,
@@ -55,10 +52,7 @@ async fn pump(
     limits: &SharedLimits,
 ) -> anyhow::Result<()> {
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
-    let mut decoder = RequestDecoder::new(Limits {
-        bulk_bytes_max: bulk_limit(limits),
-        ..Limits::default()
-    });
+    let mut decoder = RequestDecoder::new(Limits { bulk_bytes_max: bulk_limit(limits), ..Limits::default() });
     loop {
         tokio::select! {
             _ = waker.notified() => {
@@ -108,10 +102,7 @@ async fn write(sock: &mut TcpStream, out: Bytes, close: bool) -> anyhow::Result<
 /// Decodes up to [`BATCH_COMMANDS_MAX`] complete requests from `buf`.
 /// Returns them, the protocol error that followed (if any), and whether
 /// more complete requests may remain.
-fn decode(
-    decoder: &mut RequestDecoder,
-    buf: &mut BytesMut,
-) -> (Vec<Vec<Bytes>>, Option<String>, bool) {
+fn decode(decoder: &mut RequestDecoder, buf: &mut BytesMut) -> (Vec<Vec<Bytes>>, Option<String>, bool) {
     let mut cmds = Vec::new();
     while cmds.len() < BATCH_COMMANDS_MAX {
         match decoder.decode(buf) {

@@ -35,9 +35,7 @@ pub struct Shared(Arc<Mutex<Core>>);
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Shared {
@@ -45,12 +43,7 @@ impl Shared {
     pub fn new(cfg: Config, seed: u64, limits: Arc<SharedLimits>, stopped: Arc<Notify>) -> Shared {
         let mut engine = Engine::new(cfg, seed);
         engine.set_memory_probe(memory_probe());
-        Shared(Arc::new(Mutex::new(Core {
-            engine,
-            wakers: HashMap::new(),
-            limits,
-            stopped,
-        })))
+        Shared(Arc::new(Mutex::new(Core { engine, wakers: HashMap::new(), limits, stopped })))
     }
 
     /// Locks the core. A panic while it was held poisons it; the data may be
@@ -72,11 +65,7 @@ impl Shared {
                 let mut core = self.lock();
                 core.engine.tick(now_ms());
                 core.after(None);
-                if core.engine.next_deadline().is_some() {
-                    BLOCKED_TICK_MS
-                } else {
-                    TICK_MS
-                }
+                if core.engine.next_deadline().is_some() { BLOCKED_TICK_MS } else { TICK_MS }
             };
             tokio::time::sleep(Duration::from_millis(period)).await;
         }
@@ -100,12 +89,7 @@ impl Core {
 
     /// Runs a client's commands (then its protocol error, if any) and
     /// returns its output and whether to close the connection after it.
-    pub fn run(
-        &mut self,
-        id: ClientId,
-        cmds: Vec<Vec<Bytes>>,
-        error: Option<String>,
-    ) -> (Bytes, bool) {
+    pub fn run(&mut self, id: ClientId, cmds: Vec<Vec<Bytes>>, error: Option<String>) -> (Bytes, bool) {
         let now = now_ms();
         for c in cmds {
             self.engine.feed(id, c, now);
@@ -149,18 +133,16 @@ impl Core {
 fn memory_probe() -> Box<dyn Fn() -> usize + Send> {
     let used = Arc::new(AtomicU64::new(0));
     let writer = used.clone();
-    let spawned = std::thread::Builder::new()
-        .name("memory-probe".into())
-        .spawn(move || {
-            loop {
-                if tikv_jemalloc_ctl::epoch::advance().is_ok()
-                    && let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read()
-                {
-                    writer.store(n as u64, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(MEMORY_PROBE_MS));
+    let spawned = std::thread::Builder::new().name("memory-probe".into()).spawn(move || {
+        loop {
+            if tikv_jemalloc_ctl::epoch::advance().is_ok()
+                && let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read()
+            {
+                writer.store(n as u64, Ordering::Relaxed);
             }
-        });
+            std::thread::sleep(Duration::from_millis(MEMORY_PROBE_MS));
+        }
+    });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "no memory probe thread: used_memory stays 0");
     }

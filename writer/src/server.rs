@@ -40,14 +40,10 @@ pub struct SharedLimits {
 
 /// Runs the server until SHUTDOWN or a termination signal.
 pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
+    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let local = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%local, durability = ?cfg.durability, "sixfold-server ready to accept connections");
-    let limits = Arc::new(SharedLimits {
-        bulk_bytes_max: AtomicU64::new(cfg.engine.proto_max_bulk_len),
-    });
+    let limits = Arc::new(SharedLimits { bulk_bytes_max: AtomicU64::new(cfg.engine.proto_max_bulk_len) });
     let mut engine_cfg = cfg.engine.clone();
     engine_cfg.port = local.port();
     engine_cfg.durability = format!("{:?}", cfg.durability).to_lowercase();
@@ -76,13 +72,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     }
 }
 
-fn spawn_conn(
-    sock: tokio::net::TcpStream,
-    peer: SocketAddr,
-    local: SocketAddr,
-    h: Shared,
-    l: Arc<SharedLimits>,
-) {
+fn spawn_conn(sock: tokio::net::TcpStream, peer: SocketAddr, local: SocketAddr, h: Shared, l: Arc<SharedLimits>) {
     tokio::spawn(async move {
         if let Err(e) = conn::serve(sock, peer, local, h, l).await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -94,11 +84,10 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

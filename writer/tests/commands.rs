@@ -17,9 +17,7 @@ fn conn(port: u16) -> Connection {
 
 fn err_text<T: std::fmt::Debug>(r: RedisResult<T>) -> String {
     let e = r.expect_err("expected an error");
-    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
-        .trim()
-        .to_string()
+    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")).trim().to_string()
 }
 
 #[test]
@@ -28,35 +26,15 @@ fn strings_and_keys() {
     let mut c = conn(s.port);
     let _: () = c.set("k", "v").unwrap();
     assert_eq!(c.get::<_, String>("k").unwrap(), "v");
-    let r: Option<String> = redis::cmd("SET")
-        .arg("k")
-        .arg("w")
-        .arg("NX")
-        .query(&mut c)
-        .unwrap();
+    let r: Option<String> = redis::cmd("SET").arg("k").arg("w").arg("NX").query(&mut c).unwrap();
     assert_eq!(r, None);
-    let old: String = redis::cmd("SET")
-        .arg("k")
-        .arg("w")
-        .arg("GET")
-        .query(&mut c)
-        .unwrap();
+    let old: String = redis::cmd("SET").arg("k").arg("w").arg("GET").query(&mut c).unwrap();
     assert_eq!(old, "v");
     assert_eq!(c.incr::<_, _, i64>("n", 5).unwrap(), 5);
-    assert_eq!(
-        err_text(c.incr::<_, _, i64>("k", 1)),
-        "ERR value is not an integer or out of range"
-    );
+    assert_eq!(err_text(c.incr::<_, _, i64>("k", 1)), "ERR value is not an integer or out of range");
     let _: () = c.set("big", i64::MAX).unwrap();
-    assert_eq!(
-        err_text(c.incr::<_, _, i64>("big", 1)),
-        "ERR increment or decrement would overflow"
-    );
-    let f: String = redis::cmd("INCRBYFLOAT")
-        .arg("f")
-        .arg("10.5")
-        .query(&mut c)
-        .unwrap();
+    assert_eq!(err_text(c.incr::<_, _, i64>("big", 1)), "ERR increment or decrement would overflow");
+    let f: String = redis::cmd("INCRBYFLOAT").arg("f").arg("10.5").query(&mut c).unwrap();
     assert_eq!(f, "10.5");
     assert_eq!(c.append::<_, _, i64>("k", "xyz").unwrap(), 4);
     assert_eq!(c.getrange::<_, String>("k", 1, -1).unwrap(), "xyz");
@@ -68,38 +46,18 @@ fn strings_and_keys() {
     );
     assert!(c.expire::<_, bool>("a", 100).unwrap());
     assert_eq!(c.ttl::<_, i64>("a").unwrap(), 100);
-    let _: () = redis::cmd("SET")
-        .arg("px")
-        .arg("v")
-        .arg("PX")
-        .arg(30)
-        .query(&mut c)
-        .unwrap();
+    let _: () = redis::cmd("SET").arg("px").arg("v").arg("PX").arg(30).query(&mut c).unwrap();
     std::thread::sleep(Duration::from_millis(60));
-    assert_eq!(
-        c.get::<_, Option<String>>("px").unwrap(),
-        None,
-        "expired keys are gone"
-    );
+    assert_eq!(c.get::<_, Option<String>>("px").unwrap(), None, "expired keys are gone");
     assert_eq!(c.exists::<_, i64>(&["a", "b", "nope"]).unwrap(), 2);
     let _: () = c.rename("a", "a2").unwrap();
     assert_eq!(err_text(c.rename::<_, _, ()>("a", "x")), "ERR no such key");
-    assert_eq!(
-        redis::cmd("TYPE")
-            .arg("a2")
-            .query::<String>(&mut c)
-            .unwrap(),
-        "string"
-    );
+    assert_eq!(redis::cmd("TYPE").arg("a2").query::<String>(&mut c).unwrap(), "string");
     assert_eq!(c.del::<_, i64>(&["a2", "b"]).unwrap(), 2);
     for i in 0..200 {
         let _: () = c.set(format!("scan:{i}"), i).unwrap();
     }
-    let mut seen: Vec<String> = c
-        .scan_match::<_, String>("scan:*")
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let mut seen: Vec<String> = c.scan_match::<_, String>("scan:*").unwrap().map(|r| r.unwrap()).collect();
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 200);
@@ -111,13 +69,7 @@ fn strings_and_keys() {
             .unwrap_err()
             .contains("DB index is out of range")
     );
-    let n: i64 = redis::cmd("COPY")
-        .arg("n")
-        .arg("n")
-        .arg("DB")
-        .arg(3)
-        .query(&mut c)
-        .unwrap();
+    let n: i64 = redis::cmd("COPY").arg("n").arg("n").arg("DB").arg(3).query(&mut c).unwrap();
     assert_eq!(n, 1);
     let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap();
     assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 0);
@@ -127,49 +79,27 @@ fn strings_and_keys() {
 fn hashes_lists_sets_zsets() {
     let s = sixfold(&[]);
     let mut c = conn(s.port);
-    assert_eq!(
-        c.hset_multiple::<_, _, _, ()>("h", &[("f1", "1"), ("f2", "x")])
-            .unwrap(),
-        ()
-    );
+    assert_eq!(c.hset_multiple::<_, _, _, ()>("h", &[("f1", "1"), ("f2", "x")]).unwrap(), ());
     assert_eq!(c.hincr::<_, _, _, i64>("h", "f1", 2).unwrap(), 3);
-    assert_eq!(
-        err_text(c.hincr::<_, _, _, i64>("h", "f2", 1)),
-        "ERR hash value is not an integer"
-    );
+    assert_eq!(err_text(c.hincr::<_, _, _, i64>("h", "f2", 1)), "ERR hash value is not an integer");
     let mut all: Vec<(String, String)> = c.hgetall("h").unwrap();
     all.sort();
-    assert_eq!(
-        all,
-        vec![("f1".into(), "3".into()), ("f2".into(), "x".into())]
-    );
+    assert_eq!(all, vec![("f1".into(), "3".into()), ("f2".into(), "x".into())]);
     assert_eq!(
         err_text(c.lpush::<_, _, i64>("h", "x")),
         "WRONGTYPE Operation against a key holding the wrong kind of value"
     );
 
     assert_eq!(c.rpush::<_, _, i64>("l", &["a", "b", "c", "b"]).unwrap(), 4);
-    assert_eq!(
-        c.lrange::<_, Vec<String>>("l", 0, -1).unwrap(),
-        vec!["a", "b", "c", "b"]
-    );
+    assert_eq!(c.lrange::<_, Vec<String>>("l", 0, -1).unwrap(), vec!["a", "b", "c", "b"]);
     assert_eq!(c.lrem::<_, _, i64>("l", -1, "b").unwrap(), 1);
     let pos: i64 = redis::cmd("LPOS").arg("l").arg("c").query(&mut c).unwrap();
     assert_eq!(pos, 2);
-    let moved: String = redis::cmd("LMOVE")
-        .arg("l")
-        .arg("l2")
-        .arg("LEFT")
-        .arg("RIGHT")
-        .query(&mut c)
-        .unwrap();
+    let moved: String = redis::cmd("LMOVE").arg("l").arg("l2").arg("LEFT").arg("RIGHT").query(&mut c).unwrap();
     assert_eq!(moved, "a");
     let popped: Vec<String> = redis::cmd("RPOP").arg("l").arg(5).query(&mut c).unwrap();
     assert_eq!(popped, vec!["c", "b"]);
-    assert!(
-        !c.exists::<_, bool>("l").unwrap(),
-        "empty lists are removed"
-    );
+    assert!(!c.exists::<_, bool>("l").unwrap(), "empty lists are removed");
 
     assert_eq!(c.sadd::<_, _, i64>("s1", &["a", "b", "c"]).unwrap(), 3);
     assert_eq!(c.sadd::<_, _, i64>("s2", &["b", "c", "d"]).unwrap(), 3);
@@ -181,22 +111,13 @@ fn hashes_lists_sets_zsets() {
     assert_eq!(popped.len(), 4);
     assert!(!c.exists::<_, bool>("s3").unwrap());
 
-    let _: i64 = c
-        .zadd_multiple("z", &[(1.0, "a"), (2.0, "b"), (3.0, "c")])
-        .unwrap();
+    let _: i64 = c.zadd_multiple("z", &[(1.0, "a"), (2.0, "b"), (3.0, "c")]).unwrap();
     assert_eq!(
-        c.zrangebyscore_withscores::<_, _, _, Vec<(String, f64)>>("z", "(1", "+inf")
-            .unwrap(),
+        c.zrangebyscore_withscores::<_, _, _, Vec<(String, f64)>>("z", "(1", "+inf").unwrap(),
         vec![("b".into(), 2.0), ("c".into(), 3.0)]
     );
-    let r: Vec<String> = redis::cmd("ZRANGE")
-        .arg("z")
-        .arg("+")
-        .arg("[b")
-        .arg("BYLEX")
-        .arg("REV")
-        .query(&mut c)
-        .unwrap();
+    let r: Vec<String> =
+        redis::cmd("ZRANGE").arg("z").arg("+").arg("[b").arg("BYLEX").arg("REV").query(&mut c).unwrap();
     assert_eq!(r, vec!["c", "b"]);
     assert_eq!(c.zincr::<_, _, _, f64>("z", "a", 10.5).unwrap(), 11.5);
     assert_eq!(c.zrank::<_, _, i64>("z", "a").unwrap(), 2);
@@ -215,13 +136,7 @@ fn hashes_lists_sets_zsets() {
     let popped: Vec<(String, f64)> = c.zpopmin("z", 1).unwrap();
     assert_eq!(popped, vec![("b".into(), 2.0)]);
     assert_eq!(
-        err_text(
-            redis::cmd("ZADD")
-                .arg("z")
-                .arg("nan")
-                .arg("x")
-                .query::<i64>(&mut c)
-        ),
+        err_text(redis::cmd("ZADD").arg("z").arg("nan").arg("x").query::<i64>(&mut c)),
         "ERR value is not a valid float"
     );
 }
@@ -240,18 +155,10 @@ fn blocking_pop_is_served_by_another_client() {
     let _: i64 = c.rpush("q", "job").unwrap();
     assert_eq!(waiter.join().unwrap(), Some(("q".into(), "job".into())));
     // A timeout answers nil, and other clients are served meanwhile.
-    let t = std::thread::spawn(move || {
-        conn(port)
-            .blpop::<_, Option<(String, String)>>("empty", 0.3)
-            .unwrap()
-    });
+    let t = std::thread::spawn(move || conn(port).blpop::<_, Option<(String, String)>>("empty", 0.3).unwrap());
     assert_eq!(c.get::<_, Option<String>>("x").unwrap(), None);
     assert_eq!(t.join().unwrap(), None);
-    let r: Option<(String, String, f64)> = redis::cmd("BZPOPMIN")
-        .arg("nz")
-        .arg("0.1")
-        .query(&mut c)
-        .unwrap();
+    let r: Option<(String, String, f64)> = redis::cmd("BZPOPMIN").arg("nz").arg("0.1").query(&mut c).unwrap();
     assert_eq!(r, None);
 }
 
@@ -260,12 +167,7 @@ fn multi_exec_and_watch_race_between_two_connections() {
     let s = sixfold(&[]);
     let mut a = conn(s.port);
     let mut b = conn(s.port);
-    let (x, y): (i64, i64) = redis::pipe()
-        .atomic()
-        .incr("c", 1)
-        .incr("c", 1)
-        .query(&mut a)
-        .unwrap();
+    let (x, y): (i64, i64) = redis::pipe().atomic().incr("c", 1).incr("c", 1).query(&mut a).unwrap();
     assert_eq!((x, y), (1, 2));
     // WATCH, then another client changes the key: EXEC fails.
     let _: () = redis::cmd("WATCH").arg("c").query(&mut a).unwrap();
@@ -284,19 +186,14 @@ fn multi_exec_and_watch_race_between_two_connections() {
     assert_eq!(raw.cmd(&["MULTI"]), Frame::ok());
     assert!(raw.cmd(&["GET"]).is_error());
     assert_eq!(raw.cmd(&["SET", "t", "1"]), Frame::Simple("QUEUED".into()));
-    assert_eq!(
-        raw.cmd(&["EXEC"]),
-        Frame::error("EXECABORT Transaction discarded because of previous errors.")
-    );
+    assert_eq!(raw.cmd(&["EXEC"]), Frame::error("EXECABORT Transaction discarded because of previous errors."));
     assert_eq!(raw.cmd(&["GET", "t"]), Frame::Null);
     // A runtime error inside EXEC does not stop the other commands.
     raw.cmd(&["SET", "str", "x"]);
     raw.cmd(&["MULTI"]);
     raw.cmd(&["LPUSH", "str", "y"]);
     raw.cmd(&["SET", "after", "1"]);
-    let Frame::Array(r) = raw.cmd(&["EXEC"]) else {
-        panic!("EXEC reply")
-    };
+    let Frame::Array(r) = raw.cmd(&["EXEC"]) else { panic!("EXEC reply") };
     assert!(r[0].is_error());
     assert_eq!(r[1], Frame::ok());
 }
@@ -305,46 +202,24 @@ fn multi_exec_and_watch_race_between_two_connections() {
 fn resp3_via_hello_and_pubsub() {
     let s = sixfold(&[]);
     let mut r3 = Raw::connect(s.port);
-    let Frame::Map(hello) = r3.cmd(&["HELLO", "3"]) else {
-        panic!("HELLO 3 answers a map")
-    };
+    let Frame::Map(hello) = r3.cmd(&["HELLO", "3"]) else { panic!("HELLO 3 answers a map") };
     assert!(hello.contains(&(bulk("proto"), Frame::Integer(3))));
     r3.cmd(&["HSET", "h", "f", "v"]);
-    assert_eq!(
-        r3.cmd(&["HGETALL", "h"]),
-        Frame::Map(vec![(bulk("f"), bulk("v"))])
-    );
+    assert_eq!(r3.cmd(&["HGETALL", "h"]), Frame::Map(vec![(bulk("f"), bulk("v"))]));
     r3.cmd(&["ZADD", "z", "1.5", "m"]);
     assert_eq!(r3.cmd(&["ZSCORE", "z", "m"]), Frame::Double(1.5));
     assert_eq!(r3.cmd(&["GET", "missing"]), Frame::Null);
 
     let mut sub = Raw::connect(s.port);
-    assert_eq!(
-        sub.cmd(&["SUBSCRIBE", "news"]),
-        Frame::Array(vec![bulk("subscribe"), bulk("news"), Frame::Integer(1)])
-    );
-    assert!(
-        sub.cmd(&["GET", "x"]).is_error(),
-        "RESP2 subscribers may only (un)subscribe and ping"
-    );
+    assert_eq!(sub.cmd(&["SUBSCRIBE", "news"]), Frame::Array(vec![bulk("subscribe"), bulk("news"), Frame::Integer(1)]));
+    assert!(sub.cmd(&["GET", "x"]).is_error(), "RESP2 subscribers may only (un)subscribe and ping");
     let mut c = conn(s.port);
     assert_eq!(c.publish::<_, _, i64>("news", "hello").unwrap(), 1);
-    assert_eq!(
-        sub.read().unwrap(),
-        Frame::Array(vec![bulk("message"), bulk("news"), bulk("hello")])
-    );
+    assert_eq!(sub.read().unwrap(), Frame::Array(vec![bulk("message"), bulk("news"), bulk("hello")]));
     // RESP3 clients get pushes and may keep issuing commands.
     r3.cmd(&["PSUBSCRIBE", "n*"]);
     assert_eq!(c.publish::<_, _, i64>("news", "again").unwrap(), 2);
-    assert_eq!(
-        r3.read().unwrap(),
-        Frame::Push(vec![
-            bulk("pmessage"),
-            bulk("n*"),
-            bulk("news"),
-            bulk("again")
-        ])
-    );
+    assert_eq!(r3.read().unwrap(), Frame::Push(vec![bulk("pmessage"), bulk("n*"), bulk("news"), bulk("again")]));
     assert_eq!(r3.cmd(&["PING"]), Frame::Simple("PONG".into()));
 }
 
@@ -352,10 +227,7 @@ fn resp3_via_hello_and_pubsub() {
 fn auth_client_and_config() {
     let s = sixfold(&["--requirepass", "secret"]);
     let mut raw = Raw::connect(s.port);
-    assert_eq!(
-        raw.cmd(&["GET", "k"]),
-        Frame::error("NOAUTH Authentication required.")
-    );
+    assert_eq!(raw.cmd(&["GET", "k"]), Frame::error("NOAUTH Authentication required."));
     assert_eq!(
         raw.cmd(&["AUTH", "wrong"]),
         Frame::error("WRONGPASS invalid username-password pair or user is disabled.")
@@ -363,34 +235,21 @@ fn auth_client_and_config() {
     assert_eq!(raw.cmd(&["AUTH", "secret"]), Frame::ok());
     assert_eq!(raw.cmd(&["CLIENT", "SETNAME", "worker-1"]), Frame::ok());
     assert_eq!(raw.cmd(&["CLIENT", "GETNAME"]), bulk("worker-1"));
-    let Frame::Bulk(list) = raw.cmd(&["CLIENT", "LIST"]) else {
-        panic!("CLIENT LIST")
-    };
+    let Frame::Bulk(list) = raw.cmd(&["CLIENT", "LIST"]) else { panic!("CLIENT LIST") };
     assert!(String::from_utf8_lossy(&list).contains("name=worker-1"));
     // maxmemory with noeviction: writes that grow memory are refused.
     assert_eq!(raw.cmd(&["CONFIG", "SET", "maxmemory", "1"]), Frame::ok());
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        raw.cmd(&["SET", "k", "v"]),
-        Frame::error("OOM command not allowed when used memory > 'maxmemory'.")
-    );
+    assert_eq!(raw.cmd(&["SET", "k", "v"]), Frame::error("OOM command not allowed when used memory > 'maxmemory'."));
     assert_eq!(raw.cmd(&["GET", "k"]), Frame::Null, "reads still work");
     assert_eq!(raw.cmd(&["CONFIG", "SET", "maxmemory", "0"]), Frame::ok());
     assert_eq!(raw.cmd(&["SET", "k", "v"]), Frame::ok());
-    assert!(
-        raw.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"])
-            .is_error()
-    );
+    assert!(raw.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]).is_error());
     // CLIENT KILL closes another connection.
     let mut victim = Raw::connect(s.port);
     victim.cmd(&["AUTH", "secret"]);
-    let Frame::Integer(vid) = victim.cmd(&["CLIENT", "ID"]) else {
-        panic!("CLIENT ID")
-    };
-    assert_eq!(
-        raw.cmd(&["CLIENT", "KILL", "ID", &vid.to_string()]),
-        Frame::Integer(1)
-    );
+    let Frame::Integer(vid) = victim.cmd(&["CLIENT", "ID"]) else { panic!("CLIENT ID") };
+    assert_eq!(raw.cmd(&["CLIENT", "KILL", "ID", &vid.to_string()]), Frame::Integer(1));
     assert_eq!(victim.read(), None);
 }
 
@@ -400,15 +259,9 @@ fn protocol_errors_close_the_connection_and_the_server_survives() {
     let cases: &[(&[u8], &str)] = &[
         (b"*1\r\n+x\r\n", "ERR Protocol error: expected '$', got '+'"),
         (b"*1\r\n$-3\r\n", "ERR Protocol error: invalid bulk length"),
-        (
-            b"*1\r\n$2000000\r\n",
-            "ERR Protocol error: invalid bulk length",
-        ),
+        (b"*1\r\n$2000000\r\n", "ERR Protocol error: invalid bulk length"),
         (b"*abc\r\n", "ERR Protocol error: invalid multibulk length"),
-        (
-            b"SET k \"unterminated\r\n",
-            "ERR Protocol error: unbalanced quotes in request",
-        ),
+        (b"SET k \"unterminated\r\n", "ERR Protocol error: unbalanced quotes in request"),
     ];
     for (input, want) in cases {
         let mut raw = Raw::connect(s.port);
@@ -420,20 +273,11 @@ fn protocol_errors_close_the_connection_and_the_server_survives() {
     }
     let mut raw = Raw::connect(s.port);
     raw.send_raw(&vec![b'x'; 70 * 1024]);
-    assert_eq!(
-        raw.read(),
-        Some(Frame::error("ERR Protocol error: too big inline request"))
-    );
+    assert_eq!(raw.read(), Some(Frame::error("ERR Protocol error: too big inline request")));
     let mut ok = Raw::connect(s.port);
     assert_eq!(ok.cmd(&["PING"]), Frame::Simple("PONG".into()));
-    assert_eq!(
-        ok.cmd(&["NOSUCH", "a"]),
-        Frame::error("ERR unknown command 'NOSUCH', with args beginning with: 'a' ")
-    );
-    assert_eq!(
-        ok.cmd(&["GET"]),
-        Frame::error("ERR wrong number of arguments for 'get' command")
-    );
+    assert_eq!(ok.cmd(&["NOSUCH", "a"]), Frame::error("ERR unknown command 'NOSUCH', with args beginning with: 'a' "));
+    assert_eq!(ok.cmd(&["GET"]), Frame::error("ERR wrong number of arguments for 'get' command"));
 }
 
 #[test]
@@ -454,24 +298,16 @@ fn pipelined_client_gets_replies_in_order() {
 #[test]
 fn resp3_through_the_redis_crate() {
     let s = sixfold(&[]);
-    let client =
-        redis::Client::open(format!("redis://127.0.0.1:{}/?protocol=resp3", s.port)).unwrap();
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}/?protocol=resp3", s.port)).unwrap();
     let mut c = client.get_connection().unwrap();
     let _: () = c.hset("h", "f", "v").unwrap();
     let v: Value = redis::cmd("HGETALL").arg("h").query(&mut c).unwrap();
-    assert!(
-        matches!(v, Value::Map(ref m) if m.len() == 1),
-        "HGETALL is a RESP3 map: {v:?}"
-    );
+    assert!(matches!(v, Value::Map(ref m) if m.len() == 1), "HGETALL is a RESP3 map: {v:?}");
     let _: i64 = c.sadd("s", "m").unwrap();
     let v: Value = redis::cmd("SMEMBERS").arg("s").query(&mut c).unwrap();
     assert!(matches!(v, Value::Set(_)), "SMEMBERS is a RESP3 set: {v:?}");
     let _: i64 = c.zadd("z", "m", 2.5).unwrap();
-    let v: Value = redis::cmd("ZSCORE")
-        .arg("z")
-        .arg("m")
-        .query(&mut c)
-        .unwrap();
+    let v: Value = redis::cmd("ZSCORE").arg("z").arg("m").query(&mut c).unwrap();
     assert_eq!(v, Value::Double(2.5));
     let v: Value = redis::cmd("GET").arg("missing").query(&mut c).unwrap();
     assert_eq!(v, Value::Nil);
@@ -486,14 +322,8 @@ fn active_expiry_removes_keys_nobody_reads() {
     }
     raw.cmd(&["SET", "keep", "v"]);
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(
-        raw.cmd(&["DBSIZE"]),
-        Frame::Integer(1),
-        "the expiry cycle deleted the expired keys"
-    );
-    let Frame::Bulk(info) = raw.cmd(&["INFO", "stats"]) else {
-        panic!("INFO")
-    };
+    assert_eq!(raw.cmd(&["DBSIZE"]), Frame::Integer(1), "the expiry cycle deleted the expired keys");
+    let Frame::Bulk(info) = raw.cmd(&["INFO", "stats"]) else { panic!("INFO") };
     assert!(String::from_utf8_lossy(&info).contains("expired_keys:100"));
 }
 
@@ -505,20 +335,11 @@ fn client_kill_filters() {
     sub.cmd(&["SUBSCRIBE", "ch"]);
     let mut plain = Raw::connect(s.port);
     plain.cmd(&["PING"]);
-    assert_eq!(
-        admin.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]),
-        Frame::Integer(1)
-    );
+    assert_eq!(admin.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]), Frame::Integer(1));
     assert_eq!(sub.read(), None);
-    assert_eq!(
-        admin.cmd(&["CLIENT", "KILL", "TYPE", "master"]),
-        Frame::Integer(0)
-    );
+    assert_eq!(admin.cmd(&["CLIENT", "KILL", "TYPE", "master"]), Frame::Integer(0));
     assert!(admin.cmd(&["CLIENT", "KILL", "TYPE", "bogus"]).is_error());
-    assert_eq!(
-        admin.cmd(&["CLIENT", "KILL", "USER", "default", "SKIPME", "yes"]),
-        Frame::Integer(1)
-    );
+    assert_eq!(admin.cmd(&["CLIENT", "KILL", "USER", "default", "SKIPME", "yes"]), Frame::Integer(1));
     assert_eq!(plain.read(), None);
     assert_eq!(admin.cmd(&["PING"]), Frame::Simple("PONG".into()));
 }
@@ -530,17 +351,10 @@ fn maxclients_refuses_extra_connections_and_shutdown_stops_the_server() {
     let _b = Raw::connect(s.port);
     assert_eq!(a.cmd(&["PING"]), Frame::Simple("PONG".into()));
     let mut c = Raw::connect(s.port);
-    assert_eq!(
-        c.read(),
-        Some(Frame::error("ERR max number of clients reached"))
-    );
+    assert_eq!(c.read(), Some(Frame::error("ERR max number of clients reached")));
     assert_eq!(c.read(), None);
     a.send(&[b"SHUTDOWN"]);
-    assert_eq!(
-        a.read(),
-        None,
-        "SHUTDOWN closes connections without a reply"
-    );
+    assert_eq!(a.read(), None, "SHUTDOWN closes connections without a reply");
     let status = s.child.wait().unwrap();
     assert!(status.success(), "{status}");
 }

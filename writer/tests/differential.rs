@@ -59,11 +59,7 @@ fn idx(rng: &mut SmallRng) -> String {
 }
 
 fn score_bound(rng: &mut SmallRng) -> String {
-    pick(
-        rng,
-        &["-inf", "+inf", "0", "1", "(1", "2.5", "(3", "x", "-1"],
-    )
-    .to_string()
+    pick(rng, &["-inf", "+inf", "0", "1", "(1", "2.5", "(3", "x", "-1"]).to_string()
 }
 
 fn lex_bound(rng: &mut SmallRng) -> String {
@@ -75,16 +71,11 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
     let s = |x: &[&str]| x.iter().map(|p| p.to_string()).collect::<Vec<_>>();
     match rng.random_range(0..95) {
         0 => s(&["SET", &k, &v]),
-        1 => s(&[
-            "SET",
-            &k,
-            &v,
-            pick(rng, &["NX", "XX", "GET", "KEEPTTL", "EX", "PX 0", "NX XX"]),
-        ])
-        .join(" ")
-        .split(' ')
-        .map(str::to_string)
-        .collect(),
+        1 => s(&["SET", &k, &v, pick(rng, &["NX", "XX", "GET", "KEEPTTL", "EX", "PX 0", "NX XX"])])
+            .join(" ")
+            .split(' ')
+            .map(str::to_string)
+            .collect(),
         2 => s(&["GET", &k]),
         3 => s(&["SETNX", &k, &v]),
         4 => s(&["MSET", &k, &v, &k2, &v2]),
@@ -101,12 +92,7 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
         15 => s(&["INCRBYFLOAT", &k, &v]),
         16 => s(&["DEL", &k, &k2]),
         17 => s(&["EXISTS", &k, &k2, &k]),
-        18 => s(&[
-            "EXPIRE",
-            &k,
-            pick(rng, &["100", "x", "200"]),
-            pick(rng, &["NX", "XX", "GT", "LT", "GT"]),
-        ]),
+        18 => s(&["EXPIRE", &k, pick(rng, &["100", "x", "200"]), pick(rng, &["NX", "XX", "GT", "LT", "GT"])]),
         19 => s(&["TTL", &k]),
         20 => s(&["PERSIST", &k]),
         21 => s(&["TYPE", &k]),
@@ -129,12 +115,7 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
         34 => s(&[pick(rng, &["HKEYS", "HVALS", "HGETALL"]), &k]),
         35 => s(&["HINCRBY", &k, &v, &v2]),
         36 => s(&["HINCRBYFLOAT", &k, &v, &v2]),
-        37 => s(&[
-            pick(rng, &["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]),
-            &k,
-            &v,
-            &v2,
-        ]),
+        37 => s(&[pick(rng, &["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), &k, &v, &v2]),
         38 => s(&[pick(rng, &["LPOP", "RPOP"]), &k]),
         39 => s(&[pick(rng, &["LPOP", "RPOP"]), &k, &i]),
         40 => s(&["LLEN", &k]),
@@ -143,31 +124,11 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
         43 => s(&["LSET", &k, &i, &v]),
         44 => s(&["LREM", &k, &i, &v]),
         45 => s(&["LTRIM", &k, &i, &j]),
-        46 => s(&[
-            "LINSERT",
-            &k,
-            pick(rng, &["BEFORE", "AFTER", "MIDDLE"]),
-            &v,
-            &v2,
-        ]),
+        46 => s(&["LINSERT", &k, pick(rng, &["BEFORE", "AFTER", "MIDDLE"]), &v, &v2]),
         47 => s(&["LPOS", &k, &v, pick(rng, &["RANK", "COUNT", "MAXLEN"]), &i]),
-        48 => s(&[
-            "LMOVE",
-            &k,
-            &k2,
-            pick(rng, &["LEFT", "RIGHT", "UP"]),
-            pick(rng, &["LEFT", "RIGHT"]),
-        ]),
+        48 => s(&["LMOVE", &k, &k2, pick(rng, &["LEFT", "RIGHT", "UP"]), pick(rng, &["LEFT", "RIGHT"])]),
         49 => s(&["RPOPLPUSH", &k, &k2]),
-        50 => s(&[
-            "LMPOP",
-            pick(rng, &["1", "2", "0", "5"]),
-            &k,
-            &k2,
-            pick(rng, &["LEFT", "RIGHT"]),
-            "COUNT",
-            &i,
-        ]),
+        50 => s(&["LMPOP", pick(rng, &["1", "2", "0", "5"]), &k, &k2, pick(rng, &["LEFT", "RIGHT"]), "COUNT", &i]),
         51 => s(&["SADD", &k, &v, &v2]),
         52 => s(&["SREM", &k, &v]),
         53 => s(&["SMEMBERS", &k]),
@@ -176,33 +137,15 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
         56 => s(&["SCARD", &k]),
         57 => s(&["SMOVE", &k, &k2, &v]),
         58 => s(&[pick(rng, &["SINTER", "SUNION", "SDIFF"]), &k, &k2]),
-        59 => s(&[
-            pick(rng, &["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]),
-            &k,
-            &k2,
-            "c",
-        ]),
-        60 => s(&[
-            "SINTERCARD",
-            pick(rng, &["1", "2", "0", "3"]),
-            &k,
-            &k2,
-            "LIMIT",
-            &i,
-        ]),
+        59 => s(&[pick(rng, &["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), &k, &k2, "c"]),
+        60 => s(&["SINTERCARD", pick(rng, &["1", "2", "0", "3"]), &k, &k2, "LIMIT", &i]),
         61 => s(&["ZADD", &k, &v, &v2]),
-        62 => s(&[
-            "ZADD",
-            &k,
-            pick(rng, &["NX", "XX", "GT", "LT", "CH", "INCR", "NX GT"]),
-            &v,
-            &v2,
-        ])
-        .join(" ")
-        .split(' ')
-        .filter(|x| !x.is_empty())
-        .map(str::to_string)
-        .collect(),
+        62 => s(&["ZADD", &k, pick(rng, &["NX", "XX", "GT", "LT", "CH", "INCR", "NX GT"]), &v, &v2])
+            .join(" ")
+            .split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect(),
         63 => s(&["ZREM", &k, &v]),
         64 => s(&["ZSCORE", &k, &v]),
         65 => s(&["ZMSCORE", &k, &v, &v2]),
@@ -210,31 +153,9 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
         67 => s(&["ZCARD", &k]),
         68 => s(&["ZCOUNT", &k, &score_bound(rng), &score_bound(rng)]),
         69 => s(&["ZLEXCOUNT", &k, &lex_bound(rng), &lex_bound(rng)]),
-        70 => s(&[
-            "ZRANGE",
-            &k,
-            &i,
-            &j,
-            pick(rng, &["WITHSCORES", "REV", "LIMIT", "REV"]),
-        ]),
-        71 => s(&[
-            "ZRANGE",
-            &k,
-            &score_bound(rng),
-            &score_bound(rng),
-            "BYSCORE",
-            pick(rng, &["REV", "WITHSCORES"]),
-        ]),
-        72 => s(&[
-            "ZRANGE",
-            &k,
-            &lex_bound(rng),
-            &lex_bound(rng),
-            "BYLEX",
-            "LIMIT",
-            &i,
-            &j,
-        ]),
+        70 => s(&["ZRANGE", &k, &i, &j, pick(rng, &["WITHSCORES", "REV", "LIMIT", "REV"])]),
+        71 => s(&["ZRANGE", &k, &score_bound(rng), &score_bound(rng), "BYSCORE", pick(rng, &["REV", "WITHSCORES"])]),
+        72 => s(&["ZRANGE", &k, &lex_bound(rng), &lex_bound(rng), "BYLEX", "LIMIT", &i, &j]),
         73 => s(&[
             pick(rng, &["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]),
             &k,
@@ -242,25 +163,12 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
             &score_bound(rng),
             "WITHSCORES",
         ]),
-        74 => s(&[
-            pick(rng, &["ZRANGEBYLEX", "ZREVRANGEBYLEX"]),
-            &k,
-            &lex_bound(rng),
-            &lex_bound(rng),
-        ]),
+        74 => s(&[pick(rng, &["ZRANGEBYLEX", "ZREVRANGEBYLEX"]), &k, &lex_bound(rng), &lex_bound(rng)]),
         75 => s(&["ZREVRANGE", &k, &i, &j]),
         76 => s(&[pick(rng, &["ZRANK", "ZREVRANK"]), &k, &v]),
         77 => s(&[pick(rng, &["ZPOPMIN", "ZPOPMAX"]), &k]),
         78 => s(&[pick(rng, &["ZPOPMIN", "ZPOPMAX"]), &k, &i]),
-        79 => s(&[
-            "ZMPOP",
-            pick(rng, &["1", "2", "0"]),
-            &k,
-            &k2,
-            pick(rng, &["MIN", "MAX"]),
-            "COUNT",
-            &i,
-        ]),
+        79 => s(&["ZMPOP", pick(rng, &["1", "2", "0"]), &k, &k2, pick(rng, &["MIN", "MAX"]), "COUNT", &i]),
         80 => s(&[pick(rng, &["ZREMRANGEBYRANK"]), &k, &i, &j]),
         81 => s(&["ZREMRANGEBYSCORE", &k, &score_bound(rng), &score_bound(rng)]),
         82 => s(&["ZREMRANGEBYLEX", &k, &lex_bound(rng), &lex_bound(rng)]),
@@ -277,20 +185,11 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
             pick(rng, &["SUM", "MIN", "MAX"]),
         ]),
         84 => s(&["ZDIFFSTORE", "c", "2", &k, &k2]),
-        85 => s(&[
-            pick(rng, &["ZUNION", "ZINTER", "ZDIFF"]),
-            "2",
-            &k,
-            &k2,
-            "WITHSCORES",
-        ]),
+        85 => s(&[pick(rng, &["ZUNION", "ZINTER", "ZDIFF"]), "2", &k, &k2, "WITHSCORES"]),
         86 => s(&["ZRANGESTORE", "c", &k, &i, &j]),
         87 => s(&["ZINTERCARD", "2", &k, &k2]),
         88 => s(&["EXPIRETIME", &k]),
-        89 => s(&[pick(
-            rng,
-            &["GET", "HGET", "LLEN", "SCARD", "ZCARD", "STRLEN"],
-        )]),
+        89 => s(&[pick(rng, &["GET", "HGET", "LLEN", "SCARD", "ZCARD", "STRLEN"])]),
         90 => s(&["SELECT", pick(rng, &["0", "1", "16", "-1", "x"])]),
         91 => s(&["ECHO", &v]),
         92 => s(&["PING"]),
@@ -332,16 +231,10 @@ fn matches(cmd: &str, a: &Frame, b: &Frame) -> bool {
 fn same(a: &Frame, b: &Frame) -> bool {
     match (a, b) {
         (Frame::Bulk(x), Frame::Bulk(y)) if x != y => {
-            let num = |b: &[u8]| {
-                std::str::from_utf8(b)
-                    .ok()
-                    .and_then(|s| s.parse::<f64>().ok())
-            };
+            let num = |b: &[u8]| std::str::from_utf8(b).ok().and_then(|s| s.parse::<f64>().ok());
             matches!((num(x), num(y)), (Some(p), Some(q)) if p == q && x.contains(&b'.') | y.contains(&b'.') | x.contains(&b'e') | y.contains(&b'e'))
         }
-        (Frame::Array(x), Frame::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
-        }
+        (Frame::Array(x), Frame::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
         _ => a == b,
     }
 }
@@ -370,10 +263,7 @@ fn sixfold_answers_like_redis() {
             let ok = match (name.as_str(), &x, &y) {
                 ("EXEC", Frame::Array(xs), Frame::Array(ys)) if xs.len() == ys.len() => {
                     let names = queued.clone().unwrap_or_default();
-                    xs.iter()
-                        .zip(ys)
-                        .enumerate()
-                        .all(|(i, (p, q))| matches(names.get(i).map_or("", |s| s), p, q))
+                    xs.iter().zip(ys).enumerate().all(|(i, (p, q))| matches(names.get(i).map_or("", |s| s), p, q))
                 }
                 _ if queued.is_some() => x == y,
                 _ => matches(&name, &x, &y),
@@ -390,9 +280,7 @@ fn sixfold_answers_like_redis() {
                 }
             }
             if !ok {
-                mismatches.push(format!(
-                    "seed {seed}: {cmd:?}\n  sixfold: {x:?}\n  redis:   {y:?}"
-                ));
+                mismatches.push(format!("seed {seed}: {cmd:?}\n  sixfold: {x:?}\n  redis:   {y:?}"));
             }
         }
     }
@@ -401,11 +289,6 @@ fn sixfold_answers_like_redis() {
         mismatches.is_empty(),
         "{} of {total} replies differ; first ones:\n{}",
         mismatches.len(),
-        mismatches
-            .iter()
-            .take(25)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        mismatches.iter().take(25).cloned().collect::<Vec<_>>().join("\n")
     );
 }

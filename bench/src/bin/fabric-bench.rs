@@ -44,33 +44,24 @@ impl Drop for Nodes {
 }
 
 fn start_nodes(bin: &Path, dir: &Path) -> anyhow::Result<(Nodes, Vec<SocketAddr>)> {
-    let addrs: Vec<SocketAddr> = (0..6)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()))
-        .collect::<Result<_, _>>()?;
+    let addrs: Vec<SocketAddr> =
+        (0..6).map(|_| UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr())).collect::<Result<_, _>>()?;
     let mut kids = Vec::new();
     for i in 0..6 {
         let mut cmd = Command::new(bin);
-        cmd.args([
-            "--node-id",
-            &(i + 1).to_string(),
-            "--listen",
-            &addrs[i].to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(dir.join(format!("node-{}", i + 1)))
-        .arg("--certs")
-        .arg(dir.join("certs"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
+        cmd.args(["--node-id", &(i + 1).to_string(), "--listen", &addrs[i].to_string()])
+            .arg("--data-dir")
+            .arg(dir.join(format!("node-{}", i + 1)))
+            .arg("--certs")
+            .arg(dir.join("certs"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
         for (j, a) in addrs.iter().enumerate() {
             if j != i {
                 cmd.args(["--peer", &a.to_string()]);
             }
         }
-        kids.push(
-            cmd.spawn()
-                .with_context(|| format!("starting {}", bin.display()))?,
-        );
+        kids.push(cmd.spawn().with_context(|| format!("starting {}", bin.display()))?);
     }
     Ok((Nodes(kids), addrs))
 }
@@ -115,28 +106,16 @@ async fn run(
     while start.elapsed() < Duration::from_secs(seconds) {
         let from = app.last_lsn() + 1;
         let recs: Vec<Record> = (from..from + batch)
-            .map(|lsn| Record {
-                lsn,
-                epoch: 1,
-                kind: RecordKind::Effects,
-                payload: payload.clone(),
-            })
+            .map(|lsn| Record { lsn, epoch: 1, kind: RecordKind::Effects, payload: payload.clone() })
             .collect();
         let t = Instant::now();
-        app.append(recs)
-            .await
-            .map_err(|e| anyhow::anyhow!("append failed: {e}"))?;
+        app.append(recs).await.map_err(|e| anyhow::anyhow!("append failed: {e}"))?;
         lat.record(t.elapsed().as_micros().max(1) as u64)?;
         app.release_below(app.commit_lsn());
         records += batch;
         bytes += batch * size as u64;
     }
-    Ok(Outcome {
-        records,
-        bytes,
-        secs: start.elapsed().as_secs_f64(),
-        lat,
-    })
+    Ok(Outcome { records, bytes, secs: start.elapsed().as_secs_f64(), lat })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -147,16 +126,11 @@ fn main() -> anyhow::Result<()> {
     };
     let _ = std::fs::remove_dir_all(&a.dir);
     std::fs::create_dir_all(&a.dir)?;
-    let names: Vec<String> = (1..=6)
-        .map(|i| format!("storage-{i}"))
-        .chain(["writer".to_string()])
-        .collect();
+    let names: Vec<String> = (1..=6).map(|i| format!("storage-{i}")).chain(["writer".to_string()]).collect();
     sixfold_net::certs::generate(&a.dir.join("certs"), &names)?;
     eprintln!("measuring the raw fsync rate...");
     let fsyncs = raw_fsync_rate(&a.dir, a.seconds.min(3))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut rows = Vec::new();
     for (mode, mode_name) in [(CommitMode::Memory, "memory"), (CommitMode::Disk, "disk")] {
         for (size, batch) in [(100usize, 256u64), (4096, 32)] {
@@ -165,10 +139,7 @@ fn main() -> anyhow::Result<()> {
             std::fs::create_dir_all(&dir)?;
             std::fs::rename(a.dir.join("certs"), dir.join("certs"))?;
             let (nodes, addrs) = start_nodes(&bin, &dir)?;
-            eprintln!(
-                "running commit={mode_name}, {size}-byte records, {batch} per batch, {} s...",
-                a.seconds
-            );
+            eprintln!("running commit={mode_name}, {size}-byte records, {batch} per batch, {} s...", a.seconds);
             let o = rt.block_on(async {
                 let ep = client_endpoint(&TlsFiles::in_dir(&dir.join("certs"), "writer"))?;
                 for addr in &addrs {
@@ -192,9 +163,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!("Raw fsync rate (4 KiB write + fdatasync, same disk): {fsyncs:.0} /s\n");
-    println!(
-        "| commit | record | records/batch | records/s | MB/s | batch ack p50 (ms) | batch ack p99 (ms) |"
-    );
+    println!("| commit | record | records/batch | records/s | MB/s | batch ack p50 (ms) | batch ack p99 (ms) |");
     println!("|---|---|---|---|---|---|---|");
     for r in rows {
         println!("{r}");

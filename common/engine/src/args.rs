@@ -24,10 +24,7 @@ pub fn positive(b: &[u8]) -> Result<usize, CmdError> {
 /// Parses an integer in `min..=max`; anything else gets `ERR <msg>` (as
 /// Redis's `getRangeLongFromObjectOrReply`).
 pub fn int_in(b: &[u8], min: i64, max: i64, msg: &str) -> Result<i64, CmdError> {
-    int(b)
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| CmdError::msg(format!("ERR {msg}")))
+    int(b).ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| CmdError::msg(format!("ERR {msg}")))
 }
 
 /// Case-insensitive comparison of an argument with an option name.
@@ -49,17 +46,9 @@ pub fn word(s: &'static str) -> Bytes {
 /// half-open range over `len` items; `None` when empty.
 pub fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
-    let s = if start < 0 {
-        (len + start).max(0)
-    } else {
-        start
-    };
+    let s = if start < 0 { (len + start).max(0) } else { start };
     let e = if end < 0 { len + end } else { end.min(len - 1) };
-    if s > e || s >= len {
-        None
-    } else {
-        Some((s as usize, e as usize + 1))
-    }
+    if s > e || s >= len { None } else { Some((s as usize, e as usize + 1)) }
 }
 
 /// A timeout argument in seconds for blocking commands, as milliseconds.

@@ -90,14 +90,7 @@ impl Db {
             }
         };
         self.volatile += usize::from(expire_at_ms.is_some());
-        self.map.insert(
-            key,
-            Entry {
-                value,
-                expire_at_ms,
-                slot,
-            },
-        );
+        self.map.insert(key, Entry { value, expire_at_ms, slot });
     }
 
     /// Sets or clears the expiry of an existing key; false if there is no key.
@@ -140,14 +133,7 @@ impl Db {
     /// the keys and the next cursor (0 when the table is done).
     pub fn scan_slots(&self, cursor: usize, slots_max: usize) -> (Vec<Bytes>, usize) {
         let end = cursor.saturating_add(slots_max).min(self.slots.len());
-        let keys = self
-            .slots
-            .get(cursor..end)
-            .unwrap_or(&[])
-            .iter()
-            .flatten()
-            .cloned()
-            .collect();
+        let keys = self.slots.get(cursor..end).unwrap_or(&[]).iter().flatten().cloned().collect();
         let next = if end >= self.slots.len() { 0 } else { end };
         (keys, next)
     }
@@ -195,9 +181,7 @@ pub struct Keyspace {
 
 impl Default for Keyspace {
     fn default() -> Self {
-        Keyspace {
-            dbs: vec![Db::default(); DATABASES],
-        }
+        Keyspace { dbs: vec![Db::default(); DATABASES] }
     }
 }
 
@@ -219,11 +203,7 @@ mod tests {
             for i in (1..100).step_by(2) {
                 db.remove(format!("k{i}").as_bytes());
             }
-            db.insert(
-                Bytes::from(format!("new{cursor}")),
-                Value::Str(Bytes::new()),
-                None,
-            );
+            db.insert(Bytes::from(format!("new{cursor}")), Value::Str(Bytes::new()), None);
             cursor = next;
             if cursor == 0 {
                 break;

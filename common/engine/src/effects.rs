@@ -19,19 +19,12 @@ pub struct Effect {
 impl Effect {
     /// An effect in database `db`.
     pub fn new(db: usize, args: Vec<Bytes>) -> Effect {
-        Effect {
-            db: db as u32,
-            args,
-        }
+        Effect { db: db as u32, args }
     }
 
     /// The effect as text, for logs and tests: `db 0: SET k v`.
     pub fn describe(&self) -> String {
-        let parts: Vec<String> = self
-            .args
-            .iter()
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
+        let parts: Vec<String> = self.args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
         format!("db {}: {}", self.db, parts.join(" "))
     }
 }

@@ -177,16 +177,13 @@ impl Engine {
         self.set_clock(now_ms);
         if self.sessions.len() as u64 >= self.config.maxclients {
             self.stats.rejected_connections += 1;
-            return Err(Bytes::from_static(
-                b"-ERR max number of clients reached\r\n",
-            ));
+            return Err(Bytes::from_static(b"-ERR max number of clients reached\r\n"));
         }
         let id = self.next_id;
         self.next_id += 1;
         self.stats.connections += 1;
         let auth = self.config.requirepass.is_none();
-        self.sessions
-            .insert(id, Session::new(id, info, auth, self.now_ms));
+        self.sessions.insert(id, Session::new(id, info, auth, self.now_ms));
         Ok(id)
     }
 
@@ -222,20 +219,11 @@ impl Engine {
         let timed_out: Vec<ClientId> = self
             .sessions
             .values()
-            .filter(|s| {
-                s.blocked
-                    .as_ref()
-                    .and_then(|b| b.deadline_ms)
-                    .is_some_and(|d| d <= self.now_ms)
-            })
+            .filter(|s| s.blocked.as_ref().and_then(|b| b.deadline_ms).is_some_and(|d| d <= self.now_ms))
             .map(|s| s.id)
             .collect();
         for id in timed_out {
-            let reply = self
-                .sessions
-                .get(&id)
-                .and_then(|s| s.blocked.as_ref())
-                .map(|b| cmd::timeout_reply(&b.args));
+            let reply = self.sessions.get(&id).and_then(|s| s.blocked.as_ref()).map(|b| cmd::timeout_reply(&b.args));
             self.unblock(id);
             if let Some(r) = reply {
                 self.reply(id, &r);
@@ -250,10 +238,7 @@ impl Engine {
 
     /// The earliest time [`Engine::tick`] has work for a blocked client.
     pub fn next_deadline(&self) -> Option<i64> {
-        self.sessions
-            .values()
-            .filter_map(|s| s.blocked.as_ref()?.deadline_ms)
-            .min()
+        self.sessions.values().filter_map(|s| s.blocked.as_ref()?.deadline_ms).min()
     }
 
     fn active_expire(&mut self) {
@@ -299,11 +284,7 @@ impl Engine {
     /// (each once), for servers that let every connection drain its own
     /// output with [`Engine::take_client_output`].
     pub fn take_ready(&mut self) -> Vec<ClientId> {
-        let mut ids: Vec<ClientId> = self
-            .has_output
-            .drain(..)
-            .chain(self.closing.drain(..))
-            .collect();
+        let mut ids: Vec<ClientId> = self.has_output.drain(..).chain(self.closing.drain(..)).collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -338,16 +319,10 @@ impl Engine {
                 return Err(CmdError::msg("ERR effect names a database out of range"));
             }
             let Some(spec) = e.args.first().and_then(|n| cmd::lookup(n)) else {
-                return Err(CmdError::msg(format!(
-                    "ERR unknown effect {}",
-                    e.describe()
-                )));
+                return Err(CmdError::msg(format!("ERR unknown effect {}", e.describe())));
             };
             let Handler::Data(f) = spec.handler else {
-                return Err(CmdError::msg(format!(
-                    "ERR effect is not a data command: {}",
-                    e.describe()
-                )));
+                return Err(CmdError::msg(format!("ERR effect is not a data command: {}", e.describe())));
             };
             let mut scratch = Vec::new();
             let mut touched = Vec::new();
@@ -463,10 +438,7 @@ impl Engine {
         if !s.authenticated && !spec.has("no_auth") {
             return Some(Frame::error("NOAUTH Authentication required."));
         }
-        if s.subscriptions() > 0
-            && s.proto == sixfold_resp::Protocol::Resp2
-            && !spec.has("@pubsub-ok")
-        {
+        if s.subscriptions() > 0 && s.proto == sixfold_resp::Protocol::Resp2 && !spec.has("@pubsub-ok") {
             return Some(Frame::error(format!(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 spec.name
@@ -474,10 +446,9 @@ impl Engine {
         }
         if s.multi.is_some() && !spec.has("@multi-ctl") {
             if spec.has("no_multi") {
-                return Some(self.reject_in_multi(
-                    id,
-                    Frame::error("ERR Command not allowed inside a transaction".to_string()),
-                ));
+                return Some(
+                    self.reject_in_multi(id, Frame::error("ERR Command not allowed inside a transaction".to_string())),
+                );
             }
             if let Some(q) = s.multi.as_mut() {
                 q.push(args.to_vec());
@@ -513,9 +484,7 @@ impl Engine {
                 let s = self.sessions.get(&id)?;
                 let (db, resp3) = (s.db, s.proto == sixfold_resp::Protocol::Resp3);
                 if spec.has("denyoom") && self.over_maxmemory() {
-                    return Some(Frame::error(
-                        "OOM command not allowed when used memory > 'maxmemory'.",
-                    ));
+                    return Some(Frame::error("OOM command not allowed when used memory > 'maxmemory'."));
                 }
                 let mut ex = self.exec(db, Mode::Execute, resp3, in_multi);
                 let r = f(&mut ex, args);
@@ -541,28 +510,13 @@ impl Engine {
         self.config.maxmemory_bytes > 0 && (self.used_memory)() as u64 > self.config.maxmemory_bytes
     }
 
-    fn block(
-        &mut self,
-        id: ClientId,
-        db: usize,
-        keys: Vec<Bytes>,
-        timeout_ms: u64,
-        args: Vec<Bytes>,
-    ) {
+    fn block(&mut self, id: ClientId, db: usize, keys: Vec<Bytes>, timeout_ms: u64, args: Vec<Bytes>) {
         let deadline_ms = (timeout_ms > 0).then(|| self.now_ms.saturating_add(timeout_ms as i64));
         for k in &keys {
-            self.blocked_on
-                .entry((db, k.clone()))
-                .or_default()
-                .push_back(id);
+            self.blocked_on.entry((db, k.clone())).or_default().push_back(id);
         }
         if let Some(s) = self.sessions.get_mut(&id) {
-            s.blocked = Some(Blocked {
-                db,
-                keys,
-                deadline_ms,
-                args,
-            });
+            s.blocked = Some(Blocked { db, keys, deadline_ms, args });
         }
     }
 
@@ -602,9 +556,7 @@ impl Engine {
             let mut ready = Vec::new();
             for (db, key) in touched {
                 crate::cmd::multi::touch_watchers(self, db, &key);
-                if self.blocked_on.contains_key(&(db, key.clone()))
-                    && !ready.contains(&(db, key.clone()))
-                {
+                if self.blocked_on.contains_key(&(db, key.clone())) && !ready.contains(&(db, key.clone())) {
                     ready.push((db, key));
                 }
             }
@@ -616,19 +568,10 @@ impl Engine {
 
     fn serve_blocked(&mut self, db: usize, key: &Bytes) {
         loop {
-            let Some(&id) = self
-                .blocked_on
-                .get(&(db, key.clone()))
-                .and_then(|q| q.front())
-            else {
+            let Some(&id) = self.blocked_on.get(&(db, key.clone())).and_then(|q| q.front()) else {
                 return;
             };
-            let Some(args) = self
-                .sessions
-                .get(&id)
-                .and_then(|s| s.blocked.as_ref())
-                .map(|b| b.args.clone())
-            else {
+            let Some(args) = self.sessions.get(&id).and_then(|s| s.blocked.as_ref()).map(|b| b.args.clone()) else {
                 return;
             };
             let Some(spec) = cmd::lookup(&args[0]) else {
@@ -637,10 +580,7 @@ impl Engine {
             let Handler::Data(f) = spec.handler else {
                 return;
             };
-            let resp3 = self
-                .sessions
-                .get(&id)
-                .is_some_and(|s| s.proto == sixfold_resp::Protocol::Resp3);
+            let resp3 = self.sessions.get(&id).is_some_and(|s| s.proto == sixfold_resp::Protocol::Resp3);
             let mut ex = self.exec(db, Mode::Execute, resp3, false);
             let r = f(&mut ex, &args);
             self.stats.dirty += ex.dirty;
@@ -662,10 +602,7 @@ impl Engine {
 fn unknown_command(args: &[Bytes]) -> Frame {
     let mut rest = String::new();
     for a in args.iter().skip(1) {
-        rest.push_str(&format!(
-            "'{}' ",
-            String::from_utf8_lossy(&a[..a.len().min(128)])
-        ));
+        rest.push_str(&format!("'{}' ", String::from_utf8_lossy(&a[..a.len().min(128)])));
         if rest.len() > 128 {
             break;
         }
@@ -679,17 +616,6 @@ fn unknown_command(args: &[Bytes]) -> Frame {
 
 fn check_arity(spec: &Spec, argc: usize) -> Result<(), Frame> {
     let a = spec.arity;
-    let ok = if a >= 0 {
-        argc == a as usize
-    } else {
-        argc >= (-a) as usize
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(Frame::error(format!(
-            "ERR wrong number of arguments for '{}' command",
-            spec.name
-        )))
-    }
+    let ok = if a >= 0 { argc == a as usize } else { argc >= (-a) as usize };
+    if ok { Ok(()) } else { Err(Frame::error(format!("ERR wrong number of arguments for '{}' command", spec.name))) }
 }

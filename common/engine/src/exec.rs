@@ -107,15 +107,12 @@ impl Exec<'_> {
         if self.mode == Mode::Apply {
             return false;
         }
-        let expired = self.ks.dbs[db]
-            .get(key)
-            .is_some_and(|e| e.is_expired(self.now_ms));
+        let expired = self.ks.dbs[db].get(key).is_some_and(|e| e.is_expired(self.now_ms));
         if expired {
             self.ks.dbs[db].remove(key);
             self.expired += 1;
             let k = Bytes::copy_from_slice(key);
-            self.effects
-                .push(Effect::new(db, vec![Bytes::from_static(b"DEL"), k.clone()]));
+            self.effects.push(Effect::new(db, vec![Bytes::from_static(b"DEL"), k.clone()]));
             if self.track_touched {
                 self.touched.push((db, k));
             }
@@ -185,10 +182,7 @@ impl Exec<'_> {
 
     /// Removes `key` if its collection became empty.
     pub fn drop_if_empty(&mut self, key: &[u8]) {
-        let empty = self
-            .db()
-            .get(key)
-            .is_some_and(|e| e.value.is_empty_collection());
+        let empty = self.db().get(key).is_some_and(|e| e.value.is_empty_collection());
         if empty {
             self.db().remove(key);
         }
@@ -209,10 +203,7 @@ macro_rules! typed_access {
             pub fn $get(&mut self, key: &[u8]) -> Result<Option<&mut $ty>, CmdError> {
                 match self.lookup(key) {
                     None => Ok(None),
-                    Some(Entry {
-                        value: Value::$variant(v),
-                        ..
-                    }) => Ok(Some(v)),
+                    Some(Entry { value: Value::$variant(v), .. }) => Ok(Some(v)),
                     Some(_) => Err(CmdError::WrongType),
                 }
             }
@@ -224,10 +215,7 @@ macro_rules! typed_access {
                     self.db().insert(Bytes::copy_from_slice(key), v, None);
                 }
                 match self.db().get_mut(key) {
-                    Some(Entry {
-                        value: Value::$variant(v),
-                        ..
-                    }) => Ok(v),
+                    Some(Entry { value: Value::$variant(v), .. }) => Ok(v),
                     _ => Err(CmdError::WrongType),
                 }
             }
@@ -235,19 +223,9 @@ macro_rules! typed_access {
     };
 }
 
-typed_access!(
-    list,
-    list_or_create,
-    List,
-    std::collections::VecDeque<Bytes>
-);
+typed_access!(list, list_or_create, List, std::collections::VecDeque<Bytes>);
 typed_access!(hash, hash_or_create, Hash, std::collections::HashMap<Bytes, Bytes>);
-typed_access!(
-    set_value,
-    set_or_create,
-    Set,
-    std::collections::HashSet<Bytes>
-);
+typed_access!(set_value, set_or_create, Set, std::collections::HashSet<Bytes>);
 typed_access!(zset, zset_or_create, ZSet, crate::value::ZSet);
 
 impl Exec<'_> {
@@ -255,10 +233,7 @@ impl Exec<'_> {
     pub fn string(&mut self, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
         match self.lookup(key) {
             None => Ok(None),
-            Some(Entry {
-                value: Value::Str(s),
-                ..
-            }) => Ok(Some(s.clone())),
+            Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s.clone())),
             Some(_) => Err(CmdError::WrongType),
         }
     }

@@ -24,11 +24,7 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
         v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
     }
     if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i64).wrapping_neg())
-        }
+        if v > i64::MAX as u64 + 1 { None } else { Some((v as i64).wrapping_neg()) }
     } else {
         i64::try_from(v).ok()
     }
@@ -38,10 +34,7 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
 /// no NaN; `inf`, `+inf`, `-inf` allowed.
 pub fn parse_f64(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty()
-        || s.starts_with(|c: char| c.is_whitespace())
-        || s.ends_with(|c: char| c.is_whitespace())
-    {
+    if s.is_empty() || s.starts_with(|c: char| c.is_whitespace()) || s.ends_with(|c: char| c.is_whitespace()) {
         return None;
     }
     let lower = s.to_ascii_lowercase();
@@ -50,11 +43,7 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
     }
     match lower.trim_start_matches(['+', '-']) {
         "inf" | "infinity" => {
-            return Some(if s.starts_with('-') {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            });
+            return Some(if s.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
         }
         _ => {}
     }

@@ -69,11 +69,7 @@ impl Value {
             }
             Value::Hash(h) => {
                 let lens = h.iter().map(|(k, v)| k.len().max(v.len()));
-                if small(h.len(), Box::new(lens)) {
-                    "listpack"
-                } else {
-                    "hashtable"
-                }
+                if small(h.len(), Box::new(lens)) { "listpack" } else { "hashtable" }
             }
             Value::Set(s) => {
                 if s.len() <= 512 && s.iter().all(|m| crate::util::parse_i64(m).is_some()) {
@@ -110,11 +106,7 @@ impl PartialOrd for Score {
 impl Ord for Score {
     fn cmp(&self, other: &Self) -> Ordering {
         // -0.0 and 0.0 are the same score, as in Redis.
-        if self.0 == other.0 {
-            Ordering::Equal
-        } else {
-            self.0.total_cmp(&other.0)
-        }
+        if self.0 == other.0 { Ordering::Equal } else { self.0.total_cmp(&other.0) }
     }
 }
 
@@ -175,11 +167,7 @@ impl ZSet {
     /// 0-based rank of `member` in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let s = self.score(member)?;
-        Some(
-            self.order
-                .range(..(Score(s), Bytes::copy_from_slice(member)))
-                .count(),
-        )
+        Some(self.order.range(..(Score(s), Bytes::copy_from_slice(member))).count())
     }
 
     /// The lowest-ranked member.
@@ -209,10 +197,7 @@ mod tests {
         z.insert(Bytes::from("a"), 1.0);
         z.insert(Bytes::from("c"), 0.5);
         let order: Vec<_> = z.iter().map(|(m, _)| m.clone()).collect();
-        assert_eq!(
-            order,
-            vec![Bytes::from("c"), Bytes::from("a"), Bytes::from("b")]
-        );
+        assert_eq!(order, vec![Bytes::from("c"), Bytes::from("a"), Bytes::from("b")]);
         assert_eq!(z.rank(b"b"), Some(2));
         assert!(!z.insert(Bytes::from("c"), 3.0));
         assert_eq!(z.rank(b"c"), Some(2));

@@ -24,11 +24,7 @@ fn key() -> impl Strategy<Value = String> {
 }
 
 fn val() -> impl Strategy<Value = String> {
-    prop_oneof![
-        (0i64..20).prop_map(|n| n.to_string()),
-        "[a-c]{1,3}",
-        (-5.0f64..5.0).prop_map(|f| format!("{f:.2}")),
-    ]
+    prop_oneof![(0i64..20).prop_map(|n| n.to_string()), "[a-c]{1,3}", (-5.0f64..5.0).prop_map(|f| format!("{f:.2}")),]
 }
 
 fn small() -> impl Strategy<Value = String> {
@@ -39,13 +35,7 @@ fn command() -> impl Strategy<Value = Vec<String>> {
     let v = |parts: Vec<&str>| parts.into_iter().map(str::to_string).collect::<Vec<_>>();
     prop_oneof![
         (key(), val()).prop_map(move |(k, x)| v(vec!["SET", &k, &x])),
-        (key(), val(), 1i64..80).prop_map(move |(k, x, t)| v(vec![
-            "SET",
-            &k,
-            &x,
-            "PX",
-            &t.to_string()
-        ])),
+        (key(), val(), 1i64..80).prop_map(move |(k, x, t)| v(vec!["SET", &k, &x, "PX", &t.to_string()])),
         (key(), val()).prop_map(move |(k, x)| v(vec!["SET", &k, &x, "KEEPTTL", "GET"])),
         (key(), val()).prop_map(move |(k, x)| v(vec!["APPEND", &k, &x])),
         key().prop_map(move |k| v(vec!["INCR", &k])),
@@ -76,29 +66,10 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         key().prop_map(move |k| v(vec!["SRANDMEMBER", &k, "-3"])),
         (key(), key()).prop_map(move |(a, b)| v(vec!["SMOVE", &a, &b, "a"])),
         (key(), key(), key()).prop_map(move |(d, a, b)| v(vec!["SUNIONSTORE", &d, &a, &b])),
-        (key(), val(), val()).prop_map(move |(k, s, m)| v(vec![
-            "ZADD",
-            &k,
-            &s.replace(['a', 'b', 'c'], "1"),
-            &m
-        ])),
-        (key(), val(), val()).prop_map(move |(k, s, m)| v(vec![
-            "ZINCRBY",
-            &k,
-            &s.replace(['a', 'b', 'c'], "2"),
-            &m
-        ])),
+        (key(), val(), val()).prop_map(move |(k, s, m)| v(vec!["ZADD", &k, &s.replace(['a', 'b', 'c'], "1"), &m])),
+        (key(), val(), val()).prop_map(move |(k, s, m)| v(vec!["ZINCRBY", &k, &s.replace(['a', 'b', 'c'], "2"), &m])),
         key().prop_map(move |k| v(vec!["ZPOPMIN", &k])),
-        (key(), key(), key()).prop_map(move |(d, a, b)| v(vec![
-            "ZUNIONSTORE",
-            &d,
-            "2",
-            &a,
-            &b,
-            "WEIGHTS",
-            "2",
-            "0.5"
-        ])),
+        (key(), key(), key()).prop_map(move |(d, a, b)| v(vec!["ZUNIONSTORE", &d, "2", &a, &b, "WEIGHTS", "2", "0.5"])),
         (key(), key()).prop_map(move |(d, a)| v(vec!["ZRANGESTORE", &d, &a, "0", "-1", "REV"])),
         (key(), small(), small()).prop_map(move |(k, a, b)| v(vec!["ZREMRANGEBYRANK", &k, &a, &b])),
         (key(), key()).prop_map(move |(a, b)| v(vec!["BLPOP", &a, &b, "0.05"])),
@@ -122,17 +93,11 @@ fn op() -> impl Strategy<Value = Op> {
 fn run(ops: &[Op], seed: u64) -> (Engine, Vec<Vec<Effect>>) {
     let mut e = Engine::new(Config::default(), seed);
     let mut now = 1_700_000_000_000i64;
-    let ids: Vec<u64> = (0..3)
-        .map(|_| e.connect(ClientInfo::default(), now).unwrap())
-        .collect();
+    let ids: Vec<u64> = (0..3).map(|_| e.connect(ClientInfo::default(), now).unwrap()).collect();
     let mut groups = Vec::new();
     for op in ops {
         match op {
-            Op::Cmd(c, cmd) => e.feed(
-                ids[*c],
-                cmd.iter().map(|s| Bytes::from(s.clone())).collect(),
-                now,
-            ),
+            Op::Cmd(c, cmd) => e.feed(ids[*c], cmd.iter().map(|s| Bytes::from(s.clone())).collect(), now),
             Op::Advance(ms) => {
                 now += ms;
                 e.tick(now);
@@ -171,11 +136,7 @@ fn cmd(s: &str) -> Vec<Bytes> {
 
 /// The effects produced since the last call, as text.
 fn effects_text(e: &mut Engine) -> Vec<String> {
-    e.take_effects()
-        .into_iter()
-        .flatten()
-        .map(|x| x.describe())
-        .collect()
+    e.take_effects().into_iter().flatten().map(|x| x.describe()).collect()
 }
 
 #[test]
@@ -207,20 +168,10 @@ fn blocked_pop_is_served_by_a_push_and_logged_as_pop() {
     assert!(e.take_output().is_empty(), "a blocked client gets no reply");
     e.feed(a, cmd("RPUSH q x"), 1_001);
     let out = e.take_output();
-    let to_b: Vec<_> = out
-        .iter()
-        .filter(|(id, _)| *id == b)
-        .map(|(_, b)| b.clone())
-        .collect();
-    assert_eq!(
-        to_b.concat(),
-        b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n+PONG\r\n".to_vec()
-    );
+    let to_b: Vec<_> = out.iter().filter(|(id, _)| *id == b).map(|(_, b)| b.clone()).collect();
+    assert_eq!(to_b.concat(), b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n+PONG\r\n".to_vec());
     let g = effects_text(&mut e);
-    assert_eq!(
-        g,
-        vec!["db 0: RPUSH q x".to_string(), "db 0: LPOP q 1".to_string()]
-    );
+    assert_eq!(g, vec!["db 0: RPUSH q x".to_string(), "db 0: LPOP q 1".to_string()]);
 }
 
 /// Arguments that tend to break parsers: empty, huge, negative, non-numeric.

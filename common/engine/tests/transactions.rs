@@ -13,12 +13,7 @@ fn cmd(s: &str) -> Vec<Bytes> {
 /// Runs `c` for `id` at `now` and returns the raw reply bytes.
 fn run(e: &mut Engine, id: u64, c: &str, now: i64) -> String {
     e.feed(id, cmd(c), now);
-    let out: Vec<u8> = e
-        .take_output()
-        .into_iter()
-        .filter(|(i, _)| *i == id)
-        .flat_map(|(_, b)| b.to_vec())
-        .collect();
+    let out: Vec<u8> = e.take_output().into_iter().filter(|(i, _)| *i == id).flat_map(|(_, b)| b.to_vec()).collect();
     String::from_utf8(out).unwrap()
 }
 
@@ -64,8 +59,5 @@ fn modifying_a_watched_key_fails_exec_and_unwatch_clears_it() {
     assert_eq!(run(&mut e, a, "EXEC", 1_000), "*0\r\n");
     assert_eq!(run(&mut e, a, "WATCH k", 1_000), "+OK\r\n");
     run(&mut e, a, "MULTI", 1_000);
-    assert_eq!(
-        run(&mut e, a, "WATCH k", 1_000),
-        "-ERR WATCH inside MULTI is not allowed\r\n"
-    );
+    assert_eq!(run(&mut e, a, "WATCH k", 1_000), "-ERR WATCH inside MULTI is not allowed\r\n");
 }

@@ -145,17 +145,8 @@ impl Appender {
 /// Sends what each node lacks, concurrently; returns each node's ack
 /// `(epoch, scl, flushed)` or why it gave none.
 async fn futures_join(a: &mut Appender, commit: Lsn) -> Vec<Result<(Epoch, Lsn, Lsn), NetError>> {
-    let (endpoint, me, epoch, disk) = (
-        a.endpoint.clone(),
-        a.me,
-        a.epoch,
-        a.mode == CommitMode::Disk,
-    );
-    let held = Held {
-        records: &a.held,
-        from: a.held_from,
-        base_epoch: a.base_epoch,
-    };
+    let (endpoint, me, epoch, disk) = (a.endpoint.clone(), a.me, a.epoch, a.mode == CommitMode::Disk);
+    let held = Held { records: &a.held, from: a.held_from, base_epoch: a.base_epoch };
     let tasks = a.links.iter_mut().zip(&a.addrs).map(|(link, addr)| {
         let endpoint = endpoint.clone();
         async move {
@@ -183,11 +174,7 @@ impl Held<'_> {
     }
 
     fn epoch_at(&self, lsn: Lsn) -> Epoch {
-        if lsn < self.from {
-            self.base_epoch
-        } else {
-            self.records[(lsn - self.from) as usize].epoch
-        }
+        if lsn < self.from { self.base_epoch } else { self.records[(lsn - self.from) as usize].epoch }
     }
 
     /// Records from `from`, at most [`BACKFILL_BYTES_MAX`] bytes (at least one).
@@ -206,30 +193,12 @@ impl Held<'_> {
     }
 }
 
-async fn open_link(
-    endpoint: &quinn::Endpoint,
-    addr: SocketAddr,
-    me: NodeId,
-    scl: Lsn,
-) -> Result<Link, NetError> {
-    let conn = tokio::time::timeout(
-        Duration::from_millis(CONNECT_TIMEOUT_MS),
-        tls::connect(endpoint, addr),
-    )
-    .await
-    .map_err(|_| NetError::Quic("connect timed out".into()))??;
-    let (mut tx, rx) = conn
-        .open_bi()
+async fn open_link(endpoint: &quinn::Endpoint, addr: SocketAddr, me: NodeId, scl: Lsn) -> Result<Link, NetError> {
+    let conn = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), tls::connect(endpoint, addr))
         .await
-        .map_err(|e| NetError::Quic(e.to_string()))?;
-    framed::send(
-        &mut tx,
-        &Message::Hello {
-            node: me,
-            role: Role::Writer,
-        },
-    )
-    .await?;
+        .map_err(|_| NetError::Quic("connect timed out".into()))??;
+    let (mut tx, rx) = conn.open_bi().await.map_err(|e| NetError::Quic(e.to_string()))?;
+    framed::send(&mut tx, &Message::Hello { node: me, role: Role::Writer }).await?;
     Ok(Link { tx, rx, scl })
 }
 
@@ -253,20 +222,10 @@ async fn sync_node(
         let from = (l.scl + 1).max(held.from);
         let prev_lsn = from - 1;
         let records = encode_run(&held.batch(from));
-        let msg = Message::Append {
-            epoch,
-            prev_lsn,
-            prev_epoch: held.epoch_at(prev_lsn),
-            commit_lsn: commit,
-            records,
-        };
+        let msg = Message::Append { epoch, prev_lsn, prev_epoch: held.epoch_at(prev_lsn), commit_lsn: commit, records };
         framed::send(&mut l.tx, &msg).await?;
         match framed::recv(&mut l.rx).await? {
-            Message::Ack {
-                epoch,
-                scl,
-                flushed,
-            } => {
+            Message::Ack { epoch, scl, flushed } => {
                 l.scl = scl;
                 if scl >= held.last() && (!disk || flushed >= held.last()) {
                     return Ok((epoch, scl, flushed));
@@ -275,23 +234,11 @@ async fn sync_node(
                     return wait_flushed(l, held.last()).await;
                 }
             }
-            Message::Error {
-                code: ErrorCode::Fenced,
-                current_epoch,
-                ..
-            } => return Ok((current_epoch, 0, 0)),
-            Message::Error {
-                code: ErrorCode::LogMismatch,
-                last_lsn,
-                ..
-            } if prev_lsn >= held.from => {
+            Message::Error { code: ErrorCode::Fenced, current_epoch, .. } => return Ok((current_epoch, 0, 0)),
+            Message::Error { code: ErrorCode::LogMismatch, last_lsn, .. } if prev_lsn >= held.from => {
                 // Resend from where the node's log ends, or from the committed
                 // base when its history differs (log matching replaces it).
-                l.scl = if last_lsn < prev_lsn {
-                    last_lsn.max(held.from - 1)
-                } else {
-                    held.from - 1
-                };
+                l.scl = if last_lsn < prev_lsn { last_lsn.max(held.from - 1) } else { held.from - 1 };
             }
             Message::Error { code, detail, .. } => {
                 return Err(NetError::Quic(format!("{code:?}: {detail}")));
@@ -305,13 +252,7 @@ async fn sync_node(
 async fn wait_flushed(l: &mut Link, lsn: Lsn) -> Result<(Epoch, Lsn, Lsn), NetError> {
     framed::send(&mut l.tx, &Message::WaitFlushed { lsn }).await?;
     match framed::recv(&mut l.rx).await? {
-        Message::Ack {
-            epoch,
-            scl,
-            flushed,
-        } => Ok((epoch, scl, flushed)),
-        other => Err(NetError::Quic(format!(
-            "unexpected answer to WaitFlushed: {other:?}"
-        ))),
+        Message::Ack { epoch, scl, flushed } => Ok((epoch, scl, flushed)),
+        other => Err(NetError::Quic(format!("unexpected answer to WaitFlushed: {other:?}"))),
     }
 }

@@ -50,13 +50,7 @@ fn quorum_point(held: &[Lsn; STORAGE_NODES]) -> Lsn {
 impl CommitTracker {
     /// A tracker for a writer in `epoch` whose log is committed up to `commit_lsn`.
     pub fn new(epoch: Epoch, mode: CommitMode, commit_lsn: Lsn) -> CommitTracker {
-        CommitTracker {
-            epoch,
-            mode,
-            scl: [0; STORAGE_NODES],
-            flushed: [0; STORAGE_NODES],
-            commit_lsn,
-        }
+        CommitTracker { epoch, mode, scl: [0; STORAGE_NODES], flushed: [0; STORAGE_NODES], commit_lsn }
     }
 
     /// The commit LSN.
@@ -116,18 +110,12 @@ mod tests {
         for skip in 0..STORAGE_NODES {
             for other in 0..STORAGE_NODES {
                 let mut t = CommitTracker::new(1, CommitMode::Memory, 0);
-                let nodes: Vec<usize> = (0..STORAGE_NODES)
-                    .filter(|n| *n != skip && *n != other)
-                    .collect();
+                let nodes: Vec<usize> = (0..STORAGE_NODES).filter(|n| *n != skip && *n != other).collect();
                 if nodes.len() < COMMIT_QUORUM {
                     continue;
                 }
                 for &n in &nodes[..3] {
-                    assert_eq!(
-                        t.on_ack(n, 1, 10, 0),
-                        AckOutcome::Unchanged,
-                        "three acks must not commit"
-                    );
+                    assert_eq!(t.on_ack(n, 1, 10, 0), AckOutcome::Unchanged, "three acks must not commit");
                 }
                 assert_eq!(t.on_ack(nodes[3], 1, 10, 0), AckOutcome::Committed(10));
             }
@@ -148,11 +136,7 @@ mod tests {
     fn commit_never_moves_back_and_disk_mode_waits_for_fsync() {
         let mut t = CommitTracker::new(1, CommitMode::Disk, 0);
         for n in 0..4 {
-            assert_eq!(
-                t.on_ack(n, 1, 50, 0),
-                AckOutcome::Unchanged,
-                "in memory only"
-            );
+            assert_eq!(t.on_ack(n, 1, 50, 0), AckOutcome::Unchanged, "in memory only");
         }
         for n in 0..3 {
             t.on_ack(n, 1, 50, 40);

@@ -9,10 +9,7 @@ use sixfold_wire::{Message, encode_frame};
 pub async fn send(stream: &mut quinn::SendStream, msg: &Message) -> Result<(), NetError> {
     let mut buf = Vec::new();
     encode_frame(msg, &mut buf)?;
-    stream
-        .write_all(&buf)
-        .await
-        .map_err(|e| NetError::Quic(e.to_string()))
+    stream.write_all(&buf).await.map_err(|e| NetError::Quic(e.to_string()))
 }
 
 /// Receives one message; `Err(Closed)` when the peer finished the stream
@@ -26,9 +23,6 @@ pub async fn recv(stream: &mut quinn::RecvStream) -> Result<Message, NetError> {
     }
     let len = frame_len(&header)?.unwrap_or(0);
     let mut body = vec![0u8; len];
-    stream
-        .read_exact(&mut body)
-        .await
-        .map_err(|e| NetError::Quic(e.to_string()))?;
+    stream.read_exact(&mut body).await.map_err(|e| NetError::Quic(e.to_string()))?;
     Ok(decode_body(&body)?)
 }

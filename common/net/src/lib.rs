@@ -36,9 +36,6 @@ pub enum NetError {
 impl NetError {
     /// An I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> NetError {
-        NetError::Io {
-            context: context.into(),
-            source,
-        }
+        NetError::Io { context: context.into(), source }
     }
 }

@@ -33,31 +33,14 @@ pub struct TlsFiles {
 impl TlsFiles {
     /// The files `gen-certs` writes for `name` in `dir`.
     pub fn in_dir(dir: &Path, name: &str) -> TlsFiles {
-        TlsFiles {
-            ca: dir.join("ca.pem"),
-            cert: dir.join(format!("{name}.pem")),
-            key: dir.join(format!("{name}.key")),
-        }
+        TlsFiles { ca: dir.join("ca.pem"), cert: dir.join(format!("{name}.pem")), key: dir.join(format!("{name}.key")) }
     }
 
-    fn load(
-        &self,
-    ) -> Result<
-        (
-            Arc<RootCertStore>,
-            Vec<CertificateDer<'static>>,
-            PrivateKeyDer<'static>,
-        ),
-        NetError,
-    > {
-        let pem_err = |p: &Path, e: rustls_pki_types::pem::Error| {
-            NetError::Tls(format!("{}: {e}", p.display()))
-        };
+    fn load(&self) -> Result<(Arc<RootCertStore>, Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), NetError> {
+        let pem_err = |p: &Path, e: rustls_pki_types::pem::Error| NetError::Tls(format!("{}: {e}", p.display()));
         let mut roots = RootCertStore::empty();
         for ca in CertificateDer::pem_file_iter(&self.ca).map_err(|e| pem_err(&self.ca, e))? {
-            roots
-                .add(ca.map_err(|e| pem_err(&self.ca, e))?)
-                .map_err(|e| NetError::Tls(e.to_string()))?;
+            roots.add(ca.map_err(|e| pem_err(&self.ca, e))?).map_err(|e| NetError::Tls(e.to_string()))?;
         }
         let certs = CertificateDer::pem_file_iter(&self.cert)
             .map_err(|e| pem_err(&self.cert, e))?
@@ -84,9 +67,7 @@ fn tls_err(e: impl std::fmt::Display) -> NetError {
 pub fn server_endpoint(addr: SocketAddr, files: &TlsFiles) -> Result<quinn::Endpoint, NetError> {
     let (roots, certs, key) = files.load()?;
     let provider = Arc::new(default_provider());
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
-        .build()
-        .map_err(tls_err)?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone()).build().map_err(tls_err)?;
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls_err)?
@@ -115,19 +96,13 @@ pub fn client_endpoint(files: &TlsFiles) -> Result<quinn::Endpoint, NetError> {
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
     cfg.transport_config(transport());
     let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
-    let mut ep =
-        quinn::Endpoint::client(bind).map_err(|e| NetError::io("binding a client endpoint", e))?;
+    let mut ep = quinn::Endpoint::client(bind).map_err(|e| NetError::io("binding a client endpoint", e))?;
     ep.set_default_client_config(cfg);
     Ok(ep)
 }
 
 /// Connects to a node.
-pub async fn connect(
-    ep: &quinn::Endpoint,
-    addr: SocketAddr,
-) -> Result<quinn::Connection, NetError> {
-    let connecting = ep
-        .connect(addr, NODE_SERVER_NAME)
-        .map_err(|e| NetError::Quic(e.to_string()))?;
+pub async fn connect(ep: &quinn::Endpoint, addr: SocketAddr) -> Result<quinn::Connection, NetError> {
+    let connecting = ep.connect(addr, NODE_SERVER_NAME).map_err(|e| NetError::Quic(e.to_string()))?;
     connecting.await.map_err(|e| NetError::Quic(e.to_string()))
 }

@@ -34,18 +34,8 @@ fn spawn_echo(server: quinn::Endpoint) {
 }
 
 async fn echo(conn: &quinn::Connection) -> Result<Message, NetError> {
-    let (mut tx, mut rx) = conn
-        .open_bi()
-        .await
-        .map_err(|e| NetError::Quic(e.to_string()))?;
-    framed::send(
-        &mut tx,
-        &Message::Hello {
-            node: 7,
-            role: Role::Reader,
-        },
-    )
-    .await?;
+    let (mut tx, mut rx) = conn.open_bi().await.map_err(|e| NetError::Quic(e.to_string()))?;
+    framed::send(&mut tx, &Message::Hello { node: 7, role: Role::Reader }).await?;
     framed::recv(&mut rx).await
 }
 
@@ -56,23 +46,13 @@ async fn only_cluster_certificates_get_through() {
     let rogue = tmp("rogue");
     generate(&rogue, &["client".into()]).unwrap();
 
-    let server = server_endpoint(
-        "127.0.0.1:0".parse().unwrap(),
-        &TlsFiles::in_dir(&dir, "server"),
-    )
-    .unwrap();
+    let server = server_endpoint("127.0.0.1:0".parse().unwrap(), &TlsFiles::in_dir(&dir, "server")).unwrap();
     let addr = server.local_addr().unwrap();
     spawn_echo(server);
 
     let good = client_endpoint(&TlsFiles::in_dir(&dir, "client")).unwrap();
     let conn = connect(&good, addr).await.unwrap();
-    assert_eq!(
-        echo(&conn).await.unwrap(),
-        Message::Hello {
-            node: 7,
-            role: Role::Reader
-        }
-    );
+    assert_eq!(echo(&conn).await.unwrap(), Message::Hello { node: 7, role: Role::Reader });
 
     // A client certificate from another CA (trusting the real CA for the server).
     let mut files = TlsFiles::in_dir(&rogue, "client");
@@ -90,18 +70,14 @@ async fn only_cluster_certificates_get_through() {
     for ca in rustls_pki_types::CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
         roots.add(ca.unwrap()).unwrap();
     }
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let mut anon = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    anon.set_default_client_config(quinn::ClientConfig::new(Arc::new(
-        QuicClientConfig::try_from(tls).unwrap(),
-    )));
+    anon.set_default_client_config(quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap())));
     let refused = match anon.connect(addr, NODE_SERVER_NAME).unwrap().await {
         Err(_) => true,
         Ok(c) => echo(&c).await.is_err(),

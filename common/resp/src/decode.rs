@@ -31,10 +31,7 @@ fn read_line(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
 }
 
 fn parse_int(s: &[u8]) -> Result<i64, ProtocolError> {
-    std::str::from_utf8(s)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| err("invalid integer"))
+    std::str::from_utf8(s).ok().and_then(|s| s.parse().ok()).ok_or_else(|| err("invalid integer"))
 }
 
 fn text(s: &[u8]) -> Result<String, ProtocolError> {
@@ -75,11 +72,7 @@ fn decode_at(buf: &[u8], at: usize, depth: usize) -> Step {
         b'$' | b'=' | b'!' => {
             let n = parse_int(body)?;
             if n < 0 {
-                return if tag == b'$' {
-                    done(Frame::Null)
-                } else {
-                    Err(err("invalid length"))
-                };
+                return if tag == b'$' { done(Frame::Null) } else { Err(err("invalid length")) };
             }
             let n = n as usize;
             let Some(end) = next.checked_add(n).filter(|e| e.checked_add(2).is_some()) else {
@@ -107,17 +100,9 @@ fn decode_at(buf: &[u8], at: usize, depth: usize) -> Step {
         b'*' | b'~' | b'>' | b'%' => {
             let n = parse_int(body)?;
             if n < 0 {
-                return if tag == b'*' {
-                    done(Frame::NullArray)
-                } else {
-                    Err(err("invalid length"))
-                };
+                return if tag == b'*' { done(Frame::NullArray) } else { Err(err("invalid length")) };
             }
-            let count = if tag == b'%' {
-                (n as usize).saturating_mul(2)
-            } else {
-                n as usize
-            };
+            let count = if tag == b'%' { (n as usize).saturating_mul(2) } else { n as usize };
             let mut items = Vec::with_capacity(count.min(PREALLOC_MAX));
             let mut pos = next;
             for _ in 0..count {
@@ -164,8 +149,7 @@ mod tests {
             any::<bool>().prop_map(Frame::Boolean),
             (-1e300f64..1e300).prop_map(Frame::Double),
             "-?[1-9][0-9]{0,30}".prop_map(Frame::BigNumber),
-            ("txt|mkd", proptest::collection::vec(any::<u8>(), 0..20))
-                .prop_map(|(f, v)| Frame::Verbatim(f, v.into())),
+            ("txt|mkd", proptest::collection::vec(any::<u8>(), 0..20)).prop_map(|(f, v)| Frame::Verbatim(f, v.into())),
         ];
         leaf.prop_recursive(4, 64, 8, |inner| {
             prop_oneof![
@@ -203,9 +187,6 @@ mod tests {
     #[test]
     fn resp2_nulls() {
         assert_eq!(decode_frame(b"$-1\r\n").unwrap(), Some((Frame::Null, 5)));
-        assert_eq!(
-            decode_frame(b"*-1\r\n").unwrap(),
-            Some((Frame::NullArray, 5))
-        );
+        assert_eq!(decode_frame(b"*-1\r\n").unwrap(), Some((Frame::NullArray, 5)));
     }
 }

@@ -165,11 +165,7 @@ pub fn format_double(d: f64) -> String {
         return "nan".into();
     }
     if d == 0.0 {
-        return if d.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     let e = format!("{d:e}");
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
@@ -204,9 +200,6 @@ mod tests {
         assert_eq!(&m.to_bytes(Protocol::Resp3)[..], b"%1\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(&Frame::Null.to_bytes(Protocol::Resp2)[..], b"$-1\r\n");
         assert_eq!(&Frame::Null.to_bytes(Protocol::Resp3)[..], b"_\r\n");
-        assert_eq!(
-            &Frame::Double(2.5).to_bytes(Protocol::Resp2)[..],
-            b"$3\r\n2.5\r\n"
-        );
+        assert_eq!(&Frame::Double(2.5).to_bytes(Protocol::Resp2)[..], b"$3\r\n2.5\r\n");
     }
 }

@@ -15,11 +15,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            bulk_bytes_max: 512 * 1024 * 1024,
-            multibulk_len_max: i32::MAX as usize,
-            inline_bytes_max: 64 * 1024,
-        }
+        Limits { bulk_bytes_max: 512 * 1024 * 1024, multibulk_len_max: i32::MAX as usize, inline_bytes_max: 64 * 1024 }
     }
 }
 
@@ -63,10 +59,7 @@ const ARGS_PREALLOC_MAX: usize = 1024;
 impl RequestDecoder {
     /// A decoder with the given limits.
     pub fn new(limits: Limits) -> Self {
-        RequestDecoder {
-            limits,
-            partial: None,
-        }
+        RequestDecoder { limits, partial: None }
     }
 
     /// Changes the limits (CONFIG SET proto-max-bulk-len).
@@ -102,15 +95,11 @@ impl RequestDecoder {
         if text.last() == Some(&b'\r') {
             text = &text[..text.len() - 1];
         }
-        let args =
-            split_args(text).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))?;
+        let args = split_args(text).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))?;
         Ok(Some(args.into_iter().map(Bytes::from).collect()))
     }
 
-    fn decode_multibulk(
-        &mut self,
-        buf: &mut BytesMut,
-    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    fn decode_multibulk(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         let mut st = match self.partial.take() {
             Some(p) => p,
             None => {
@@ -125,11 +114,7 @@ impl RequestDecoder {
                     return Ok(Some(Vec::new()));
                 }
                 let n = n as usize;
-                Partial {
-                    remaining: n,
-                    args: Vec::with_capacity(n.min(ARGS_PREALLOC_MAX)),
-                    pos: next,
-                }
+                Partial { remaining: n, args: Vec::with_capacity(n.min(ARGS_PREALLOC_MAX)), pos: next }
             }
         };
         while st.remaining > 0 {
@@ -163,9 +148,7 @@ impl RequestDecoder {
         } else {
             buf.split_to(st.pos).freeze()
         };
-        Ok(Some(
-            st.args.iter().map(|&(a, b)| frozen.slice(a..b)).collect(),
-        ))
+        Ok(Some(st.args.iter().map(|&(a, b)| frozen.slice(a..b)).collect()))
     }
 
     fn bulk_header(&self, buf: &[u8], at: usize) -> Result<Option<(usize, usize)>, ProtocolError> {
@@ -173,10 +156,7 @@ impl RequestDecoder {
             return Ok(None);
         };
         if tag != b'$' {
-            return Err(ProtocolError(format!(
-                "expected '$', got '{}'",
-                tag as char
-            )));
+            return Err(ProtocolError(format!("expected '$', got '{}'", tag as char)));
         }
         let Some((n, next)) = self.header(buf, at, b'$')? else {
             return Ok(None);
@@ -188,20 +168,11 @@ impl RequestDecoder {
     }
 
     /// Parses `<tag><int>\r\n` at `at`; returns the integer and the offset after it.
-    fn header(
-        &self,
-        buf: &[u8],
-        at: usize,
-        tag: u8,
-    ) -> Result<Option<(i64, usize)>, ProtocolError> {
+    fn header(&self, buf: &[u8], at: usize, tag: u8) -> Result<Option<(i64, usize)>, ProtocolError> {
         let rest = &buf[at..];
         let Some(cr) = memchr::memchr(b'\r', rest) else {
             if rest.len() > self.limits.inline_bytes_max {
-                let what = if tag == b'*' {
-                    "too big mbulk count string"
-                } else {
-                    "too big bulk count string"
-                };
+                let what = if tag == b'*' { "too big mbulk count string" } else { "too big bulk count string" };
                 return Err(ProtocolError::new(what));
             }
             return Ok(None);
@@ -209,11 +180,7 @@ impl RequestDecoder {
         if rest.len() < cr + 2 {
             return Ok(None);
         }
-        let invalid = if tag == b'*' {
-            "invalid multibulk length"
-        } else {
-            "invalid bulk length"
-        };
+        let invalid = if tag == b'*' { "invalid multibulk length" } else { "invalid bulk length" };
         let n = parse_len(&rest[1..cr]).ok_or_else(|| ProtocolError::new(invalid))?;
         if rest[cr + 1] != b'\n' {
             return Err(ProtocolError::new(invalid));
@@ -285,10 +252,7 @@ fn read_quoted(line: &[u8], mut i: usize, quote: u8, cur: &mut Vec<u8>) -> Optio
                 _ => Some(i + 1),
             };
         }
-        let hex_pair = line
-            .get(i + 2)
-            .and_then(|&h| hex(h))
-            .zip(line.get(i + 3).and_then(|&l| hex(l)));
+        let hex_pair = line.get(i + 2).and_then(|&h| hex(h)).zip(line.get(i + 3).and_then(|&l| hex(l)));
         match (quote, c, next, hex_pair) {
             (b'"', b'\\', Some(b'x'), Some((h, l))) => {
                 cur.push(h * 16 + l);
@@ -339,10 +303,7 @@ mod tests {
         let got = dec(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n").unwrap().unwrap();
         assert_eq!(got, vec![Bytes::from("GET"), Bytes::from("k")]);
         let got = dec(b"set k \"a b\\x41\"\r\n").unwrap().unwrap();
-        assert_eq!(
-            got,
-            vec![Bytes::from("set"), Bytes::from("k"), Bytes::from("a bA")]
-        );
+        assert_eq!(got, vec![Bytes::from("set"), Bytes::from("k"), Bytes::from("a bA")]);
         assert_eq!(dec(b"*2\r\n$3\r\nGET\r\n$1\r\n").unwrap(), None);
     }
 
@@ -372,37 +333,21 @@ mod tests {
         assert_eq!(e(b"set \"abc\r\n"), "unbalanced quotes in request");
         let big = vec![b'a'; 70 * 1024];
         assert_eq!(e(&big), "too big inline request");
-        let mut d = RequestDecoder::new(Limits {
-            bulk_bytes_max: 10,
-            ..Limits::default()
-        });
-        let err = d
-            .decode(&mut BytesMut::from(&b"*1\r\n$11\r\n"[..]))
-            .unwrap_err();
+        let mut d = RequestDecoder::new(Limits { bulk_bytes_max: 10, ..Limits::default() });
+        let err = d.decode(&mut BytesMut::from(&b"*1\r\n$11\r\n"[..])).unwrap_err();
         assert_eq!(err.to_string(), "Protocol error: invalid bulk length");
     }
 
     #[test]
     fn inline_quoting_like_sdssplitargs() {
         let split = |s: &str| {
-            split_args(s.as_bytes()).map(|v| {
-                v.into_iter()
-                    .map(|a| String::from_utf8(a).unwrap())
-                    .collect::<Vec<_>>()
-            })
+            split_args(s.as_bytes()).map(|v| v.into_iter().map(|a| String::from_utf8(a).unwrap()).collect::<Vec<_>>())
         };
         assert_eq!(split("  a  b "), Some(vec!["a".into(), "b".into()]));
-        assert_eq!(
-            split(r#"x"a b"  'c d'"#),
-            Some(vec!["xa b".into(), "c d".into()])
-        );
+        assert_eq!(split(r#"x"a b"  'c d'"#), Some(vec!["xa b".into(), "c d".into()]));
         assert_eq!(split(r#""\n\x41\q""#), Some(vec!["\nAq".into()]));
         assert_eq!(split(r"'it\'s'"), Some(vec!["it's".into()]));
-        assert_eq!(
-            split(r#""a"b"#),
-            None,
-            "closing quote must end the argument"
-        );
+        assert_eq!(split(r#""a"b"#), None, "closing quote must end the argument");
         assert_eq!(split(r#""abc"#), None);
         assert_eq!(split("'abc"), None);
         assert_eq!(split(""), Some(vec![]));

@@ -130,8 +130,7 @@ pub enum Message {
 
 /// Appends the frame of `msg` to `out`.
 pub fn encode_frame(msg: &Message, out: &mut Vec<u8>) -> Result<(), WireError> {
-    let body =
-        rkyv::to_bytes::<rkyv::rancor::Error>(msg).map_err(|e| WireError::Encode(e.to_string()))?;
+    let body = rkyv::to_bytes::<rkyv::rancor::Error>(msg).map_err(|e| WireError::Encode(e.to_string()))?;
     if body.len() > FRAME_BYTES_MAX {
         return Err(WireError::FrameTooLarge(body.len()));
     }
@@ -168,8 +167,7 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, WireError> {
 pub fn decode_body(body: &[u8]) -> Result<Message, WireError> {
     let mut aligned = AlignedVec::<16>::with_capacity(body.len());
     aligned.extend_from_slice(body);
-    rkyv::from_bytes::<Message, rkyv::rancor::Error>(&aligned)
-        .map_err(|e| WireError::Invalid(e.to_string()))
+    rkyv::from_bytes::<Message, rkyv::rancor::Error>(&aligned).map_err(|e| WireError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
@@ -179,45 +177,17 @@ mod tests {
 
     fn samples() -> Vec<Message> {
         vec![
-            Message::Hello {
-                node: 3,
-                role: Role::Writer,
-            },
-            Message::Append {
-                epoch: 2,
-                prev_lsn: 10,
-                prev_epoch: 1,
-                commit_lsn: 9,
-                records: vec![1, 2, 3],
-            },
-            Message::Ack {
-                epoch: 2,
-                scl: 11,
-                flushed: 8,
-            },
+            Message::Hello { node: 3, role: Role::Writer },
+            Message::Append { epoch: 2, prev_lsn: 10, prev_epoch: 1, commit_lsn: 9, records: vec![1, 2, 3] },
+            Message::Ack { epoch: 2, scl: 11, flushed: 8 },
             Message::Prepare { epoch: 5 },
-            Message::Promise {
-                epoch: 5,
-                last_epoch: 2,
-                last_lsn: 11,
-            },
-            Message::Read {
-                from_lsn: 1,
-                max_bytes: 4096,
-            },
-            Message::Records {
-                records: vec![],
-                commit_lsn: 4,
-            },
+            Message::Promise { epoch: 5, last_epoch: 2, last_lsn: 11 },
+            Message::Read { from_lsn: 1, max_bytes: 4096 },
+            Message::Records { records: vec![], commit_lsn: 4 },
             Message::FlushedLsn { lsn: 7 },
             Message::WaitFlushed { lsn: 9 },
             Message::CommitLsn { lsn: 7 },
-            Message::Error {
-                code: ErrorCode::Fenced,
-                current_epoch: 6,
-                last_lsn: 3,
-                detail: "fenced".into(),
-            },
+            Message::Error { code: ErrorCode::Fenced, current_epoch: 6, last_lsn: 3, detail: "fenced".into() },
         ]
     }
 
@@ -240,10 +210,7 @@ mod tests {
     #[test]
     fn oversized_frames_are_refused_before_reading_them() {
         let header = ((FRAME_BYTES_MAX + 1) as u32).to_le_bytes();
-        assert_eq!(
-            decode_frame(&header),
-            Err(WireError::FrameTooLarge(FRAME_BYTES_MAX + 1))
-        );
+        assert_eq!(decode_frame(&header), Err(WireError::FrameTooLarge(FRAME_BYTES_MAX + 1)));
     }
 
     proptest! {

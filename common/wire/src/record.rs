@@ -94,9 +94,7 @@ impl Record {
         let Some(header) = buf.get(..RECORD_HEADER_BYTES) else {
             return Ok(None);
         };
-        let le32 = |at: usize| {
-            u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
-        };
+        let le32 = |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
         let le64 = |at: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&header[at..at + 8]);
@@ -110,24 +108,14 @@ impl Record {
             return Ok(None);
         };
         if crc32c::crc32c(body) != le32(0) {
-            return Err(WireError::BadCrc {
-                lsn_claimed: le64(8),
-            });
+            return Err(WireError::BadCrc { lsn_claimed: le64(8) });
         }
         if header[25] != RECORD_LAYOUT_VERSION {
             return Err(WireError::UnknownVersion(header[25]));
         }
         let kind = RecordKind::from_u8(header[24]).ok_or(WireError::UnknownKind(header[24]))?;
         let payload = Bytes::copy_from_slice(&buf[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + len]);
-        Ok(Some((
-            Record {
-                lsn: le64(8),
-                epoch: le64(16),
-                kind,
-                payload,
-            },
-            RECORD_HEADER_BYTES + len,
-        )))
+        Ok(Some((Record { lsn: le64(8), epoch: le64(16), kind, payload }, RECORD_HEADER_BYTES + len)))
     }
 }
 
@@ -140,10 +128,7 @@ pub fn decode_run(mut buf: &[u8]) -> Result<Vec<Record>, WireError> {
         if let Some(prev) = out.last()
             && r.lsn != prev.lsn + 1
         {
-            return Err(WireError::Gap {
-                expected: prev.lsn + 1,
-                got: r.lsn,
-            });
+            return Err(WireError::Gap { expected: prev.lsn + 1, got: r.lsn });
         }
         out.push(r);
         buf = &buf[n..];
@@ -166,12 +151,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn rec(lsn: u64, payload: &[u8]) -> Record {
-        Record {
-            lsn,
-            epoch: 3,
-            kind: RecordKind::Effects,
-            payload: Bytes::copy_from_slice(payload),
-        }
+        Record { lsn, epoch: 3, kind: RecordKind::Effects, payload: Bytes::copy_from_slice(payload) }
     }
 
     #[test]
@@ -195,10 +175,7 @@ mod tests {
                 let mut bad = good.clone();
                 bad[byte] ^= 1 << bit;
                 let r = Record::decode(&bad);
-                assert!(
-                    !matches!(r, Ok(Some((ref x, _))) if *x == rec(1, b"hello world")),
-                    "byte {byte} bit {bit}"
-                );
+                assert!(!matches!(r, Ok(Some((ref x, _))) if *x == rec(1, b"hello world")), "byte {byte} bit {bit}");
             }
         }
     }
@@ -206,13 +183,7 @@ mod tests {
     #[test]
     fn runs_must_be_contiguous() {
         let run = encode_run(&[rec(1, b"a"), rec(2, b"b"), rec(4, b"c")]);
-        assert_eq!(
-            decode_run(&run),
-            Err(WireError::Gap {
-                expected: 3,
-                got: 4
-            })
-        );
+        assert_eq!(decode_run(&run), Err(WireError::Gap { expected: 3, got: 4 }));
         let run = encode_run(&[rec(1, b"a"), rec(2, b"b")]);
         assert_eq!(decode_run(&run).unwrap().len(), 2);
         assert_eq!(decode_run(&run[..run.len() - 1]), Err(WireError::Truncated));

@@ -35,10 +35,7 @@ impl Drop for Cluster {
 }
 
 fn free_udp_port() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
 impl Cluster {
@@ -53,20 +50,9 @@ impl Cluster {
             .unwrap();
         assert!(status.success());
         let addrs: Vec<SocketAddr> = (0..6).map(|_| free_udp_port()).collect();
-        let metrics = (0..6)
-            .map(|_| {
-                std::net::TcpListener::bind("127.0.0.1:0")
-                    .unwrap()
-                    .local_addr()
-                    .unwrap()
-            })
-            .collect();
-        let mut c = Cluster {
-            dir,
-            addrs,
-            metrics,
-            procs: (0..6).map(|_| None).collect(),
-        };
+        let metrics =
+            (0..6).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()).collect();
+        let mut c = Cluster { dir, addrs, metrics, procs: (0..6).map(|_| None).collect() };
         for i in 0..6 {
             c.start(i);
         }
@@ -75,27 +61,16 @@ impl Cluster {
 
     pub fn start(&mut self, i: usize) {
         let mut cmd = Command::new(BIN);
-        cmd.args([
-            "--node-id",
-            &(i + 1).to_string(),
-            "--zone",
-            ZONES[i],
-            "--listen",
-            &self.addrs[i].to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(self.dir.join(format!("node-{}", i + 1)))
-        .arg("--certs")
-        .arg(self.dir.join("certs"))
-        .args(["--segment-bytes-max", "1048576"])
-        .args(["--metrics-listen", &self.metrics[i].to_string()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path(i))
-            .unwrap();
+        cmd.args(["--node-id", &(i + 1).to_string(), "--zone", ZONES[i], "--listen", &self.addrs[i].to_string()])
+            .arg("--data-dir")
+            .arg(self.dir.join(format!("node-{}", i + 1)))
+            .arg("--certs")
+            .arg(self.dir.join("certs"))
+            .args(["--segment-bytes-max", "1048576"])
+            .args(["--metrics-listen", &self.metrics[i].to_string()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        let log = std::fs::File::options().create(true).append(true).open(self.log_path(i)).unwrap();
         cmd.stderr(log);
         for (j, a) in self.addrs.iter().enumerate() {
             if j != i {
@@ -122,38 +97,19 @@ impl Cluster {
 }
 
 pub fn records(from: Lsn, n: u64) -> Vec<Record> {
-    (from..from + n)
-        .map(|lsn| Record {
-            lsn,
-            epoch: 1,
-            kind: RecordKind::Effects,
-            payload: payload(lsn),
-        })
-        .collect()
+    (from..from + n).map(|lsn| Record { lsn, epoch: 1, kind: RecordKind::Effects, payload: payload(lsn) }).collect()
 }
 
 /// Reads a node's whole log (as a peer: above the commit LSN too), as bytes.
 pub async fn read_all(ep: &quinn::Endpoint, addr: SocketAddr, role: Role) -> Vec<u8> {
     let conn = connect(ep, addr).await.unwrap();
     let (mut tx, mut rx) = conn.open_bi().await.unwrap();
-    framed::send(&mut tx, &Message::Hello { node: 99, role })
-        .await
-        .unwrap();
+    framed::send(&mut tx, &Message::Hello { node: 99, role }).await.unwrap();
     let mut all = Vec::new();
     let mut next = 1;
     loop {
-        framed::send(
-            &mut tx,
-            &Message::Read {
-                from_lsn: next,
-                max_bytes: 1 << 20,
-            },
-        )
-        .await
-        .unwrap();
-        let Message::Records { records, .. } = framed::recv(&mut rx).await.unwrap() else {
-            panic!("Records expected")
-        };
+        framed::send(&mut tx, &Message::Read { from_lsn: next, max_bytes: 1 << 20 }).await.unwrap();
+        let Message::Records { records, .. } = framed::recv(&mut rx).await.unwrap() else { panic!("Records expected") };
         let recs = decode_run(&records).unwrap();
         if recs.is_empty() {
             return all;
@@ -174,12 +130,7 @@ pub async fn wait_ready(ep: &quinn::Endpoint, addrs: &[SocketAddr]) {
     }
 }
 
-pub async fn append_all(
-    app: &mut Appender,
-    from: Lsn,
-    n: u64,
-    batch: u64,
-) -> Result<Lsn, AppendError> {
+pub async fn append_all(app: &mut Appender, from: Lsn, n: u64, batch: u64) -> Result<Lsn, AppendError> {
     let mut lsn = from;
     let mut commit = 0;
     while lsn < from + n {

@@ -24,11 +24,7 @@ impl Drop for Proc {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn wait_ready(port: u16, child: &mut Child) {
@@ -63,21 +59,10 @@ pub fn sixfold(extra: &[&str]) -> Proc {
 pub fn redis() -> Proc {
     let port = free_port();
     let mut child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--bind",
-            "127.0.0.1",
-        ])
+        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
         .stdout(Stdio::null())
         .spawn()
-        .expect(
-            "redis-server must be installed (apt-get install redis-server); .ci/run installs it",
-        );
+        .expect("redis-server must be installed (apt-get install redis-server); .ci/run installs it");
     wait_ready(port, &mut child);
     Proc { child, port }
 }
@@ -91,24 +76,14 @@ pub struct Raw {
 impl Raw {
     pub fn connect(port: u16) -> Raw {
         let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         sock.set_nodelay(true).unwrap();
-        Raw {
-            sock,
-            buf: Vec::new(),
-        }
+        Raw { sock, buf: Vec::new() }
     }
 
     pub fn send(&mut self, args: &[&[u8]]) {
-        let f = Frame::Array(
-            args.iter()
-                .map(|a| Frame::Bulk(Bytes::copy_from_slice(a)))
-                .collect(),
-        );
-        self.sock
-            .write_all(&f.to_bytes(sixfold_resp::Protocol::Resp2))
-            .unwrap();
+        let f = Frame::Array(args.iter().map(|a| Frame::Bulk(Bytes::copy_from_slice(a))).collect());
+        self.sock.write_all(&f.to_bytes(sixfold_resp::Protocol::Resp2)).unwrap();
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {

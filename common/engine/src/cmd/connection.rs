@@ -10,29 +10,20 @@ use bytes::Bytes;
 use sixfold_resp::{Frame, Protocol};
 
 fn sess(e: &mut Engine, id: ClientId) -> Result<&mut Session, CmdError> {
-    e.sessions
-        .get_mut(&id)
-        .ok_or_else(|| CmdError::msg("ERR no such client"))
+    e.sessions.get_mut(&id).ok_or_else(|| CmdError::msg("ERR no such client"))
 }
 
 /// `PING [message]`
 pub fn ping(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
     if a.len() > 2 {
-        return Err(CmdError::msg(
-            "ERR wrong number of arguments for 'ping' command",
-        ));
+        return Err(CmdError::msg("ERR wrong number of arguments for 'ping' command"));
     }
     let s = sess(e, id)?;
     if s.subscriptions() > 0 && s.proto == Protocol::Resp2 {
         let msg = a.get(1).cloned().unwrap_or_default();
-        return Ok(Some(Frame::Array(vec![
-            Frame::bulk("pong"),
-            Frame::Bulk(msg),
-        ])));
+        return Ok(Some(Frame::Array(vec![Frame::bulk("pong"), Frame::Bulk(msg)])));
     }
-    Ok(Some(a.get(1).map_or(Frame::Simple("PONG".into()), |m| {
-        Frame::Bulk(m.clone())
-    })))
+    Ok(Some(a.get(1).map_or(Frame::Simple("PONG".into()), |m| Frame::Bulk(m.clone()))))
 }
 
 /// `ECHO message`
@@ -112,9 +103,7 @@ pub fn hello(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
             Ok(3) => proto = Some(Protocol::Resp3),
             Ok(_) => return Err(CmdError::msg("NOPROTO unsupported protocol version")),
             Err(_) => {
-                return Err(CmdError::msg(
-                    "ERR Protocol version is not an integer or out of range",
-                ));
+                return Err(CmdError::msg("ERR Protocol version is not an integer or out of range"));
             }
         }
     }
@@ -165,9 +154,7 @@ pub fn hello(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
 
 fn check_name(n: &[u8]) -> Result<(), CmdError> {
     if n.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(CmdError::msg(
-            "ERR Client names cannot contain spaces, newlines or special characters.",
-        ));
+        return Err(CmdError::msg("ERR Client names cannot contain spaces, newlines or special characters."));
     }
     Ok(())
 }
@@ -188,19 +175,14 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
         if a.len() == n {
             Ok(())
         } else {
-            Err(CmdError::msg(format!(
-                "ERR wrong number of arguments for 'client|{}' command",
-                sub.to_lowercase()
-            )))
+            Err(CmdError::msg(format!("ERR wrong number of arguments for 'client|{}' command", sub.to_lowercase())))
         }
     };
     match sub.as_str() {
         "ID" => arity(2).map(|_| Some(Frame::Integer(id as i64))),
         "GETNAME" => {
             arity(2)?;
-            Ok(Some(
-                sess(e, id)?.name.clone().map_or(Frame::Null, Frame::Bulk),
-            ))
+            Ok(Some(sess(e, id)?.name.clone().map_or(Frame::Null, Frame::Bulk)))
         }
         "SETNAME" => {
             arity(3)?;
@@ -216,10 +198,7 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
                 "LIB-NAME" => s.lib.0 = v,
                 "LIB-VER" => s.lib.1 = v,
                 _ => {
-                    return Err(CmdError::msg(format!(
-                        "ERR Unrecognized option '{}'",
-                        String::from_utf8_lossy(&a[2])
-                    )));
+                    return Err(CmdError::msg(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&a[2]))));
                 }
             }
             Ok(Some(Frame::ok()))
@@ -233,20 +212,12 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
             let mut ids: Vec<ClientId> = e.sessions.keys().copied().collect();
             ids.sort_unstable();
             if a.len() >= 4 && is(&a[2], "ID") {
-                let wanted: Vec<ClientId> = a[3..]
-                    .iter()
-                    .filter_map(|x| int(x).ok())
-                    .map(|x| x as u64)
-                    .collect();
+                let wanted: Vec<ClientId> = a[3..].iter().filter_map(|x| int(x).ok()).map(|x| x as u64).collect();
                 ids.retain(|i| wanted.contains(i));
             } else if a.len() != 2 {
                 return Err(CmdError::Syntax);
             }
-            let text: String = ids
-                .iter()
-                .filter_map(|i| e.sessions.get(i))
-                .map(|s| s.describe(now) + "\n")
-                .collect();
+            let text: String = ids.iter().filter_map(|i| e.sessions.get(i)).map(|s| s.describe(now) + "\n").collect();
             Ok(Some(Frame::Verbatim("txt".into(), Bytes::from(text))))
         }
         "KILL" => kill(e, id, &a[2..]),
@@ -300,11 +271,7 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
 
 fn client_id(b: &[u8]) -> Result<u64, CmdError> {
     let bad = || CmdError::msg("ERR client-id should be greater than 0");
-    int(b)
-        .ok()
-        .filter(|n| *n > 0)
-        .map(|n| n as u64)
-        .ok_or_else(bad)
+    int(b).ok().filter(|n| *n > 0).map(|n| n as u64).ok_or_else(bad)
 }
 
 /// A `CLIENT KILL TYPE` filter: `Some(is_pubsub)`, or `None` for types no
@@ -314,10 +281,7 @@ fn client_type(b: &[u8]) -> Result<Option<bool>, CmdError> {
         "NORMAL" => Ok(Some(false)),
         "PUBSUB" => Ok(Some(true)),
         "MASTER" | "REPLICA" | "SLAVE" => Ok(None),
-        _ => Err(CmdError::msg(format!(
-            "ERR Unknown client type '{}'",
-            String::from_utf8_lossy(b)
-        ))),
+        _ => Err(CmdError::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(b)))),
     }
 }
 
@@ -325,12 +289,7 @@ fn client_type(b: &[u8]) -> Result<Option<bool>, CmdError> {
 fn kill(e: &mut Engine, me: ClientId, a: &[Bytes]) -> SessionResult {
     if a.len() == 1 {
         let addr = String::from_utf8_lossy(&a[0]);
-        let Some(victim) = e
-            .sessions
-            .values()
-            .find(|s| s.info.addr == addr)
-            .map(|s| s.id)
-        else {
+        let Some(victim) = e.sessions.values().find(|s| s.info.addr == addr).map(|s| s.id) else {
             return Err(CmdError::msg("ERR No such client"));
         };
         e.close_client(victim);

@@ -13,21 +13,12 @@ use sixfold_resp::Frame;
 pub fn hset(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     if a.len() % 2 == 1 {
         let name = String::from_utf8_lossy(&a[0]).to_ascii_lowercase();
-        return Err(CmdError::msg(format!(
-            "ERR wrong number of arguments for '{name}' command"
-        )));
+        return Err(CmdError::msg(format!("ERR wrong number of arguments for '{name}' command")));
     }
     let h = ex.hash_or_create(&a[1])?;
-    let added = a[2..]
-        .chunks(2)
-        .filter(|fv| h.insert(fv[0].clone(), fv[1].clone()).is_none())
-        .count();
+    let added = a[2..].chunks(2).filter(|fv| h.insert(fv[0].clone(), fv[1].clone()).is_none()).count();
     ex.touch(&a[1]);
-    Ok(if is(&a[0], "HMSET") {
-        Frame::ok()
-    } else {
-        Frame::Integer(added as i64)
-    })
+    Ok(if is(&a[0], "HMSET") { Frame::ok() } else { Frame::Integer(added as i64) })
 }
 
 /// `HSETNX key field value`
@@ -42,20 +33,13 @@ pub fn hsetnx(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// `HGET key field`
 pub fn hget(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(ex
-        .hash(&a[1])?
-        .and_then(|h| h.get(&a[2]).cloned())
-        .map_or(Frame::Null, Frame::Bulk))
+    Ok(ex.hash(&a[1])?.and_then(|h| h.get(&a[2]).cloned()).map_or(Frame::Null, Frame::Bulk))
 }
 
 /// `HMGET key field [field ...]`
 pub fn hmget(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let h = ex.hash(&a[1])?;
-    let get = |f: &Bytes| {
-        h.as_ref()
-            .and_then(|h| h.get(f).cloned())
-            .map_or(Frame::Null, Frame::Bulk)
-    };
+    let get = |f: &Bytes| h.as_ref().and_then(|h| h.get(f).cloned()).map_or(Frame::Null, Frame::Bulk);
     Ok(Frame::Array(a[2..].iter().map(get).collect()))
 }
 
@@ -74,53 +58,33 @@ pub fn hdel(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// `HLEN key`
 pub fn hlen(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(Frame::Integer(
-        ex.hash(&a[1])?.map_or(0, |h| h.len() as i64),
-    ))
+    Ok(Frame::Integer(ex.hash(&a[1])?.map_or(0, |h| h.len() as i64)))
 }
 
 /// `HSTRLEN key field`
 pub fn hstrlen(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(Frame::Integer(
-        ex.hash(&a[1])?
-            .and_then(|h| h.get(&a[2]).map(|v| v.len() as i64))
-            .unwrap_or(0),
-    ))
+    Ok(Frame::Integer(ex.hash(&a[1])?.and_then(|h| h.get(&a[2]).map(|v| v.len() as i64)).unwrap_or(0)))
 }
 
 /// `HEXISTS key field`
 pub fn hexists(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(Frame::Integer(i64::from(
-        ex.hash(&a[1])?.is_some_and(|h| h.contains_key(&a[2])),
-    )))
+    Ok(Frame::Integer(i64::from(ex.hash(&a[1])?.is_some_and(|h| h.contains_key(&a[2])))))
 }
 
 /// `HKEYS`, `HVALS`, `HGETALL`
 pub fn hgetall(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let resp3 = ex.resp3;
     let Some(h) = ex.hash(&a[1])? else {
-        return Ok(if is(&a[0], "HGETALL") && resp3 {
-            Frame::Map(vec![])
-        } else {
-            Frame::Array(vec![])
-        });
+        return Ok(if is(&a[0], "HGETALL") && resp3 { Frame::Map(vec![]) } else { Frame::Array(vec![]) });
     };
     Ok(if is(&a[0], "HKEYS") {
         Frame::Array(h.keys().cloned().map(Frame::Bulk).collect())
     } else if is(&a[0], "HVALS") {
         Frame::Array(h.values().cloned().map(Frame::Bulk).collect())
     } else if resp3 {
-        Frame::Map(
-            h.iter()
-                .map(|(k, v)| (Frame::Bulk(k.clone()), Frame::Bulk(v.clone())))
-                .collect(),
-        )
+        Frame::Map(h.iter().map(|(k, v)| (Frame::Bulk(k.clone()), Frame::Bulk(v.clone()))).collect())
     } else {
-        Frame::Array(
-            h.iter()
-                .flat_map(|(k, v)| [Frame::Bulk(k.clone()), Frame::Bulk(v.clone())])
-                .collect(),
-        )
+        Frame::Array(h.iter().flat_map(|(k, v)| [Frame::Bulk(k.clone()), Frame::Bulk(v.clone())]).collect())
     })
 }
 
@@ -128,14 +92,11 @@ pub fn hgetall(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 pub fn hincrby(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let by = int(&a[3])?;
     let cur = match ex.hash(&a[1])?.and_then(|h| h.get(&a[2]).cloned()) {
-        Some(v) => {
-            parse_i64(&v).ok_or_else(|| CmdError::msg("ERR hash value is not an integer"))?
-        }
+        Some(v) => parse_i64(&v).ok_or_else(|| CmdError::msg("ERR hash value is not an integer"))?,
         None => 0,
     };
     let n = cur.checked_add(by).ok_or(CmdError::Overflow)?;
-    ex.hash_or_create(&a[1])?
-        .insert(a[2].clone(), Bytes::from(n.to_string()));
+    ex.hash_or_create(&a[1])?.insert(a[2].clone(), Bytes::from(n.to_string()));
     ex.touch(&a[1]);
     Ok(Frame::Integer(n))
 }
@@ -173,9 +134,7 @@ pub fn rand_count(b: &[u8]) -> Result<i64, CmdError> {
 /// `len`), with repeats when negative (exactly `-count`).
 pub fn pick_indices(ex: &mut Exec, len: usize, count: i64) -> Vec<usize> {
     if count < 0 {
-        return (0..count.unsigned_abs())
-            .map(|_| ex.random_below(len))
-            .collect();
+        return (0..count.unsigned_abs()).map(|_| ex.random_below(len)).collect();
     }
     let want = (count as usize).min(len);
     let mut idx: Vec<usize> = (0..len).collect();
@@ -194,35 +153,23 @@ pub fn hrandfield(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         4 if is(&a[3], "WITHVALUES") => true,
         _ => return Err(CmdError::Syntax),
     };
-    let count = if a.len() >= 3 {
-        Some(rand_count(&a[2])?)
-    } else {
-        None
-    };
+    let count = if a.len() >= 3 { Some(rand_count(&a[2])?) } else { None };
     let resp3 = ex.resp3;
     let Some(h) = ex.hash(&a[1])? else {
-        return Ok(if count.is_some() {
-            Frame::Array(vec![])
-        } else {
-            Frame::Null
-        });
+        return Ok(if count.is_some() { Frame::Array(vec![]) } else { Frame::Null });
     };
     let pairs: Vec<(Bytes, Bytes)> = h.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let picked = pick_indices(ex, pairs.len(), count.unwrap_or(1));
     if count.is_none() {
-        return Ok(picked
-            .first()
-            .map_or(Frame::Null, |&i| Frame::Bulk(pairs[i].0.clone())));
+        return Ok(picked.first().map_or(Frame::Null, |&i| Frame::Bulk(pairs[i].0.clone())));
     }
     let out = picked.iter().map(|&i| &pairs[i]);
     Ok(Frame::Array(if !with_values {
         out.map(|(k, _)| Frame::Bulk(k.clone())).collect()
     } else if resp3 {
-        out.map(|(k, v)| Frame::Array(vec![Frame::Bulk(k.clone()), Frame::Bulk(v.clone())]))
-            .collect()
+        out.map(|(k, v)| Frame::Array(vec![Frame::Bulk(k.clone()), Frame::Bulk(v.clone())])).collect()
     } else {
-        out.flat_map(|(k, v)| [Frame::Bulk(k.clone()), Frame::Bulk(v.clone())])
-            .collect()
+        out.flat_map(|(k, v)| [Frame::Bulk(k.clone()), Frame::Bulk(v.clone())]).collect()
     }))
 }
 

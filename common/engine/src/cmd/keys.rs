@@ -33,39 +33,19 @@ pub fn expire(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
             "GT" => gt = true,
             "LT" => lt = true,
             _ => {
-                return Err(CmdError::msg(format!(
-                    "ERR Unsupported option {}",
-                    String::from_utf8_lossy(o)
-                )));
+                return Err(CmdError::msg(format!("ERR Unsupported option {}", String::from_utf8_lossy(o))));
             }
         }
     }
     if nx && (xx || gt || lt) {
-        return Err(CmdError::msg(
-            "ERR NX and XX, GT or LT options at the same time are not compatible",
-        ));
+        return Err(CmdError::msg("ERR NX and XX, GT or LT options at the same time are not compatible"));
     }
     if gt && lt {
-        return Err(CmdError::msg(
-            "ERR GT and LT options at the same time are not compatible",
-        ));
+        return Err(CmdError::msg("ERR GT and LT options at the same time are not compatible"));
     }
-    let invalid = || {
-        CmdError::msg(format!(
-            "ERR invalid expire time in '{}' command",
-            name.to_ascii_lowercase()
-        ))
-    };
-    let ms = if name == "EXPIRE" || name == "EXPIREAT" {
-        n.checked_mul(1000).ok_or_else(invalid)?
-    } else {
-        n
-    };
-    let at = if name.ends_with("AT") {
-        ms
-    } else {
-        ms.checked_add(ex.now_ms).ok_or_else(invalid)?
-    };
+    let invalid = || CmdError::msg(format!("ERR invalid expire time in '{}' command", name.to_ascii_lowercase()));
+    let ms = if name == "EXPIRE" || name == "EXPIREAT" { n.checked_mul(1000).ok_or_else(invalid)? } else { n };
+    let at = if name.ends_with("AT") { ms } else { ms.checked_add(ex.now_ms).ok_or_else(invalid)? };
     let Some(entry) = ex.lookup(&a[1]) else {
         return Ok(Frame::Integer(0));
     };
@@ -83,11 +63,7 @@ pub fn expire(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     } else {
         ex.db().set_expire(&a[1], Some(at));
         ex.touch(&a[1]);
-        ex.propagate(vec![
-            word("PEXPIREAT"),
-            a[1].clone(),
-            Bytes::from(at.to_string()),
-        ]);
+        ex.propagate(vec![word("PEXPIREAT"), a[1].clone(), Bytes::from(at.to_string())]);
     }
     Ok(Frame::Integer(1))
 }
@@ -167,9 +143,7 @@ pub fn copy(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         i += 1;
     }
     if db == ex.db && a[1] == a[2] {
-        return Err(CmdError::msg(
-            "ERR source and destination objects are the same",
-        ));
+        return Err(CmdError::msg("ERR source and destination objects are the same"));
     }
     let Some(entry) = ex.lookup(&a[1]).cloned() else {
         return Ok(Frame::Integer(0));
@@ -211,19 +185,12 @@ pub struct ScanOpts {
 
 /// Parses a SCAN cursor (`ERR invalid cursor`).
 pub fn cursor(b: &[u8]) -> Result<u64, CmdError> {
-    std::str::from_utf8(b)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::msg("ERR invalid cursor"))
+    std::str::from_utf8(b).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| CmdError::msg("ERR invalid cursor"))
 }
 
 /// Parses SCAN options from `a` (after the cursor).
 pub fn scan_opts(a: &[Bytes], allow_type: bool) -> Result<ScanOpts, CmdError> {
-    let mut o = ScanOpts {
-        pattern: None,
-        count: 10,
-        kind: None,
-    };
+    let mut o = ScanOpts { pattern: None, count: 10, kind: None };
     let mut i = 0;
     while i < a.len() {
         if i + 1 >= a.len() {
@@ -238,9 +205,7 @@ pub fn scan_opts(a: &[Bytes], allow_type: bool) -> Result<ScanOpts, CmdError> {
                 }
                 o.count = n as usize;
             }
-            "TYPE" if allow_type => {
-                o.kind = Some(String::from_utf8_lossy(&a[i + 1]).to_ascii_lowercase())
-            }
+            "TYPE" if allow_type => o.kind = Some(String::from_utf8_lossy(&a[i + 1]).to_ascii_lowercase()),
             _ => return Err(CmdError::Syntax),
         }
         i += 2;
@@ -268,10 +233,7 @@ pub fn scan(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         }
         out.push(Frame::Bulk(k));
     }
-    Ok(Frame::Array(vec![
-        Frame::bulk(next.to_string()),
-        Frame::Array(out),
-    ]))
+    Ok(Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(out)]))
 }
 
 /// `RANDOMKEY`
@@ -301,11 +263,7 @@ pub fn flush(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     if a.len() > 2 || (a.len() == 2 && !is(&a[1], "ASYNC") && !is(&a[1], "SYNC")) {
         return Err(CmdError::Syntax);
     }
-    let dbs: Vec<usize> = if is(&a[0], "FLUSHALL") {
-        (0..ex.ks.dbs.len()).collect()
-    } else {
-        vec![ex.db]
-    };
+    let dbs: Vec<usize> = if is(&a[0], "FLUSHALL") { (0..ex.ks.dbs.len()).collect() } else { vec![ex.db] };
     for db in dbs {
         let keys: Vec<Bytes> = ex.ks.dbs[db].iter().map(|(k, _)| k.clone()).collect();
         for k in keys {
@@ -320,25 +278,16 @@ pub fn flush(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 /// `OBJECT ENCODING key` | `OBJECT HELP`
 pub fn object(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     match (upper(&a[1]).as_str(), a.len()) {
-        ("ENCODING", 3) => Ok(ex
-            .lookup(&a[2])
-            .map_or(Frame::Null, |e| Frame::bulk(e.value.encoding()))),
+        ("ENCODING", 3) => Ok(ex.lookup(&a[2]).map_or(Frame::Null, |e| Frame::bulk(e.value.encoding()))),
         ("HELP", 2) => Ok(Frame::Array(
-            [
-                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ENCODING <key>",
-                "HELP",
-            ]
-            .iter()
-            .map(|s| Frame::Simple((*s).into()))
-            .collect(),
+            ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "HELP"]
+                .iter()
+                .map(|s| Frame::Simple((*s).into()))
+                .collect(),
         )),
-        ("ENCODING", _) => Err(CmdError::msg(
-            "ERR wrong number of arguments for 'object|encoding' command",
-        )),
-        _ => Err(CmdError::msg(format!(
-            "ERR unknown subcommand '{}'. Try OBJECT HELP.",
-            String::from_utf8_lossy(&a[1])
-        ))),
+        ("ENCODING", _) => Err(CmdError::msg("ERR wrong number of arguments for 'object|encoding' command")),
+        _ => {
+            Err(CmdError::msg(format!("ERR unknown subcommand '{}'. Try OBJECT HELP.", String::from_utf8_lossy(&a[1]))))
+        }
     }
 }

@@ -16,11 +16,7 @@ pub fn push(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     }
     let l = ex.list_or_create(&a[1])?;
     for e in &a[2..] {
-        if name.starts_with('L') {
-            l.push_front(e.clone())
-        } else {
-            l.push_back(e.clone())
-        }
+        if name.starts_with('L') { l.push_front(e.clone()) } else { l.push_back(e.clone()) }
     }
     let n = l.len();
     ex.touch(&a[1]);
@@ -28,18 +24,11 @@ pub fn push(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 }
 
 fn pop_n(l: &mut VecDeque<Bytes>, left: bool, n: usize) -> Vec<Bytes> {
-    (0..n)
-        .map_while(|_| if left { l.pop_front() } else { l.pop_back() })
-        .collect()
+    (0..n).map_while(|_| if left { l.pop_front() } else { l.pop_back() }).collect()
 }
 
 /// Pops up to `n` elements of `key` and records the change.
-fn pop_from(
-    ex: &mut Exec,
-    key: &Bytes,
-    left: bool,
-    n: usize,
-) -> Result<Option<Vec<Bytes>>, CmdError> {
+fn pop_from(ex: &mut Exec, key: &Bytes, left: bool, n: usize) -> Result<Option<Vec<Bytes>>, CmdError> {
     let Some(l) = ex.list(key)? else {
         return Ok(None);
     };
@@ -72,9 +61,7 @@ pub fn pop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// `LLEN key`
 pub fn llen(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(Frame::Integer(
-        ex.list(&a[1])?.map_or(0, |l| l.len() as i64),
-    ))
+    Ok(Frame::Integer(ex.list(&a[1])?.map_or(0, |l| l.len() as i64)))
 }
 
 /// `LRANGE key start stop`
@@ -86,9 +73,7 @@ pub fn lrange(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let Some((s, e)) = range(s, e, l.len()) else {
         return Ok(Frame::Array(vec![]));
     };
-    Ok(Frame::Array(
-        l.range(s..e).cloned().map(Frame::Bulk).collect(),
-    ))
+    Ok(Frame::Array(l.range(s..e).cloned().map(Frame::Bulk).collect()))
 }
 
 fn index(i: i64, len: usize) -> Option<usize> {
@@ -123,28 +108,16 @@ pub fn lrem(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let Some(l) = ex.list(&a[1])? else {
         return Ok(Frame::Integer(0));
     };
-    let limit = if count == 0 {
-        usize::MAX
-    } else {
-        count.unsigned_abs() as usize
-    };
+    let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
     let mut removed = 0;
     let mut kept: VecDeque<Bytes> = VecDeque::with_capacity(l.len());
     if count >= 0 {
         for e in l.drain(..) {
-            if removed < limit && e == a[3] {
-                removed += 1
-            } else {
-                kept.push_back(e)
-            }
+            if removed < limit && e == a[3] { removed += 1 } else { kept.push_back(e) }
         }
     } else {
         for e in l.drain(..).rev() {
-            if removed < limit && e == a[3] {
-                removed += 1
-            } else {
-                kept.push_front(e)
-            }
+            if removed < limit && e == a[3] { removed += 1 } else { kept.push_front(e) }
         }
     }
     *l = kept;
@@ -226,27 +199,16 @@ pub fn lpos(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         i += 2;
     }
     let Some(l) = ex.list(&a[1])? else {
-        return Ok(if count.is_some() {
-            Frame::Array(vec![])
-        } else {
-            Frame::Null
-        });
+        return Ok(if count.is_some() { Frame::Array(vec![]) } else { Frame::Null });
     };
     let want = match count {
         Some(0) => usize::MAX,
         Some(c) => c,
         None => 1,
     };
-    let scan = if maxlen == 0 {
-        l.len()
-    } else {
-        maxlen.min(l.len())
-    };
-    let idx: Box<dyn Iterator<Item = usize>> = if rank > 0 {
-        Box::new(0..scan)
-    } else {
-        Box::new((l.len() - scan..l.len()).rev())
-    };
+    let scan = if maxlen == 0 { l.len() } else { maxlen.min(l.len()) };
+    let idx: Box<dyn Iterator<Item = usize>> =
+        if rank > 0 { Box::new(0..scan) } else { Box::new((l.len() - scan..l.len()).rev()) };
     let mut skip = rank.unsigned_abs() - 1;
     let mut found = Vec::new();
     for i in idx {
@@ -261,11 +223,7 @@ pub fn lpos(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
             }
         }
     }
-    Ok(if count.is_some() {
-        Frame::Array(found)
-    } else {
-        found.pop().unwrap_or(Frame::Null)
-    })
+    Ok(if count.is_some() { Frame::Array(found) } else { found.pop().unwrap_or(Frame::Null) })
 }
 
 fn side(b: &[u8]) -> Result<bool, CmdError> {
@@ -277,13 +235,7 @@ fn side(b: &[u8]) -> Result<bool, CmdError> {
 }
 
 /// Moves one element; `None` when the source is empty.
-fn do_move(
-    ex: &mut Exec,
-    src: &Bytes,
-    dst: &Bytes,
-    from_left: bool,
-    to_left: bool,
-) -> Result<Option<Bytes>, CmdError> {
+fn do_move(ex: &mut Exec, src: &Bytes, dst: &Bytes, from_left: bool, to_left: bool) -> Result<Option<Bytes>, CmdError> {
     if ex.list(src)?.is_none() {
         return Ok(None);
     }
@@ -303,11 +255,7 @@ fn do_move(
 
 /// `LMOVE source destination LEFT|RIGHT LEFT|RIGHT`, `RPOPLPUSH source destination`
 pub fn lmove(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    let (from, to) = if is(&a[0], "RPOPLPUSH") {
-        (false, true)
-    } else {
-        (side(&a[3])?, side(&a[4])?)
-    };
+    let (from, to) = if is(&a[0], "RPOPLPUSH") { (false, true) } else { (side(&a[3])?, side(&a[4])?) };
     Ok(do_move(ex, &a[1], &a[2], from, to)?.map_or(Frame::Null, Frame::Bulk))
 }
 
@@ -325,20 +273,13 @@ pub fn numkeys_args(a: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), CmdError> {
 pub fn count_opt(rest: &[Bytes]) -> Result<usize, CmdError> {
     match rest {
         [] => Ok(1),
-        [c, n] if is(c, "COUNT") => {
-            Ok(int_in(n, 1, i64::MAX, "count should be greater than 0")? as usize)
-        }
+        [c, n] if is(c, "COUNT") => Ok(int_in(n, 1, i64::MAX, "count should be greater than 0")? as usize),
         _ => Err(CmdError::Syntax),
     }
 }
 
 /// Pops from the first non-empty list of `keys`, logging `LPOP/RPOP key n`.
-fn mpop(
-    ex: &mut Exec,
-    keys: &[Bytes],
-    left: bool,
-    n: usize,
-) -> Result<Option<(Bytes, Vec<Bytes>)>, CmdError> {
+fn mpop(ex: &mut Exec, keys: &[Bytes], left: bool, n: usize) -> Result<Option<(Bytes, Vec<Bytes>)>, CmdError> {
     for k in keys {
         if let Some(v) = pop_from(ex, k, left, n)? {
             let cmd = if left { "LPOP" } else { "RPOP" };
@@ -352,10 +293,7 @@ fn mpop(
 
 fn mpop_reply(got: Option<(Bytes, Vec<Bytes>)>) -> Frame {
     got.map_or(Frame::NullArray, |(k, v)| {
-        Frame::Array(vec![
-            Frame::Bulk(k),
-            Frame::Array(v.into_iter().map(Frame::Bulk).collect()),
-        ])
+        Frame::Array(vec![Frame::Bulk(k), Frame::Array(v.into_iter().map(Frame::Bulk).collect())])
     })
 }
 
@@ -369,14 +307,7 @@ pub fn lmpop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// Blocks when nothing was found, unless inside MULTI.
 fn block_or(ex: &Exec, keys: &[Bytes], timeout: u64, nil: Frame) -> CmdResult {
-    if ex.in_multi {
-        Ok(nil)
-    } else {
-        Err(CmdError::WouldBlock {
-            keys: keys.to_vec(),
-            timeout_ms: timeout,
-        })
-    }
+    if ex.in_multi { Ok(nil) } else { Err(CmdError::WouldBlock { keys: keys.to_vec(), timeout_ms: timeout }) }
 }
 
 /// `BLPOP key [key ...] timeout`, `BRPOP ...`
@@ -396,22 +327,12 @@ pub fn blpop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`, `BRPOPLPUSH source destination timeout`
 pub fn blmove(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let brpoplpush = is(&a[0], "BRPOPLPUSH");
-    let (from, to) = if brpoplpush {
-        (false, true)
-    } else {
-        (side(&a[3])?, side(&a[4])?)
-    };
+    let (from, to) = if brpoplpush { (false, true) } else { (side(&a[3])?, side(&a[4])?) };
     let timeout = timeout_ms(&a[a.len() - 1])?;
     match do_move(ex, &a[1], &a[2], from, to)? {
         Some(v) => {
             let dir = |l: bool| word(if l { "LEFT" } else { "RIGHT" });
-            ex.propagate(vec![
-                word("LMOVE"),
-                a[1].clone(),
-                a[2].clone(),
-                dir(from),
-                dir(to),
-            ]);
+            ex.propagate(vec![word("LMOVE"), a[1].clone(), a[2].clone(), dir(from), dir(to)]);
             Ok(Frame::Bulk(v))
         }
         None => block_or(ex, &a[1..2], timeout, Frame::Null),

@@ -75,8 +75,7 @@ const NAME_BYTES_MAX: usize = 32;
 
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static Spec, ahash::RandomState>> =
-        OnceLock::new();
+    static INDEX: OnceLock<HashMap<&'static str, &'static Spec, ahash::RandomState>> = OnceLock::new();
     if name.len() > NAME_BYTES_MAX {
         return None;
     }
@@ -85,30 +84,20 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
         *d = c.to_ascii_lowercase();
     }
     let key = std::str::from_utf8(&buf[..name.len()]).ok()?;
-    INDEX
-        .get_or_init(|| TABLE.iter().map(|s| (s.name, s)).collect())
-        .get(key)
-        .copied()
+    INDEX.get_or_init(|| TABLE.iter().map(|s| (s.name, s)).collect()).get(key).copied()
 }
 
 /// A `HELP` reply for a container command.
 pub fn help(cmd: &str, lines: &[&str]) -> Frame {
     let title = format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
     let mut out = vec![Frame::Simple(Cow::Owned(title))];
-    out.extend(
-        lines
-            .iter()
-            .map(|l| Frame::Simple(Cow::Owned(l.to_string()))),
-    );
+    out.extend(lines.iter().map(|l| Frame::Simple(Cow::Owned(l.to_string()))));
     Frame::Array(out)
 }
 
 /// Redis's error for an unknown subcommand.
 pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> CmdError {
-    CmdError::msg(format!(
-        "ERR unknown subcommand '{}'. Try {cmd} HELP.",
-        String::from_utf8_lossy(sub)
-    ))
+    CmdError::msg(format!("ERR unknown subcommand '{}'. Try {cmd} HELP.", String::from_utf8_lossy(sub)))
 }
 
 /// What a blocking command answers when its timeout expires.

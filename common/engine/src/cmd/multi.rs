@@ -42,16 +42,12 @@ pub fn exec(e: &mut Engine, id: ClientId, _a: &[Bytes]) -> SessionResult {
     };
     if std::mem::take(&mut s.multi_error) {
         unwatch(e, id);
-        return Err(CmdError::msg(
-            "EXECABORT Transaction discarded because of previous errors.",
-        ));
+        return Err(CmdError::msg("EXECABORT Transaction discarded because of previous errors."));
     }
-    let expired_since_watch = s.watched.iter().any(|w| {
-        !w.expired_at_watch
-            && e.ks.dbs[w.db]
-                .get(&w.key)
-                .is_some_and(|en| en.is_expired(now))
-    });
+    let expired_since_watch = s
+        .watched
+        .iter()
+        .any(|w| !w.expired_at_watch && e.ks.dbs[w.db].get(&w.key).is_some_and(|en| en.is_expired(now)));
     if s.dirty_cas || expired_since_watch {
         unwatch(e, id);
         return Ok(Some(Frame::NullArray));
@@ -80,11 +76,7 @@ pub fn watch(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
             continue;
         }
         let expired_at_watch = e.ks.dbs[db].get(k).is_some_and(|en| en.is_expired(now));
-        s.watched.push(Watched {
-            db,
-            key: k.clone(),
-            expired_at_watch,
-        });
+        s.watched.push(Watched { db, key: k.clone(), expired_at_watch });
         e.watchers.entry((db, k.clone())).or_default().push(id);
     }
     Ok(Some(Frame::ok()))

@@ -13,26 +13,12 @@ use std::fmt::Write;
 /// The Redis version Sixfold reports (the command set it follows).
 pub const REDIS_VERSION: &str = "7.2.4";
 
-const SECTIONS: [&str; 7] = [
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "keyspace",
-];
+const SECTIONS: [&str; 7] = ["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
 
 /// `INFO [section ...]`
 pub fn info(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
-    let wanted: Vec<String> = a[1..]
-        .iter()
-        .map(|s| String::from_utf8_lossy(s).to_lowercase())
-        .collect();
-    let all = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| w == "all" || w == "everything" || w == "default");
+    let wanted: Vec<String> = a[1..].iter().map(|s| String::from_utf8_lossy(s).to_lowercase()).collect();
+    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
     let mut out = String::new();
     for sec in SECTIONS {
         if all || wanted.iter().any(|w| w == sec) {
@@ -59,9 +45,7 @@ fn human_bytes(n: u64) -> String {
 fn section(e: &Engine, sec: &str, o: &mut String) {
     let up = |s: &str| {
         let mut c = s.chars();
-        c.next()
-            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-            .unwrap_or_default()
+        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
     };
     let _ = write!(o, "# {}\r\n", up(sec));
     let mut kv = |k: &str, v: String| {
@@ -85,11 +69,7 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
             kv("maxclients", e.config.maxclients.to_string());
             let blocked = e.sessions.values().filter(|s| s.blocked.is_some()).count();
             kv("blocked_clients", blocked.to_string());
-            let pubsub = e
-                .sessions
-                .values()
-                .filter(|s| s.subscriptions() > 0)
-                .count();
+            let pubsub = e.sessions.values().filter(|s| s.subscriptions() > 0).count();
             kv("pubsub_clients", pubsub.to_string());
         }
         "memory" => {
@@ -124,10 +104,7 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
         }
         _ => {
             for (i, db) in e.ks.dbs.iter().enumerate().filter(|(_, d)| !d.is_empty()) {
-                kv(
-                    &format!("db{i}"),
-                    format!("keys={},expires={},avg_ttl=0", db.len(), db.volatile_len()),
-                );
+                kv(&format!("db{i}"), format!("keys={},expires={},avg_ttl=0", db.len(), db.volatile_len()));
             }
         }
     }
@@ -140,13 +117,7 @@ fn config_params(e: &Engine) -> Vec<(&'static str, String)> {
         ("maxmemory", c.maxmemory_bytes.to_string()),
         ("maxmemory-policy", "noeviction".into()),
         ("maxclients", c.maxclients.to_string()),
-        (
-            "requirepass",
-            c.requirepass
-                .as_ref()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .unwrap_or_default(),
-        ),
+        ("requirepass", c.requirepass.as_ref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default()),
         ("proto-max-bulk-len", c.proto_max_bulk_len.to_string()),
         ("port", c.port.to_string()),
         ("databases", crate::db::DATABASES.to_string()),
@@ -175,25 +146,18 @@ fn memory_value(b: &[u8]) -> Option<u64> {
 }
 
 fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
-    let failed = |why: &str| {
-        CmdError::msg(format!(
-            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-        ))
-    };
+    let failed =
+        |why: &str| CmdError::msg(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
     match name {
         "maxmemory" => {
-            e.config.maxmemory_bytes =
-                memory_value(v).ok_or_else(|| failed("argument must be a memory value"))?
+            e.config.maxmemory_bytes = memory_value(v).ok_or_else(|| failed("argument must be a memory value"))?
         }
         "maxmemory-policy" if v.eq_ignore_ascii_case(b"noeviction") => {}
         "maxmemory-policy" => {
             return Err(failed("Sixfold is a database and only supports noeviction"));
         }
         "maxclients" => {
-            let n = int(v)
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| failed("argument must be a number"))?;
+            let n = int(v).ok().filter(|n| *n >= 1).ok_or_else(|| failed("argument must be a number"))?;
             e.config.maxclients = n as u64;
         }
         "requirepass" => e.config.requirepass = (!v.is_empty()).then(|| v.clone()),
@@ -207,9 +171,7 @@ fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
             return Err(failed("can't set immutable config"));
         }
         _ => {
-            return Err(CmdError::msg(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-            )));
+            return Err(CmdError::msg(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")));
         }
     }
     e.config_changed = true;
@@ -222,10 +184,7 @@ pub fn config(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
         "GET" if a.len() >= 3 => {
             let mut out = Vec::new();
             for (k, v) in config_params(e) {
-                if a[2..]
-                    .iter()
-                    .any(|p| glob_match(&p.to_ascii_lowercase(), k.as_bytes()))
-                {
+                if a[2..].iter().any(|p| glob_match(&p.to_ascii_lowercase(), k.as_bytes())) {
                     out.push((Frame::bulk(k), Frame::bulk(v)));
                 }
             }
@@ -241,18 +200,8 @@ pub fn config(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
             e.stats = Default::default();
             Ok(Some(Frame::ok()))
         }
-        "REWRITE" if a.len() == 2 => Err(CmdError::msg(
-            "ERR The server is running without a config file",
-        )),
-        "HELP" => Ok(Some(help(
-            "CONFIG",
-            &[
-                "GET <pattern>",
-                "SET <directive> <value>",
-                "RESETSTAT",
-                "REWRITE",
-            ],
-        ))),
+        "REWRITE" if a.len() == 2 => Err(CmdError::msg("ERR The server is running without a config file")),
+        "HELP" => Ok(Some(help("CONFIG", &["GET <pattern>", "SET <directive> <value>", "RESETSTAT", "REWRITE"]))),
         "GET" | "SET" | "RESETSTAT" | "REWRITE" => Err(CmdError::msg(format!(
             "ERR wrong number of arguments for 'config|{}' command",
             String::from_utf8_lossy(&a[1]).to_lowercase()
@@ -262,12 +211,7 @@ pub fn config(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
 }
 
 fn command_info(s: &Spec) -> Frame {
-    let flags = s
-        .flags
-        .iter()
-        .filter(|f| !f.starts_with('@'))
-        .map(|f| Frame::Simple((*f).into()))
-        .collect();
+    let flags = s.flags.iter().filter(|f| !f.starts_with('@')).map(|f| Frame::Simple((*f).into())).collect();
     Frame::Array(vec![
         Frame::bulk(s.name),
         Frame::Integer(s.arity as i64),
@@ -300,11 +244,7 @@ pub fn command(_e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     }
     let names = &a[2..];
     let pick = |all: bool| -> Vec<&'static Spec> {
-        if all {
-            TABLE.iter().collect()
-        } else {
-            names.iter().filter_map(|n| lookup(n)).collect()
-        }
+        if all { TABLE.iter().collect() } else { names.iter().filter_map(|n| lookup(n)).collect() }
     };
     match upper(&a[1]).as_str() {
         "COUNT" => Ok(Some(Frame::Integer(TABLE.len() as i64))),
@@ -312,35 +252,20 @@ pub fn command(_e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
             let out = if names.is_empty() {
                 TABLE.iter().map(command_info).collect()
             } else {
-                names
-                    .iter()
-                    .map(|n| lookup(n).map_or(Frame::NullArray, command_info))
-                    .collect()
+                names.iter().map(|n| lookup(n).map_or(Frame::NullArray, command_info)).collect()
             };
             Ok(Some(Frame::Array(out)))
         }
-        "DOCS" => Ok(Some(Frame::Map(
-            pick(names.is_empty())
-                .into_iter()
-                .map(command_docs)
-                .collect(),
-        ))),
+        "DOCS" => Ok(Some(Frame::Map(pick(names.is_empty()).into_iter().map(command_docs).collect()))),
         "LIST" => {
             let pattern = match names {
                 [] => None,
-                [f, kind, p]
-                    if f.eq_ignore_ascii_case(b"FILTERBY")
-                        && kind.eq_ignore_ascii_case(b"PATTERN") =>
-                {
-                    Some(p)
-                }
+                [f, kind, p] if f.eq_ignore_ascii_case(b"FILTERBY") && kind.eq_ignore_ascii_case(b"PATTERN") => Some(p),
                 _ => return Err(CmdError::Syntax),
             };
             let out = TABLE
                 .iter()
-                .filter(|s| {
-                    pattern.is_none_or(|p| glob_match(&p.to_ascii_lowercase(), s.name.as_bytes()))
-                })
+                .filter(|s| pattern.is_none_or(|p| glob_match(&p.to_ascii_lowercase(), s.name.as_bytes())))
                 .map(|s| Frame::bulk(s.name))
                 .collect();
             Ok(Some(Frame::Array(out)))
@@ -354,11 +279,7 @@ pub fn command(_e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
             if first == 0 {
                 return Err(CmdError::msg("ERR The command has no key arguments"));
             }
-            let last = if last < 0 {
-                args.len() as i32 + last
-            } else {
-                last
-            };
+            let last = if last < 0 { args.len() as i32 + last } else { last };
             let keys = (first..=last.min(args.len() as i32 - 1))
                 .step_by(step.max(1) as usize)
                 .map(|i| Frame::Bulk(args[i as usize].clone()))
@@ -383,10 +304,7 @@ pub fn command(_e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
 /// `TIME`
 pub fn time(e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
     let ms = e.now_ms;
-    Ok(Some(Frame::Array(vec![
-        Frame::bulk_int(ms / 1000),
-        Frame::bulk_int((ms % 1000) * 1000),
-    ])))
+    Ok(Some(Frame::Array(vec![Frame::bulk_int(ms / 1000), Frame::bulk_int((ms % 1000) * 1000)])))
 }
 
 /// `DEBUG DIGEST | SET-ACTIVE-EXPIRE 0|1 | HELP`

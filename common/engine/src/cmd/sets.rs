@@ -16,11 +16,7 @@ type Members = HashSet<Bytes>;
 
 fn set_reply(ex: &Exec, m: impl IntoIterator<Item = Bytes>) -> Frame {
     let items = m.into_iter().map(Frame::Bulk).collect();
-    if ex.resp3 {
-        Frame::Set(items)
-    } else {
-        Frame::Array(items)
-    }
+    if ex.resp3 { Frame::Set(items) } else { Frame::Array(items) }
 }
 
 /// `SADD key member [member ...]`
@@ -48,18 +44,13 @@ pub fn srem(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// `SMEMBERS key`
 pub fn smembers(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    let m: Vec<Bytes> = ex
-        .set_value(&a[1])?
-        .map(|s| s.iter().cloned().collect())
-        .unwrap_or_default();
+    let m: Vec<Bytes> = ex.set_value(&a[1])?.map(|s| s.iter().cloned().collect()).unwrap_or_default();
     Ok(set_reply(ex, m))
 }
 
 /// `SISMEMBER key member`
 pub fn sismember(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(Frame::Integer(i64::from(
-        ex.set_value(&a[1])?.is_some_and(|s| s.contains(&a[2])),
-    )))
+    Ok(Frame::Integer(i64::from(ex.set_value(&a[1])?.is_some_and(|s| s.contains(&a[2])))))
 }
 
 /// `SMISMEMBER key member [member ...]`
@@ -71,9 +62,7 @@ pub fn smismember(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// `SCARD key`
 pub fn scard(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(Frame::Integer(
-        ex.set_value(&a[1])?.map_or(0, |s| s.len() as i64),
-    ))
+    Ok(Frame::Integer(ex.set_value(&a[1])?.map_or(0, |s| s.len() as i64)))
 }
 
 /// `SPOP key [count]`
@@ -84,11 +73,7 @@ pub fn spop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let count = a.get(2).map(|c| positive(c)).transpose()?;
     ex.suppress_verbatim();
     let Some(s) = ex.set_value(&a[1])? else {
-        return Ok(if count.is_some() {
-            set_reply(ex, [])
-        } else {
-            Frame::Null
-        });
+        return Ok(if count.is_some() { set_reply(ex, []) } else { Frame::Null });
     };
     let members: Vec<Bytes> = s.iter().cloned().collect();
     let picked = pick_indices(ex, members.len(), count.unwrap_or(1) as i64);
@@ -118,11 +103,7 @@ pub fn srandmember(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     }
     let count = a.get(2).map(|c| rand_count(c)).transpose()?;
     let Some(s) = ex.set_value(&a[1])? else {
-        return Ok(if count.is_some() {
-            Frame::Array(vec![])
-        } else {
-            Frame::Null
-        });
+        return Ok(if count.is_some() { Frame::Array(vec![]) } else { Frame::Null });
     };
     let members: Vec<Bytes> = s.iter().cloned().collect();
     let picked = pick_indices(ex, members.len(), count.unwrap_or(1));
@@ -140,9 +121,7 @@ pub fn smove(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     }
     ex.set_value(&a[2])?;
     if a[1] == a[2] {
-        return Ok(Frame::Integer(i64::from(
-            ex.set_value(&a[1])?.is_some_and(|s| s.contains(&a[3])),
-        )));
+        return Ok(Frame::Integer(i64::from(ex.set_value(&a[1])?.is_some_and(|s| s.contains(&a[3])))));
     }
     if !ex.set_value(&a[1])?.is_some_and(|s| s.remove(&a[3])) {
         return Ok(Frame::Integer(0));
@@ -156,9 +135,7 @@ pub fn smove(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// Loads the sets at `keys` (missing keys are empty; WRONGTYPE for others).
 fn load(ex: &mut Exec, keys: &[Bytes]) -> Result<Vec<Option<Members>>, CmdError> {
-    keys.iter()
-        .map(|k| Ok(ex.set_value(k)?.map(|s| s.clone())))
-        .collect()
+    keys.iter().map(|k| Ok(ex.set_value(k)?.map(|s| s.clone()))).collect()
 }
 
 #[derive(Clone, Copy)]
@@ -176,18 +153,13 @@ fn combine(sets: Vec<Option<Members>>, op: Op) -> Members {
             acc.extend(s);
             acc
         }),
-        Op::Diff => it.flatten().fold(first, |acc, s| {
-            acc.into_iter().filter(|m| !s.contains(m)).collect()
-        }),
+        Op::Diff => it.flatten().fold(first, |acc, s| acc.into_iter().filter(|m| !s.contains(m)).collect()),
         Op::Inter => {
             let rest: Vec<Option<Members>> = it.collect();
             if rest.iter().any(|s| s.is_none()) {
                 return Members::new();
             }
-            first
-                .into_iter()
-                .filter(|m| rest.iter().flatten().all(|s| s.contains(m)))
-                .collect()
+            first.into_iter().filter(|m| rest.iter().flatten().all(|s| s.contains(m))).collect()
         }
     }
 }
@@ -232,9 +204,7 @@ pub fn sopstore(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 pub fn intercard_args(a: &[Bytes]) -> Result<(&[Bytes], usize), CmdError> {
     let n = int_in(&a[1], 1, i64::MAX, "numkeys should be greater than 0")? as usize;
     if n > a.len() - 2 {
-        return Err(CmdError::msg(
-            "ERR Number of keys can't be greater than number of args",
-        ));
+        return Err(CmdError::msg("ERR Number of keys can't be greater than number of args"));
     }
     let limit = match &a[2 + n..] {
         [] => 0,
@@ -248,9 +218,7 @@ pub fn intercard_args(a: &[Bytes]) -> Result<(&[Bytes], usize), CmdError> {
 pub fn sintercard(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let (keys, limit) = intercard_args(a)?;
     let n = combine(load(ex, keys)?, Op::Inter).len();
-    Ok(Frame::Integer(
-        if limit > 0 { n.min(limit) } else { n } as i64
-    ))
+    Ok(Frame::Integer(if limit > 0 { n.min(limit) } else { n } as i64))
 }
 
 /// `SSCAN key cursor [MATCH pattern] [COUNT count]`: the whole set at once.
@@ -260,11 +228,7 @@ pub fn sscan(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let members: Vec<Frame> = ex
         .set_value(&a[1])?
         .map(|s| {
-            s.iter()
-                .filter(|m| o.pattern.as_ref().is_none_or(|p| glob_match(p, m)))
-                .cloned()
-                .map(Frame::Bulk)
-                .collect()
+            s.iter().filter(|m| o.pattern.as_ref().is_none_or(|p| glob_match(p, m))).cloned().map(Frame::Bulk).collect()
         })
         .unwrap_or_default();
     Ok(Frame::Array(vec![Frame::bulk("0"), Frame::Array(members)]))

@@ -30,20 +30,9 @@ fn expire_at(ex: &Exec, unit: &[u8], n: &[u8], cmd: &str) -> Result<i64, CmdErro
     if n <= 0 {
         return Err(invalid());
     }
-    let (secs, absolute) = (
-        is(unit, "EX") || is(unit, "EXAT"),
-        is(unit, "EXAT") || is(unit, "PXAT"),
-    );
-    let ms = if secs {
-        n.checked_mul(1000).ok_or_else(invalid)?
-    } else {
-        n
-    };
-    if absolute {
-        Ok(ms)
-    } else {
-        ex.now_ms.checked_add(ms).ok_or_else(invalid)
-    }
+    let (secs, absolute) = (is(unit, "EX") || is(unit, "EXAT"), is(unit, "EXAT") || is(unit, "PXAT"));
+    let ms = if secs { n.checked_mul(1000).ok_or_else(invalid)? } else { n };
+    if absolute { Ok(ms) } else { ex.now_ms.checked_add(ms).ok_or_else(invalid) }
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]`
@@ -60,10 +49,7 @@ pub fn set(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
             get = true;
         } else if is(o, "KEEPTTL") && ttl == Ttl::None {
             ttl = Ttl::Keep;
-        } else if ["EX", "PX", "EXAT", "PXAT"].iter().any(|u| is(o, u))
-            && ttl == Ttl::None
-            && i + 1 < a.len()
-        {
+        } else if ["EX", "PX", "EXAT", "PXAT"].iter().any(|u| is(o, u)) && ttl == Ttl::None && i + 1 < a.len() {
             ttl = Ttl::At(expire_at(ex, o, &a[i + 1], "set")?);
             i += 1;
         } else {
@@ -77,11 +63,7 @@ pub fn set(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         return Ok(old.map_or(Frame::Null, Frame::Bulk));
     }
     set_string(ex, &a[1], a[2].clone(), ttl);
-    Ok(if get {
-        old.map_or(Frame::Null, Frame::Bulk)
-    } else {
-        Frame::ok()
-    })
+    Ok(if get { old.map_or(Frame::Null, Frame::Bulk) } else { Frame::ok() })
 }
 
 /// Stores a string with the given expiry and logs `SET key value [PXAT t|KEEPTTL]`.
@@ -128,10 +110,7 @@ pub fn get(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// `MGET key [key ...]`
 pub fn mget(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    let vals = a[1..]
-        .iter()
-        .map(|k| ex.string(k).ok().flatten().map_or(Frame::Null, Frame::Bulk))
-        .collect();
+    let vals = a[1..].iter().map(|k| ex.string(k).ok().flatten().map_or(Frame::Null, Frame::Bulk)).collect();
     Ok(Frame::Array(vals))
 }
 
@@ -140,9 +119,7 @@ pub fn mset(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let nx = is(&a[0], "MSETNX");
     if a.len().is_multiple_of(2) {
         let name = if nx { "msetnx" } else { "mset" };
-        return Err(CmdError::msg(format!(
-            "ERR wrong number of arguments for '{name}' command"
-        )));
+        return Err(CmdError::msg(format!("ERR wrong number of arguments for '{name}' command")));
     }
     if nx && a[1..].chunks(2).any(|kv| ex.exists(&kv[0])) {
         return Ok(Frame::Integer(0));
@@ -176,10 +153,7 @@ pub fn getex(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let mut i = 2;
     while i < a.len() {
         let o = &a[i];
-        if ["EX", "PX", "EXAT", "PXAT"].iter().any(|u| is(o, u))
-            && ttl == Ttl::None
-            && i + 1 < a.len()
-        {
+        if ["EX", "PX", "EXAT", "PXAT"].iter().any(|u| is(o, u)) && ttl == Ttl::None && i + 1 < a.len() {
             ttl = Ttl::At(expire_at(ex, o, &a[i + 1], "getex")?);
             i += 1;
         } else if is(o, "PERSIST") && ttl == Ttl::None {
@@ -200,11 +174,7 @@ pub fn getex(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         Ttl::At(t) => {
             ex.db().set_expire(&a[1], Some(t));
             ex.touch(&a[1]);
-            ex.propagate(vec![
-                word("PEXPIREAT"),
-                a[1].clone(),
-                Bytes::from(t.to_string()),
-            ]);
+            ex.propagate(vec![word("PEXPIREAT"), a[1].clone(), Bytes::from(t.to_string())]);
         }
         Ttl::Persist if ex.lookup(&a[1]).is_some_and(|e| e.expire_at_ms.is_some()) => {
             ex.db().set_expire(&a[1], None);
@@ -238,9 +208,7 @@ pub fn append(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// `STRLEN key`
 pub fn strlen(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(Frame::Integer(
-        ex.string(&a[1])?.map_or(0, |s| s.len() as i64),
-    ))
+    Ok(Frame::Integer(ex.string(&a[1])?.map_or(0, |s| s.len() as i64)))
 }
 
 /// `GETRANGE key start end` (and `SUBSTR`)
@@ -299,8 +267,7 @@ pub fn incr(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         "INCRBY" => int(&a[2])?,
         _ => {
             let n = int(&a[2])?;
-            n.checked_neg()
-                .ok_or_else(|| CmdError::msg("ERR decrement would overflow"))?
+            n.checked_neg().ok_or_else(|| CmdError::msg("ERR decrement would overflow"))?
         }
     };
     let cur = match ex.string(&a[1])? {
@@ -320,15 +287,8 @@ pub fn human_float(f: f64) -> String {
 /// Adds two decimal strings as INCRBYFLOAT does. Integers are added
 /// exactly (Redis's long double holds every 64-bit integer); anything else
 /// in f64. `None` when the result is not finite.
-pub fn add_float_strings(
-    cur: f64,
-    cur_text: Option<&[u8]>,
-    by: f64,
-    by_text: &[u8],
-) -> Option<String> {
-    let exact = cur_text
-        .map_or(Some(0), crate::util::parse_i64)
-        .zip(crate::util::parse_i64(by_text));
+pub fn add_float_strings(cur: f64, cur_text: Option<&[u8]>, by: f64, by_text: &[u8]) -> Option<String> {
+    let exact = cur_text.map_or(Some(0), crate::util::parse_i64).zip(crate::util::parse_i64(by_text));
     if let Some((x, y)) = exact {
         return Some((i128::from(x) + i128::from(y)).to_string());
     }
@@ -348,11 +308,6 @@ pub fn incrbyfloat(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         .ok_or_else(|| CmdError::msg("ERR increment would produce NaN or Infinity"))?;
     let text = Bytes::from(text);
     put_keep_ttl(ex, &a[1], text.clone());
-    ex.propagate(vec![
-        word("SET"),
-        a[1].clone(),
-        text.clone(),
-        word("KEEPTTL"),
-    ]);
+    ex.propagate(vec![word("SET"), a[1].clone(), text.clone(), word("KEEPTTL")]);
     Ok(Frame::Bulk(text))
 }

@@ -1,10 +1,7 @@
 //! The command table: every command Sixfold serves, with its arity, flags,
 //! key positions, group and handler: one row per command, one line per row.
 
-use super::{
-    Handler, Spec, connection, hashes, keys, lists, multi, pubsub, server, sets, strings, zranges,
-    zsets,
-};
+use super::{Handler, Spec, connection, hashes, keys, lists, multi, pubsub, server, sets, strings, zranges, zsets};
 
 /// Every command.
 #[rustfmt::skip]

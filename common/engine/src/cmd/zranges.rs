@@ -20,11 +20,7 @@ struct ScoreBound {
 
 fn score_bound(b: &[u8]) -> Result<ScoreBound, CmdError> {
     let bad = || CmdError::msg("ERR min or max is not a float");
-    let (excl, rest) = if b.first() == Some(&b'(') {
-        (true, &b[1..])
-    } else {
-        (false, b)
-    };
+    let (excl, rest) = if b.first() == Some(&b'(') { (true, &b[1..]) } else { (false, b) };
     let v = crate::util::parse_f64(rest).ok_or_else(bad)?;
     Ok(ScoreBound { v, excl })
 }
@@ -88,11 +84,8 @@ fn in_score(s: f64, min: ScoreBound, max: ScoreBound) -> bool {
 
 /// Runs a query on one sorted set.
 fn select(z: &ZSet, q: &Query) -> Vec<(Bytes, f64)> {
-    let items: Box<dyn Iterator<Item = (&Bytes, f64)>> = if q.rev {
-        Box::new(z.iter().rev())
-    } else {
-        Box::new(z.iter())
-    };
+    let items: Box<dyn Iterator<Item = (&Bytes, f64)>> =
+        if q.rev { Box::new(z.iter().rev()) } else { Box::new(z.iter()) };
     let picked: Box<dyn Iterator<Item = (&Bytes, f64)>> = match &q.by {
         By::Rank(s, e) => match range(*s, *e, z.len()) {
             Some((s, e)) => Box::new(items.skip(s).take(e - s)),
@@ -102,17 +95,12 @@ fn select(z: &ZSet, q: &Query) -> Vec<(Bytes, f64)> {
             let (min, max) = (*min, *max);
             Box::new(items.filter(move |(_, s)| in_score(*s, min, max)))
         }
-        By::Lex(min, max) => {
-            Box::new(items.filter(move |(m, _)| above_min(m, min) && below_max(m, max)))
-        }
+        By::Lex(min, max) => Box::new(items.filter(move |(m, _)| above_min(m, min) && below_max(m, max))),
     };
     let picked = picked.map(|(m, s)| (m.clone(), s));
     match q.limit {
         Some((off, _)) if off < 0 => Vec::new(),
-        Some((off, cnt)) => picked
-            .skip(off as usize)
-            .take(if cnt < 0 { usize::MAX } else { cnt as usize })
-            .collect(),
+        Some((off, cnt)) => picked.skip(off as usize).take(if cnt < 0 { usize::MAX } else { cnt as usize }).collect(),
         None => picked.collect(),
     }
 }
@@ -148,15 +136,9 @@ fn parse_zrange(a: &[Bytes], store: bool) -> Result<(Query, bool), CmdError> {
         ));
     }
     if ws && bylex {
-        return Err(CmdError::msg(
-            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
-        ));
+        return Err(CmdError::msg("ERR syntax error, WITHSCORES not supported in combination with BYLEX"));
     }
-    let (lo, hi) = if rev && (byscore || bylex) {
-        (&a[1], &a[0])
-    } else {
-        (&a[0], &a[1])
-    };
+    let (lo, hi) = if rev && (byscore || bylex) { (&a[1], &a[0]) } else { (&a[0], &a[1]) };
     let by = if byscore {
         By::Score(score_bound(lo)?, score_bound(hi)?)
     } else if bylex {
@@ -198,11 +180,7 @@ fn parse_legacy(name: &str, a: &[Bytes]) -> Result<(Query, bool), CmdError> {
 /// ZRANGE and all its legacy forms.
 pub fn zrange(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let name = upper(&a[0]);
-    let (q, ws) = if name == "ZRANGE" {
-        parse_zrange(&a[2..], false)?
-    } else {
-        parse_legacy(&name, &a[2..])?
-    };
+    let (q, ws) = if name == "ZRANGE" { parse_zrange(&a[2..], false)? } else { parse_legacy(&name, &a[2..])? };
     let items = ex.zset(&a[1])?.map(|z| select(z, &q)).unwrap_or_default();
     Ok(scored(ex, items, ws))
 }
@@ -242,14 +220,8 @@ pub fn zcount(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     } else {
         By::Lex(lex_bound(&a[2])?, lex_bound(&a[3])?)
     };
-    let q = Query {
-        by,
-        rev: false,
-        limit: None,
-    };
-    Ok(Frame::Integer(
-        ex.zset(&a[1])?.map_or(0, |z| select(z, &q).len() as i64),
-    ))
+    let q = Query { by, rev: false, limit: None };
+    Ok(Frame::Integer(ex.zset(&a[1])?.map_or(0, |z| select(z, &q).len() as i64)))
 }
 
 /// `ZREMRANGEBYRANK`, `ZREMRANGEBYSCORE`, `ZREMRANGEBYLEX key min max`
@@ -260,11 +232,7 @@ pub fn zremrange(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         "ZREMRANGEBYSCORE" => By::Score(score_bound(&a[2])?, score_bound(&a[3])?),
         _ => By::Lex(lex_bound(&a[2])?, lex_bound(&a[3])?),
     };
-    let q = Query {
-        by,
-        rev: false,
-        limit: None,
-    };
+    let q = Query { by, rev: false, limit: None };
     let Some(z) = ex.zset(&a[1])? else {
         return Ok(Frame::Integer(0));
     };
@@ -341,11 +309,7 @@ pub fn combine_keys(
     let mut sets = Vec::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
         let w = weights.get(i).copied().unwrap_or(1.0);
-        sets.push(load(ex, k)?.map(|m| {
-            m.into_iter()
-                .map(|(k, s)| (k, weigh(s, w)))
-                .collect::<HashMap<_, _>>()
-        }));
+        sets.push(load(ex, k)?.map(|m| m.into_iter().map(|(k, s)| (k, weigh(s, w))).collect::<HashMap<_, _>>()));
     }
     let mut it = sets.into_iter();
     let mut acc = it.next().flatten().unwrap_or_default();
@@ -353,9 +317,7 @@ pub fn combine_keys(
         match op {
             SetOp::Union => {
                 for (m, sc) in s.unwrap_or_default() {
-                    acc.entry(m)
-                        .and_modify(|c| *c = aggregate(agg, *c, sc))
-                        .or_insert(sc);
+                    acc.entry(m).and_modify(|c| *c = aggregate(agg, *c, sc)).or_insert(sc);
                 }
             }
             SetOp::Inter => {
@@ -372,11 +334,7 @@ pub fn combine_keys(
         }
     }
     let mut out: Vec<(Bytes, f64)> = acc.into_iter().collect();
-    out.sort_by(|a, b| {
-        crate::value::Score(a.1)
-            .cmp(&crate::value::Score(b.1))
-            .then_with(|| a.0.cmp(&b.0))
-    });
+    out.sort_by(|a, b| crate::value::Score(a.1).cmp(&crate::value::Score(b.1)).then_with(|| a.0.cmp(&b.0)));
     Ok(out)
 }
 
@@ -412,10 +370,8 @@ pub fn zsetop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         let opt = upper(&a[i]);
         if opt == "WEIGHTS" && op != SetOp::Diff && i + n < a.len() {
             for w in &a[i + 1..=i + n] {
-                weights.push(
-                    crate::util::parse_f64(w)
-                        .ok_or_else(|| CmdError::msg("ERR weight value is not a float"))?,
-                );
+                weights
+                    .push(crate::util::parse_f64(w).ok_or_else(|| CmdError::msg("ERR weight value is not a float"))?);
             }
             i += n;
         } else if opt == "AGGREGATE" && op != SetOp::Diff && i + 1 < a.len() {
@@ -450,9 +406,6 @@ mod tests {
         assert_eq!(score_bound(b"-inf").unwrap().v, f64::NEG_INFINITY);
         assert!(score_bound(b"x").is_err());
         assert!(lex_bound(&Bytes::from("a")).is_err());
-        assert!(matches!(
-            lex_bound(&Bytes::from("-")).unwrap(),
-            LexBound::Min
-        ));
+        assert!(matches!(lex_bound(&Bytes::from("-")).unwrap(), LexBound::Min));
     }
 }

@@ -17,15 +17,9 @@ pub fn scored(ex: &Exec, items: Vec<(Bytes, f64)>, with_scores: bool) -> Frame {
     Frame::Array(if !with_scores {
         items.into_iter().map(|(m, _)| Frame::Bulk(m)).collect()
     } else if ex.resp3 {
-        items
-            .into_iter()
-            .map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), Frame::Double(s)]))
-            .collect()
+        items.into_iter().map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), Frame::Double(s)])).collect()
     } else {
-        items
-            .into_iter()
-            .flat_map(|(m, s)| [Frame::Bulk(m), Frame::Double(s)])
-            .collect()
+        items.into_iter().flat_map(|(m, s)| [Frame::Bulk(m), Frame::Double(s)]).collect()
     })
 }
 
@@ -38,8 +32,7 @@ fn nan_error() -> CmdError {
 
 /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`
 pub fn zadd(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
-        (false, false, false, false, false, false);
+    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) = (false, false, false, false, false, false);
     let mut i = 2;
     while i < a.len() {
         match upper(&a[i]).as_str() {
@@ -58,24 +51,15 @@ pub fn zadd(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     if nx && xx {
-        return Err(CmdError::msg(
-            "ERR XX and NX options at the same time are not compatible",
-        ));
+        return Err(CmdError::msg("ERR XX and NX options at the same time are not compatible"));
     }
     if (nx && (gt || lt)) || (gt && lt) {
-        return Err(CmdError::msg(
-            "ERR GT, LT, and/or NX options at the same time are not compatible",
-        ));
+        return Err(CmdError::msg("ERR GT, LT, and/or NX options at the same time are not compatible"));
     }
     if incr && pairs.len() > 2 {
-        return Err(CmdError::msg(
-            "ERR INCR option supports a single increment-element pair",
-        ));
+        return Err(CmdError::msg("ERR INCR option supports a single increment-element pair"));
     }
-    let scores: Vec<f64> = pairs
-        .chunks(2)
-        .map(|p| float(&p[0]))
-        .collect::<Result<_, _>>()?;
+    let scores: Vec<f64> = pairs.chunks(2).map(|p| float(&p[0])).collect::<Result<_, _>>()?;
     if xx && ex.zset(&a[1])?.is_none() {
         return Ok(if incr { Frame::Null } else { Frame::Integer(0) });
     }
@@ -147,28 +131,19 @@ pub fn zrem(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 
 /// `ZSCORE key member`
 pub fn zscore(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(ex
-        .zset(&a[1])?
-        .and_then(|z| z.score(&a[2]))
-        .map_or(Frame::Null, Frame::Double))
+    Ok(ex.zset(&a[1])?.and_then(|z| z.score(&a[2])).map_or(Frame::Null, Frame::Double))
 }
 
 /// `ZMSCORE key member [member ...]`
 pub fn zmscore(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let z = ex.zset(&a[1])?;
-    let get = |m: &Bytes| {
-        z.as_ref()
-            .and_then(|z| z.score(m))
-            .map_or(Frame::Null, Frame::Double)
-    };
+    let get = |m: &Bytes| z.as_ref().and_then(|z| z.score(m)).map_or(Frame::Null, Frame::Double);
     Ok(Frame::Array(a[2..].iter().map(get).collect()))
 }
 
 /// `ZCARD key`
 pub fn zcard(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(Frame::Integer(
-        ex.zset(&a[1])?.map_or(0, |z| z.len() as i64),
-    ))
+    Ok(Frame::Integer(ex.zset(&a[1])?.map_or(0, |z| z.len() as i64)))
 }
 
 /// `ZRANK key member [WITHSCORE]`, `ZREVRANK ...`
@@ -180,34 +155,17 @@ pub fn zrank(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     };
     let rev = is(&a[0], "ZREVRANK");
     let Some(z) = ex.zset(&a[1])? else {
-        return Ok(if with_score {
-            Frame::NullArray
-        } else {
-            Frame::Null
-        });
+        return Ok(if with_score { Frame::NullArray } else { Frame::Null });
     };
     let (Some(r), Some(s)) = (z.rank(&a[2]), z.score(&a[2])) else {
-        return Ok(if with_score {
-            Frame::NullArray
-        } else {
-            Frame::Null
-        });
+        return Ok(if with_score { Frame::NullArray } else { Frame::Null });
     };
     let r = if rev { z.len() - 1 - r } else { r } as i64;
-    Ok(if with_score {
-        Frame::Array(vec![Frame::Integer(r), Frame::Double(s)])
-    } else {
-        Frame::Integer(r)
-    })
+    Ok(if with_score { Frame::Array(vec![Frame::Integer(r), Frame::Double(s)]) } else { Frame::Integer(r) })
 }
 
 /// Pops up to `n` members from the low (`min`) or high end of `key`.
-fn pop_ends(
-    ex: &mut Exec,
-    key: &Bytes,
-    min: bool,
-    n: usize,
-) -> Result<Option<Vec<(Bytes, f64)>>, CmdError> {
+fn pop_ends(ex: &mut Exec, key: &Bytes, min: bool, n: usize) -> Result<Option<Vec<(Bytes, f64)>>, CmdError> {
     let Some(z) = ex.zset(key)? else {
         return Ok(None);
     };
@@ -234,22 +192,14 @@ pub fn zpop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let count = a.get(2).map(|c| positive(c)).transpose()?;
     let got = pop_ends(ex, &a[1], is(&a[0], "ZPOPMIN"), count.unwrap_or(1))?.unwrap_or_default();
     if count.is_none() || !ex.resp3 {
-        let flat = got
-            .into_iter()
-            .flat_map(|(m, s)| [Frame::Bulk(m), Frame::Double(s)])
-            .collect();
+        let flat = got.into_iter().flat_map(|(m, s)| [Frame::Bulk(m), Frame::Double(s)]).collect();
         return Ok(Frame::Array(flat));
     }
     Ok(scored(ex, got, true))
 }
 
 /// Pops from the first non-empty sorted set of `keys`, logged as `ZPOPMIN/ZPOPMAX key n`.
-fn mpop(
-    ex: &mut Exec,
-    keys: &[Bytes],
-    min: bool,
-    n: usize,
-) -> Result<Option<(Bytes, Scored)>, CmdError> {
+fn mpop(ex: &mut Exec, keys: &[Bytes], min: bool, n: usize) -> Result<Option<(Bytes, Scored)>, CmdError> {
     for k in keys {
         if let Some(v) = pop_ends(ex, k, min, n)? {
             let cmd = if min { "ZPOPMIN" } else { "ZPOPMAX" };
@@ -279,21 +229,14 @@ pub fn zmpop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let n = count_opt(&rest[1..])?;
     match mpop(ex, keys, min, n)? {
         Some((k, v)) => Ok(Frame::Array(vec![Frame::Bulk(k), scored_pairs(ex, v)])),
-        None if blocking && !ex.in_multi => Err(CmdError::WouldBlock {
-            keys: keys.to_vec(),
-            timeout_ms: timeout,
-        }),
+        None if blocking && !ex.in_multi => Err(CmdError::WouldBlock { keys: keys.to_vec(), timeout_ms: timeout }),
         None => Ok(Frame::NullArray),
     }
 }
 
 fn scored_pairs(ex: &Exec, v: Vec<(Bytes, f64)>) -> Frame {
     let _ = ex;
-    Frame::Array(
-        v.into_iter()
-            .map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), Frame::Double(s)]))
-            .collect(),
-    )
+    Frame::Array(v.into_iter().map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), Frame::Double(s)])).collect())
 }
 
 /// `BZPOPMIN key [key ...] timeout`, `BZPOPMAX ...`
@@ -306,17 +249,10 @@ pub fn bzpop(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     match mpop(ex, keys, is(&a[0], "BZPOPMIN"), 1)? {
         Some((k, mut v)) => {
             let (m, s) = v.remove(0);
-            Ok(Frame::Array(vec![
-                Frame::Bulk(k),
-                Frame::Bulk(m),
-                Frame::Double(s),
-            ]))
+            Ok(Frame::Array(vec![Frame::Bulk(k), Frame::Bulk(m), Frame::Double(s)]))
         }
         None if ex.in_multi => Ok(Frame::NullArray),
-        None => Err(CmdError::WouldBlock {
-            keys: keys.to_vec(),
-            timeout_ms: timeout,
-        }),
+        None => Err(CmdError::WouldBlock { keys: keys.to_vec(), timeout_ms: timeout }),
     }
 }
 
@@ -327,24 +263,14 @@ pub fn zrandmember(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         4 if is(&a[3], "WITHSCORES") => true,
         _ => return Err(CmdError::Syntax),
     };
-    let count = if a.len() >= 3 {
-        Some(rand_count(&a[2])?)
-    } else {
-        None
-    };
+    let count = if a.len() >= 3 { Some(rand_count(&a[2])?) } else { None };
     let Some(z) = ex.zset(&a[1])? else {
-        return Ok(if count.is_some() {
-            Frame::Array(vec![])
-        } else {
-            Frame::Null
-        });
+        return Ok(if count.is_some() { Frame::Array(vec![]) } else { Frame::Null });
     };
     let items: Vec<(Bytes, f64)> = z.iter().map(|(m, s)| (m.clone(), s)).collect();
     let picked = pick_indices(ex, items.len(), count.unwrap_or(1));
     if count.is_none() {
-        return Ok(picked
-            .first()
-            .map_or(Frame::Null, |&i| Frame::Bulk(items[i].0.clone())));
+        return Ok(picked.first().map_or(Frame::Null, |&i| Frame::Bulk(items[i].0.clone())));
     }
     let chosen = picked.into_iter().map(|i| items[i].clone()).collect();
     Ok(scored(ex, chosen, with_scores))
@@ -369,15 +295,6 @@ pub fn zscan(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 /// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`
 pub fn zintercard(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let (keys, limit) = crate::cmd::sets::intercard_args(a)?;
-    let n = super::zranges::combine_keys(
-        ex,
-        keys,
-        &[],
-        super::zranges::Agg::Sum,
-        super::zranges::SetOp::Inter,
-    )?
-    .len();
-    Ok(Frame::Integer(
-        if limit > 0 { n.min(limit) } else { n } as i64
-    ))
+    let n = super::zranges::combine_keys(ex, keys, &[], super::zranges::Agg::Sum, super::zranges::SetOp::Inter)?.len();
+    Ok(Frame::Integer(if limit > 0 { n.min(limit) } else { n } as i64))
 }
