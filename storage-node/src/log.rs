@@ -94,6 +94,11 @@ impl LogState {
         self.epochs.get((lsn - self.base - 1) as usize).copied()
     }
 
+    /// LSNs at or below this were dropped (below a snapshot).
+    pub fn base(&self) -> Lsn {
+        self.base
+    }
+
     /// Highest LSN on disk.
     pub fn flushed(&self) -> Lsn {
         self.flushed

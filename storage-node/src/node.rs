@@ -163,6 +163,19 @@ impl Node {
         Message::Ack { epoch: log.promised(), scl: log.last_lsn(), flushed: log.flushed() }
     }
 
+    /// Drops records at or below `lsn` (never above what is on disk):
+    /// from memory, and whole segment files on disk.
+    pub fn truncate(&self, lsn: Lsn) -> Message {
+        let mut log = lock(&self.log);
+        log.truncate_below(lsn);
+        let base = log.base();
+        let ack = Message::Ack { epoch: log.promised(), scl: log.last_lsn(), flushed: log.flushed() };
+        drop(log);
+        tokio::task::block_in_place(|| lock(&self.store).drop_below(base))
+            .unwrap_or_else(|e| fatal("dropping truncated segments", e));
+        ack
+    }
+
     /// Handles a Prepare: promise, persist, answer.
     pub fn prepare(&self, epoch: Epoch) -> Message {
         let mut log = lock(&self.log);
@@ -182,6 +195,13 @@ impl Node {
         let log = lock(&self.log);
         let commit = log.commit();
         let upto = if peer { log.last_lsn() } else { commit };
+        if from <= log.base() {
+            let detail = format!("LSN {from} was truncated below a snapshot (the log starts at {})", log.base() + 1);
+            return error(
+                Refusal { code: ErrorCode::BadRequest, current_epoch: log.promised(), detail },
+                log.last_lsn(),
+            );
+        }
         if from > upto {
             return Message::Records { records: Vec::new(), commit_lsn: commit };
         }

@@ -66,6 +66,8 @@ async fn stream(
             }
             Message::Prepare { epoch } => node.prepare(epoch),
             Message::WaitFlushed { lsn } => node.wait_flushed(lsn).await,
+            Message::Truncate { lsn } => node.truncate(lsn),
+            Message::SubscribeFlushed => return push_flushed(&node, &mut tx).await,
             Message::Read { from_lsn, max_bytes } => node.read(from_lsn, max_bytes, role == Role::Peer),
             other => {
                 let detail = format!("unexpected request {:?}", std::mem::discriminant(&other));
@@ -73,6 +75,19 @@ async fn stream(
             }
         };
         framed::send(&mut tx, &reply).await?;
+    }
+}
+
+/// Pushes `FlushedLsn` on `tx` whenever the node's flushed LSN advances,
+/// until the subscriber goes away.
+async fn push_flushed(node: &Node, tx: &mut quinn::SendStream) -> Result<(), sixfold_net::NetError> {
+    let mut rx = node.flushed.subscribe();
+    loop {
+        let lsn = *rx.borrow_and_update();
+        framed::send(tx, &Message::FlushedLsn { lsn }).await?;
+        if rx.changed().await.is_err() {
+            return Ok(());
+        }
     }
 }
 

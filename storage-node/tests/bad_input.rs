@@ -93,6 +93,17 @@ async fn bad_input_is_refused_and_the_node_keeps_serving() {
     let log = read_all(&ep, node, Role::Peer).await;
     assert_eq!(log, encode_run(&records(1, 11)));
 
+    // Flushed-LSN confirmations are pushed to subscribers.
+    let (mut stx, mut srx) = writer_stream(&ep, node).await;
+    framed::send(&mut stx, &Message::SubscribeFlushed).await.unwrap();
+    loop {
+        match framed::recv(&mut srx).await.unwrap() {
+            Message::FlushedLsn { lsn: 11 } => break,
+            Message::FlushedLsn { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
     // Its metrics say so.
     let text = scrape(c.metrics[0]);
     for (name, want) in [

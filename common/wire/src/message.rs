@@ -105,6 +105,15 @@ pub enum Message {
         /// The LSN to wait for.
         lsn: Lsn,
     },
+    /// Subscriber → storage: from now on, push `FlushedLsn` on this stream
+    /// whenever the node's flushed LSN advances.
+    SubscribeFlushed,
+    /// Snapshotter → storage: records at or below `lsn` are covered by a
+    /// verified snapshot and may be dropped.
+    Truncate {
+        /// The highest LSN the snapshot covers.
+        lsn: Lsn,
+    },
     /// Storage → subscribers: records up to `lsn` are on this node's disk.
     FlushedLsn {
         /// Flushed LSN.
@@ -186,6 +195,8 @@ mod tests {
             Message::Records { records: vec![], commit_lsn: 4 },
             Message::FlushedLsn { lsn: 7 },
             Message::WaitFlushed { lsn: 9 },
+            Message::SubscribeFlushed,
+            Message::Truncate { lsn: 5 },
             Message::CommitLsn { lsn: 7 },
             Message::Error { code: ErrorCode::Fenced, current_epoch: 6, last_lsn: 3, detail: "fenced".into() },
         ]
