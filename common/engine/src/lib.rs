@@ -19,7 +19,7 @@ pub mod session;
 pub mod util;
 pub mod value;
 
-pub use effects::Effect;
+pub use effects::{Effect, decode_group, encode_group};
 pub use engine::{Config, Engine, Stats};
 pub use exec::{CmdError, Mode};
 pub use session::{ClientId, ClientInfo};
