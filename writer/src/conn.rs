@@ -2,7 +2,7 @@
 //! shared core, and writes back the output; also wakes up to deliver output
 //! that other clients' commands produced for it (pub/sub, unblocked pops).
 
-use crate::core::Shared;
+use crate::core::{Output, Shared};
 use crate::server::{SharedLimits, bulk_limit};
 use bytes::{Bytes, BytesMut};
 use sixfold_engine::ClientInfo;
@@ -56,8 +56,8 @@ async fn pump(
     loop {
         tokio::select! {
             _ = waker.notified() => {
-                let (out, close) = core.lock().take(id);
-                if write(sock, out, close).await? {
+                let o = core.lock().take(id);
+                if deliver(sock, core, o, false).await? {
                     return Ok(());
                 }
             }
@@ -72,8 +72,8 @@ async fn pump(
                         break;
                     }
                     let protocol_error = error.is_some();
-                    let (out, close) = core.lock().run(id, cmds, error);
-                    if write(sock, out, close || protocol_error).await? {
+                    let o = core.lock().run(id, cmds, error);
+                    if deliver(sock, core, o, protocol_error).await? {
                         return Ok(());
                     }
                     if !more {
@@ -91,12 +91,30 @@ async fn pump(
     }
 }
 
-/// Writes `out`; returns true when the connection must now close.
-async fn write(sock: &mut TcpStream, out: Bytes, close: bool) -> anyhow::Result<bool> {
-    if !out.is_empty() {
-        sock.write_all(&out).await?;
+/// Writes the output once what it depends on is committed; returns true
+/// when the connection must now close. A reply whose commit does not come
+/// within the commit timeout is not sent: the connection is closed, so the
+/// client sees an error whose outcome is unknown (the write may still commit).
+async fn deliver(sock: &mut TcpStream, core: &Shared, o: Output, close: bool) -> anyhow::Result<bool> {
+    if let Some(d) = core.durable() {
+        let mut commit = d.commit.clone();
+        if o.wait > 0 {
+            let committed = tokio::time::timeout(d.commit_timeout, commit.wait_for(|c| *c >= o.wait)).await;
+            if !matches!(committed, Ok(Ok(_))) {
+                anyhow::bail!("LSN {} not committed within {:?}: closing, outcome unknown", o.wait, d.commit_timeout);
+            }
+        }
+        // Backpressure: stop reading while the fabric is far behind.
+        while core.lock().log_full() {
+            if tokio::time::timeout(d.commit_timeout, commit.changed()).await.is_err() {
+                anyhow::bail!("the storage fabric is not keeping up");
+            }
+        }
     }
-    Ok(close)
+    if !o.out.is_empty() {
+        sock.write_all(&o.out).await?;
+    }
+    Ok(o.close || close)
 }
 
 /// Decodes up to [`BATCH_COMMANDS_MAX`] complete requests from `buf`.

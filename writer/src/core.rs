@@ -5,14 +5,27 @@
 //! another client's command (pub/sub, unblocked pops, CLIENT KILL) are woken
 //! through their `Notify` and drain their own output.
 
+use crate::durable::Log;
 use crate::server::SharedLimits;
 use bytes::Bytes;
 use sixfold_engine::{ClientId, ClientInfo, Config, Engine};
+use sixfold_wire::{Lsn, Record};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
+use tokio::sync::watch;
+
+/// A client's output and when it may leave.
+pub struct Output {
+    /// Bytes to write.
+    pub out: Bytes,
+    /// Close the connection after writing.
+    pub close: bool,
+    /// The LSN that must commit first (0: none).
+    pub wait: Lsn,
+}
 
 /// Period of the expiry cycle when no client is blocked.
 const TICK_MS: u64 = 100;
@@ -24,6 +37,8 @@ const MEMORY_PROBE_MS: u64 = 10;
 /// The engine and the wake-up handles of its clients.
 pub struct Core {
     engine: Engine,
+    /// The durable log (`--durability fabric`).
+    log: Option<Log>,
     wakers: HashMap<ClientId, Arc<Notify>>,
     limits: Arc<SharedLimits>,
     stopped: Arc<Notify>,
@@ -31,7 +46,16 @@ pub struct Core {
 
 /// The core as the connection tasks share it.
 #[derive(Clone)]
-pub struct Shared(Arc<Mutex<Core>>);
+pub struct Shared(Arc<Mutex<Core>>, Option<Durable>);
+
+/// What a connection needs to hold replies until commit.
+#[derive(Clone)]
+pub struct Durable {
+    /// The commit LSN.
+    pub commit: watch::Receiver<Lsn>,
+    /// How long a reply may wait for its commit.
+    pub commit_timeout: Duration,
+}
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
@@ -41,9 +65,25 @@ pub fn now_ms() -> i64 {
 impl Shared {
     /// A new core; `stopped` is notified once SHUTDOWN ran.
     pub fn new(cfg: Config, seed: u64, limits: Arc<SharedLimits>, stopped: Arc<Notify>) -> Shared {
-        let mut engine = Engine::new(cfg, seed);
+        Shared::with_engine(Engine::new(cfg, seed), None, limits, stopped)
+    }
+
+    /// A core around an engine (rebuilt from the log), with its durable log.
+    pub fn with_engine(
+        mut engine: Engine,
+        log: Option<(Log, Duration)>,
+        limits: Arc<SharedLimits>,
+        stopped: Arc<Notify>,
+    ) -> Shared {
         engine.set_memory_probe(memory_probe());
-        Shared(Arc::new(Mutex::new(Core { engine, wakers: HashMap::new(), limits, stopped })))
+        let durable = log.as_ref().map(|(l, t)| Durable { commit: l.commit.clone(), commit_timeout: *t });
+        let log = log.map(|(l, _)| l);
+        Shared(Arc::new(Mutex::new(Core { engine, log, wakers: HashMap::new(), limits, stopped })), durable)
+    }
+
+    /// The commit LSN and timeout, with `--durability fabric`.
+    pub fn durable(&self) -> Option<&Durable> {
+        self.1.as_ref()
     }
 
     /// Locks the core. A panic while it was held poisons it; the data may be
@@ -87,23 +127,51 @@ impl Core {
         self.after(None);
     }
 
-    /// Runs a client's commands (then its protocol error, if any) and
-    /// returns its output and whether to close the connection after it.
-    pub fn run(&mut self, id: ClientId, cmds: Vec<Vec<Bytes>>, error: Option<String>) -> (Bytes, bool) {
+    /// Runs a client's commands (then its protocol error, if any). Returns
+    /// its output, whether to close the connection after it, and the LSN
+    /// that must commit before the output may leave (0: none).
+    pub fn run(&mut self, id: ClientId, cmds: Vec<Vec<Bytes>>, error: Option<String>) -> Output {
         let now = now_ms();
+        let mut wait = 0;
         for c in cmds {
+            if let Some(log) = &self.log {
+                wait = wait.max(log.wait_for(sixfold_engine::cmd::command_keys(&c).as_deref()));
+            }
             self.engine.feed(id, c, now);
+            if let Some(log) = self.log.as_mut() {
+                wait = wait.max(log.log_groups(self.engine.take_effects()));
+            }
         }
         if let Some(e) = error {
             self.engine.protocol_error(id, &e);
         }
         self.after(Some(id));
-        self.engine.take_client_output(id)
+        let (out, close) = self.engine.take_client_output(id);
+        Output { out, close, wait }
     }
 
-    /// The output queued for `id` by other clients' commands.
-    pub fn take(&mut self, id: ClientId) -> (Bytes, bool) {
-        self.engine.take_client_output(id)
+    /// The output queued for `id` by other clients' commands (it waits for
+    /// every write logged so far).
+    pub fn take(&mut self, id: ClientId) -> Output {
+        let (out, close) = self.engine.take_client_output(id);
+        Output { out, close, wait: self.log.as_ref().map_or(0, Log::last_lsn) }
+    }
+
+    /// Records waiting for the fabric.
+    pub fn take_queue(&mut self) -> Vec<Record> {
+        self.log.as_mut().map(Log::take_queue).unwrap_or_default()
+    }
+
+    /// Records up to `lsn` committed.
+    pub fn on_commit(&mut self, lsn: Lsn) {
+        if let Some(l) = self.log.as_mut() {
+            l.on_commit(lsn);
+        }
+    }
+
+    /// True while too many records wait for the fabric (stop reading clients).
+    pub fn log_full(&self) -> bool {
+        self.log.as_ref().is_some_and(Log::full)
     }
 
     /// After commands ran: wake the other clients that have output, drop the
@@ -116,8 +184,12 @@ impl Core {
                 w.notify_one();
             }
         }
-        // With --durability none, effects are not logged anywhere.
-        drop(self.engine.take_effects());
+        // Effects of expiry and of served blocked clients; with
+        // --durability none they are not logged anywhere.
+        let groups = self.engine.take_effects();
+        if let Some(log) = self.log.as_mut() {
+            log.log_groups(groups);
+        }
         if self.engine.take_config_changed() {
             let bulk = self.engine.config().proto_max_bulk_len;
             self.limits.bulk_bytes_max.store(bulk, Ordering::Relaxed);

@@ -10,6 +10,8 @@
 
 pub mod conn;
 pub mod core;
+pub mod durable;
+pub mod fabric;
 pub mod server;
 
 pub use server::{Durability, ServerConfig, run};

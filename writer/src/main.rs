@@ -4,6 +4,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use sixfold_engine::Config;
+use sixfold_writer::fabric::FabricSettings;
 use sixfold_writer::{Durability, ServerConfig};
 use std::net::SocketAddr;
 
@@ -17,9 +18,8 @@ struct Args {
     /// Address to listen on for RESP clients.
     #[arg(long, default_value = "127.0.0.1:6379")]
     listen: SocketAddr,
-    /// Durability of acknowledged writes. `none` keeps data in memory only
-    /// (benchmark mode); the durable storage-fabric mode comes with the
-    /// writer role.
+    /// Durability of acknowledged writes: `fabric` commits every write on four
+    /// of six storage nodes; `none` keeps data in memory only (benchmark mode).
     #[arg(long, value_enum, default_value = "none")]
     durability: Durability,
     /// Password of the default user (AUTH / HELLO AUTH).
@@ -37,6 +37,22 @@ struct Args {
     /// Seed of the engine's random source (SPOP, RANDOMKEY, ...); random by default.
     #[arg(long)]
     seed: Option<u64>,
+    /// A storage node (`--durability fabric`; give all six).
+    #[arg(long = "storage")]
+    storage: Vec<SocketAddr>,
+    /// Directory with the cluster CA and this node's certificate (`--durability fabric`).
+    #[arg(long)]
+    certs: Option<std::path::PathBuf>,
+    /// Name of this node's certificate files.
+    #[arg(long, default_value = "writer")]
+    cert_name: String,
+    /// `memory`: commit at four in-memory acknowledgements; `disk`: at four fsyncs.
+    #[arg(long, default_value = "memory")]
+    commit: String,
+    /// How long a reply may wait for its commit before the client's
+    /// connection is closed (outcome unknown).
+    #[arg(long, default_value_t = 5_000)]
+    commit_timeout_ms: u64,
     /// Network I/O threads.
     #[arg(long, default_value_t = 2)]
     io_threads: usize,
@@ -58,7 +74,21 @@ fn main() -> anyhow::Result<()> {
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
     });
-    let cfg = ServerConfig { listen: a.listen, durability: a.durability, engine, seed };
+    let mode = match a.commit.as_str() {
+        "memory" => sixfold_fabric::CommitMode::Memory,
+        "disk" => sixfold_fabric::CommitMode::Disk,
+        other => anyhow::bail!("--commit must be memory or disk, not {other}"),
+    };
+    let fabric = match (&a.durability, a.certs) {
+        (Durability::Fabric, Some(certs)) => {
+            anyhow::ensure!(a.storage.len() == 6, "--durability fabric needs six --storage addresses");
+            Some(FabricSettings { storage: a.storage, certs, cert_name: a.cert_name, mode })
+        }
+        (Durability::Fabric, None) => anyhow::bail!("--durability fabric needs --certs"),
+        _ => None,
+    };
+    let commit_timeout = std::time::Duration::from_millis(a.commit_timeout_ms);
+    let cfg = ServerConfig { listen: a.listen, durability: a.durability, engine, seed, fabric, commit_timeout };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(a.io_threads.max(1))
         .enable_all()

@@ -3,19 +3,25 @@
 
 use crate::conn;
 use crate::core::Shared;
+use crate::durable::Log;
+use crate::fabric::{self, FabricSettings};
 use anyhow::Context;
 use sixfold_engine::Config;
+use sixfold_engine::Engine;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// How acknowledged writes are made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Durability {
-    /// Benchmark mode: writes live in memory only and are lost with the
-    /// process. The durable storage-fabric path is built in the writer issue.
+    /// Benchmark mode: writes live in memory only and are lost with the process.
     None,
+    /// Every acknowledged write is committed on four of six storage nodes.
+    Fabric,
 }
 
 /// Settings of one server process.
@@ -29,6 +35,11 @@ pub struct ServerConfig {
     pub engine: Config,
     /// Seed of the engine's random source (SPOP, RANDOMKEY, ...).
     pub seed: u64,
+    /// The storage fabric, with `Durability::Fabric`.
+    pub fabric: Option<FabricSettings>,
+    /// How long a reply may wait for its commit before the connection is
+    /// closed (outcome unknown).
+    pub commit_timeout: Duration,
 }
 
 /// Limits shared by the connection tasks and updated by CONFIG SET.
@@ -48,8 +59,22 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     engine_cfg.port = local.port();
     engine_cfg.durability = format!("{:?}", cfg.durability).to_lowercase();
     let stopped = Arc::new(tokio::sync::Notify::new());
-    let core = Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone());
+    let core = match cfg.durability {
+        Durability::None => Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone()),
+        Durability::Fabric => {
+            let settings = cfg.fabric.as_ref().context("--durability fabric needs --storage and --certs")?;
+            let mut engine = Engine::new(engine_cfg, cfg.seed);
+            let app = fabric::recover(settings, &mut engine).await.context("recovering from the storage fabric")?;
+            let (commit_tx, commit_rx) = watch::channel(app.commit_lsn());
+            let log = Log::new(app.epoch(), app.last_lsn() + 1, commit_rx);
+            let wake = log.wake.clone();
+            let core = Shared::with_engine(engine, Some((log, cfg.commit_timeout)), limits.clone(), stopped.clone());
+            tokio::spawn(fabric::ship(core.clone(), app, commit_tx, wake));
+            core
+        }
+    };
     tokio::spawn(core.clone().ticker());
+    tracing::info!(%local, "serving clients");
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

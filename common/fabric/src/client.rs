@@ -81,6 +81,11 @@ impl Appender {
         }
     }
 
+    /// The epoch this client writes in.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
     /// The commit LSN.
     pub fn commit_lsn(&self) -> Lsn {
         self.tracker.commit_lsn()

@@ -116,3 +116,103 @@ impl Raw {
 pub fn bulk(s: &str) -> Frame {
     Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
 }
+
+/// The `sixfold-storage` binary next to `sixfold-server`, built if missing
+/// (it belongs to another package of the workspace).
+pub fn storage_bin() -> std::path::PathBuf {
+    let server = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sixfold-server"));
+    let bin = server.with_file_name("sixfold-storage");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "sixfold-storage-node", "--bin", "sixfold-storage"]);
+        if server.components().any(|c| c.as_os_str() == "release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "building sixfold-storage");
+    }
+    bin
+}
+
+/// Six storage nodes and their certificates, for `--durability fabric`.
+pub struct Fabric {
+    pub dir: std::path::PathBuf,
+    pub addrs: Vec<std::net::SocketAddr>,
+    pub nodes: Vec<Option<Child>>,
+}
+
+impl Drop for Fabric {
+    fn drop(&mut self) {
+        for n in self.nodes.iter_mut().flatten() {
+            let _ = n.kill();
+            let _ = n.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Fabric {
+    pub fn start(name: &str) -> Fabric {
+        let dir = std::env::temp_dir().join(format!("sixfold-durable-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut gen_certs = Command::new(storage_bin());
+        gen_certs.args(["gen-certs", "--dir"]).arg(dir.join("certs")).stdout(Stdio::null());
+        assert!(gen_certs.status().unwrap().success());
+        let addrs = (0..6).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()).collect();
+        let mut f = Fabric { dir, addrs, nodes: (0..6).map(|_| None).collect() };
+        for i in 0..6 {
+            f.start_node(i);
+        }
+        f
+    }
+
+    pub fn start_node(&mut self, i: usize) {
+        let mut cmd = Command::new(storage_bin());
+        cmd.args(["--node-id", &(i + 1).to_string(), "--listen", &self.addrs[i].to_string()])
+            .arg("--data-dir")
+            .arg(self.dir.join(format!("node-{}", i + 1)))
+            .arg("--certs")
+            .arg(self.dir.join("certs"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        for (j, a) in self.addrs.iter().enumerate() {
+            if j != i {
+                cmd.args(["--peer", &a.to_string()]);
+            }
+        }
+        self.nodes[i] = Some(cmd.spawn().unwrap());
+    }
+
+    pub fn signal(&self, i: usize, sig: &str) {
+        let pid = self.nodes[i].as_ref().unwrap().id().to_string();
+        assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    }
+
+    /// `sixfold-server --durability fabric` flags for these nodes.
+    pub fn server_args(&self) -> Vec<String> {
+        let mut a = vec![
+            "--durability".into(),
+            "fabric".into(),
+            "--certs".into(),
+            self.dir.join("certs").display().to_string(),
+        ];
+        for s in &self.addrs {
+            a.push("--storage".into());
+            a.push(s.to_string());
+        }
+        a
+    }
+}
+
+/// Starts `sixfold-server` on `port` with `args` (waits until it serves).
+pub fn sixfold_on(port: u16, args: &[String]) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sixfold-server"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--seed", "1"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start sixfold-server");
+    wait_ready(port, &mut child);
+    Proc { child, port }
+}

@@ -87,6 +87,20 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     INDEX.get_or_init(|| TABLE.iter().map(|s| (s.name, s)).collect()).get(key).copied()
 }
 
+/// The keys a command names, from its key positions; `None` when the
+/// command has no key positions (its keys cannot be known from its
+/// arguments: KEYS, SCAN, FLUSHALL, EXEC, ...).
+pub fn command_keys(args: &[Bytes]) -> Option<Vec<Bytes>> {
+    let spec = lookup(args.first()?)?;
+    let (first, last, step) = spec.keys;
+    if first <= 0 || step <= 0 {
+        return None;
+    }
+    let last = if last < 0 { args.len() as i32 + last } else { last };
+    let keys = (first..=last.min(args.len() as i32 - 1)).step_by(step as usize).map(|i| args[i as usize].clone());
+    Some(keys.collect())
+}
+
 /// A `HELP` reply for a container command.
 pub fn help(cmd: &str, lines: &[&str]) -> Frame {
     let title = format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");

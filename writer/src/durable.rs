@@ -1,0 +1,134 @@
+//! The durable write path (DESIGN §3), behind `--durability fabric`: every
+//! effect group becomes an `Effects` log record with the next LSN, records
+//! go to the six storage nodes through the fabric `Appender`, and a reply
+//! leaves only once the records it depends on are committed (four of six).
+//!
+//! No dirty reads: the log remembers, per key, the LSN of its last
+//! uncommitted write; a command that names such a key waits for that LSN;
+//! commands whose keys cannot be known from their arguments wait for every
+//! write logged before them.
+
+use bytes::Bytes;
+use sixfold_engine::{Effect, encode_group};
+use sixfold_wire::{Epoch, Lsn, Record, RecordKind};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::{Notify, watch};
+
+/// Record bytes queued for the fabric before clients stop being read.
+pub const QUEUE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// The writer's log as seen from the core.
+pub struct Log {
+    epoch: Epoch,
+    next_lsn: Lsn,
+    queue: VecDeque<Record>,
+    queue_bytes: usize,
+    /// Last uncommitted write per key.
+    pending: HashMap<Bytes, Lsn>,
+    /// Last write whose keys are unknown: everything waits for it.
+    barrier: Lsn,
+    /// The commit LSN, published by the fabric task.
+    pub commit: watch::Receiver<Lsn>,
+    /// Wakes the fabric task.
+    pub wake: Arc<Notify>,
+}
+
+impl Log {
+    /// A log in `epoch` whose next record is `next_lsn`.
+    pub fn new(epoch: Epoch, next_lsn: Lsn, commit: watch::Receiver<Lsn>) -> Log {
+        Log {
+            epoch,
+            next_lsn,
+            queue: VecDeque::new(),
+            queue_bytes: 0,
+            pending: HashMap::new(),
+            barrier: 0,
+            commit,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The last LSN assigned.
+    pub fn last_lsn(&self) -> Lsn {
+        self.next_lsn - 1
+    }
+
+    /// True while too many record bytes wait for the fabric.
+    pub fn full(&self) -> bool {
+        self.queue_bytes > QUEUE_BYTES_MAX
+    }
+
+    /// The LSN a command naming `keys` must wait for before its reply.
+    pub fn wait_for(&self, keys: Option<&[Bytes]>) -> Lsn {
+        match keys {
+            None => self.last_lsn(),
+            Some(keys) => keys.iter().filter_map(|k| self.pending.get(k)).copied().max().unwrap_or(0).max(self.barrier),
+        }
+    }
+
+    /// Logs effect groups as records and remembers the keys their effects
+    /// write (an effect without key positions, such as FLUSHALL, is a
+    /// barrier). Returns the last LSN assigned (0 if nothing was logged).
+    pub fn log_groups(&mut self, groups: Vec<Vec<Effect>>) -> Lsn {
+        let mut last = 0;
+        for g in groups {
+            for e in &g {
+                match sixfold_engine::cmd::command_keys(&e.args) {
+                    Some(keys) => keys.into_iter().for_each(|k| {
+                        self.pending.insert(k, self.next_lsn);
+                    }),
+                    None => self.barrier = self.next_lsn,
+                }
+            }
+            let payload = Bytes::from(encode_group(&g));
+            let r = Record { lsn: self.next_lsn, epoch: self.epoch, kind: RecordKind::Effects, payload };
+            self.queue_bytes += r.encoded_len();
+            self.queue.push_back(r);
+            last = self.next_lsn;
+            self.next_lsn += 1;
+        }
+        if last > 0 {
+            self.wake.notify_one();
+        }
+        last
+    }
+
+    /// Records waiting for the fabric, in LSN order.
+    pub fn take_queue(&mut self) -> Vec<Record> {
+        self.queue_bytes = 0;
+        self.queue.drain(..).collect()
+    }
+
+    /// Forgets writes at or below `commit`.
+    pub fn on_commit(&mut self, commit: Lsn) {
+        self.pending.retain(|_, lsn| *lsn > commit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(k: &str) -> Vec<Vec<Effect>> {
+        vec![vec![Effect::new(0, vec![Bytes::from("SET"), Bytes::from(k.to_string()), Bytes::from("v")])]]
+    }
+
+    #[test]
+    fn reads_wait_only_for_their_keys() {
+        let (_tx, rx) = watch::channel(0);
+        let mut log = Log::new(1, 1, rx);
+        let a = [Bytes::from("a")];
+        let b = [Bytes::from("b")];
+        assert_eq!(log.log_groups(group("a")), 1);
+        assert_eq!(log.wait_for(Some(&a)), 1, "a read of a dirty key waits");
+        assert_eq!(log.wait_for(Some(&b)), 0, "a clean key answers at once");
+        assert_eq!(log.wait_for(None), 1, "unknown keys wait for everything");
+        log.on_commit(1);
+        assert_eq!(log.wait_for(Some(&a)), 0);
+        let flush = vec![vec![Effect::new(0, vec![Bytes::from("FLUSHALL")])]];
+        assert_eq!(log.log_groups(flush), 2);
+        assert_eq!(log.wait_for(Some(&b)), 2, "a write with unknown keys is a barrier");
+        assert_eq!(log.take_queue().iter().map(|r| r.lsn).collect::<Vec<_>>(), vec![1, 2]);
+    }
+}

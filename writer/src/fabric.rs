@@ -1,0 +1,164 @@
+//! The writer's side of the storage fabric: start-up (fence older writers
+//! with a new epoch, adopt the most up-to-date log among four promising
+//! nodes, rebuild the engine from it, commit a `LeaderChange`), and the task
+//! that ships queued records and publishes the commit LSN.
+
+use crate::core::Shared;
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use sixfold_engine::{Engine, decode_group};
+use sixfold_fabric::{AppendError, Appender, COMMIT_QUORUM, CommitMode};
+use sixfold_net::framed;
+use sixfold_net::tls::{TlsFiles, client_endpoint, connect};
+use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, RecordKind, Role, decode_run};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// This data node's id on the fabric.
+const WRITER_NODE_ID: u32 = 1000;
+/// Pause between retries while fewer than four nodes answer.
+const RETRY_MS: u64 = 100;
+/// Record bytes asked for per Read during recovery.
+const READ_BYTES: u32 = 4 * 1024 * 1024;
+
+/// Where the storage nodes are and how to reach them.
+#[derive(Debug, Clone)]
+pub struct FabricSettings {
+    /// The six storage nodes.
+    pub storage: Vec<SocketAddr>,
+    /// Directory with ca.pem and this node's certificate.
+    pub certs: PathBuf,
+    /// Name of this node's certificate files.
+    pub cert_name: String,
+    /// What an acknowledgement must cover.
+    pub mode: CommitMode,
+}
+
+/// A stream to one storage node.
+async fn open(ep: &quinn::Endpoint, addr: SocketAddr) -> anyhow::Result<(quinn::SendStream, quinn::RecvStream)> {
+    let conn = tokio::time::timeout(Duration::from_secs(2), connect(ep, addr)).await.context("connect timed out")??;
+    let (mut tx, rx) = conn.open_bi().await?;
+    framed::send(&mut tx, &Message::Hello { node: WRITER_NODE_ID, role: Role::Peer }).await?;
+    Ok((tx, rx))
+}
+
+/// Asks every node to promise `epoch`: the promisers' `(last_epoch,
+/// last_lsn, node)`, or the highest epoch a refusal named.
+async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, epoch: Epoch) -> (Vec<(Epoch, Lsn, usize)>, Epoch) {
+    let (mut promises, mut seen) = (Vec::new(), 0);
+    for (i, addr) in s.storage.iter().enumerate() {
+        let Ok((mut tx, mut rx)) = open(ep, *addr).await else { continue };
+        if framed::send(&mut tx, &Message::Prepare { epoch }).await.is_err() {
+            continue;
+        }
+        match framed::recv(&mut rx).await {
+            Ok(Message::Promise { last_epoch, last_lsn, .. }) => promises.push((last_epoch, last_lsn, i)),
+            Ok(Message::Error { code: ErrorCode::Fenced, current_epoch, .. }) => seen = seen.max(current_epoch),
+            _ => {}
+        }
+    }
+    (promises, seen)
+}
+
+/// Reads node `addr`'s whole log and applies its effect groups to `engine`.
+/// Returns the last LSN and its epoch.
+async fn replay(ep: &quinn::Endpoint, addr: SocketAddr, engine: &mut Engine) -> anyhow::Result<(Lsn, Epoch)> {
+    let (mut tx, mut rx) = open(ep, addr).await?;
+    let mut last = (0, 0);
+    loop {
+        framed::send(&mut tx, &Message::Read { from_lsn: last.0 + 1, max_bytes: READ_BYTES }).await?;
+        let Message::Records { records, .. } = framed::recv(&mut rx).await? else {
+            bail!("{addr} did not send records")
+        };
+        let recs = decode_run(&records)?;
+        if recs.is_empty() {
+            return Ok(last);
+        }
+        for r in recs {
+            if r.kind == RecordKind::Effects {
+                let group = decode_group(&r.payload).with_context(|| format!("record {}", r.lsn))?;
+                engine.apply(&group).map_err(|e| anyhow::anyhow!("record {} does not apply: {e}", r.lsn))?;
+            }
+            last = (r.lsn, r.epoch);
+        }
+    }
+}
+
+/// Start-up: fences older writers, rebuilds `engine` from the most
+/// up-to-date log among four promising nodes, and commits a `LeaderChange`
+/// after it. Returns the appender, ready for the next LSN.
+pub async fn recover(s: &FabricSettings, engine: &mut Engine) -> anyhow::Result<Appender> {
+    let ep = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
+    let mut epoch = 1;
+    let promises = loop {
+        let (promises, seen) = prepare(&ep, s, epoch).await;
+        if promises.len() >= COMMIT_QUORUM {
+            break promises;
+        }
+        if seen >= epoch {
+            epoch = seen + 1;
+            continue;
+        }
+        tracing::warn!(answered = promises.len(), "fewer than four storage nodes promised; retrying");
+        tokio::time::sleep(Duration::from_millis(RETRY_MS * 10)).await;
+    };
+    let Some(&(_, _, best)) = promises.iter().max() else { bail!("no promises") };
+    let (last_lsn, last_epoch) = replay(&ep, s.storage[best], engine).await?;
+    tracing::info!(epoch, last_lsn, from = %s.storage[best], "rebuilt the engine from the log");
+    let mut app = Appender::new(ep, s.storage.clone(), WRITER_NODE_ID, epoch, s.mode, (last_lsn, last_epoch));
+    let change = Record {
+        lsn: last_lsn + 1,
+        epoch,
+        kind: RecordKind::LeaderChange,
+        payload: Bytes::from(format!("writer {WRITER_NODE_ID} epoch {epoch}")),
+    };
+    append_until_committed(&mut app, vec![change]).await?;
+    Ok(app)
+}
+
+/// Appends `records` and retries until they commit; fails only if fenced.
+async fn append_until_committed(app: &mut Appender, records: Vec<Record>) -> anyhow::Result<Lsn> {
+    let mut next = records;
+    loop {
+        match app.append(std::mem::take(&mut next)).await {
+            Ok(commit) => return Ok(commit),
+            Err(AppendError::Fenced(e)) => bail!("fenced by epoch {e}: another writer took over"),
+            Err(AppendError::NoQuorum { acked }) => {
+                tracing::warn!(acked, "writes wait: fewer than four storage nodes acknowledged");
+                tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
+            }
+        }
+    }
+}
+
+/// Ships queued records to the fabric and publishes the commit LSN. Stops
+/// the process if this writer is fenced.
+pub async fn ship(
+    core: Shared,
+    mut app: Appender,
+    commit: watch::Sender<Lsn>,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+) {
+    loop {
+        wake.notified().await;
+        loop {
+            let records = core.lock().take_queue();
+            if records.is_empty() {
+                break;
+            }
+            match append_until_committed(&mut app, records).await {
+                Ok(lsn) => {
+                    commit.send_replace(lsn);
+                    app.release_below(app.fabric_flushed_lsn());
+                    core.lock().on_commit(lsn);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "stopping: this writer must not serve any more");
+                    std::process::exit(3);
+                }
+            }
+        }
+    }
+}
