@@ -135,7 +135,7 @@ impl Core {
         let mut wait = 0;
         for c in cmds {
             if let Some(log) = &self.log {
-                wait = wait.max(log.wait_for(sixfold_engine::cmd::command_keys(&c).as_deref()));
+                wait = wait.max(read_wait(log, &c));
             }
             self.engine.feed(id, c, now);
             if let Some(log) = self.log.as_mut() {
@@ -197,6 +197,19 @@ impl Core {
         if self.engine.shutdown_requested() {
             self.stopped.notify_one();
         }
+    }
+}
+
+/// What a command must wait for before its reply: data commands wait for
+/// the uncommitted writes to the keys they name (all writes if their keys
+/// cannot be known); EXEC waits for all; connection and server commands
+/// read no data and wait for nothing.
+fn read_wait(log: &Log, args: &[Bytes]) -> Lsn {
+    use sixfold_engine::cmd::{Handler, command_keys, lookup};
+    match args.first().and_then(|n| lookup(n)) {
+        Some(spec) if matches!(spec.handler, Handler::Data(_)) => log.wait_for(command_keys(args).as_deref()),
+        Some(spec) if spec.name == "exec" => log.wait_for(None),
+        _ => 0,
     }
 }
 

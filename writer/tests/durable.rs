@@ -88,3 +88,40 @@ fn no_dirty_reads_and_writes_resume_when_a_node_returns() {
         fabric.signal(i, "-CONT");
     }
 }
+
+#[test]
+fn writes_time_out_with_three_nodes_down_and_pipelines_keep_order() {
+    let mut fabric = Fabric::start("timeout");
+    let port = free_port();
+    let mut args = fabric.server_args();
+    args.extend(["--commit-timeout-ms".to_string(), "500".to_string()]);
+    let _server = sixfold_on(port, &args);
+    // A pipeline of 1,000 writes gets its 1,000 replies in order.
+    let mut raw = common::Raw::connect(port);
+    let batch: Vec<u8> = (0..1000).flat_map(|_| b"*2\r\n$4\r\nINCR\r\n$3\r\nctr\r\n".to_vec()).collect();
+    raw.send_raw(&batch);
+    for i in 1..=1000 {
+        assert_eq!(raw.read(), Some(sixfold_resp::Frame::Integer(i)));
+    }
+    // Three nodes down: the write waits, then the client gets an error.
+    for i in 0..3 {
+        fabric.nodes[i].as_mut().unwrap().kill().unwrap();
+        fabric.nodes[i].as_mut().unwrap().wait().unwrap();
+    }
+    let started = std::time::Instant::now();
+    let mut c = client(port);
+    assert!(c.set::<_, _, ()>("k", "v").is_err(), "no commit, no success");
+    assert!(started.elapsed() >= Duration::from_millis(450), "it waited for the commit timeout");
+    // One node back: writes resume without restarting anything.
+    fabric.start_node(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut c = client(port);
+        match c.set::<_, _, ()>("k2", "v2") {
+            Ok(()) => break,
+            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => panic!("writes did not resume: {e}"),
+        }
+    }
+    assert_eq!(client(port).get::<_, String>("k2").unwrap(), "v2");
+}
