@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# redis-benchmark against the durable writer (sixfold-server --durability
+# fabric with six local storage nodes), redis-server with appendfsync always,
+# and redis-server without persistence, in one run. Prints a Markdown table.
+# Usage: bench/durable-benchmark.sh [requests] [clients]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+requests=${1:-200000}
+clients=${2:-50}
+tests=${TESTS:-set,incr,lpush}
+work=$(mktemp -d /tmp/sixfold-durable-bench.XXXX)
+sixfold_port=17479; aof_port=17480; mem_port=17481
+
+command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server redis-tools)" >&2; exit 1; }
+echo "building (release)..." >&2
+cargo build --release -q -p sixfold-writer -p sixfold-storage-node
+bin=${CARGO_TARGET_DIR:-target}/release
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+"$bin/sixfold-storage" gen-certs --dir "$work/certs" >/dev/null
+storage=()
+for i in 1 2 3 4 5 6; do storage+=("127.0.0.1:$((17500 + i))"); done
+for i in 1 2 3 4 5 6; do
+  peers=()
+  for j in 1 2 3 4 5 6; do [ "$j" != "$i" ] && peers+=(--peer "127.0.0.1:$((17500 + j))"); done
+  "$bin/sixfold-storage" --node-id "$i" --listen "127.0.0.1:$((17500 + i))" --data-dir "$work/node-$i" \
+    --certs "$work/certs" "${peers[@]}" 2>>"$work/storage.log" &
+  pids+=($!)
+done
+storage_args=()
+for s in "${storage[@]}"; do storage_args+=(--storage "$s"); done
+"$bin/sixfold-server" --listen 127.0.0.1:$sixfold_port --durability fabric --certs "$work/certs" "${storage_args[@]}" 2>"$work/server.log" &
+pids+=($!)
+redis-server --port $aof_port --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always --dir "$work" >/dev/null &
+pids+=($!)
+redis-server --port $mem_port --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+pids+=($!)
+for port in $sixfold_port $aof_port $mem_port; do
+  for _ in $(seq 300); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done
+done
+
+rps() {
+  redis-benchmark -p "$1" -c "$clients" -n "$requests" -P "$2" -t "$3" --csv 2>/dev/null \
+    | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'
+}
+
+echo "| test | pipeline | sixfold durable (req/s) | redis appendfsync always (req/s) | redis no persistence (req/s) | vs always | vs none |"
+echo "|---|---|---|---|---|---|---|"
+for p in 1 16; do
+  for t in ${tests//,/ }; do
+    echo "running $t -P $p ..." >&2
+    ours=$(rps $sixfold_port $p $t); aof=$(rps $aof_port $p $t); mem=$(rps $mem_port $p $t)
+    r1=$(awk -v a="$ours" -v b="$aof" 'BEGIN { printf "%.2f", a / b }')
+    r2=$(awk -v a="$ours" -v b="$mem" 'BEGIN { printf "%.2f", a / b }')
+    echo "| ${t^^} | $p | $ours | $aof | $mem | ${r1}x | ${r2}x |"
+  done
+done
