@@ -76,6 +76,10 @@ impl Shared {
         stopped: Arc<Notify>,
     ) -> Shared {
         engine.set_memory_probe(memory_probe());
+        if let Some((l, _)) = &log {
+            let stats = l.stats.clone();
+            engine.set_persistence_info(Box::new(move || stats.info()));
+        }
         let durable = log.as_ref().map(|(l, t)| Durable { commit: l.commit.clone(), commit_timeout: *t });
         let log = log.map(|(l, _)| l);
         Shared(Arc::new(Mutex::new(Core { engine, log, wakers: HashMap::new(), limits, stopped })), durable)

@@ -13,10 +13,45 @@ use sixfold_engine::{Effect, encode_group};
 use sixfold_wire::{Epoch, Lsn, Record, RecordKind};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Notify, watch};
 
 /// Record bytes queued for the fabric before clients stop being read.
 pub const QUEUE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Figures of the durable log, shared with `INFO persistence`.
+#[derive(Debug, Default)]
+pub struct LogStats {
+    /// Last LSN assigned.
+    pub last_lsn: AtomicU64,
+    /// Commit LSN.
+    pub commit_lsn: AtomicU64,
+    /// LSN on disk on four storage nodes.
+    pub flushed_lsn: AtomicU64,
+    /// Record bytes waiting for the fabric.
+    pub queued_bytes: AtomicU64,
+    /// Each storage node's acknowledged SCL.
+    pub node_scl: [AtomicU64; 6],
+}
+
+impl LogStats {
+    /// `INFO persistence` fields.
+    pub fn info(&self) -> Vec<(String, String)> {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let last = get(&self.last_lsn);
+        let mut v = vec![
+            ("log_last_lsn".to_string(), last.to_string()),
+            ("log_commit_lsn".to_string(), get(&self.commit_lsn).to_string()),
+            ("log_fabric_flushed_lsn".to_string(), get(&self.flushed_lsn).to_string()),
+            ("log_inflight_lsns".to_string(), last.saturating_sub(get(&self.commit_lsn)).to_string()),
+            ("log_queued_bytes".to_string(), get(&self.queued_bytes).to_string()),
+        ];
+        for (i, scl) in self.node_scl.iter().enumerate() {
+            v.push((format!("storage_node_{}_ack_lag", i + 1), last.saturating_sub(get(scl)).to_string()));
+        }
+        v
+    }
+}
 
 /// The writer's log as seen from the core.
 pub struct Log {
@@ -32,11 +67,16 @@ pub struct Log {
     pub commit: watch::Receiver<Lsn>,
     /// Wakes the fabric task.
     pub wake: Arc<Notify>,
+    /// Figures for INFO.
+    pub stats: Arc<LogStats>,
 }
 
 impl Log {
     /// A log in `epoch` whose next record is `next_lsn`.
     pub fn new(epoch: Epoch, next_lsn: Lsn, commit: watch::Receiver<Lsn>) -> Log {
+        let stats = LogStats::default();
+        stats.last_lsn.store(next_lsn - 1, Ordering::Relaxed);
+        stats.commit_lsn.store(*commit.borrow(), Ordering::Relaxed);
         Log {
             epoch,
             next_lsn,
@@ -46,6 +86,7 @@ impl Log {
             barrier: 0,
             commit,
             wake: Arc::new(Notify::new()),
+            stats: Arc::new(stats),
         }
     }
 
@@ -89,6 +130,8 @@ impl Log {
             self.next_lsn += 1;
         }
         if last > 0 {
+            self.stats.last_lsn.store(last, Ordering::Relaxed);
+            self.stats.queued_bytes.store(self.queue_bytes as u64, Ordering::Relaxed);
             self.wake.notify_one();
         }
         last
@@ -97,6 +140,7 @@ impl Log {
     /// Records waiting for the fabric, in LSN order.
     pub fn take_queue(&mut self) -> Vec<Record> {
         self.queue_bytes = 0;
+        self.stats.queued_bytes.store(0, Ordering::Relaxed);
         self.queue.drain(..).collect()
     }
 

@@ -4,6 +4,7 @@
 //! that ships queued records and publishes the commit LSN.
 
 use crate::core::Shared;
+use crate::durable::LogStats;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use sixfold_engine::{Engine, decode_group};
@@ -133,6 +134,15 @@ async fn append_until_committed(app: &mut Appender, records: Vec<Record>) -> any
     }
 }
 
+fn publish(app: &Appender, stats: &LogStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    stats.commit_lsn.store(app.commit_lsn(), Relaxed);
+    stats.flushed_lsn.store(app.fabric_flushed_lsn(), Relaxed);
+    for (i, slot) in stats.node_scl.iter().enumerate() {
+        slot.store(app.node_ack(i).map_or(0, |(scl, _)| scl), Relaxed);
+    }
+}
+
 /// Ships queued records to the fabric and publishes the commit LSN. Stops
 /// the process if this writer is fenced.
 pub async fn ship(
@@ -140,7 +150,9 @@ pub async fn ship(
     mut app: Appender,
     commit: watch::Sender<Lsn>,
     wake: std::sync::Arc<tokio::sync::Notify>,
+    stats: std::sync::Arc<LogStats>,
 ) {
+    publish(&app, &stats);
     loop {
         wake.notified().await;
         loop {
@@ -151,6 +163,7 @@ pub async fn ship(
             match append_until_committed(&mut app, records).await {
                 Ok(lsn) => {
                     commit.send_replace(lsn);
+                    publish(&app, &stats);
                     app.release_below(app.fabric_flushed_lsn());
                     core.lock().on_commit(lsn);
                 }

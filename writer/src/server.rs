@@ -67,9 +67,9 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             let app = fabric::recover(settings, &mut engine).await.context("recovering from the storage fabric")?;
             let (commit_tx, commit_rx) = watch::channel(app.commit_lsn());
             let log = Log::new(app.epoch(), app.last_lsn() + 1, commit_rx);
-            let wake = log.wake.clone();
+            let (wake, stats) = (log.wake.clone(), log.stats.clone());
             let core = Shared::with_engine(engine, Some((log, cfg.commit_timeout)), limits.clone(), stopped.clone());
-            tokio::spawn(fabric::ship(core.clone(), app, commit_tx, wake));
+            tokio::spawn(fabric::ship(core.clone(), app, commit_tx, wake, stats));
             core
         }
     };

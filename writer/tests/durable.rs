@@ -54,6 +54,14 @@ fn acknowledged_writes_survive_writer_kill() {
     for w in 0..4 {
         assert_eq!(c.get::<_, i64>(format!("w{w}:counter")).unwrap(), 500);
     }
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut c).unwrap();
+    assert!(info.contains("durability:fabric"), "{info}");
+    let field = |name: &str| -> u64 {
+        let line = info.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {info}"));
+        line.split(':').nth(1).unwrap().trim().parse().unwrap()
+    };
+    assert!(field("log_commit_lsn:") >= 4000, "{info}");
+    assert!(info.contains("storage_node_6_ack_lag:"), "{info}");
 }
 
 #[test]

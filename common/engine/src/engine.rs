@@ -94,6 +94,7 @@ pub struct Engine {
     pub(crate) watchers: HashMap<(usize, Bytes), Vec<ClientId>>,
     pub(crate) stats: Stats,
     pub(crate) used_memory: Box<dyn Fn() -> usize + Send>,
+    pub(crate) persistence_info: Box<dyn Fn() -> Vec<(String, String)> + Send>,
     groups: Vec<Vec<Effect>>,
     cur: Vec<Effect>,
     touched: Vec<(usize, Bytes)>,
@@ -120,6 +121,7 @@ impl Engine {
             watchers: HashMap::new(),
             stats: Stats::default(),
             used_memory: Box::new(|| 0),
+            persistence_info: Box::new(Vec::new),
             groups: Vec::new(),
             cur: Vec::new(),
             touched: Vec::new(),
@@ -134,6 +136,12 @@ impl Engine {
     /// `maxmemory` and INFO memory).
     pub fn set_memory_probe(&mut self, probe: Box<dyn Fn() -> usize + Send>) {
         self.used_memory = probe;
+    }
+
+    /// Sets the function that adds the durable log's figures (commit LSN,
+    /// flushed LSN, in-flight bytes, ...) to `INFO persistence`.
+    pub fn set_persistence_info(&mut self, probe: Box<dyn Fn() -> Vec<(String, String)> + Send>) {
+        self.persistence_info = probe;
     }
 
     /// The current settings.

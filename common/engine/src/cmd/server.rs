@@ -85,6 +85,9 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
             kv("durability", e.config.durability.clone());
             kv("rdb_bgsave_in_progress", "0".into());
             kv("aof_enabled", "0".into());
+            for (k, v) in (e.persistence_info)() {
+                kv(&k, v);
+            }
         }
         "stats" => {
             let s = &e.stats;
