@@ -41,19 +41,22 @@ for port in $sixfold_port $aof_port $mem_port; do
   for _ in $(seq 300); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done
 done
 
-rps() {
+# stats <port> <pipeline> <test>: "rps p50 p99" as redis-benchmark reports them.
+stats() {
   redis-benchmark -p "$1" -c "$clients" -n "$requests" -P "$2" -t "$3" --csv 2>/dev/null \
-    | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'
+    | awk -F, 'NR>1 {gsub(/"/,""); print $2, $5, $7; exit}'
 }
 
-echo "| test | pipeline | sixfold durable (req/s) | redis appendfsync always (req/s) | redis no persistence (req/s) | vs always | vs none |"
+echo "| test | pipeline | sixfold durable req/s (p50/p99 ms) | redis appendfsync always req/s (p50/p99 ms) | redis no persistence req/s (p50/p99 ms) | vs always | vs none |"
 echo "|---|---|---|---|---|---|---|"
 for p in 1 16; do
   for t in ${tests//,/ }; do
     echo "running $t -P $p ..." >&2
-    ours=$(rps $sixfold_port $p $t); aof=$(rps $aof_port $p $t); mem=$(rps $mem_port $p $t)
+    read -r ours ours50 ours99 <<<"$(stats $sixfold_port $p $t)"
+    read -r aof aof50 aof99 <<<"$(stats $aof_port $p $t)"
+    read -r mem mem50 mem99 <<<"$(stats $mem_port $p $t)"
     r1=$(awk -v a="$ours" -v b="$aof" 'BEGIN { printf "%.2f", a / b }')
     r2=$(awk -v a="$ours" -v b="$mem" 'BEGIN { printf "%.2f", a / b }')
-    echo "| ${t^^} | $p | $ours | $aof | $mem | ${r1}x | ${r2}x |"
+    echo "| ${t^^} | $p | $ours ($ours50/$ours99) | $aof ($aof50/$aof99) | $mem ($mem50/$mem99) | ${r1}x | ${r2}x |"
   done
 done
