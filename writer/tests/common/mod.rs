@@ -43,16 +43,8 @@ fn wait_ready(port: u16, child: &mut Child) {
 
 /// Starts `sixfold-server` with extra flags.
 pub fn sixfold(extra: &[&str]) -> Proc {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sixfold-server"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--seed", "1"])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start sixfold-server");
-    wait_ready(port, &mut child);
-    Proc { child, port }
+    let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    sixfold_on(free_port(), &args)
 }
 
 /// Starts Debian's `redis-server` without persistence.
