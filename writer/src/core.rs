@@ -178,8 +178,9 @@ impl Core {
         self.log.as_ref().is_some_and(Log::full)
     }
 
-    /// After commands ran: wake the other clients that have output, drop the
-    /// effects (`--durability none`), mirror CONFIG changes, notice SHUTDOWN.
+    /// After commands ran: wake the other clients that have output, log the
+    /// effects of expiry and of served blocked clients (dropped with
+    /// `--durability none`), mirror CONFIG changes, notice SHUTDOWN.
     fn after(&mut self, me: Option<ClientId>) {
         for id in self.engine.take_ready() {
             if Some(id) != me

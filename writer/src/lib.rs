@@ -1,6 +1,8 @@
-//! `sixfold-server`: the Sixfold data node. Today it serves the engine over
-//! RESP with `--durability none`; the durable writer path (DESIGN §3) and the
-//! replica role build on it.
+//! `sixfold-server`: the Sixfold data node in its writer role. It serves the
+//! engine over RESP; with `--durability fabric` every write is logged to the
+//! six storage nodes and its reply held until four hold it ([`durable`],
+//! [`fabric`]); `--durability none` is the memory-only benchmark mode. The
+//! replica role builds on it.
 //!
 //! Threads: tokio tasks, one per connection, read and decode requests and
 //! run them on the engine behind one lock ([`core`]): commands execute one
