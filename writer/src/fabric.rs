@@ -5,6 +5,7 @@
 
 use crate::core::Shared;
 use crate::durable::LogStats;
+use crate::metrics as m;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use sixfold_engine::{Engine, decode_group};
@@ -139,8 +140,13 @@ fn publish(app: &Appender, stats: &LogStats) {
     stats.commit_lsn.store(app.commit_lsn(), Relaxed);
     stats.flushed_lsn.store(app.fabric_flushed_lsn(), Relaxed);
     for (i, slot) in stats.node_scl.iter().enumerate() {
-        slot.store(app.node_ack(i).map_or(0, |(scl, _)| scl), Relaxed);
+        let scl = app.node_ack(i).map_or(0, |(scl, _)| scl);
+        slot.store(scl, Relaxed);
+        metrics::gauge!(m::NODE_ACKED_LSN, "node" => (i + 1).to_string()).set(scl as f64);
     }
+    metrics::gauge!(m::COMMIT_LSN).set(app.commit_lsn() as f64);
+    let last = stats.last_lsn.load(Relaxed);
+    metrics::gauge!(m::INFLIGHT_RECORDS).set(last.saturating_sub(app.commit_lsn()) as f64);
 }
 
 /// Ships queued records to the fabric and publishes the commit LSN. Stops
@@ -160,8 +166,14 @@ pub async fn ship(
             if records.is_empty() {
                 break;
             }
+            let (count, bytes) = (records.len() as u64, records.iter().map(|r| r.encoded_len() as u64).sum::<u64>());
+            let started = std::time::Instant::now();
             match append_until_committed(&mut app, records).await {
                 Ok(lsn) => {
+                    metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+                    metrics::histogram!(m::BATCH_RECORDS).record(count as f64);
+                    metrics::histogram!(m::BATCH_BYTES).record(bytes as f64);
+                    metrics::counter!(m::COMMITTED_RECORDS).increment(count);
                     commit.send_replace(lsn);
                     publish(&app, &stats);
                     app.release_below(app.fabric_flushed_lsn());

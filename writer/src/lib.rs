@@ -14,6 +14,7 @@ pub mod conn;
 pub mod core;
 pub mod durable;
 pub mod fabric;
+pub mod metrics;
 pub mod server;
 
 pub use server::{Durability, ServerConfig, run};

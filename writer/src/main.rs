@@ -53,6 +53,9 @@ struct Args {
     /// connection is closed (outcome unknown).
     #[arg(long, default_value_t = 5_000)]
     commit_timeout_ms: u64,
+    /// Address of the Prometheus `/metrics` endpoint (none if unset).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
     /// Network I/O threads.
     #[arg(long, default_value_t = 2)]
     io_threads: usize,
@@ -94,5 +97,11 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the I/O runtime")?;
-    rt.block_on(sixfold_writer::run(cfg))
+    let metrics_listen = a.metrics_listen;
+    rt.block_on(async move {
+        if let Some(addr) = metrics_listen {
+            sixfold_writer::metrics::install(addr)?;
+        }
+        sixfold_writer::run(cfg).await
+    })
 }

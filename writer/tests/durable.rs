@@ -68,7 +68,10 @@ fn acknowledged_writes_survive_writer_kill() {
 fn no_dirty_reads_and_writes_resume_when_a_node_returns() {
     let fabric = Fabric::start("dirty");
     let port = free_port();
-    let _server = sixfold_on(port, &fabric.server_args());
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut args = fabric.server_args();
+    args.extend(["--metrics-listen".to_string(), metrics.to_string()]);
+    let _server = sixfold_on(port, &args);
     let mut b = client(port);
     let _: () = b.set("k", "old").unwrap();
     let _: () = b.set("other", "x").unwrap();
@@ -94,6 +97,27 @@ fn no_dirty_reads_and_writes_resume_when_a_node_returns() {
     assert_eq!(reader.join().unwrap(), "new", "the reader sees the committed value");
     for i in 1..3 {
         fabric.signal(i, "-CONT");
+    }
+    // The writer's metrics are exported.
+    let text = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(metrics).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    use sixfold_writer::metrics as m;
+    for name in [
+        m::COMMIT_SECONDS,
+        m::BATCH_RECORDS,
+        m::BATCH_BYTES,
+        m::COMMITTED_RECORDS,
+        m::COMMIT_LSN,
+        m::INFLIGHT_RECORDS,
+        m::NODE_ACKED_LSN,
+    ] {
+        assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing in:\n{text}");
     }
 }
 
