@@ -105,10 +105,7 @@ impl RunArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    sixfold_telemetry::init_logging();
     let cli = Cli::parse();
     if let Some(Cmd::GenCerts { dir, names }) = cli.cmd {
         sixfold_net::certs::generate(&dir, &names)
@@ -137,7 +134,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     rt.block_on(async move {
         if let Some(addr) = metrics_listen {
-            sixfold_storage_node::metrics::install(addr).map_err(anyhow::Error::msg)?;
+            sixfold_storage_node::metrics::install(addr)?;
         }
         let node = Node::open(cfg.clone()).with_context(|| format!("opening {}", cfg.data_dir.display()))?;
         let server = server_endpoint(cfg.listen, &tls).context("starting the QUIC listener")?;

@@ -23,11 +23,8 @@ pub const COMMIT_LSN: &str = "sixfold_storage_commit_lsn";
 pub const HOT_TAIL_BYTES: &str = "sixfold_storage_hot_tail_bytes";
 
 /// Serves `/metrics` on `addr`.
-pub fn install(addr: SocketAddr) -> Result<(), String> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
-        .map_err(|e| format!("starting the metrics exporter on {addr}: {e}"))?;
+pub fn install(addr: SocketAddr) -> Result<(), sixfold_telemetry::ExporterError> {
+    sixfold_telemetry::serve_metrics(addr)?;
     metrics::describe_counter!(APPENDS, "Records appended");
     metrics::describe_counter!(APPEND_BYTES, "Record bytes appended");
     metrics::describe_counter!(FENCED, "Appends refused for a lower epoch");

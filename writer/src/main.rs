@@ -62,10 +62,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    sixfold_telemetry::init_logging();
     let a = Args::parse();
     let engine = Config {
         requirepass: a.requirepass.map(Bytes::from),

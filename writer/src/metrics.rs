@@ -20,10 +20,7 @@ pub const NODE_ACKED_LSN: &str = "sixfold_writer_node_acked_lsn";
 
 /// Serves `/metrics` on `addr`.
 pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
-        .map_err(|e| anyhow::anyhow!("starting the metrics exporter on {addr}: {e}"))?;
+    sixfold_telemetry::serve_metrics(addr)?;
     metrics::describe_histogram!(COMMIT_SECONDS, metrics::Unit::Seconds, "Batch commit latency");
     metrics::describe_histogram!(BATCH_RECORDS, "Records per committed batch");
     metrics::describe_histogram!(BATCH_BYTES, metrics::Unit::Bytes, "Record bytes per committed batch");
