@@ -25,7 +25,7 @@ for i in 1 2 3 4 5 6; do storage+=("127.0.0.1:$((17500 + i))"); done
 for i in 1 2 3 4 5 6; do
   peers=()
   for j in 1 2 3 4 5 6; do [ "$j" != "$i" ] && peers+=(--peer "127.0.0.1:$((17500 + j))"); done
-  "$bin/sixfold-storage" --node-id "$i" --listen "127.0.0.1:$((17500 + i))" --data-dir "$work/node-$i" \
+  "$bin/sixfold-storage" --threads 1 --node-id "$i" --listen "127.0.0.1:$((17500 + i))" --data-dir "$work/node-$i" \
     --certs "$work/certs" "${peers[@]}" 2>>"$work/storage.log" &
   pids+=($!)
 done

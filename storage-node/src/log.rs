@@ -212,7 +212,9 @@ impl LogState {
 
     /// Records not yet written to segment files, in order.
     pub fn unwritten(&self) -> impl Iterator<Item = &Record> {
-        self.tail.iter().filter(move |r| r.lsn > self.written)
+        // The tail is in LSN order: skip the written prefix without walking it.
+        let start = self.tail.partition_point(|r| r.lsn <= self.written);
+        self.tail.range(start..)
     }
 
     /// Records up to `lsn`, taken in `generation`, were written to segment

@@ -78,6 +78,9 @@ struct RunArgs {
     /// Address of the Prometheus `/metrics` endpoint (none if unset).
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// Runtime worker threads (default 2; 1 suits several nodes on one machine).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 impl RunArgs {
@@ -99,6 +102,7 @@ impl RunArgs {
             segment_bytes_max: self.segment_bytes_max.or(file.segment_bytes_max),
             hot_tail_bytes_max: self.hot_tail_bytes_max.or(file.hot_tail_bytes_max),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            threads: self.threads.or(file.threads),
             no_io_uring: self.no_io_uring || file.no_io_uring,
         })
     }
@@ -131,7 +135,12 @@ fn main() -> anyhow::Result<()> {
     };
     let tls = TlsFiles::in_dir(&certs, &cert_name);
     let metrics_listen = a.metrics_listen;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let threads = a.threads.unwrap_or(2).max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     rt.block_on(async move {
         if let Some(addr) = metrics_listen {
             sixfold_storage_node::metrics::install(addr)?;

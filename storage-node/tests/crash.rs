@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 const KILLS: usize = 50;
 const SEED: u64 = 0x5eed;
+/// Pause between two batches of 200 appends.
+const APPEND_PAUSE_MS: u64 = 40;
 
 /// Checks a node's served log: valid records, contiguous from 1, written by
 /// the writer, covering at least `flushed`.
@@ -52,10 +54,15 @@ async fn fifty_kills_during_heavy_appends_lose_nothing_flushed() {
                 if app.append(records(from, 200)).await.is_err() {
                     continue;
                 }
-                let mut a = acks.lock().unwrap();
-                for (i, slot) in a.iter_mut().enumerate() {
-                    *slot = app.node_ack(i).unwrap();
+                {
+                    let mut a = acks.lock().unwrap();
+                    for (i, slot) in a.iter_mut().enumerate() {
+                        *slot = app.node_ack(i).unwrap();
+                    }
                 }
+                // Each kill reads the victim's whole log back: keep it to a
+                // few hundred thousand records.
+                tokio::time::sleep(Duration::from_millis(APPEND_PAUSE_MS)).await;
             }
             app.last_lsn()
         })
@@ -86,7 +93,7 @@ async fn corrupt_segment_byte_is_cut_and_refilled_from_peers() {
     wait_ready(&ep, &c.addrs).await;
     let mut app = Appender::new(ep.clone(), c.addrs.clone(), 100, 1, CommitMode::Disk, (0, 0));
     append_all(&mut app, 1, 20_000, 1000).await.unwrap();
-    app.append(Vec::new()).await.unwrap();
+    app.settle().await.unwrap();
     let reference = read_all(&ep, c.addrs[0], Role::Peer).await;
     c.kill(2);
     let seg_dir = c.dir.join("node-3/segments");

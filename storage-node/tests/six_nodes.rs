@@ -21,7 +21,7 @@ async fn six_nodes_commit_serve_survive_and_converge() {
 
     // 100,000 records, committed, served back identically by all six.
     assert_eq!(append_all(&mut app, 1, 100_000, 1000).await.unwrap(), 100_000);
-    app.append(Vec::new()).await.unwrap(); // carries the final commit LSN
+    app.settle().await.unwrap(); // every node hears of the final commit LSN
     let first = read_all(&ep, c.addrs[0], Role::Reader).await;
     assert_eq!(decode_run(&first).unwrap().len(), 100_000);
     for a in &c.addrs[1..] {
@@ -55,7 +55,7 @@ async fn six_nodes_commit_serve_survive_and_converge() {
             other => panic!("appends did not resume: {other:?}"),
         }
     }
-    app.append(Vec::new()).await.unwrap();
+    app.settle().await.unwrap();
     let reference = read_all(&ep, c.addrs[5], Role::Peer).await;
     assert_eq!(decode_run(&reference).unwrap().last().unwrap().lsn, app.last_lsn());
     let deadline = Instant::now() + Duration::from_secs(60);

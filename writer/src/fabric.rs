@@ -21,7 +21,7 @@ use tokio::sync::watch;
 /// This data node's id on the fabric.
 const WRITER_NODE_ID: u32 = 1000;
 /// Pause between retries while fewer than four nodes answer.
-const RETRY_MS: u64 = 100;
+const RETRY_MS: u64 = 1_000;
 /// Record bytes asked for per Read during recovery.
 const READ_BYTES: u32 = 4 * 1024 * 1024;
 
@@ -104,7 +104,7 @@ pub async fn recover(s: &FabricSettings, engine: &mut Engine) -> anyhow::Result<
             continue;
         }
         tracing::warn!(answered = promises.len(), "fewer than four storage nodes promised; retrying");
-        tokio::time::sleep(Duration::from_millis(RETRY_MS * 10)).await;
+        tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
     };
     let Some(&(_, _, best)) = promises.iter().max() else { bail!("no promises") };
     let (last_lsn, last_epoch) = replay(&ep, s.storage[best], engine).await?;
@@ -120,7 +120,7 @@ pub async fn recover(s: &FabricSettings, engine: &mut Engine) -> anyhow::Result<
     Ok(app)
 }
 
-/// Appends `records` and retries until they commit; fails only if fenced.
+/// Appends `records` and waits until they commit; fails only if fenced.
 async fn append_until_committed(app: &mut Appender, records: Vec<Record>) -> anyhow::Result<Lsn> {
     let mut next = records;
     loop {
@@ -129,7 +129,6 @@ async fn append_until_committed(app: &mut Appender, records: Vec<Record>) -> any
             Err(AppendError::Fenced(e)) => bail!("fenced by epoch {e}: another writer took over"),
             Err(AppendError::NoQuorum { acked }) => {
                 tracing::warn!(acked, "writes wait: fewer than four storage nodes acknowledged");
-                tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
             }
         }
     }
@@ -149,8 +148,12 @@ fn publish(app: &Appender, stats: &LogStats) {
     metrics::gauge!(m::INFLIGHT_RECORDS).set(last.saturating_sub(app.commit_lsn()) as f64);
 }
 
-/// Ships queued records to the fabric and publishes the commit LSN. Stops
-/// the process if this writer is fenced.
+/// Records pushed and not yet committed: (last LSN, when), for the commit
+/// latency histogram. Bounded by the appender's held-bytes limit.
+type Pending = std::collections::VecDeque<(Lsn, std::time::Instant)>;
+
+/// Ships queued records to the fabric (several batches in flight per node)
+/// and publishes the commit LSN. Stops the process if this writer is fenced.
 pub async fn ship(
     core: Shared,
     mut app: Appender,
@@ -159,31 +162,37 @@ pub async fn ship(
     stats: std::sync::Arc<LogStats>,
 ) {
     publish(&app, &stats);
+    let mut pending = Pending::new();
     loop {
-        wake.notified().await;
-        loop {
-            let records = core.lock().take_queue();
-            if records.is_empty() {
-                break;
-            }
-            let (count, bytes) = (records.len() as u64, records.iter().map(|r| r.encoded_len() as u64).sum::<u64>());
-            let started = std::time::Instant::now();
-            match append_until_committed(&mut app, records).await {
-                Ok(lsn) => {
-                    metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-                    metrics::histogram!(m::BATCH_RECORDS).record(count as f64);
+        tokio::select! {
+            _ = wake.notified(), if app.accepts() => {
+                let records = core.lock().take_queue();
+                if let Some(last) = records.last() {
+                    metrics::histogram!(m::BATCH_RECORDS).record(records.len() as f64);
+                    let bytes: usize = records.iter().map(Record::encoded_len).sum();
                     metrics::histogram!(m::BATCH_BYTES).record(bytes as f64);
-                    metrics::counter!(m::COMMITTED_RECORDS).increment(count);
-                    commit.send_replace(lsn);
-                    publish(&app, &stats);
-                    app.release_below(app.fabric_flushed_lsn());
-                    core.lock().on_commit(lsn);
+                    pending.push_back((last.lsn, std::time::Instant::now()));
+                    app.push(records);
                 }
-                Err(e) => {
+            }
+            stepped = app.step() => {
+                if let Err(e) = stepped {
                     tracing::error!(error = %e, "stopping: this writer must not serve any more");
                     std::process::exit(3);
                 }
             }
+        }
+        let lsn = app.commit_lsn();
+        if lsn > *commit.borrow() {
+            while pending.front().is_some_and(|(last, _)| *last <= lsn) {
+                if let Some((_, at)) = pending.pop_front() {
+                    metrics::histogram!(m::COMMIT_SECONDS).record(at.elapsed().as_secs_f64());
+                }
+            }
+            metrics::counter!(m::COMMITTED_RECORDS).increment(lsn - *commit.borrow());
+            commit.send_replace(lsn);
+            publish(&app, &stats);
+            core.lock().on_commit(lsn);
         }
     }
 }

@@ -1,43 +1,58 @@
-//! The fabric client: one mutually authenticated QUIC stream per storage
-//! node, batches of records appended to all six, acknowledgements fed to the
-//! [`CommitTracker`]. A node that fails or times out is dropped and
-//! reconnected on a later batch; a node that lacks records (LogMismatch)
-//! is back-filled from the records this client still holds.
+//! The fabric client: drives the [`Pipeline`] state machine over mutually
+//! authenticated QUIC. Each storage node gets one connection with two
+//! streams: Appends go out on the first (pipelined, answered in order) and
+//! the node pushes its flushed LSN on the second. Small tasks per node move
+//! frames between the streams and one event channel; the [`Appender`] owns
+//! all state and is stepped by its caller. A node that fails, or leaves an
+//! Append unanswered past the node timeout, is dropped and reconnected.
 
-use crate::quorum::{AckOutcome, CommitMode, CommitTracker, STORAGE_NODES};
+use crate::pipeline::{Limits, Outcome, Pipeline};
+use crate::quorum::{CommitMode, STORAGE_NODES};
 use sixfold_net::{NetError, framed, tls};
-use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, NodeId, Record, Role, encode_run};
+use sixfold_wire::{Epoch, Lsn, Message, NodeId, Record, Role};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
-/// How long one node may take to answer before it is dropped for this batch.
-pub const NODE_TIMEOUT_MS: u64 = 2_000;
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT_MS: u64 = 500;
-/// Most record bytes sent in one back-fill Append.
-const BACKFILL_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Pause before reconnecting to a node that failed.
+const RECONNECT_MS: u64 = 200;
+/// How long [`Appender::append`] waits for its records to commit.
+pub const APPEND_TIMEOUT_MS: u64 = 2_500;
+/// Longest wait for an event before timeouts and reconnects are checked.
+const TICK_MS: u64 = 20;
+/// Events buffered from the node tasks.
+const EVENTS_MAX: usize = 4096;
 
+/// What a node task reports.
+enum Event {
+    Up { node: usize, link: u64, conn: quinn::Connection, tx: mpsc::Sender<Message> },
+    Reply { node: usize, link: u64, msg: Message },
+    Flushed { node: usize, link: u64, lsn: Lsn },
+    Down { node: usize, link: u64, why: String },
+}
+
+/// A live link to one node.
 struct Link {
-    tx: quinn::SendStream,
-    rx: quinn::RecvStream,
-    /// The node holds the log up to here (as far as this client knows).
-    scl: Lsn,
+    conn: quinn::Connection,
+    tx: mpsc::Sender<Message>,
 }
 
 /// Appends to the six storage nodes of a shard.
 pub struct Appender {
     endpoint: quinn::Endpoint,
     addrs: Vec<SocketAddr>,
-    links: Vec<Option<Link>>,
     me: NodeId,
-    epoch: Epoch,
-    mode: CommitMode,
-    tracker: CommitTracker,
-    /// Records this client appended and still holds, from `held_from`.
-    held: Vec<Record>,
-    held_from: Lsn,
-    /// Epoch of the record at `held_from - 1` (0 for none).
-    base_epoch: Epoch,
+    pipe: Pipeline,
+    links: Vec<Option<Link>>,
+    /// Current link number per node (events of older links are ignored).
+    link_ids: Vec<u64>,
+    connecting: Vec<bool>,
+    retry_at: Vec<Instant>,
+    started: Instant,
+    events_tx: mpsc::Sender<Event>,
+    events_rx: mpsc::Receiver<Event>,
 }
 
 /// An append that did not commit.
@@ -65,199 +80,250 @@ impl Appender {
         mode: CommitMode,
         last: (Lsn, Epoch),
     ) -> Appender {
-        let links = addrs.iter().map(|_| None).collect();
-        let tracker = CommitTracker::new(epoch, mode, last.0);
+        let (events_tx, events_rx) = mpsc::channel(EVENTS_MAX);
+        let n = addrs.len();
+        let now = Instant::now();
         Appender {
             endpoint,
             addrs,
-            links,
             me,
-            epoch,
-            mode,
-            tracker,
-            held: Vec::new(),
-            held_from: last.0 + 1,
-            base_epoch: last.1,
+            pipe: Pipeline::new(epoch, mode, last, Limits::default()),
+            links: (0..n).map(|_| None).collect(),
+            link_ids: vec![0; n],
+            connecting: vec![false; n],
+            retry_at: vec![now; n],
+            started: now,
+            events_tx,
+            events_rx,
         }
     }
 
     /// The epoch this client writes in.
     pub fn epoch(&self) -> Epoch {
-        self.epoch
+        self.pipe.epoch()
     }
 
     /// The commit LSN.
     pub fn commit_lsn(&self) -> Lsn {
-        self.tracker.commit_lsn()
+        self.pipe.commit_lsn()
     }
 
     /// The last LSN appended.
     pub fn last_lsn(&self) -> Lsn {
-        self.held_from + self.held.len() as Lsn - 1
-    }
-
-    /// Appends `payloads` as records of `kind` and waits until they commit
-    /// (or fails). Returns the new commit LSN.
-    pub async fn append(&mut self, records: Vec<Record>) -> Result<Lsn, AppendError> {
-        self.held.extend(records);
-        let target = self.last_lsn();
-        let commit = self.tracker.commit_lsn();
-        let mut acked = 0;
-        let results = futures_join(self, commit).await;
-        for (node, r) in results.into_iter().enumerate() {
-            match r {
-                Ok((epoch, scl, flushed)) => {
-                    acked += 1;
-                    if let AckOutcome::Fenced(e) = self.tracker.on_ack(node, epoch, scl, flushed) {
-                        return Err(AppendError::Fenced(e));
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(node, error = %e, "storage node did not acknowledge");
-                    self.links[node] = None;
-                }
-            }
-        }
-        if self.tracker.commit_lsn() >= target {
-            Ok(self.tracker.commit_lsn())
-        } else {
-            Err(AppendError::NoQuorum { acked })
-        }
-    }
-
-    /// Drops records at or below `lsn` from memory (they are durable on four
-    /// nodes and will not need back-filling).
-    pub fn release_below(&mut self, lsn: Lsn) {
-        let n = (lsn.saturating_sub(self.held_from - 1) as usize).min(self.held.len());
-        if let Some(r) = n.checked_sub(1).and_then(|i| self.held.get(i)) {
-            self.base_epoch = r.epoch;
-        }
-        self.held.drain(..n);
-        self.held_from += n as Lsn;
+        self.pipe.last_lsn()
     }
 
     /// What node `i` last acknowledged: (SCL, flushed LSN).
     pub fn node_ack(&self, i: usize) -> Option<(Lsn, Lsn)> {
-        self.tracker.node(i)
+        self.pipe.node_ack(i)
     }
 
     /// The fabric flushed LSN (on disk on four nodes).
     pub fn fabric_flushed_lsn(&self) -> Lsn {
-        self.tracker.fabric_flushed_lsn()
+        self.pipe.fabric_flushed_lsn()
     }
-}
 
-/// Sends what each node lacks, concurrently; returns each node's ack
-/// `(epoch, scl, flushed)` or why it gave none.
-async fn futures_join(a: &mut Appender, commit: Lsn) -> Vec<Result<(Epoch, Lsn, Lsn), NetError>> {
-    let (endpoint, me, epoch, disk) = (a.endpoint.clone(), a.me, a.epoch, a.mode == CommitMode::Disk);
-    let held = Held { records: &a.held, from: a.held_from, base_epoch: a.base_epoch };
-    let tasks = a.links.iter_mut().zip(&a.addrs).map(|(link, addr)| {
-        let endpoint = endpoint.clone();
-        async move {
-            let fut = sync_node(link, &endpoint, *addr, (me, epoch, commit, disk), held);
-            match tokio::time::timeout(Duration::from_millis(NODE_TIMEOUT_MS), fut).await {
-                Ok(r) => r,
-                Err(_) => Err(NetError::Quic("timed out".into())),
+    /// Whether there is room for more records (held bytes under the bound).
+    pub fn accepts(&self) -> bool {
+        self.pipe.accepts()
+    }
+
+    /// Drops held records at or below `lsn` (a node that lacks them fills
+    /// them from its peers). Records on disk on four nodes are dropped
+    /// without being asked.
+    pub fn release_below(&mut self, lsn: Lsn) {
+        self.pipe.release_below(lsn);
+    }
+
+    /// Queues records (their LSNs continue the log) and sends what the
+    /// windows allow.
+    pub fn push(&mut self, records: Vec<Record>) {
+        self.pipe.push(records);
+        self.pump();
+    }
+
+    /// Appends `records` and waits until everything appended commits, at
+    /// most [`APPEND_TIMEOUT_MS`]. Returns the commit LSN.
+    pub async fn append(&mut self, records: Vec<Record>) -> Result<Lsn, AppendError> {
+        self.push(records);
+        let target = self.last_lsn();
+        let deadline = Instant::now() + Duration::from_millis(APPEND_TIMEOUT_MS);
+        while self.commit_lsn() < target {
+            if Instant::now() >= deadline {
+                return Err(AppendError::NoQuorum { acked: self.pipe.acked_at_least(target) });
+            }
+            self.step().await?;
+        }
+        Ok(self.commit_lsn())
+    }
+
+    /// Waits until every reachable node has answered its Appends and heard
+    /// of the current commit LSN (at most [`APPEND_TIMEOUT_MS`]).
+    pub async fn settle(&mut self) -> Result<(), AppendError> {
+        let deadline = Instant::now() + Duration::from_millis(APPEND_TIMEOUT_MS);
+        self.pump();
+        while !self.pipe.settled() && Instant::now() < deadline {
+            self.step().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for one event (at most a short tick), handles it, and sends
+    /// what can be sent. Returns the commit LSN. Cancel-safe.
+    pub async fn step(&mut self) -> Result<Lsn, AppendError> {
+        if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(TICK_MS), self.events_rx.recv()).await {
+            self.handle(ev)?;
+            while let Ok(ev) = self.events_rx.try_recv() {
+                self.handle(ev)?;
             }
         }
-    });
-    futures::future::join_all(tasks).await
-}
-
-/// The records a client still holds.
-#[derive(Clone, Copy)]
-struct Held<'a> {
-    records: &'a [Record],
-    from: Lsn,
-    base_epoch: Epoch,
-}
-
-impl Held<'_> {
-    fn last(&self) -> Lsn {
-        self.from + self.records.len() as Lsn - 1
+        self.pump();
+        Ok(self.commit_lsn())
     }
 
-    fn epoch_at(&self, lsn: Lsn) -> Epoch {
-        if lsn < self.from { self.base_epoch } else { self.records[(lsn - self.from) as usize].epoch }
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
-    /// Records from `from`, at most [`BACKFILL_BYTES_MAX`] bytes (at least one).
-    fn batch(&self, from: Lsn) -> Vec<Record> {
-        let mut bytes = 0;
-        let start = ((from - self.from) as usize).min(self.records.len());
-        let mut out = Vec::new();
-        for r in &self.records[start..] {
-            bytes += r.encoded_len();
-            if !out.is_empty() && bytes > BACKFILL_BYTES_MAX {
-                break;
+    fn handle(&mut self, ev: Event) -> Result<(), AppendError> {
+        let now = self.now_ms();
+        let (node, link) = match &ev {
+            Event::Up { node, link, .. }
+            | Event::Reply { node, link, .. }
+            | Event::Flushed { node, link, .. }
+            | Event::Down { node, link, .. } => (*node, *link),
+        };
+        if link != self.link_ids[node] {
+            if let Event::Up { conn, .. } = ev {
+                conn.close(0u32.into(), b"stale");
             }
-            out.push(r.clone());
+            return Ok(());
         }
-        out
+        let outcome = match ev {
+            Event::Up { conn, tx, .. } => {
+                self.connecting[node] = false;
+                self.links[node] = Some(Link { conn, tx });
+                self.pipe.on_connected(node);
+                Outcome::Ok
+            }
+            Event::Reply { msg, .. } => self.pipe.on_reply(node, msg, now),
+            Event::Flushed { lsn, .. } => self.pipe.on_flushed(node, lsn),
+            Event::Down { why, .. } => Outcome::Drop(why),
+        };
+        match outcome {
+            Outcome::Ok => Ok(()),
+            Outcome::Fenced(e) => Err(AppendError::Fenced(e)),
+            Outcome::Drop(why) => {
+                self.drop_link(node, &why);
+                Ok(())
+            }
+        }
+    }
+
+    fn drop_link(&mut self, node: usize, why: &str) {
+        tracing::debug!(node, why, "dropping the link to a storage node");
+        if let Some(l) = self.links[node].take() {
+            l.conn.close(0u32.into(), b"dropped");
+        }
+        self.link_ids[node] += 1;
+        self.connecting[node] = false;
+        self.retry_at[node] = Instant::now() + Duration::from_millis(RECONNECT_MS);
+        self.pipe.on_lost(node);
+    }
+
+    /// Sends what every window allows, drops overdue nodes, reconnects.
+    fn pump(&mut self) {
+        let now = self.now_ms();
+        for node in self.pipe.overdue(now) {
+            self.drop_link(node, "timed out");
+        }
+        for node in 0..self.addrs.len().min(STORAGE_NODES) {
+            if self.links[node].is_none() {
+                self.maybe_connect(node);
+                continue;
+            }
+            while let Some(msg) = self.pipe.poll_send(node, now) {
+                let sent = self.links[node].as_ref().is_some_and(|l| l.tx.try_send(msg).is_ok());
+                if !sent {
+                    self.drop_link(node, "send queue closed");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn maybe_connect(&mut self, node: usize) {
+        if self.connecting[node] || Instant::now() < self.retry_at[node] {
+            return;
+        }
+        self.connecting[node] = true;
+        self.link_ids[node] += 1;
+        let (ep, addr, me, link) = (self.endpoint.clone(), self.addrs[node], self.me, self.link_ids[node]);
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            let ev = match open_link(&ep, addr, me, node, link, &events).await {
+                Ok((conn, tx)) => Event::Up { node, link, conn, tx },
+                Err(e) => Event::Down { node, link, why: format!("connect: {e}") },
+            };
+            let _ = events.send(ev).await;
+        });
     }
 }
 
-async fn open_link(endpoint: &quinn::Endpoint, addr: SocketAddr, me: NodeId, scl: Lsn) -> Result<Link, NetError> {
+/// Connects to node `node`, opens the append stream and the flush-report
+/// stream, and starts the tasks that move their frames.
+async fn open_link(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    me: NodeId,
+    node: usize,
+    link: u64,
+    events: &mpsc::Sender<Event>,
+) -> Result<(quinn::Connection, mpsc::Sender<Message>), NetError> {
     let conn = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), tls::connect(endpoint, addr))
         .await
         .map_err(|_| NetError::Quic("connect timed out".into()))??;
-    let (mut tx, rx) = conn.open_bi().await.map_err(|e| NetError::Quic(e.to_string()))?;
+    let (mut tx, mut rx) = conn.open_bi().await.map_err(|e| NetError::Quic(e.to_string()))?;
     framed::send(&mut tx, &Message::Hello { node: me, role: Role::Writer }).await?;
-    Ok(Link { tx, rx, scl })
-}
-
-/// Brings one node up to date with the held records; returns its ack
-/// `(epoch, scl, flushed)`.
-async fn sync_node(
-    link: &mut Option<Link>,
-    endpoint: &quinn::Endpoint,
-    addr: SocketAddr,
-    (me, epoch, commit, disk): (NodeId, Epoch, Lsn, bool),
-    held: Held<'_>,
-) -> Result<(Epoch, Lsn, Lsn), NetError> {
-    if link.is_none() {
-        // Position unknown: start right after the committed base.
-        *link = Some(open_link(endpoint, addr, me, held.from - 1).await?);
-    }
-    let Some(l) = link.as_mut() else {
-        return Err(NetError::Closed);
-    };
-    loop {
-        let from = (l.scl + 1).max(held.from);
-        let prev_lsn = from - 1;
-        let records = encode_run(&held.batch(from));
-        let msg = Message::Append { epoch, prev_lsn, prev_epoch: held.epoch_at(prev_lsn), commit_lsn: commit, records };
-        framed::send(&mut l.tx, &msg).await?;
-        match framed::recv(&mut l.rx).await? {
-            Message::Ack { epoch, scl, flushed } => {
-                l.scl = scl;
-                if scl >= held.last() && (!disk || flushed >= held.last()) {
-                    return Ok((epoch, scl, flushed));
-                }
-                if scl >= held.last() {
-                    return wait_flushed(l, held.last()).await;
-                }
+    let (mut ftx, mut frx) = conn.open_bi().await.map_err(|e| NetError::Quic(e.to_string()))?;
+    framed::send(&mut ftx, &Message::Hello { node: me, role: Role::Writer }).await?;
+    framed::send(&mut ftx, &Message::SubscribeFlushed).await?;
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(Limits::default().inflight_appends_max + 1);
+    let down = move |why: String| Event::Down { node, link, why };
+    let ev = events.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            if let Err(e) = framed::send(&mut tx, &msg).await {
+                let _ = ev.send(down(format!("send: {e}"))).await;
+                return;
             }
-            Message::Error { code: ErrorCode::Fenced, current_epoch, .. } => return Ok((current_epoch, 0, 0)),
-            Message::Error { code: ErrorCode::LogMismatch, last_lsn, .. } if prev_lsn >= held.from => {
-                // Resend from where the node's log ends, or from the committed
-                // base when its history differs (log matching replaces it).
-                l.scl = if last_lsn < prev_lsn { last_lsn.max(held.from - 1) } else { held.from - 1 };
-            }
-            Message::Error { code, detail, .. } => {
-                return Err(NetError::Quic(format!("{code:?}: {detail}")));
-            }
-            other => return Err(NetError::Quic(format!("unexpected answer {other:?}"))),
         }
-    }
-}
-
-/// Waits until the node has records up to `lsn` on disk.
-async fn wait_flushed(l: &mut Link, lsn: Lsn) -> Result<(Epoch, Lsn, Lsn), NetError> {
-    framed::send(&mut l.tx, &Message::WaitFlushed { lsn }).await?;
-    match framed::recv(&mut l.rx).await? {
-        Message::Ack { epoch, scl, flushed } => Ok((epoch, scl, flushed)),
-        other => Err(NetError::Quic(format!("unexpected answer to WaitFlushed: {other:?}"))),
-    }
+        let _ = tx.finish();
+    });
+    let ev = events.clone();
+    tokio::spawn(async move {
+        loop {
+            match framed::recv(&mut rx).await {
+                Ok(msg) => {
+                    if ev.send(Event::Reply { node, link, msg }).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = ev.send(down(format!("receive: {e}"))).await;
+                    return;
+                }
+            }
+        }
+    });
+    let ev = events.clone();
+    tokio::spawn(async move {
+        while let Ok(Message::FlushedLsn { lsn }) = framed::recv(&mut frx).await {
+            if ev.send(Event::Flushed { node, link, lsn }).await.is_err() {
+                return;
+            }
+        }
+        drop(ftx);
+    });
+    Ok((conn, out_tx))
 }

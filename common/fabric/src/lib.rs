@@ -1,8 +1,10 @@
 //! The fabric client shared by the writer and the replicas: the 4-of-6
-//! commit point as a pure state machine ([`quorum`]) and the QUIC client
-//! that appends to the six storage nodes and drives it ([`client`]).
+//! commit point ([`quorum`]) and the append pipeline ([`pipeline`]) as pure
+//! state machines, and the QUIC client that drives them against the six
+//! storage nodes ([`client`]).
 
 pub mod client;
+pub mod pipeline;
 pub mod quorum;
 
 pub use client::{AppendError, Appender};

@@ -1,0 +1,434 @@
+//! The writer's append pipeline as a pure state machine (no sockets, no
+//! clock: the driver passes time in): which records each of the six storage
+//! nodes still needs, how many Appends may be in flight to each, what to do
+//! with every answer, and the commit point ([`CommitTracker`]).
+//!
+//! Appends to one node are pipelined: the next one leaves without waiting
+//! for the previous answer, up to [`Limits::inflight_appends_max`] and
+//! [`Limits::inflight_bytes_max`]. A node answers in order. When an Append
+//! does not match its log (`LogMismatch`), every later Append in flight
+//! fails too; the pipeline starts a new *generation* from where the node's
+//! log ends and ignores the failures of the old one.
+
+use crate::quorum::{AckOutcome, CommitMode, CommitTracker, STORAGE_NODES};
+use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, encode_run};
+use std::collections::VecDeque;
+
+/// Bounds of the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most record bytes in one Append (at least one record).
+    pub batch_bytes_max: usize,
+    /// Most Appends in flight to one node.
+    pub inflight_appends_max: usize,
+    /// Most record bytes in flight to one node.
+    pub inflight_bytes_max: usize,
+    /// Most record bytes held (not yet on disk on four nodes) before the
+    /// pipeline refuses new records.
+    pub held_bytes_max: usize,
+    /// A node whose oldest Append is unanswered this long is dropped.
+    pub node_timeout_ms: u64,
+    /// Pause before resending to a node that must first fill a hole from
+    /// its peers.
+    pub fill_wait_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            batch_bytes_max: 1024 * 1024,
+            inflight_appends_max: 4,
+            inflight_bytes_max: 16 * 1024 * 1024,
+            held_bytes_max: 128 * 1024 * 1024,
+            node_timeout_ms: 2_000,
+            fill_wait_ms: 50,
+        }
+    }
+}
+
+/// One Append in flight.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    generation: u64,
+    prev_lsn: Lsn,
+    bytes: usize,
+    at_ms: u64,
+}
+
+/// What the pipeline knows about one node.
+#[derive(Debug, Default, Clone)]
+struct NodeState {
+    up: bool,
+    /// Highest LSN sent in the current generation.
+    sent_to: Lsn,
+    generation: u64,
+    inflight: VecDeque<Sent>,
+    inflight_bytes: usize,
+    /// Highest LSN the node acknowledged holding with no gap below (this link).
+    scl: Lsn,
+    /// Do not send before this time.
+    resend_at_ms: u64,
+    /// Commit LSN last sent to the node.
+    told_commit: Lsn,
+}
+
+/// What an answer meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// State updated (the commit LSN may have moved).
+    Ok,
+    /// A node has promised a higher epoch: this writer is fenced.
+    Fenced(Epoch),
+    /// The node's link must be dropped (and reconnected later).
+    Drop(String),
+}
+
+/// Appends of one writer epoch to the six nodes.
+#[derive(Debug)]
+pub struct Pipeline {
+    epoch: Epoch,
+    limits: Limits,
+    tracker: CommitTracker,
+    /// Records appended and still held, from `held_from`.
+    held: VecDeque<Record>,
+    held_from: Lsn,
+    held_bytes: usize,
+    /// Epoch of the record at `held_from - 1` (0 for none).
+    base_epoch: Epoch,
+    nodes: [NodeState; STORAGE_NODES],
+}
+
+impl Pipeline {
+    /// A pipeline for `epoch` after a committed log ending at `last = (lsn, epoch)`.
+    pub fn new(epoch: Epoch, mode: CommitMode, last: (Lsn, Epoch), limits: Limits) -> Pipeline {
+        Pipeline {
+            epoch,
+            limits,
+            tracker: CommitTracker::new(epoch, mode, last.0),
+            held: VecDeque::new(),
+            held_from: last.0 + 1,
+            held_bytes: 0,
+            base_epoch: last.1,
+            nodes: Default::default(),
+        }
+    }
+
+    /// The epoch written in.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// The commit LSN.
+    pub fn commit_lsn(&self) -> Lsn {
+        self.tracker.commit_lsn()
+    }
+
+    /// The LSN on disk on four nodes.
+    pub fn fabric_flushed_lsn(&self) -> Lsn {
+        self.tracker.fabric_flushed_lsn()
+    }
+
+    /// What node `i` last acknowledged: (SCL, flushed LSN).
+    pub fn node_ack(&self, i: usize) -> Option<(Lsn, Lsn)> {
+        self.tracker.node(i)
+    }
+
+    /// The last LSN appended.
+    pub fn last_lsn(&self) -> Lsn {
+        self.held_from + self.held.len() as Lsn - 1
+    }
+
+    /// Whether there is room for more records.
+    pub fn accepts(&self) -> bool {
+        self.held_bytes < self.limits.held_bytes_max
+    }
+
+    /// Nodes whose acknowledged SCL reaches `lsn`.
+    pub fn acked_at_least(&self, lsn: Lsn) -> usize {
+        (0..STORAGE_NODES).filter(|&i| self.node_ack(i).is_some_and(|(scl, _)| scl >= lsn)).count()
+    }
+
+    /// Adds records; their LSNs must continue the log.
+    pub fn push(&mut self, records: Vec<Record>) {
+        for r in records {
+            debug_assert_eq!(r.lsn, self.last_lsn() + 1, "records must continue the log");
+            self.held_bytes += r.encoded_len();
+            self.held.push_back(r);
+        }
+    }
+
+    /// Drops held records at or below `lsn` (they are on disk on four
+    /// nodes; a node that lacks them fills them from its peers).
+    pub fn release_below(&mut self, lsn: Lsn) {
+        while self.held_from <= lsn {
+            let Some(r) = self.held.pop_front() else { break };
+            self.held_bytes -= r.encoded_len();
+            self.base_epoch = r.epoch;
+            self.held_from += 1;
+        }
+    }
+
+    fn epoch_at(&self, lsn: Lsn) -> Epoch {
+        if lsn < self.held_from { self.base_epoch } else { self.held[(lsn - self.held_from) as usize].epoch }
+    }
+
+    /// A new link to node `i`: its position is unknown, so sending starts
+    /// right after the committed base (the node says where its log ends).
+    pub fn on_connected(&mut self, i: usize) {
+        let start = self.held_from - 1;
+        self.nodes[i] =
+            NodeState { up: true, sent_to: start, generation: self.nodes[i].generation + 1, ..NodeState::default() };
+    }
+
+    /// The link to node `i` is gone; what it held in memory may be lost.
+    pub fn on_lost(&mut self, i: usize) {
+        self.nodes[i] = NodeState { generation: self.nodes[i].generation + 1, ..NodeState::default() };
+        self.tracker.on_node_reset(i);
+    }
+
+    /// The next Append for node `i`, if it is up, lacks records, and its
+    /// window has room.
+    pub fn poll_send(&mut self, i: usize, now_ms: u64) -> Option<Message> {
+        let (held_from, last, limits) = (self.held_from, self.last_lsn(), self.limits);
+        let commit_lsn = self.tracker.commit_lsn();
+        let n = &self.nodes[i];
+        let from = (n.sent_to + 1).max(held_from);
+        // With nothing new to send, an idle node still hears of a new
+        // commit LSN (an empty Append); a busy one hears of it with the next.
+        let tell_commit = n.told_commit < commit_lsn && n.inflight.is_empty();
+        if !n.up
+            || (from > last && !tell_commit)
+            || now_ms < n.resend_at_ms
+            || n.inflight.len() >= limits.inflight_appends_max
+            || n.inflight_bytes >= limits.inflight_bytes_max
+        {
+            return None;
+        }
+        let (mut bytes, mut batch) = (0, Vec::new());
+        for r in self.held.iter().skip((from - held_from) as usize) {
+            if !batch.is_empty() && bytes + r.encoded_len() > limits.batch_bytes_max {
+                break;
+            }
+            bytes += r.encoded_len();
+            batch.push(r.clone());
+        }
+        let prev_lsn = from - 1;
+        let prev_epoch = self.epoch_at(prev_lsn);
+        let n = &mut self.nodes[i];
+        n.sent_to = prev_lsn + batch.len() as Lsn;
+        n.inflight.push_back(Sent { generation: n.generation, prev_lsn, bytes, at_ms: now_ms });
+        n.inflight_bytes += bytes;
+        n.told_commit = commit_lsn;
+        Some(Message::Append { epoch: self.epoch, prev_lsn, prev_epoch, commit_lsn, records: encode_run(&batch) })
+    }
+
+    /// Node `i` answered its oldest Append in flight.
+    pub fn on_reply(&mut self, i: usize, reply: Message, now_ms: u64) -> Outcome {
+        let Some(sent) = self.nodes[i].inflight.pop_front() else {
+            return Outcome::Drop(format!("answer without a request: {reply:?}"));
+        };
+        self.nodes[i].inflight_bytes -= sent.bytes;
+        match reply {
+            Message::Ack { epoch, scl, flushed } => {
+                self.nodes[i].scl = scl;
+                self.ack(i, epoch, scl, flushed)
+            }
+            Message::Error { code: ErrorCode::Fenced, current_epoch, .. } => Outcome::Fenced(current_epoch),
+            Message::Error { code: ErrorCode::LogMismatch, last_lsn, detail, .. } => {
+                tracing::debug!(node = i, prev_lsn = sent.prev_lsn, last_lsn, detail, "log mismatch");
+                if sent.generation == self.nodes[i].generation {
+                    self.resync(i, sent.prev_lsn, last_lsn, now_ms);
+                }
+                Outcome::Ok
+            }
+            Message::Error { code, detail, .. } => Outcome::Drop(format!("{code:?}: {detail}")),
+            other => Outcome::Drop(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    /// Node `i` reported its flushed LSN.
+    pub fn on_flushed(&mut self, i: usize, flushed: Lsn) -> Outcome {
+        let scl = self.nodes[i].scl;
+        self.ack(i, self.epoch, scl, flushed)
+    }
+
+    fn ack(&mut self, i: usize, epoch: Epoch, scl: Lsn, flushed: Lsn) -> Outcome {
+        if let AckOutcome::Fenced(e) = self.tracker.on_ack(i, epoch, scl, flushed) {
+            return Outcome::Fenced(e);
+        }
+        self.release_durable();
+        Outcome::Ok
+    }
+
+    /// Drops records that are on disk on four nodes and that every node up
+    /// has acknowledged (so no node needs them resent); past half the held
+    /// bound, a lagging node no longer holds them back (it fills from peers).
+    fn release_durable(&mut self) {
+        let durable = self.tracker.fabric_flushed_lsn().min(self.tracker.commit_lsn());
+        let lagging = self.nodes.iter().filter(|n| n.up).map(|n| n.scl).min().unwrap_or(durable);
+        let upto = if self.held_bytes > self.limits.held_bytes_max / 2 { durable } else { durable.min(lagging) };
+        self.release_below(upto);
+    }
+
+    /// Starts a new generation for node `i` after a mismatch at `prev_lsn`:
+    /// resend from where its log ends, or from the committed base when its
+    /// history differs there (log matching replaces it). When even the base
+    /// does not match, the node is filling from its peers: wait a little.
+    fn resync(&mut self, i: usize, prev_lsn: Lsn, node_last: Lsn, now_ms: u64) {
+        let base = self.held_from - 1;
+        let n = &mut self.nodes[i];
+        n.generation += 1;
+        n.sent_to = if node_last < prev_lsn { node_last.max(base) } else { base };
+        if prev_lsn <= base {
+            n.resend_at_ms = now_ms + self.limits.fill_wait_ms;
+        }
+    }
+
+    /// True when every node up has answered all its Appends and heard of
+    /// the current commit LSN.
+    pub fn settled(&self) -> bool {
+        let commit = self.tracker.commit_lsn();
+        self.nodes.iter().filter(|n| n.up).all(|n| n.inflight.is_empty() && n.told_commit >= commit)
+    }
+
+    /// Nodes whose oldest Append has waited longer than the node timeout.
+    pub fn overdue(&self, now_ms: u64) -> Vec<usize> {
+        let limit = self.limits.node_timeout_ms;
+        (0..STORAGE_NODES)
+            .filter(|&i| self.nodes[i].inflight.front().is_some_and(|s| now_ms.saturating_sub(s.at_ms) > limit))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use sixfold_wire::{RecordKind, decode_run};
+
+    fn recs(from: Lsn, n: u64) -> Vec<Record> {
+        (from..from + n)
+            .map(|lsn| Record { lsn, epoch: 1, kind: RecordKind::Effects, payload: Bytes::from(vec![b'x'; 100]) })
+            .collect()
+    }
+
+    fn ack(scl: Lsn) -> Message {
+        Message::Ack { epoch: 1, scl, flushed: 0 }
+    }
+
+    fn lsns(m: &Message) -> (Lsn, Vec<Lsn>) {
+        let Message::Append { prev_lsn, records, .. } = m else { panic!("not an append: {m:?}") };
+        (*prev_lsn, decode_run(records).unwrap().iter().map(|r| r.lsn).collect())
+    }
+
+    fn all_up() -> Pipeline {
+        let limits = Limits { batch_bytes_max: 1000, inflight_appends_max: 3, ..Limits::default() };
+        let mut p = Pipeline::new(1, CommitMode::Memory, (0, 0), limits);
+        (0..STORAGE_NODES).for_each(|i| p.on_connected(i));
+        p
+    }
+
+    #[test]
+    fn appends_pipeline_up_to_the_window_and_commit_at_four_acks() {
+        let mut p = all_up();
+        p.push(recs(1, 40));
+        let sent: Vec<_> = std::iter::from_fn(|| p.poll_send(0, 0)).collect();
+        assert_eq!(sent.len(), 3, "three Appends in flight, no more");
+        assert_eq!(lsns(&sent[0]), (0, (1..=7).collect()), "batches are bounded in bytes");
+        assert_eq!(lsns(&sent[1]).0, 7, "the next Append continues without waiting");
+        for i in 1..4 {
+            while p.poll_send(i, 0).is_some() {}
+        }
+        for i in 0..3 {
+            assert_eq!(p.on_reply(i, ack(7), 1), Outcome::Ok);
+        }
+        assert_eq!(p.commit_lsn(), 0, "three acks do not commit");
+        p.on_reply(3, ack(7), 1);
+        assert_eq!(p.commit_lsn(), 7);
+        assert!(p.poll_send(0, 1).is_some(), "an answer opens the window again");
+        // Everything sent and answered: an idle node still learns the commit LSN.
+        let mut p = all_up();
+        p.push(recs(1, 2));
+        for i in 0..STORAGE_NODES {
+            p.poll_send(i, 0).unwrap();
+            p.on_reply(i, ack(2), 0);
+        }
+        assert!(!p.settled(), "nodes 1-4 have not heard of the commit");
+        let Some(Message::Append { commit_lsn, records, prev_lsn, .. }) = p.poll_send(0, 0) else {
+            panic!("no commit-carrying append")
+        };
+        assert_eq!((commit_lsn, prev_lsn, decode_run(&records).unwrap().len()), (2, 2, 0));
+        assert!(p.poll_send(0, 0).is_none(), "told once");
+        p.on_reply(0, ack(2), 0);
+        for i in 1..4 {
+            p.poll_send(i, 0).unwrap();
+            p.on_reply(i, ack(2), 0);
+        }
+        assert!(p.settled());
+    }
+
+    #[test]
+    fn a_mismatch_restarts_from_the_nodes_log_end_and_ignores_the_old_generation() {
+        let mut p = all_up();
+        p.push(recs(1, 20));
+        let _ = (p.poll_send(0, 0), p.poll_send(0, 0), p.poll_send(0, 0));
+        let mismatch = |last| Message::Error {
+            code: ErrorCode::LogMismatch,
+            current_epoch: 1,
+            last_lsn: last,
+            detail: String::new(),
+        };
+        // The node holds nothing: resend from the base (it is filling).
+        p.release_below(0);
+        assert_eq!(p.on_reply(0, mismatch(0), 10), Outcome::Ok);
+        assert_eq!(p.on_reply(0, mismatch(0), 10), Outcome::Ok, "later failures of the old generation are ignored");
+        assert!(p.poll_send(0, 20).is_none(), "waits before resending from the base");
+        let next = p.poll_send(0, 10 + Limits::default().fill_wait_ms).unwrap();
+        assert_eq!(lsns(&next).0, 0);
+        // A node that has 5 of them continues from 6.
+        let mut p = all_up();
+        p.push(recs(1, 20));
+        let first = p.poll_send(1, 0).unwrap();
+        let second = p.poll_send(1, 0).unwrap();
+        assert_eq!((lsns(&first).0, lsns(&second).0), (0, 7));
+        p.on_reply(1, ack(7), 0);
+        p.on_reply(1, mismatch(5), 0);
+        assert_eq!(lsns(&p.poll_send(1, 0).unwrap()).0, 5);
+    }
+
+    #[test]
+    fn fencing_timeouts_and_flush_reports() {
+        let mut p = Pipeline::new(1, CommitMode::Disk, (0, 0), Limits::default());
+        (0..STORAGE_NODES).for_each(|i| p.on_connected(i));
+        p.push(recs(1, 5));
+        for i in 0..STORAGE_NODES {
+            p.poll_send(i, 0);
+        }
+        for i in 0..4 {
+            p.on_reply(i, ack(5), 5);
+        }
+        assert_eq!(p.commit_lsn(), 0, "disk mode waits for fsync");
+        for i in 0..4 {
+            p.on_flushed(i, 5);
+        }
+        assert_eq!(p.commit_lsn(), 5);
+        assert_eq!(p.last_lsn(), 5, "released records keep the LSN count");
+        assert_eq!(p.overdue(5 + Limits::default().node_timeout_ms + 1), vec![4, 5], "unanswered nodes are overdue");
+        p.on_lost(4);
+        assert!(p.poll_send(4, 0).is_none(), "no sends to a node that is down");
+        let fenced = Message::Error { code: ErrorCode::Fenced, current_epoch: 2, last_lsn: 0, detail: String::new() };
+        assert_eq!(p.on_reply(5, fenced, 9), Outcome::Fenced(2));
+    }
+
+    #[test]
+    fn held_records_are_bounded() {
+        let limits = Limits { held_bytes_max: 1000, ..Limits::default() };
+        let mut p = Pipeline::new(1, CommitMode::Memory, (0, 0), limits);
+        p.push(recs(1, 5));
+        assert!(p.accepts());
+        p.push(recs(6, 5));
+        assert!(!p.accepts(), "over the bound the pipeline refuses records");
+        p.release_below(10);
+        assert!(p.accepts());
+    }
+}
