@@ -92,29 +92,44 @@ async fn pump(
 }
 
 /// Writes the output once what it depends on is committed; returns true
-/// when the connection must now close. A reply whose commit does not come
-/// within the commit timeout is not sent: the connection is closed, so the
-/// client sees an error whose outcome is unknown (the write may still commit).
-async fn deliver(sock: &mut TcpStream, core: &Shared, o: Output, close: bool) -> anyhow::Result<bool> {
+/// when the connection must now close. When the commit does not come within
+/// the commit timeout, every reply of the output becomes a `-TIMEOUT` error
+/// (the outcome of the writes is unknown: they may still commit), and the
+/// connection stays open.
+async fn deliver(sock: &mut TcpStream, core: &Shared, mut o: Output, close: bool) -> anyhow::Result<bool> {
     if let Some(d) = core.durable() {
         let mut commit = d.commit.clone();
         if o.wait > 0 {
             let committed = tokio::time::timeout(d.commit_timeout, commit.wait_for(|c| *c >= o.wait)).await;
-            if !matches!(committed, Ok(Ok(_))) {
-                anyhow::bail!("LSN {} not committed within {:?}: closing, outcome unknown", o.wait, d.commit_timeout);
+            match committed {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => anyhow::bail!("the commit LSN is no longer published"),
+                Err(_) => o.out = timed_out(&o.out, o.wait, d.commit_timeout),
             }
         }
         // Backpressure: stop reading while the fabric is far behind.
         while core.lock().log_full() {
-            if tokio::time::timeout(d.commit_timeout, commit.changed()).await.is_err() {
-                anyhow::bail!("the storage fabric is not keeping up");
-            }
+            commit.changed().await?;
         }
     }
     if !o.out.is_empty() {
         sock.write_all(&o.out).await?;
     }
     Ok(o.close || close)
+}
+
+/// One `-TIMEOUT` error per reply frame in `out`.
+fn timed_out(out: &[u8], lsn: u64, timeout: std::time::Duration) -> Bytes {
+    let (mut rest, mut frames) = (out, 0);
+    while let Ok(Some((_, used))) = sixfold_resp::decode_frame(rest) {
+        rest = &rest[used..];
+        frames += 1;
+    }
+    let err = format!(
+        "-TIMEOUT write not confirmed by four storage nodes within {} ms (LSN {lsn}); its outcome is unknown\r\n",
+        timeout.as_millis()
+    );
+    Bytes::from(err.repeat(frames))
 }
 
 /// Decodes up to [`BATCH_COMMANDS_MAX`] complete requests from `buf`.
@@ -131,4 +146,17 @@ fn decode(decoder: &mut RequestDecoder, buf: &mut BytesMut) -> (Vec<Vec<Bytes>>,
         }
     }
     (cmds, None, true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_reply_of_a_timed_out_output_becomes_an_error() {
+        let out = b"+OK\r\n:1\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n";
+        let errs = super::timed_out(out, 7, std::time::Duration::from_millis(500));
+        let text = String::from_utf8(errs.to_vec()).unwrap();
+        assert_eq!(text.matches("-TIMEOUT").count(), 3, "{text}");
+        assert!(text.contains("within 500 ms (LSN 7)"), "{text}");
+        assert!(super::timed_out(b"", 7, std::time::Duration::from_millis(1)).is_empty());
+    }
 }

@@ -158,6 +158,14 @@ impl Fabric {
         f
     }
 
+    /// SIGKILL of storage node `i` (0-based).
+    pub fn kill_node(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].as_mut() {
+            n.kill().unwrap();
+            n.wait().unwrap();
+        }
+    }
+
     pub fn start_node(&mut self, i: usize) {
         let mut cmd = Command::new(storage_bin());
         cmd.args(["--node-id", &(i + 1).to_string(), "--listen", &self.addrs[i].to_string()])
