@@ -2,13 +2,16 @@
 //! shared core, and writes back the output; also wakes up to deliver output
 //! that other clients' commands produced for it (pub/sub, unblocked pops).
 
-use crate::core::{Output, Shared};
+use crate::core::{Output, Shared, Then};
+use crate::durable::Progress;
 use crate::server::{SharedLimits, bulk_limit};
 use bytes::{Bytes, BytesMut};
 use sixfold_engine::ClientInfo;
-use sixfold_resp::{Limits, RequestDecoder};
+use sixfold_engine::cmd::replication::wait_reply;
+use sixfold_resp::{Limits, Protocol, RequestDecoder};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -67,28 +70,88 @@ async fn pump(
                 }
                 decoder.set_limits(Limits { bulk_bytes_max: bulk_limit(limits), ..Limits::default() });
                 loop {
-                    let (cmds, error, more) = decode(&mut decoder, &mut buf);
+                    let (cmds, error) = decode(&mut decoder, &mut buf);
                     if cmds.is_empty() && error.is_none() {
                         break;
                     }
                     let protocol_error = error.is_some();
                     let o = core.lock().run(id, cmds, error);
-                    if deliver(sock, core, o, protocol_error).await? {
+                    if deliver_all(sock, &mut buf, id, core, o, protocol_error).await? {
                         return Ok(());
                     }
-                    if !more {
-                        break;
-                    }
                 }
-                if buf.len() > QUERY_BUFFER_BYTES_MAX {
-                    anyhow::bail!("query buffer over {QUERY_BUFFER_BYTES_MAX} bytes");
-                }
-                if buf.capacity() - buf.len() < READ_BUFFER_BYTES / 4 {
-                    buf.reserve(READ_BUFFER_BYTES);
-                }
+                check_buffer(&mut buf)?;
             }
         }
     }
+}
+
+/// Delivers `o`; when a WAIT or WAITAOF stopped its batch, blocks the client
+/// in it, answers, and runs the rest of the batch. Returns true when the
+/// connection must now close.
+async fn deliver_all(
+    sock: &mut TcpStream,
+    buf: &mut BytesMut,
+    id: u64,
+    core: &Shared,
+    mut o: Output,
+    protocol_error: bool,
+) -> anyhow::Result<bool> {
+    loop {
+        let then = o.then.take();
+        if deliver(sock, core, o, protocol_error && then.is_none()).await? {
+            return Ok(true);
+        }
+        let Some(t) = then else { return Ok(false) };
+        let Some(reply) = block_in_wait(sock, buf, core, &t).await? else { return Ok(true) };
+        sock.write_all(&reply).await?;
+        o = core.lock().run(id, t.rest, t.error);
+    }
+}
+
+/// Blocks in WAIT or WAITAOF until the fabric (WAITAOF's `numlocal`: the
+/// client's last write on disk on four storage nodes) and the replicas
+/// (none exist yet, so WAIT with `numreplicas > 0` waits out its timeout)
+/// confirm, or the timeout passes (0: no limit). Reads what the client
+/// sends meanwhile into `buf`; `None` when the client went away.
+async fn block_in_wait(
+    sock: &mut TcpStream,
+    buf: &mut BytesMut,
+    core: &Shared,
+    t: &Then,
+) -> anyhow::Result<Option<Bytes>> {
+    let Some(d) = core.durable() else { anyhow::bail!("WAIT intercepted without a durable log") };
+    let mut progress = d.progress.clone();
+    let replicas = 0;
+    let confirmed =
+        |p: &Progress| (t.wait.numlocal <= 0 || p.flushed >= t.last_write) && t.wait.numreplicas <= replicas;
+    let now = tokio::time::Instant::now();
+    let deadline = (t.wait.timeout_ms > 0).then(|| now + Duration::from_millis(t.wait.timeout_ms));
+    while !confirmed(&progress.borrow()) {
+        tokio::select! {
+            changed = progress.changed() => changed?,
+            _ = tokio::time::sleep_until(deadline.unwrap_or(now)), if deadline.is_some() => break,
+            n = sock.read_buf(buf) => {
+                if n? == 0 {
+                    return Ok(None);
+                }
+                check_buffer(buf)?;
+            }
+        }
+    }
+    let local = i64::from(progress.borrow().flushed >= t.last_write);
+    Ok(Some(wait_reply(&t.wait, local, replicas).to_bytes(Protocol::Resp2)))
+}
+
+/// Enforces the query buffer bound and keeps room to read into.
+fn check_buffer(buf: &mut BytesMut) -> anyhow::Result<()> {
+    if buf.len() > QUERY_BUFFER_BYTES_MAX {
+        anyhow::bail!("query buffer over {QUERY_BUFFER_BYTES_MAX} bytes");
+    }
+    if buf.capacity() - buf.len() < READ_BUFFER_BYTES / 4 {
+        buf.reserve(READ_BUFFER_BYTES);
+    }
+    Ok(())
 }
 
 /// Writes the output once what it depends on is committed; returns true
@@ -98,9 +161,9 @@ async fn pump(
 /// connection stays open.
 async fn deliver(sock: &mut TcpStream, core: &Shared, mut o: Output, close: bool) -> anyhow::Result<bool> {
     if let Some(d) = core.durable() {
-        let mut commit = d.commit.clone();
+        let mut progress = d.progress.clone();
         if o.wait > 0 {
-            let committed = tokio::time::timeout(d.commit_timeout, commit.wait_for(|c| *c >= o.wait)).await;
+            let committed = tokio::time::timeout(d.commit_timeout, progress.wait_for(|p| p.commit >= o.wait)).await;
             match committed {
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) => anyhow::bail!("the commit LSN is no longer published"),
@@ -109,7 +172,7 @@ async fn deliver(sock: &mut TcpStream, core: &Shared, mut o: Output, close: bool
         }
         // Backpressure: stop reading while the fabric is far behind.
         while core.lock().log_full() {
-            commit.changed().await?;
+            progress.changed().await?;
         }
     }
     if !o.out.is_empty() {
@@ -133,19 +196,18 @@ fn timed_out(out: &[u8], lsn: u64, timeout: std::time::Duration) -> Bytes {
 }
 
 /// Decodes up to [`BATCH_COMMANDS_MAX`] complete requests from `buf`.
-/// Returns them, the protocol error that followed (if any), and whether
-/// more complete requests may remain.
-fn decode(decoder: &mut RequestDecoder, buf: &mut BytesMut) -> (Vec<Vec<Bytes>>, Option<String>, bool) {
+/// Returns them and the protocol error that followed (if any).
+fn decode(decoder: &mut RequestDecoder, buf: &mut BytesMut) -> (Vec<Vec<Bytes>>, Option<String>) {
     let mut cmds = Vec::new();
     while cmds.len() < BATCH_COMMANDS_MAX {
         match decoder.decode(buf) {
             Ok(Some(args)) if args.is_empty() => {}
             Ok(Some(args)) => cmds.push(args),
-            Ok(None) => return (cmds, None, false),
-            Err(e) => return (cmds, Some(e.to_string()), false),
+            Ok(None) => return (cmds, None),
+            Err(e) => return (cmds, Some(e.to_string())),
         }
     }
-    (cmds, None, true)
+    (cmds, None)
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@
 //! another client's command (pub/sub, unblocked pops, CLIENT KILL) are woken
 //! through their `Notify` and drain their own output.
 
-use crate::durable::Log;
+use crate::durable::{Log, Progress};
 use crate::server::SharedLimits;
 use bytes::Bytes;
+use sixfold_engine::cmd::replication::{WaitFor, parse_wait};
 use sixfold_engine::{ClientId, ClientInfo, Config, Engine};
 use sixfold_wire::{Lsn, Record};
 use std::collections::HashMap;
@@ -25,6 +26,20 @@ pub struct Output {
     pub close: bool,
     /// The LSN that must commit first (0: none).
     pub wait: Lsn,
+    /// A WAIT or WAITAOF that stopped the batch, and what follows it.
+    pub then: Option<Then>,
+}
+
+/// A WAIT or WAITAOF the connection blocks on, then the rest of its batch.
+pub struct Then {
+    /// What it waits for.
+    pub wait: WaitFor,
+    /// The client's last write (0: none).
+    pub last_write: Lsn,
+    /// Commands after it.
+    pub rest: Vec<Vec<Bytes>>,
+    /// The protocol error that followed the batch.
+    pub error: Option<String>,
 }
 
 /// Period of the expiry cycle when no client is blocked.
@@ -39,6 +54,8 @@ pub struct Core {
     engine: Engine,
     /// The durable log (`--durability fabric`).
     log: Option<Log>,
+    /// Each client's last logged write (for WAIT and WAITAOF).
+    last_write: HashMap<ClientId, Lsn>,
     wakers: HashMap<ClientId, Arc<Notify>>,
     limits: Arc<SharedLimits>,
     stopped: Arc<Notify>,
@@ -51,8 +68,8 @@ pub struct Shared(Arc<Mutex<Core>>, Option<Durable>);
 /// What a connection needs to hold replies until commit.
 #[derive(Clone)]
 pub struct Durable {
-    /// The commit LSN.
-    pub commit: watch::Receiver<Lsn>,
+    /// The commit and flushed LSNs.
+    pub progress: watch::Receiver<Progress>,
     /// How long a reply may wait for its commit.
     pub commit_timeout: Duration,
 }
@@ -78,11 +95,21 @@ impl Shared {
         engine.set_memory_probe(memory_probe());
         if let Some((l, _)) = &log {
             let stats = l.stats.clone();
-            engine.set_persistence_info(Box::new(move || stats.info()));
+            engine.set_info_extra(Box::new(move |section| stats.info(section)));
         }
-        let durable = log.as_ref().map(|(l, t)| Durable { commit: l.commit.clone(), commit_timeout: *t });
+        let durable = log.as_ref().map(|(l, t)| Durable { progress: l.progress.clone(), commit_timeout: *t });
         let log = log.map(|(l, _)| l);
-        Shared(Arc::new(Mutex::new(Core { engine, log, wakers: HashMap::new(), limits, stopped })), durable)
+        Shared(
+            Arc::new(Mutex::new(Core {
+                engine,
+                log,
+                last_write: HashMap::new(),
+                wakers: HashMap::new(),
+                limits,
+                stopped,
+            })),
+            durable,
+        )
     }
 
     /// The commit LSN and timeout, with `--durability fabric`.
@@ -128,37 +155,58 @@ impl Core {
     pub fn disconnect(&mut self, id: ClientId) {
         self.engine.disconnect(id);
         self.wakers.remove(&id);
+        self.last_write.remove(&id);
         self.after(None);
     }
 
     /// Runs a client's commands (then its protocol error, if any). Returns
     /// its output, whether to close the connection after it, and the LSN
-    /// that must commit before the output may leave (0: none).
+    /// that must commit before the output may leave (0: none). With the
+    /// durable log, a WAIT or WAITAOF the client may block in stops the
+    /// batch: it and the commands after it come back in [`Output::then`].
     pub fn run(&mut self, id: ClientId, cmds: Vec<Vec<Bytes>>, error: Option<String>) -> Output {
         let now = now_ms();
         let mut wait = 0;
-        for c in cmds {
+        let mut cmds = cmds.into_iter();
+        let mut then = None;
+        while let Some(c) = cmds.next() {
             if let Some(log) = &self.log {
+                if let Some(Ok(w)) = parse_wait(&c)
+                    && self.engine.may_block(id)
+                {
+                    let last_write = self.last_write.get(&id).copied().unwrap_or(0);
+                    then = Some(Then { wait: w, last_write, rest: cmds.collect(), error: None });
+                    break;
+                }
                 wait = wait.max(read_wait(log, &c));
             }
             self.engine.feed(id, c, now);
             if let Some(log) = self.log.as_mut() {
-                wait = wait.max(log.log_groups(self.engine.take_effects()));
+                let last = log.log_groups(self.engine.take_effects());
+                if last > 0 {
+                    self.last_write.insert(id, last);
+                }
+                wait = wait.max(last);
             }
         }
-        if let Some(e) = error {
-            self.engine.protocol_error(id, &e);
+        match then.as_mut() {
+            Some(t) => t.error = error,
+            None => {
+                if let Some(e) = error {
+                    self.engine.protocol_error(id, &e);
+                }
+            }
         }
         self.after(Some(id));
         let (out, close) = self.engine.take_client_output(id);
-        Output { out, close, wait }
+        Output { out, close, wait, then }
     }
 
     /// The output queued for `id` by other clients' commands (it waits for
     /// every write logged so far).
     pub fn take(&mut self, id: ClientId) -> Output {
         let (out, close) = self.engine.take_client_output(id);
-        Output { out, close, wait: self.log.as_ref().map_or(0, Log::last_lsn) }
+        Output { out, close, wait: self.log.as_ref().map_or(0, Log::last_lsn), then: None }
     }
 
     /// Records waiting for the fabric.

@@ -19,6 +19,15 @@ use tokio::sync::{Notify, watch};
 /// Record bytes queued for the fabric before clients stop being read.
 pub const QUEUE_BYTES_MAX: usize = 64 * 1024 * 1024;
 
+/// How far the log is confirmed, as the fabric task publishes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Committed: held by four storage nodes.
+    pub commit: Lsn,
+    /// On disk on four storage nodes.
+    pub flushed: Lsn,
+}
+
 /// Figures of the durable log, shared with `INFO persistence`.
 #[derive(Debug, Default)]
 pub struct LogStats {
@@ -30,24 +39,41 @@ pub struct LogStats {
     pub flushed_lsn: AtomicU64,
     /// Record bytes waiting for the fabric.
     pub queued_bytes: AtomicU64,
+    /// Record bytes sent to the fabric and not yet on disk on four nodes.
+    pub inflight_bytes: AtomicU64,
     /// Each storage node's acknowledged SCL.
     pub node_scl: [AtomicU64; 6],
 }
 
 impl LogStats {
-    /// `INFO persistence` fields.
-    pub fn info(&self) -> Vec<(String, String)> {
+    /// Fields of INFO section `section` (`persistence`, `replication`).
+    pub fn info(&self, section: &str) -> Vec<(String, String)> {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let last = get(&self.last_lsn);
-        let mut v = vec![
-            ("log_last_lsn".to_string(), last.to_string()),
-            ("log_commit_lsn".to_string(), get(&self.commit_lsn).to_string()),
-            ("log_fabric_flushed_lsn".to_string(), get(&self.flushed_lsn).to_string()),
-            ("log_inflight_lsns".to_string(), last.saturating_sub(get(&self.commit_lsn)).to_string()),
-            ("log_queued_bytes".to_string(), get(&self.queued_bytes).to_string()),
-        ];
+        let (last, commit, flushed) = (get(&self.last_lsn), get(&self.commit_lsn), get(&self.flushed_lsn));
+        let fields: Vec<(&str, u64)> = match section {
+            "persistence" => vec![
+                ("log_last_lsn", last),
+                ("log_commit_lsn", commit),
+                ("log_fabric_flushed_lsn", flushed),
+                ("log_inflight_lsns", last.saturating_sub(commit)),
+                ("log_inflight_bytes", get(&self.inflight_bytes)),
+                ("log_queued_bytes", get(&self.queued_bytes)),
+            ],
+            "replication" => vec![
+                ("master_repl_offset", commit),
+                ("commit_lsn", commit),
+                ("fabric_flushed_lsn", flushed),
+                ("storage_nodes", self.node_scl.len() as u64),
+            ],
+            _ => return Vec::new(),
+        };
+        let mut v: Vec<(String, String)> = fields.into_iter().map(|(k, n)| (k.to_string(), n.to_string())).collect();
         for (i, scl) in self.node_scl.iter().enumerate() {
-            v.push((format!("storage_node_{}_ack_lag", i + 1), last.saturating_sub(get(scl)).to_string()));
+            let (acked, lag) = (get(scl), last.saturating_sub(get(scl)));
+            v.push(match section {
+                "persistence" => (format!("storage_node_{}_ack_lag", i + 1), lag.to_string()),
+                _ => (format!("storage_node_{}", i + 1), format!("acked_lsn={acked},lag={lag}")),
+            });
         }
         v
     }
@@ -63,8 +89,8 @@ pub struct Log {
     pending: HashMap<Bytes, Lsn>,
     /// Last write whose keys are unknown: everything waits for it.
     barrier: Lsn,
-    /// The commit LSN, published by the fabric task.
-    pub commit: watch::Receiver<Lsn>,
+    /// The commit and flushed LSNs, published by the fabric task.
+    pub progress: watch::Receiver<Progress>,
     /// Wakes the fabric task.
     pub wake: Arc<Notify>,
     /// Figures for INFO.
@@ -73,10 +99,10 @@ pub struct Log {
 
 impl Log {
     /// A log in `epoch` whose next record is `next_lsn`.
-    pub fn new(epoch: Epoch, next_lsn: Lsn, commit: watch::Receiver<Lsn>) -> Log {
+    pub fn new(epoch: Epoch, next_lsn: Lsn, progress: watch::Receiver<Progress>) -> Log {
         let stats = LogStats::default();
         stats.last_lsn.store(next_lsn - 1, Ordering::Relaxed);
-        stats.commit_lsn.store(*commit.borrow(), Ordering::Relaxed);
+        stats.commit_lsn.store(progress.borrow().commit, Ordering::Relaxed);
         Log {
             epoch,
             next_lsn,
@@ -84,7 +110,7 @@ impl Log {
             queue_bytes: 0,
             pending: HashMap::new(),
             barrier: 0,
-            commit,
+            progress,
             wake: Arc::new(Notify::new()),
             stats: Arc::new(stats),
         }
@@ -160,7 +186,7 @@ mod tests {
 
     #[test]
     fn reads_wait_only_for_their_keys() {
-        let (_tx, rx) = watch::channel(0);
+        let (_tx, rx) = watch::channel(Progress::default());
         let mut log = Log::new(1, 1, rx);
         let a = [Bytes::from("a")];
         let b = [Bytes::from("b")];

@@ -4,7 +4,7 @@
 //! that ships queued records and publishes the commit LSN.
 
 use crate::core::Shared;
-use crate::durable::LogStats;
+use crate::durable::{LogStats, Progress};
 use crate::metrics as m;
 use anyhow::{Context, bail};
 use bytes::Bytes;
@@ -138,6 +138,8 @@ fn publish(app: &Appender, stats: &LogStats) {
     use std::sync::atomic::Ordering::Relaxed;
     stats.commit_lsn.store(app.commit_lsn(), Relaxed);
     stats.flushed_lsn.store(app.fabric_flushed_lsn(), Relaxed);
+    stats.inflight_bytes.store(app.held_bytes() as u64, Relaxed);
+    metrics::gauge!(m::INFLIGHT_BYTES).set(app.held_bytes() as f64);
     for (i, slot) in stats.node_scl.iter().enumerate() {
         let scl = app.node_ack(i).map_or(0, |(scl, _)| scl);
         slot.store(scl, Relaxed);
@@ -157,7 +159,7 @@ type Pending = std::collections::VecDeque<(Lsn, std::time::Instant)>;
 pub async fn ship(
     core: Shared,
     mut app: Appender,
-    commit: watch::Sender<Lsn>,
+    progress: watch::Sender<Progress>,
     wake: std::sync::Arc<tokio::sync::Notify>,
     stats: std::sync::Arc<LogStats>,
 ) {
@@ -183,14 +185,19 @@ pub async fn ship(
             }
         }
         let lsn = app.commit_lsn();
-        if lsn > *commit.borrow() {
+        let last = *progress.borrow();
+        if app.fabric_flushed_lsn() > last.flushed && lsn == last.commit {
+            progress.send_replace(Progress { commit: lsn, flushed: app.fabric_flushed_lsn() });
+            publish(&app, &stats);
+        }
+        if lsn > last.commit {
             while pending.front().is_some_and(|(last, _)| *last <= lsn) {
                 if let Some((_, at)) = pending.pop_front() {
                     metrics::histogram!(m::COMMIT_SECONDS).record(at.elapsed().as_secs_f64());
                 }
             }
-            metrics::counter!(m::COMMITTED_RECORDS).increment(lsn - *commit.borrow());
-            commit.send_replace(lsn);
+            metrics::counter!(m::COMMITTED_RECORDS).increment(lsn - last.commit);
+            progress.send_replace(Progress { commit: lsn, flushed: app.fabric_flushed_lsn() });
             publish(&app, &stats);
             core.lock().on_commit(lsn);
         }

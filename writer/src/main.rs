@@ -18,9 +18,11 @@ struct Args {
     /// Address to listen on for RESP clients.
     #[arg(long, default_value = "127.0.0.1:6379")]
     listen: SocketAddr,
-    /// Durability of acknowledged writes: `fabric` commits every write on four
-    /// of six storage nodes; `none` keeps data in memory only (benchmark mode).
-    #[arg(long, value_enum, default_value = "none")]
+    /// Durability of acknowledged writes: `fabric` (the default) commits every
+    /// write on four of six storage nodes (give --storage six times and
+    /// --certs); `none` keeps data in memory only and loses it with the
+    /// process: a benchmark mode, not for data you want to keep.
+    #[arg(long, value_enum, default_value = "fabric")]
     durability: Durability,
     /// Password of the default user (AUTH / HELLO AUTH).
     #[arg(long)]
@@ -49,8 +51,8 @@ struct Args {
     /// `memory`: commit at four in-memory acknowledgements; `disk`: at four fsyncs.
     #[arg(long, default_value = "memory")]
     commit: String,
-    /// How long a reply may wait for its commit before the client's
-    /// connection is closed (outcome unknown).
+    /// How long a reply may wait for its commit before the client gets a
+    /// -TIMEOUT error (outcome unknown: the write may still commit).
     #[arg(long, default_value_t = 5_000)]
     commit_timeout_ms: u64,
     /// Address of the Prometheus `/metrics` endpoint (none if unset).
@@ -81,10 +83,16 @@ fn main() -> anyhow::Result<()> {
     };
     let fabric = match (&a.durability, a.certs) {
         (Durability::Fabric, Some(certs)) => {
-            anyhow::ensure!(a.storage.len() == 6, "--durability fabric needs six --storage addresses");
+            anyhow::ensure!(
+                a.storage.len() == 6,
+                "durable mode needs six --storage addresses (got {}); `--durability none` runs without storage, in memory only",
+                a.storage.len()
+            );
             Some(FabricSettings { storage: a.storage, certs, cert_name: a.cert_name, mode })
         }
-        (Durability::Fabric, None) => anyhow::bail!("--durability fabric needs --certs"),
+        (Durability::Fabric, None) => anyhow::bail!(
+            "durable mode needs --certs DIR and six --storage addresses; `--durability none` runs without storage, in memory only"
+        ),
         _ => None,
     };
     let commit_timeout = std::time::Duration::from_millis(a.commit_timeout_ms);

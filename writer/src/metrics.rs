@@ -15,6 +15,8 @@ pub const COMMITTED_RECORDS: &str = "sixfold_writer_committed_records_total";
 pub const COMMIT_LSN: &str = "sixfold_writer_commit_lsn";
 /// Records logged and not yet committed (gauge).
 pub const INFLIGHT_RECORDS: &str = "sixfold_writer_inflight_records";
+/// Record bytes sent to the fabric and not yet on disk on four nodes (gauge).
+pub const INFLIGHT_BYTES: &str = "sixfold_writer_inflight_bytes";
 /// Each storage node's acknowledged LSN, label `node` (gauge).
 pub const NODE_ACKED_LSN: &str = "sixfold_writer_node_acked_lsn";
 
@@ -27,6 +29,7 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     metrics::describe_counter!(COMMITTED_RECORDS, "Records committed");
     metrics::describe_gauge!(COMMIT_LSN, "Commit LSN");
     metrics::describe_gauge!(INFLIGHT_RECORDS, "Records logged and not yet committed");
+    metrics::describe_gauge!(INFLIGHT_BYTES, metrics::Unit::Bytes, "Record bytes not yet on disk on four nodes");
     metrics::describe_gauge!(NODE_ACKED_LSN, "LSN each storage node acknowledged");
     Ok(())
 }

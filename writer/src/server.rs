@@ -3,7 +3,7 @@
 
 use crate::conn;
 use crate::core::Shared;
-use crate::durable::Log;
+use crate::durable::{Log, Progress};
 use crate::fabric::{self, FabricSettings};
 use anyhow::Context;
 use sixfold_engine::Config;
@@ -65,11 +65,12 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             let settings = cfg.fabric.as_ref().context("--durability fabric needs --storage and --certs")?;
             let mut engine = Engine::new(engine_cfg, cfg.seed);
             let app = fabric::recover(settings, &mut engine).await.context("recovering from the storage fabric")?;
-            let (commit_tx, commit_rx) = watch::channel(app.commit_lsn());
-            let log = Log::new(app.epoch(), app.last_lsn() + 1, commit_rx);
+            let start = Progress { commit: app.commit_lsn(), flushed: app.fabric_flushed_lsn() };
+            let (progress_tx, progress_rx) = watch::channel(start);
+            let log = Log::new(app.epoch(), app.last_lsn() + 1, progress_rx);
             let (wake, stats) = (log.wake.clone(), log.stats.clone());
             let core = Shared::with_engine(engine, Some((log, cfg.commit_timeout)), limits.clone(), stopped.clone());
-            tokio::spawn(fabric::ship(core.clone(), app, commit_tx, wake, stats));
+            tokio::spawn(fabric::ship(core.clone(), app, progress_tx, wake, stats));
             core
         }
     };

@@ -358,3 +358,27 @@ fn maxclients_refuses_extra_connections_and_shutdown_stops_the_server() {
     let status = s.child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn wait_and_waitaof_without_a_durable_log() {
+    let s = sixfold(&[]);
+    let mut c = conn(s.port);
+    let _: () = c.set("k", "v").unwrap();
+    assert_eq!(redis::cmd("WAIT").arg(0).arg(0).query::<i64>(&mut c).unwrap(), 0);
+    let none: (i64, i64) = redis::cmd("WAITAOF").arg(0).arg(0).arg(0).query(&mut c).unwrap();
+    assert_eq!(none, (0, 0));
+    let e = err_text(redis::cmd("WAITAOF").arg(1).arg(0).arg(0).query::<Value>(&mut c));
+    assert!(e.contains("numlocal is set but the durable log is disabled"), "{e}");
+}
+
+#[test]
+fn durable_is_the_default_and_says_what_it_needs() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sixfold-server"))
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "no storage nodes given: the server must not start");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("durable mode needs --certs DIR and six --storage addresses"), "{err}");
+    assert!(err.contains("--durability none"), "{err}");
+}

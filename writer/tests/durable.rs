@@ -275,3 +275,44 @@ fn write_unique_keys(port: u16, w: usize, stop: &std::sync::atomic::AtomicBool, 
         i += 1; // the failed write's key is not reused
     }
 }
+
+/// WAITAOF returns once the client's last write is on disk on four storage
+/// nodes; WAIT counts replicas (none yet: it waits out its timeout); both
+/// keep a pipeline's replies in order; INFO replication shows the fabric.
+#[test]
+fn wait_and_waitaof_follow_the_fabric() {
+    let fabric = Fabric::start("wait");
+    let port = free_port();
+    let _server = sixfold_on(port, &fabric.server_args());
+    let mut c = client(port);
+    let _: () = c.set("a", 1).unwrap();
+    let (local, replicas): (i64, i64) = redis::cmd("WAITAOF").arg(1).arg(0).arg(0).query(&mut c).unwrap();
+    assert_eq!((local, replicas), (1, 0), "the write is on disk on four nodes");
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut c).unwrap();
+    let field = |info: &str, name: &str| -> u64 {
+        let line = info.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {info}"));
+        line.split(':').nth(1).unwrap().trim().parse().unwrap()
+    };
+    assert!(field(&info, "log_fabric_flushed_lsn:") >= field(&info, "log_commit_lsn:") - 1, "{info}");
+    assert_eq!(redis::cmd("WAIT").arg(0).arg(0).query::<i64>(&mut c).unwrap(), 0);
+    let started = std::time::Instant::now();
+    assert_eq!(redis::cmd("WAIT").arg(1).arg(200).query::<i64>(&mut c).unwrap(), 0, "no replicas yet");
+    assert!(started.elapsed() >= Duration::from_millis(190), "WAIT waited for its timeout");
+    let err = redis::cmd("WAIT").arg(1).arg(-1).query::<i64>(&mut c).unwrap_err();
+    assert!(err.to_string().contains("timeout is negative"), "{err}");
+    // In one pipeline: the write, WAITAOF, and a read after it, in order.
+    let mut raw = common::Raw::connect(port);
+    raw.send_raw(b"SET b 2\r\nWAITAOF 1 0 1000\r\nGET b\r\n");
+    use sixfold_resp::Frame;
+    assert_eq!(raw.read(), Some(Frame::ok()));
+    assert_eq!(raw.read(), Some(Frame::Array(vec![Frame::Integer(1), Frame::Integer(0)])));
+    assert_eq!(raw.read(), Some(Frame::bulk("2")));
+    // Inside MULTI it does not block.
+    raw.send_raw(b"MULTI\r\nWAIT 1 0\r\nEXEC\r\n");
+    assert_eq!(raw.read(), Some(Frame::ok()));
+    assert_eq!(raw.read(), Some(Frame::Simple("QUEUED".into())));
+    assert_eq!(raw.read(), Some(Frame::Array(vec![Frame::Integer(0)])));
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut c).unwrap();
+    assert!(field(&info, "master_repl_offset:") >= 3, "{info}");
+    assert!(info.contains("storage_node_6:acked_lsn="), "{info}");
+}

@@ -79,6 +79,9 @@ pub struct Stats {
 /// Keys the active expiry cycle examines per database per tick.
 const EXPIRE_SLOTS_PER_TICK: usize = 2_000;
 
+/// Extra INFO fields for a section, supplied by the server around the engine.
+pub type InfoExtra = Box<dyn Fn(&str) -> Vec<(String, String)> + Send>;
+
 /// The in-memory engine.
 pub struct Engine {
     pub(crate) ks: Keyspace,
@@ -94,7 +97,7 @@ pub struct Engine {
     pub(crate) watchers: HashMap<(usize, Bytes), Vec<ClientId>>,
     pub(crate) stats: Stats,
     pub(crate) used_memory: Box<dyn Fn() -> usize + Send>,
-    pub(crate) persistence_info: Box<dyn Fn() -> Vec<(String, String)> + Send>,
+    pub(crate) info_extra: InfoExtra,
     groups: Vec<Vec<Effect>>,
     cur: Vec<Effect>,
     touched: Vec<(usize, Bytes)>,
@@ -121,7 +124,7 @@ impl Engine {
             watchers: HashMap::new(),
             stats: Stats::default(),
             used_memory: Box::new(|| 0),
-            persistence_info: Box::new(Vec::new),
+            info_extra: Box::new(|_| Vec::new()),
             groups: Vec::new(),
             cur: Vec::new(),
             touched: Vec::new(),
@@ -138,10 +141,24 @@ impl Engine {
         self.used_memory = probe;
     }
 
-    /// Sets the function that adds the durable log's figures (commit LSN,
-    /// flushed LSN, in-flight bytes, ...) to `INFO persistence`.
-    pub fn set_persistence_info(&mut self, probe: Box<dyn Fn() -> Vec<(String, String)> + Send>) {
-        self.persistence_info = probe;
+    /// Adds fields to INFO sections (the provider gets the section name,
+    /// e.g. `persistence` or `replication`).
+    pub fn set_info_extra(&mut self, provider: InfoExtra) {
+        self.info_extra = provider;
+    }
+
+    /// Whether client `id` could block in its next command right now: it
+    /// is authenticated, not inside MULTI, not already blocked, not in
+    /// subscriber mode, and gets replies. The durable writer blocks such a
+    /// client itself in WAIT and WAITAOF; others get the engine's answer.
+    pub fn may_block(&self, id: ClientId) -> bool {
+        self.sessions.get(&id).is_some_and(|s| {
+            s.authenticated
+                && s.multi.is_none()
+                && s.blocked.is_none()
+                && s.subscriptions() == 0
+                && matches!(s.reply_mode, crate::session::ReplyMode::On)
+        })
     }
 
     /// The current settings.

@@ -123,6 +123,11 @@ impl Appender {
         self.pipe.fabric_flushed_lsn()
     }
 
+    /// Record bytes held: sent or to send, not yet on disk on four nodes.
+    pub fn held_bytes(&self) -> usize {
+        self.pipe.held_bytes()
+    }
+
     /// Whether there is room for more records (held bytes under the bound).
     pub fn accepts(&self) -> bool {
         self.pipe.accepts()

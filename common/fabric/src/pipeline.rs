@@ -70,6 +70,9 @@ struct NodeState {
     resend_at_ms: u64,
     /// Commit LSN last sent to the node.
     told_commit: Lsn,
+    /// Highest flushed LSN the node reported (a report may overtake the
+    /// Ack of the records it covers).
+    flushed: Lsn,
 }
 
 /// What an answer meant.
@@ -136,6 +139,11 @@ impl Pipeline {
     /// The last LSN appended.
     pub fn last_lsn(&self) -> Lsn {
         self.held_from + self.held.len() as Lsn - 1
+    }
+
+    /// Record bytes held (not yet released).
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
     }
 
     /// Whether there is room for more records.
@@ -253,6 +261,8 @@ impl Pipeline {
     }
 
     fn ack(&mut self, i: usize, epoch: Epoch, scl: Lsn, flushed: Lsn) -> Outcome {
+        let flushed = flushed.max(self.nodes[i].flushed);
+        self.nodes[i].flushed = flushed;
         if let AckOutcome::Fenced(e) = self.tracker.on_ack(i, epoch, scl, flushed) {
             return Outcome::Fenced(e);
         }
@@ -418,6 +428,19 @@ mod tests {
         assert!(p.poll_send(4, 0).is_none(), "no sends to a node that is down");
         let fenced = Message::Error { code: ErrorCode::Fenced, current_epoch: 2, last_lsn: 0, detail: String::new() };
         assert_eq!(p.on_reply(5, fenced, 9), Outcome::Fenced(2));
+    }
+
+    #[test]
+    fn a_flush_report_that_overtakes_its_ack_still_counts() {
+        let mut p = Pipeline::new(1, CommitMode::Disk, (0, 0), Limits::default());
+        (0..STORAGE_NODES).for_each(|i| p.on_connected(i));
+        p.push(recs(1, 5));
+        for i in 0..4 {
+            p.poll_send(i, 0);
+            p.on_flushed(i, 5);
+            p.on_reply(i, Message::Ack { epoch: 1, scl: 5, flushed: 0 }, 0);
+        }
+        assert_eq!(p.commit_lsn(), 5, "the flush reports came first; the acks complete them");
     }
 
     #[test]

@@ -42,8 +42,9 @@ fn wait_ready(port: u16, child: &mut Child) {
 }
 
 /// Starts `sixfold-server` with extra flags.
+/// Starts `sixfold-server --durability none` (memory only) with `extra` flags.
 pub fn sixfold(extra: &[&str]) -> Proc {
-    let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> = ["--durability", "none"].iter().chain(extra).map(|s| s.to_string()).collect();
     sixfold_on(free_port(), &args)
 }
 

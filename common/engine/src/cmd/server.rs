@@ -85,7 +85,7 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
             kv("durability", e.config.durability.clone());
             kv("rdb_bgsave_in_progress", "0".into());
             kv("aof_enabled", "0".into());
-            for (k, v) in (e.persistence_info)() {
+            for (k, v) in (e.info_extra)("persistence") {
                 kv(&k, v);
             }
         }
@@ -104,6 +104,9 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
         "replication" => {
             kv("role", "master".into());
             kv("connected_slaves", "0".into());
+            for (k, v) in (e.info_extra)("replication") {
+                kv(&k, v);
+            }
         }
         _ => {
             for (i, db) in e.ks.dbs.iter().enumerate().filter(|(_, d)| !d.is_empty()) {

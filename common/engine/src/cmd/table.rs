@@ -1,7 +1,9 @@
 //! The command table: every command Sixfold serves, with its arity, flags,
 //! key positions, group and handler: one row per command, one line per row.
 
-use super::{Handler, Spec, connection, hashes, keys, lists, multi, pubsub, server, sets, strings, zranges, zsets};
+use super::{
+    Handler, Spec, connection, hashes, keys, lists, multi, pubsub, replication, server, sets, strings, zranges, zsets,
+};
 
 /// Every command.
 #[rustfmt::skip]
@@ -159,6 +161,8 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "command", arity: -1, flags: &["loading", "stale"], keys: (0,0,0), group: "server", summary: "Describes the commands.", handler: Handler::Session(server::command) },
     Spec { name: "time", arity: 1, flags: &["loading", "stale", "fast"], keys: (0,0,0), group: "server", summary: "Returns the server time.", handler: Handler::Session(server::time) },
     Spec { name: "debug", arity: -2, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), group: "server", summary: "Debugging helpers.", handler: Handler::Session(server::debug) },
+    Spec { name: "wait", arity: 3, flags: &["blocking"], keys: (0,0,0), group: "generic", summary: "Waits until replicas applied the connection's writes.", handler: Handler::Session(replication::wait) },
+    Spec { name: "waitaof", arity: 4, flags: &["noscript"], keys: (0,0,0), group: "generic", summary: "Waits until the connection's writes are on disk on four storage nodes.", handler: Handler::Session(replication::waitaof) },
     Spec { name: "shutdown", arity: -1, flags: &["admin", "noscript", "loading", "stale", "no_multi"], keys: (0,0,0), group: "server", summary: "Stops the server.", handler: Handler::Session(server::shutdown) },
     Spec { name: "subscribe", arity: -2, flags: &["pubsub", "noscript", "loading", "stale", "@pubsub-ok"], keys: (0,0,0), group: "pubsub", summary: "Listens to channels.", handler: Handler::Session(pubsub::subscribe) },
     Spec { name: "psubscribe", arity: -2, flags: &["pubsub", "noscript", "loading", "stale", "@pubsub-ok"], keys: (0,0,0), group: "pubsub", summary: "Listens to channel patterns.", handler: Handler::Session(pubsub::subscribe) },

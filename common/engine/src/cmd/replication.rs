@@ -1,0 +1,103 @@
+//! Replication and durability commands: WAIT and WAITAOF.
+//!
+//! The engine answers them at once, as Redis does where a client may not
+//! block (inside MULTI): WAIT counts no replicas; WAITAOF counts no local
+//! fsync and, without a durable log, refuses `numlocal`. The durable writer
+//! intercepts them outside transactions and blocks the client until the
+//! storage fabric (WAITAOF) or the replicas (WAIT) confirm its last write,
+//! using [`parse_wait`] for the arguments.
+
+use crate::args::int;
+use crate::cmd::SessionResult;
+use crate::engine::Engine;
+use crate::exec::CmdError;
+use crate::session::ClientId;
+use bytes::Bytes;
+use sixfold_resp::Frame;
+
+/// What a WAIT or WAITAOF asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitFor {
+    /// WAITAOF's `numlocal` (0 for WAIT).
+    pub numlocal: i64,
+    /// Replicas that must confirm.
+    pub numreplicas: i64,
+    /// Milliseconds to wait at most (0: no limit).
+    pub timeout_ms: u64,
+    /// WAITAOF (an array reply) rather than WAIT.
+    pub aof: bool,
+}
+
+/// Parses WAIT or WAITAOF (`args[0]` is the name); `None` for other commands.
+pub fn parse_wait(args: &[Bytes]) -> Option<Result<WaitFor, CmdError>> {
+    let name = args.first()?;
+    let aof = if name.eq_ignore_ascii_case(b"waitaof") {
+        true
+    } else if name.eq_ignore_ascii_case(b"wait") {
+        false
+    } else {
+        return None;
+    };
+    Some(parse_args(&args[1..], aof))
+}
+
+fn parse_args(a: &[Bytes], aof: bool) -> Result<WaitFor, CmdError> {
+    let arity = if aof { 3 } else { 2 };
+    if a.len() != arity {
+        let name = if aof { "waitaof" } else { "wait" };
+        return Err(CmdError::msg(format!("ERR wrong number of arguments for '{name}' command")));
+    }
+    let numlocal = if aof { int(&a[0])? } else { 0 };
+    let numreplicas = int(&a[arity - 2])?;
+    let timeout = int(&a[arity - 1])?;
+    if timeout < 0 {
+        return Err(CmdError::msg("ERR timeout is negative"));
+    }
+    Ok(WaitFor { numlocal, numreplicas, timeout_ms: timeout as u64, aof })
+}
+
+/// The reply: WAIT's replica count, or WAITAOF's `[local, replicas]`.
+pub fn wait_reply(w: &WaitFor, local: i64, replicas: i64) -> Frame {
+    if w.aof { Frame::Array(vec![Frame::Integer(local), Frame::Integer(replicas)]) } else { Frame::Integer(replicas) }
+}
+
+/// WAIT numreplicas timeout, answered without blocking.
+pub fn wait(_e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
+    let w = parse_args(&a[1..], false)?;
+    Ok(Some(wait_reply(&w, 0, 0)))
+}
+
+/// WAITAOF numlocal numreplicas timeout, answered without blocking.
+pub fn waitaof(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
+    let w = parse_args(&a[1..], true)?;
+    if w.numlocal > 0 && e.config.durability == "none" {
+        return Err(CmdError::msg("ERR WAITAOF cannot be used when numlocal is set but the durable log is disabled."));
+    }
+    Ok(Some(wait_reply(&w, 0, 0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<Bytes> {
+        s.split(' ').map(|w| Bytes::from(w.to_string())).collect()
+    }
+
+    #[test]
+    fn parses_wait_and_waitaof() {
+        let w = parse_wait(&args("WAIT 2 100")).unwrap().unwrap();
+        assert_eq!(w, WaitFor { numlocal: 0, numreplicas: 2, timeout_ms: 100, aof: false });
+        let w = parse_wait(&args("waitaof 1 0 0")).unwrap().unwrap();
+        assert_eq!(w, WaitFor { numlocal: 1, numreplicas: 0, timeout_ms: 0, aof: true });
+        assert!(parse_wait(&args("GET k")).is_none());
+        let err = |s| parse_wait(&args(s)).unwrap().unwrap_err().to_string();
+        assert_eq!(err("WAIT 1 -1"), "ERR timeout is negative");
+        assert_eq!(err("WAIT x 1"), "ERR value is not an integer or out of range");
+        assert_eq!(err("WAITAOF 1 1"), "ERR wrong number of arguments for 'waitaof' command");
+        assert_eq!(
+            wait_reply(&parse_wait(&args("WAITAOF 1 0 5")).unwrap().unwrap(), 1, 0).to_bytes(Default::default()),
+            Bytes::from_static(b"*2\r\n:1\r\n:0\r\n")
+        );
+    }
+}
