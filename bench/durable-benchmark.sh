@@ -31,7 +31,7 @@ for i in 1 2 3 4 5 6; do
 done
 storage_args=()
 for s in "${storage[@]}"; do storage_args+=(--storage "$s"); done
-"$bin/sixfold-server" --listen 127.0.0.1:$sixfold_port --durability fabric --certs "$work/certs" "${storage_args[@]}" 2>"$work/server.log" &
+"$bin/sixfold-server" --listen 127.0.0.1:$sixfold_port --certs "$work/certs" "${storage_args[@]}" 2>"$work/server.log" &
 pids+=($!)
 redis-server --port $aof_port --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always --dir "$work" >/dev/null &
 pids+=($!)
