@@ -144,6 +144,11 @@ impl Shared {
 }
 
 impl Core {
+    /// Sets the server's extra INFO fields.
+    pub fn set_info_extra(&mut self, provider: sixfold_engine::InfoExtra) {
+        self.engine.set_info_extra(provider);
+    }
+
     /// Registers a connection; `Err` holds the refusal to send (maxclients).
     pub fn connect(&mut self, info: ClientInfo, waker: Arc<Notify>) -> Result<ClientId, Bytes> {
         let id = self.engine.connect(info, now_ms())?;
@@ -207,6 +212,19 @@ impl Core {
     pub fn take(&mut self, id: ClientId) -> Output {
         let (out, close) = self.engine.take_client_output(id);
         Output { out, close, wait: self.log.as_ref().map_or(0, Log::last_lsn), then: None }
+    }
+
+    /// Applies committed log records (replica role): the effect groups of
+    /// `Effects` records, in order. Returns the last LSN applied, if any.
+    pub fn apply_records(&mut self, records: &[Record]) -> anyhow::Result<Option<Lsn>> {
+        for r in records {
+            if r.kind == sixfold_wire::RecordKind::Effects {
+                let group = sixfold_engine::decode_group(&r.payload)
+                    .map_err(|e| anyhow::anyhow!("record {} does not decode: {e}", r.lsn))?;
+                self.engine.apply(&group).map_err(|e| anyhow::anyhow!("record {} does not apply: {e}", r.lsn))?;
+            }
+        }
+        Ok(records.last().map(|r| r.lsn))
     }
 
     /// Records waiting for the fabric.

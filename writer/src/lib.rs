@@ -1,8 +1,9 @@
-//! `sixfold-server`: the Sixfold data node in its writer role. It serves the
-//! engine over RESP; with `--durability fabric` every write is logged to the
-//! six storage nodes and its reply held until four hold it ([`durable`],
-//! [`fabric`]); `--durability none` is the memory-only benchmark mode. The
-//! replica role builds on it.
+//! `sixfold-server`: the Sixfold data node. It serves the engine over RESP.
+//! As the writer, every write is logged to the six storage nodes and its
+//! reply held until four hold it ([`durable`], [`fabric`]); `--durability
+//! none` is the memory-only benchmark mode. As a replica (`--role replica`)
+//! it applies the committed log pulled from the storage nodes ([`replica`])
+//! and serves reads.
 //!
 //! Threads: tokio tasks, one per connection, read and decode requests and
 //! run them on the engine behind one lock ([`core`]): commands execute one
@@ -15,6 +16,7 @@ pub mod core;
 pub mod durable;
 pub mod fabric;
 pub mod metrics;
+pub mod replica;
 pub mod server;
 
-pub use server::{Durability, ServerConfig, run};
+pub use server::{Durability, Role, ServerConfig, run};

@@ -5,7 +5,8 @@ use bytes::Bytes;
 use clap::Parser;
 use sixfold_engine::Config;
 use sixfold_writer::fabric::FabricSettings;
-use sixfold_writer::{Durability, ServerConfig};
+use sixfold_writer::replica::ReplicaSettings;
+use sixfold_writer::{Durability, Role, ServerConfig};
 use std::net::SocketAddr;
 
 #[global_allocator]
@@ -45,9 +46,9 @@ struct Args {
     /// Directory with the cluster CA and this node's certificate (`--durability fabric`).
     #[arg(long)]
     certs: Option<std::path::PathBuf>,
-    /// Name of this node's certificate files.
-    #[arg(long, default_value = "writer")]
-    cert_name: String,
+    /// Name of this node's certificate files (default: `writer` or `replica`, by role).
+    #[arg(long)]
+    cert_name: Option<String>,
     /// `memory`: commit at four in-memory acknowledgements; `disk`: at four fsyncs.
     #[arg(long, default_value = "memory")]
     commit: String,
@@ -58,6 +59,22 @@ struct Args {
     /// Address of the Prometheus `/metrics` endpoint (none if unset).
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// `writer` executes commands and logs writes; `replica` applies the
+    /// committed log from the storage nodes and serves reads (writes get
+    /// -MOVED to --writer).
+    #[arg(long, value_enum, default_value = "writer")]
+    role: Role,
+    /// The writer's RESP address `host:port`, as clients reach it (replica role).
+    #[arg(long)]
+    writer: Option<String>,
+    /// This node's zone; a replica reads from storage nodes of its zone
+    /// first. The six --storage addresses are zones a, a, b, b, c, c.
+    #[arg(long, default_value = "a")]
+    zone: String,
+    /// Replica: most pulled record bytes waiting to be applied; past it the
+    /// replica stops pulling and lags.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    apply_buffer_bytes_max: u64,
     /// Network I/O threads.
     #[arg(long, default_value_t = 2)]
     io_threads: usize,
@@ -88,15 +105,32 @@ fn main() -> anyhow::Result<()> {
                 "durable mode needs six --storage addresses (got {}); `--durability none` runs without storage, in memory only",
                 a.storage.len()
             );
-            Some(FabricSettings { storage: a.storage, certs, cert_name: a.cert_name, mode })
+            let cert_name = a.cert_name.unwrap_or_else(|| format!("{:?}", a.role).to_lowercase());
+            Some(FabricSettings { storage: a.storage, certs, cert_name, mode })
         }
         (Durability::Fabric, None) => anyhow::bail!(
             "durable mode needs --certs DIR and six --storage addresses; `--durability none` runs without storage, in memory only"
         ),
         _ => None,
     };
+    let replica = match a.role {
+        Role::Writer => None,
+        Role::Replica => Some(ReplicaSettings {
+            writer: a.writer.context("--role replica needs --writer HOST:PORT (the writer's RESP address)")?,
+            storage: fabric.as_ref().map(|f| f.storage.clone()).unwrap_or_default(),
+            zone: a.zone,
+            certs: fabric.as_ref().map(|f| f.certs.clone()).unwrap_or_default(),
+            cert_name: fabric.as_ref().map_or_else(|| "replica".into(), |f| f.cert_name.clone()),
+            apply_buffer_bytes_max: a.apply_buffer_bytes_max,
+        }),
+    };
+    anyhow::ensure!(
+        replica.is_none() || fabric.is_some(),
+        "--role replica reads the storage nodes: give --certs and six --storage"
+    );
     let commit_timeout = std::time::Duration::from_millis(a.commit_timeout_ms);
-    let cfg = ServerConfig { listen: a.listen, durability: a.durability, engine, seed, fabric, commit_timeout };
+    let cfg =
+        ServerConfig { listen: a.listen, durability: a.durability, engine, seed, fabric, replica, commit_timeout };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(a.io_threads.max(1))
         .enable_all()

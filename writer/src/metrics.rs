@@ -20,6 +20,24 @@ pub const INFLIGHT_BYTES: &str = "sixfold_writer_inflight_bytes";
 /// Each storage node's acknowledged LSN, label `node` (gauge).
 pub const NODE_ACKED_LSN: &str = "sixfold_writer_node_acked_lsn";
 
+/// Replica: last LSN applied (gauge).
+pub const REPLICA_APPLIED_LSN: &str = "sixfold_replica_applied_lsn";
+/// Replica: records committed and not yet applied (gauge).
+pub const REPLICA_LAG_RECORDS: &str = "sixfold_replica_lag_records";
+/// Replica: pulled record bytes not yet applied (gauge).
+pub const REPLICA_LAG_BYTES: &str = "sixfold_replica_lag_bytes";
+/// Replica: milliseconds behind the commit LSN (gauge).
+pub const REPLICA_LAG_MS: &str = "sixfold_replica_lag_ms";
+
+/// Publishes the replica's progress.
+pub fn replica(applied: u64, commit: u64, stats: &crate::replica::ReplicaStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    metrics::gauge!(REPLICA_APPLIED_LSN).set(applied as f64);
+    metrics::gauge!(REPLICA_LAG_RECORDS).set(commit.saturating_sub(applied) as f64);
+    metrics::gauge!(REPLICA_LAG_BYTES).set(stats.buffer.bytes.load(Relaxed) as f64);
+    metrics::gauge!(REPLICA_LAG_MS).set(stats.lag_ms.load(Relaxed) as f64);
+}
+
 /// Serves `/metrics` on `addr`.
 pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     sixfold_telemetry::serve_metrics(addr)?;
@@ -30,6 +48,10 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     metrics::describe_gauge!(COMMIT_LSN, "Commit LSN");
     metrics::describe_gauge!(INFLIGHT_RECORDS, "Records logged and not yet committed");
     metrics::describe_gauge!(INFLIGHT_BYTES, metrics::Unit::Bytes, "Record bytes not yet on disk on four nodes");
+    metrics::describe_gauge!(REPLICA_APPLIED_LSN, "Last LSN applied on this replica");
+    metrics::describe_gauge!(REPLICA_LAG_RECORDS, "Committed records not yet applied");
+    metrics::describe_gauge!(REPLICA_LAG_BYTES, metrics::Unit::Bytes, "Pulled record bytes not yet applied");
+    metrics::describe_gauge!(REPLICA_LAG_MS, metrics::Unit::Milliseconds, "Time behind the commit LSN");
     metrics::describe_gauge!(NODE_ACKED_LSN, "LSN each storage node acknowledged");
     Ok(())
 }

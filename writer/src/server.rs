@@ -5,6 +5,7 @@ use crate::conn;
 use crate::core::Shared;
 use crate::durable::{Log, Progress};
 use crate::fabric::{self, FabricSettings};
+use crate::replica::{self, ReplicaSettings, ReplicaStats};
 use anyhow::Context;
 use sixfold_engine::Config;
 use sixfold_engine::Engine;
@@ -24,6 +25,15 @@ pub enum Durability {
     Fabric,
 }
 
+/// What this data node does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Executes commands and logs writes (one per shard).
+    Writer,
+    /// Applies the committed log and serves reads; writes get `-MOVED`.
+    Replica,
+}
+
 /// Settings of one server process.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -37,8 +47,10 @@ pub struct ServerConfig {
     pub seed: u64,
     /// The storage fabric, with `Durability::Fabric`.
     pub fabric: Option<FabricSettings>,
-    /// How long a reply may wait for its commit before the connection is
-    /// closed (outcome unknown).
+    /// The replica role's settings (`None`: writer).
+    pub replica: Option<ReplicaSettings>,
+    /// How long a reply may wait for its commit before it becomes a
+    /// `-TIMEOUT` error (outcome unknown).
     pub commit_timeout: Duration,
 }
 
@@ -59,9 +71,23 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     engine_cfg.port = local.port();
     engine_cfg.durability = format!("{:?}", cfg.durability).to_lowercase();
     let stopped = Arc::new(tokio::sync::Notify::new());
-    let core = match cfg.durability {
-        Durability::None => Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone()),
-        Durability::Fabric => {
+    let core = match (&cfg.replica, cfg.durability) {
+        (Some(r), _) => {
+            engine_cfg.replica_of = Some(r.writer.clone());
+            engine_cfg.active_expire = false;
+            engine_cfg.durability = "replica".into();
+            let core = Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone());
+            let stats = Arc::new(ReplicaStats::default());
+            let (info, writer) = (stats.clone(), r.writer.clone());
+            core.lock().set_info_extra(Box::new(move |section| match section {
+                "replication" => info.info(&writer),
+                _ => Vec::new(),
+            }));
+            replica::start(core.clone(), r, stats).context("starting the replica")?;
+            core
+        }
+        (None, Durability::None) => Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone()),
+        (None, Durability::Fabric) => {
             let settings = cfg.fabric.as_ref().context("--durability fabric needs --storage and --certs")?;
             let mut engine = Engine::new(engine_cfg, cfg.seed);
             let app = fabric::recover(settings, &mut engine).await.context("recovering from the storage fabric")?;

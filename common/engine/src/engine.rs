@@ -36,6 +36,10 @@ pub struct Config {
     pub port: u16,
     /// What `INFO persistence` says about durability.
     pub durability: String,
+    /// `host:port` of the writer when this engine is a replica: write
+    /// commands answer `-MOVED <slot> <writer>`, reads treat expired keys as
+    /// missing without deleting them (the log's `DEL`s do that).
+    pub replica_of: Option<String>,
 }
 
 impl Default for Config {
@@ -49,6 +53,7 @@ impl Default for Config {
             pubsub_output_bytes_max: 32 * 1024 * 1024,
             port: 6379,
             durability: "none".into(),
+            replica_of: None,
         }
     }
 }
@@ -145,6 +150,12 @@ impl Engine {
     /// e.g. `persistence` or `replication`).
     pub fn set_info_extra(&mut self, provider: InfoExtra) {
         self.info_extra = provider;
+    }
+
+    /// How client commands treat expired keys: deleted and logged on the
+    /// writer; hidden but kept on a replica.
+    pub(crate) fn exec_mode(&self) -> Mode {
+        if self.config.replica_of.is_some() { Mode::Replica } else { Mode::Execute }
     }
 
     /// Whether client `id` could block in its next command right now: it
@@ -463,6 +474,12 @@ impl Engine {
         if !s.authenticated && !spec.has("no_auth") {
             return Some(Frame::error("NOAUTH Authentication required."));
         }
+        if let Some(writer) = &self.config.replica_of
+            && spec.has("write")
+        {
+            let slot = cmd::command_keys(args).and_then(|k| k.first().map(|k| cmd::cluster::key_slot(k))).unwrap_or(0);
+            return Some(self.reject_in_multi(id, Frame::error(format!("MOVED {slot} {writer}"))));
+        }
         if s.subscriptions() > 0 && s.proto == sixfold_resp::Protocol::Resp2 && !spec.has("@pubsub-ok") {
             return Some(Frame::error(format!(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -511,7 +528,7 @@ impl Engine {
                 if spec.has("denyoom") && self.over_maxmemory() {
                     return Some(Frame::error("OOM command not allowed when used memory > 'maxmemory'."));
                 }
-                let mut ex = self.exec(db, Mode::Execute, resp3, in_multi);
+                let mut ex = self.exec(db, self.exec_mode(), resp3, in_multi);
                 let r = f(&mut ex, args);
                 let (dirty, rewritten) = (ex.dirty, ex.rewritten);
                 self.stats.expired_keys += ex.expired;

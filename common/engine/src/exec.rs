@@ -21,6 +21,9 @@ pub enum Mode {
     /// Applying logged effects: no expiry of any kind; keys live until a
     /// logged `DEL` removes them.
     Apply,
+    /// Reads on a replica: expired keys look missing but stay until the
+    /// writer's logged `DEL` arrives.
+    Replica,
 }
 
 /// A command's error reply.
@@ -108,7 +111,7 @@ impl Exec<'_> {
             return false;
         }
         let expired = self.ks.dbs[db].get(key).is_some_and(|e| e.is_expired(self.now_ms));
-        if expired {
+        if expired && self.mode == Mode::Execute {
             self.ks.dbs[db].remove(key);
             self.expired += 1;
             let k = Bytes::copy_from_slice(key);
@@ -123,7 +126,9 @@ impl Exec<'_> {
     /// The live entry of `key` in the selected database.
     pub fn lookup(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let db = self.db;
-        self.expire_if_needed(db, key);
+        if self.expire_if_needed(db, key) && self.mode == Mode::Replica {
+            return None;
+        }
         self.ks.dbs[db].get_mut(key)
     }
 

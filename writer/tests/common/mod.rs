@@ -205,6 +205,17 @@ impl Fabric {
     }
 }
 
+impl Fabric {
+    /// `sixfold-server --role replica` flags: this fabric, the writer on
+    /// `writer_port`, zone `zone`, and `extra`.
+    pub fn replica_args(&self, writer_port: u16, zone: &str, extra: &[&str]) -> Vec<String> {
+        let mut a = self.server_args();
+        a.extend(["--role", "replica", "--writer", &format!("127.0.0.1:{writer_port}"), "--zone", zone].map(String::from));
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    }
+}
+
 /// Starts `sixfold-server` on `port` with `args` (waits until it serves).
 pub fn sixfold_on(port: u16, args: &[String]) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sixfold-server"))

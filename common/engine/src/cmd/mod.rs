@@ -5,6 +5,7 @@
 //! [`Exec`] and can be logged as effects; session commands need the whole
 //! engine (connection state, transactions, pub/sub, server info).
 
+pub mod cluster;
 pub mod connection;
 pub mod hashes;
 pub mod keys;

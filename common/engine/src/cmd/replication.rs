@@ -1,4 +1,5 @@
-//! Replication and durability commands: WAIT and WAITAOF.
+//! Replication and durability commands: WAIT, WAITAOF, ROLE, READONLY and
+//! READWRITE.
 //!
 //! The engine answers them at once, as Redis does where a client may not
 //! block (inside MULTI): WAIT counts no replicas; WAITAOF counts no local
@@ -74,6 +75,43 @@ pub fn waitaof(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
         return Err(CmdError::msg("ERR WAITAOF cannot be used when numlocal is set but the durable log is disabled."));
     }
     Ok(Some(wait_reply(&w, 0, 0)))
+}
+
+/// ROLE: `[master, offset, [[ip, port, offset], ...]]` on the writer,
+/// `[slave, host, port, state, offset]` on a replica, from the server's
+/// INFO replication fields.
+pub fn role(e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
+    let fields = (e.info_extra)("replication");
+    let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let num = |k: &str| get(k).parse::<i64>().unwrap_or(0);
+    if let Some(writer) = &e.config.replica_of {
+        let (host, port) = writer.rsplit_once(':').unwrap_or((writer.as_str(), "0"));
+        let state = if get("master_link_status") == "up" { "connected" } else { "connect" };
+        return Ok(Some(Frame::Array(vec![
+            Frame::bulk("slave"),
+            Frame::bulk(host.to_string()),
+            Frame::Integer(port.parse().unwrap_or(0)),
+            Frame::bulk(state),
+            Frame::Integer(num("slave_repl_offset")),
+        ])));
+    }
+    let replicas = fields
+        .iter()
+        .filter(|(k, _)| k.starts_with("slave") && k[5..].parse::<u32>().is_ok())
+        .map(|(_, v)| {
+            let part = |name: &str| {
+                v.split(',').find_map(|p| p.strip_prefix(name).and_then(|r| r.strip_prefix('='))).unwrap_or("")
+            };
+            Frame::Array(vec![Frame::bulk(part("ip").to_string()), Frame::bulk(part("port").to_string()), Frame::bulk(part("offset").to_string())])
+        })
+        .collect();
+    Ok(Some(Frame::Array(vec![Frame::bulk("master"), Frame::Integer(num("master_repl_offset")), Frame::Array(replicas)])))
+}
+
+/// READONLY and READWRITE: accepted on every data node (a replica serves
+/// reads without them, so plain clients can read from it too).
+pub fn readonly(_e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
+    Ok(Some(Frame::ok()))
 }
 
 #[cfg(test)]

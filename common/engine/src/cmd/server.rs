@@ -102,9 +102,13 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
             kv("effect_groups", s.effect_groups.to_string());
         }
         "replication" => {
-            kv("role", "master".into());
-            kv("connected_slaves", "0".into());
-            for (k, v) in (e.info_extra)("replication") {
+            let replica = e.config.replica_of.is_some();
+            kv("role", if replica { "slave" } else { "master" }.into());
+            let extra = (e.info_extra)("replication");
+            if !replica && !extra.iter().any(|(k, _)| k == "connected_slaves") {
+                kv("connected_slaves", "0".into());
+            }
+            for (k, v) in extra {
                 kv(&k, v);
             }
         }

@@ -1,0 +1,131 @@
+//! The replica role (DESIGN §5): a [`Puller`] reads committed records from
+//! the storage nodes into a bounded channel; the apply task applies each
+//! batch to the engine under the core lock, so reads on this node see the
+//! log's effects in order, never above the commit LSN, never going back.
+//! Write commands get `-MOVED` (the engine's replica mode).
+
+use crate::core::Shared;
+use sixfold_net::tls::{TlsFiles, client_endpoint};
+use sixfold_replica::{Batch, BufferGauge, PullSettings, Puller};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// This replica's id on the fabric (writers use 1000).
+const REPLICA_NODE_ID: u32 = 2000;
+/// Record bytes asked for per Read: one batch.
+pub const READ_BYTES_MAX: u32 = 1024 * 1024;
+
+/// How a replica reaches the fabric and how much it may buffer.
+#[derive(Debug, Clone)]
+pub struct ReplicaSettings {
+    /// `host:port` of the writer (for `-MOVED` and ROLE).
+    pub writer: String,
+    /// The six storage nodes, zones a, a, b, b, c, c in this order.
+    pub storage: Vec<SocketAddr>,
+    /// This replica's zone (its storage nodes are read first).
+    pub zone: String,
+    /// Directory with ca.pem and this node's certificate.
+    pub certs: PathBuf,
+    /// Name of this node's certificate files.
+    pub cert_name: String,
+    /// Bound of pulled records waiting to be applied.
+    pub apply_buffer_bytes_max: u64,
+}
+
+/// What `INFO replication` reports on a replica.
+#[derive(Debug, Default)]
+pub struct ReplicaStats {
+    /// Last LSN applied.
+    pub applied_lsn: AtomicU64,
+    /// Highest commit LSN heard from a storage node.
+    pub commit_lsn: AtomicU64,
+    /// Pulled record bytes not yet applied, and their peak.
+    pub buffer: Arc<BufferGauge>,
+    /// The bound of the buffered bytes.
+    pub buffer_bytes_max: AtomicU64,
+    /// Milliseconds the applied LSN has been behind the commit LSN (0 when caught up).
+    pub lag_ms: AtomicU64,
+    /// 1 once the replica caught up with the log for the first time.
+    pub caught_up_once: AtomicU64,
+}
+
+impl ReplicaStats {
+    /// INFO replication fields (`writer` is `host:port`).
+    pub fn info(&self, writer: &str) -> Vec<(String, String)> {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (host, port) = writer.rsplit_once(':').unwrap_or((writer, "0"));
+        let (applied, commit) = (get(&self.applied_lsn), get(&self.commit_lsn));
+        let up = get(&self.caught_up_once) == 1;
+        let fields = [
+            ("master_host", host.to_string()),
+            ("master_port", port.to_string()),
+            ("master_link_status", if up { "up" } else { "down" }.to_string()),
+            ("master_sync_in_progress", u8::from(!up).to_string()),
+            ("slave_repl_offset", applied.to_string()),
+            ("slave_read_only", "1".to_string()),
+            ("replica_applied_lsn", applied.to_string()),
+            ("replica_commit_lsn", commit.to_string()),
+            ("replica_lag_records", commit.saturating_sub(applied).to_string()),
+            ("replica_lag_bytes", get(&self.buffer.bytes).to_string()),
+            ("replica_lag_ms", get(&self.lag_ms).to_string()),
+            ("replica_apply_buffer_peak_bytes", get(&self.buffer.peak_bytes).to_string()),
+            ("replica_apply_buffer_bytes_max", get(&self.buffer_bytes_max).to_string()),
+        ];
+        fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+}
+
+/// Starts pulling from LSN 1 and applying; returns at once.
+pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>) -> anyhow::Result<()> {
+    let endpoint = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
+    // The channel holds all batches but the one being applied.
+    let batches = (s.apply_buffer_bytes_max / u64::from(READ_BYTES_MAX)).max(2) as usize;
+    stats.buffer_bytes_max.store(batches as u64 * u64::from(READ_BYTES_MAX), Ordering::Relaxed);
+    let batches = batches - 1;
+    let (tx, rx) = mpsc::channel(batches);
+    let settings = PullSettings {
+        storage: s.storage.clone(),
+        zones: ["a", "a", "b", "b", "c", "c"].iter().map(|z| z.to_string()).collect(),
+        own_zone: s.zone.clone(),
+        node_id: REPLICA_NODE_ID,
+        read_bytes_max: READ_BYTES_MAX,
+        read_timeout_ms: 1_000,
+        idle_poll_ms: 1,
+    };
+    let puller = Puller::new(endpoint, settings, 1, tx, stats.buffer.clone());
+    tokio::spawn(puller.run());
+    tokio::spawn(apply(core, rx, stats));
+    Ok(())
+}
+
+/// Applies batches in order; stops the process if a record does not apply
+/// (the replica's state would no longer be the log's).
+async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaStats>) {
+    let mut behind_since: Option<Instant> = None;
+    while let Some(b) = rx.recv().await {
+        let applied = match core.lock().apply_records(&b.records) {
+            Ok(Some(lsn)) => lsn,
+            Ok(None) => stats.applied_lsn.load(Ordering::Relaxed),
+            Err(e) => {
+                tracing::error!(error = %e, "stopping: a committed record does not apply");
+                std::process::exit(4);
+            }
+        };
+        stats.buffer.applied(b.bytes as u64);
+        stats.applied_lsn.store(applied, Ordering::Relaxed);
+        let commit = stats.commit_lsn.fetch_max(b.commit_lsn, Ordering::Relaxed).max(b.commit_lsn);
+        let lag = if applied >= commit {
+            behind_since = None;
+            stats.caught_up_once.store(1, Ordering::Relaxed);
+            0
+        } else {
+            behind_since.get_or_insert_with(Instant::now).elapsed().as_millis() as u64
+        };
+        stats.lag_ms.store(lag, Ordering::Relaxed);
+        crate::metrics::replica(applied, commit, &stats);
+    }
+}

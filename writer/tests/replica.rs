@@ -1,0 +1,179 @@
+//! Replicas (`sixfold-server --role replica`) with six real storage nodes
+//! and a writer: they converge to the writer's state digest, catch up after
+//! a SIGKILL or a SIGSTOP with a bounded apply buffer, never go back in
+//! time, never show uncommitted data, and redirect writes with -MOVED.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Fabric, Proc, Raw, free_port, sixfold_on};
+use rand::{Rng, SeedableRng};
+use redis::Commands;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+fn client(port: u16) -> redis::Connection {
+    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let conn = c.get_connection().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    conn
+}
+
+fn digest(port: u16) -> String {
+    redis::cmd("DEBUG").arg("DIGEST").query(&mut client(port)).unwrap()
+}
+
+fn info_field(port: u16, name: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut client(port)).unwrap();
+    let line = info.lines().find(|l| l.starts_with(&format!("{name}:"))).unwrap_or_else(|| panic!("{name} in {info}"));
+    line.split(':').nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// Waits until the replica on `port` has the writer's digest.
+fn converge(writer: u16, port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let want = digest(writer);
+    while digest(port) != want {
+        assert!(Instant::now() < deadline, "{what}: replica {port} did not reach the writer's digest");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A seeded random workload over every data type, pipelined.
+fn random_writes(port: u16, seed: u64, n: usize) {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut c = client(port);
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        let k = format!("k{}", rng.random_range(0..200));
+        match rng.random_range(0..9) {
+            0 => pipe.set(&k, i).ignore(),
+            1 => pipe.cmd("INCRBYFLOAT").arg(format!("f{}", rng.random_range(0..20))).arg(1.5).ignore(),
+            2 => pipe.lpush(format!("l{}", rng.random_range(0..20)), i).ignore(),
+            3 => pipe.sadd(format!("s{}", rng.random_range(0..20)), i % 50).ignore(),
+            4 => pipe.hset(format!("h{}", rng.random_range(0..20)), format!("f{}", i % 30), i).ignore(),
+            5 => pipe.zadd(format!("z{}", rng.random_range(0..20)), i, rng.random_range(0..100)).ignore(),
+            6 => pipe.del(&k).ignore(),
+            7 => pipe.cmd("SPOP").arg(format!("s{}", rng.random_range(0..20))).ignore(),
+            _ => pipe.pexpire(&k, rng.random_range(1..50)).ignore(),
+        };
+        if i % 500 == 499 || i == n - 1 {
+            let _: () = pipe.query(&mut c).unwrap();
+            pipe = redis::pipe();
+        }
+    }
+}
+
+struct Shard {
+    fabric: Fabric,
+    writer: Proc,
+    replicas: Vec<Proc>,
+}
+
+fn shard(name: &str, replica_extra: &[&str]) -> Shard {
+    let fabric = Fabric::start(name);
+    let writer = sixfold_on(free_port(), &fabric.server_args());
+    let replicas = ["b", "c"]
+        .iter()
+        .map(|zone| sixfold_on(free_port(), &fabric.replica_args(writer.port, zone, replica_extra)))
+        .collect();
+    Shard { fabric, writer, replicas }
+}
+
+#[test]
+fn replicas_converge_catch_up_after_a_kill_and_redirect_writes() {
+    let mut s = shard("converge", &[]);
+    random_writes(s.writer.port, 7, 3_000);
+    for r in &s.replicas {
+        converge(s.writer.port, r.port, "after the random workload");
+    }
+    // Writes on a replica are redirected to the writer, with the key's slot.
+    let mut c = client(s.replicas[0].port);
+    let err = c.set::<_, _, ()>("foo", "bar").unwrap_err();
+    assert_eq!(err.code(), Some("MOVED"), "{err}");
+    assert!(err.to_string().contains(&format!("12182 127.0.0.1:{}", s.writer.port)), "{err}");
+    let role: redis::Value = redis::cmd("ROLE").query(&mut c).unwrap();
+    assert!(format!("{role:?}").contains("slave"), "{role:?}");
+    assert_eq!(redis::cmd("READONLY").query::<String>(&mut c).unwrap(), "OK");
+    // A replica killed while writes go on catches up from LSN 1 after a restart.
+    let port = s.replicas[0].port;
+    s.replicas[0].child.kill().unwrap();
+    s.replicas[0].child.wait().unwrap();
+    random_writes(s.writer.port, 8, 2_000);
+    s.replicas[0] = sixfold_on(port, &s.fabric.replica_args(s.writer.port, "b", &[]));
+    for r in &s.replicas {
+        converge(s.writer.port, r.port, "after the restart");
+    }
+}
+
+#[test]
+fn replica_reads_are_monotonic_and_never_uncommitted() {
+    let s = shard("monotonic", &[]);
+    let (writer, replica) = (s.writer.port, s.replicas[0].port);
+    let sent = Arc::new(AtomicI64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let incrementer = {
+        let (sent, stop) = (sent.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut c = client(writer);
+            while !stop.load(Ordering::Relaxed) {
+                sent.fetch_add(1, Ordering::SeqCst);
+                let _: i64 = c.incr("counter", 1).unwrap();
+            }
+        })
+    };
+    let mut r = client(replica);
+    let (mut last, mut reads) = (0i64, 0);
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let v: i64 = r.get::<_, Option<i64>>("counter").unwrap().unwrap_or(0);
+        assert!(v >= last, "the replica went back in time: {v} after {last}");
+        assert!(v <= sent.load(Ordering::SeqCst), "the replica showed {v}, beyond every INCR sent");
+        (last, reads) = (v, reads + 1);
+    }
+    stop.store(true, Ordering::Relaxed);
+    incrementer.join().unwrap();
+    assert!(last > 0 && reads > 100, "reads kept seeing progress ({reads} reads, last {last})");
+    // With three storage nodes stopped a write cannot commit: the replica
+    // keeps the old value while the writer's client waits.
+    converge(writer, replica, "before the stop");
+    let before: i64 = client(replica).get("counter").unwrap();
+    for i in 0..3 {
+        s.fabric.signal(i, "-STOP");
+    }
+    let mut raw = Raw::connect(writer);
+    raw.send_raw(b"INCR counter\r\n");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(client(replica).get::<_, i64>("counter").unwrap(), before, "an uncommitted write is invisible");
+    for i in 0..3 {
+        s.fabric.signal(i, "-CONT");
+    }
+    assert_eq!(raw.read(), Some(sixfold_resp::Frame::Integer(before + 1)));
+    converge(writer, replica, "after the commit");
+}
+
+#[test]
+fn a_stopped_replica_catches_up_within_its_buffer_bound() {
+    let bound = 2 * 1024 * 1024;
+    let bound_arg = bound.to_string();
+    let s = shard("stopped", &["--apply-buffer-bytes-max", &bound_arg]);
+    let replica = s.replicas[0].port;
+    let pid = s.replicas[0].child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let mut raw = Raw::connect(s.writer.port);
+    for chunk in 0..100 {
+        let batch: Vec<u8> =
+            (0..1000).flat_map(|i| format!("SET key:{chunk}:{i} {:0>40}\r\n", i).into_bytes()).collect();
+        raw.send_raw(&batch);
+        for _ in 0..1000 {
+            assert_eq!(raw.read(), Some(sixfold_resp::Frame::ok()));
+        }
+    }
+    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    converge(s.writer.port, replica, "after SIGCONT");
+    assert_eq!(redis::cmd("DBSIZE").query::<u64>(&mut client(replica)).unwrap(), 100_000);
+    let peak = info_field(replica, "replica_apply_buffer_peak_bytes");
+    assert!(peak > 0 && peak <= bound, "the apply buffer peaked at {peak} bytes, bound {bound}");
+    assert_eq!(info_field(replica, "replica_lag_records"), 0);
+}
