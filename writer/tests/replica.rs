@@ -32,10 +32,20 @@ fn info_field(port: u16, name: &str) -> u64 {
 
 /// Waits until the replica on `port` has the writer's digest.
 fn converge(writer: u16, port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let want = digest(writer);
     while digest(port) != want {
-        assert!(Instant::now() < deadline, "{what}: replica {port} did not reach the writer's digest");
+        if Instant::now() > deadline {
+            let info = |p: u16| redis::cmd("INFO").arg("replication").query::<String>(&mut client(p)).unwrap();
+            let size = |p: u16| redis::cmd("DBSIZE").query::<u64>(&mut client(p)).unwrap();
+            panic!(
+                "{what}: replica {port} did not reach the writer's digest\nreplica ({} keys):\n{}\nwriter ({} keys):\n{}",
+                size(port),
+                info(port),
+                size(writer),
+                info(writer)
+            );
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }

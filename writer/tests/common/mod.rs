@@ -210,7 +210,9 @@ impl Fabric {
     /// `writer_port`, zone `zone`, and `extra`.
     pub fn replica_args(&self, writer_port: u16, zone: &str, extra: &[&str]) -> Vec<String> {
         let mut a = self.server_args();
-        a.extend(["--role", "replica", "--writer", &format!("127.0.0.1:{writer_port}"), "--zone", zone].map(String::from));
+        a.extend(
+            ["--role", "replica", "--writer", &format!("127.0.0.1:{writer_port}"), "--zone", zone].map(String::from),
+        );
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     }

@@ -4,7 +4,7 @@
 
 use crate::args::{int, is, upper, word};
 use crate::db::DATABASES;
-use crate::exec::{CmdError, CmdResult, Exec};
+use crate::exec::{CmdError, CmdResult, Exec, Mode};
 use crate::util::glob_match;
 use bytes::Bytes;
 use sixfold_resp::Frame;
@@ -57,7 +57,9 @@ pub fn expire(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     if skip {
         return Ok(Frame::Integer(0));
     }
-    if at <= ex.now_ms {
+    // A time already past deletes the key, except when applying the log: the
+    // writer logged a future time; the key stays until the logged DEL.
+    if at <= ex.now_ms && ex.mode != Mode::Apply {
         ex.delete(&a[1]);
         ex.propagate(vec![word("DEL"), a[1].clone()]);
     } else {

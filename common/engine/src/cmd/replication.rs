@@ -102,10 +102,18 @@ pub fn role(e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
             let part = |name: &str| {
                 v.split(',').find_map(|p| p.strip_prefix(name).and_then(|r| r.strip_prefix('='))).unwrap_or("")
             };
-            Frame::Array(vec![Frame::bulk(part("ip").to_string()), Frame::bulk(part("port").to_string()), Frame::bulk(part("offset").to_string())])
+            Frame::Array(vec![
+                Frame::bulk(part("ip").to_string()),
+                Frame::bulk(part("port").to_string()),
+                Frame::bulk(part("offset").to_string()),
+            ])
         })
         .collect();
-    Ok(Some(Frame::Array(vec![Frame::bulk("master"), Frame::Integer(num("master_repl_offset")), Frame::Array(replicas)])))
+    Ok(Some(Frame::Array(vec![
+        Frame::bulk("master"),
+        Frame::Integer(num("master_repl_offset")),
+        Frame::Array(replicas),
+    ])))
 }
 
 /// READONLY and READWRITE: accepted on every data node (a replica serves
