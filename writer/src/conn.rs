@@ -110,9 +110,8 @@ async fn deliver_all(
 }
 
 /// Blocks in WAIT or WAITAOF until the fabric (WAITAOF's `numlocal`: the
-/// client's last write on disk on four storage nodes) and the replicas
-/// (none exist yet, so WAIT with `numreplicas > 0` waits out its timeout)
-/// confirm, or the timeout passes (0: no limit). Reads what the client
+/// client's last write on disk on four storage nodes) and `numreplicas`
+/// replicas (their `REPLCONF ACK`s cover the client's last write) confirm, or the timeout passes (0: no limit). Reads what the client
 /// sends meanwhile into `buf`; `None` when the client went away.
 async fn block_in_wait(
     sock: &mut TcpStream,
@@ -122,14 +121,16 @@ async fn block_in_wait(
 ) -> anyhow::Result<Option<Bytes>> {
     let Some(d) = core.durable() else { anyhow::bail!("WAIT intercepted without a durable log") };
     let mut progress = d.progress.clone();
-    let replicas = 0;
+    let mut acks = d.replicas.subscribe();
+    let replicas = || d.replicas.count_at_least(t.last_write);
     let confirmed =
-        |p: &Progress| (t.wait.numlocal <= 0 || p.flushed >= t.last_write) && t.wait.numreplicas <= replicas;
+        |p: &Progress| (t.wait.numlocal <= 0 || p.flushed >= t.last_write) && t.wait.numreplicas <= replicas();
     let now = tokio::time::Instant::now();
     let deadline = (t.wait.timeout_ms > 0).then(|| now + Duration::from_millis(t.wait.timeout_ms));
     while !confirmed(&progress.borrow()) {
         tokio::select! {
             changed = progress.changed() => changed?,
+            changed = acks.changed() => changed?,
             _ = tokio::time::sleep_until(deadline.unwrap_or(now)), if deadline.is_some() => break,
             n = sock.read_buf(buf) => {
                 if n? == 0 {
@@ -140,7 +141,7 @@ async fn block_in_wait(
         }
     }
     let local = i64::from(progress.borrow().flushed >= t.last_write);
-    Ok(Some(wait_reply(&t.wait, local, replicas).to_bytes(Protocol::Resp2)))
+    Ok(Some(wait_reply(&t.wait, local, replicas()).to_bytes(Protocol::Resp2)))
 }
 
 /// Enforces the query buffer bound and keeps room to read into.

@@ -5,10 +5,11 @@
 //! another client's command (pub/sub, unblocked pops, CLIENT KILL) are woken
 //! through their `Notify` and drain their own output.
 
+use crate::acks::Registry;
 use crate::durable::{Log, Progress};
 use crate::server::SharedLimits;
 use bytes::Bytes;
-use sixfold_engine::cmd::replication::{WaitFor, parse_wait};
+use sixfold_engine::cmd::replication::{WaitFor, parse_replconf, parse_wait};
 use sixfold_engine::{ClientId, ClientInfo, Config, Engine};
 use sixfold_wire::{Lsn, Record};
 use std::collections::HashMap;
@@ -56,6 +57,8 @@ pub struct Core {
     log: Option<Log>,
     /// Each client's last logged write (for WAIT and WAITAOF).
     last_write: HashMap<ClientId, Lsn>,
+    /// Replicas that announced themselves with REPLCONF.
+    replicas: Arc<Registry>,
     wakers: HashMap<ClientId, Arc<Notify>>,
     limits: Arc<SharedLimits>,
     stopped: Arc<Notify>,
@@ -72,6 +75,8 @@ pub struct Durable {
     pub progress: watch::Receiver<Progress>,
     /// How long a reply may wait for its commit.
     pub commit_timeout: Duration,
+    /// The replicas and what they applied (WAIT).
+    pub replicas: Arc<Registry>,
 }
 
 /// Unix time in milliseconds.
@@ -93,17 +98,29 @@ impl Shared {
         stopped: Arc<Notify>,
     ) -> Shared {
         engine.set_memory_probe(memory_probe());
+        let replicas = Arc::new(Registry::default());
         if let Some((l, _)) = &log {
-            let stats = l.stats.clone();
-            engine.set_info_extra(Box::new(move |section| stats.info(section)));
+            let (stats, registry) = (l.stats.clone(), replicas.clone());
+            engine.set_info_extra(Box::new(move |section| {
+                let mut fields = stats.info(section);
+                if section == "replication" {
+                    fields.extend(registry.info(stats.commit_lsn.load(Ordering::Relaxed)));
+                }
+                fields
+            }));
         }
-        let durable = log.as_ref().map(|(l, t)| Durable { progress: l.progress.clone(), commit_timeout: *t });
+        let durable = log.as_ref().map(|(l, t)| Durable {
+            progress: l.progress.clone(),
+            commit_timeout: *t,
+            replicas: replicas.clone(),
+        });
         let log = log.map(|(l, _)| l);
         Shared(
             Arc::new(Mutex::new(Core {
                 engine,
                 log,
                 last_write: HashMap::new(),
+                replicas,
                 wakers: HashMap::new(),
                 limits,
                 stopped,
@@ -161,6 +178,7 @@ impl Core {
         self.engine.disconnect(id);
         self.wakers.remove(&id);
         self.last_write.remove(&id);
+        self.replicas.disconnect(id);
         self.after(None);
     }
 
@@ -184,6 +202,9 @@ impl Core {
                     break;
                 }
                 wait = wait.max(read_wait(log, &c));
+            }
+            if let Some(r) = parse_replconf(&c) {
+                self.replicas.on_replconf(id, r);
             }
             self.engine.feed(id, c, now);
             if let Some(log) = self.log.as_mut() {

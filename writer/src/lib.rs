@@ -11,6 +11,7 @@
 //! after writing the replies to the previous ones, so a slow client or a
 //! flood of requests applies backpressure instead of growing memory.
 
+pub mod acks;
 pub mod conn;
 pub mod core;
 pub mod durable;
@@ -18,5 +19,6 @@ pub mod fabric;
 pub mod metrics;
 pub mod replica;
 pub mod server;
+pub mod upstream;
 
 pub use server::{Durability, Role, ServerConfig, run};

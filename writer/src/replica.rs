@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// This replica's id on the fabric (writers use 1000).
 const REPLICA_NODE_ID: u32 = 2000;
@@ -36,6 +36,10 @@ pub struct ReplicaSettings {
     pub apply_buffer_bytes_max: u64,
 }
 
+/// The writer's commit LSN and its replicas `(ip, port, offset)`, as its
+/// ROLE reports them.
+pub type WriterRole = (u64, Vec<(String, String, String)>);
+
 /// What `INFO replication` reports on a replica.
 #[derive(Debug, Default)]
 pub struct ReplicaStats {
@@ -51,6 +55,8 @@ pub struct ReplicaStats {
     pub lag_ms: AtomicU64,
     /// 1 once the replica caught up with the log for the first time.
     pub caught_up_once: AtomicU64,
+    /// The writer's commit LSN and replicas `(ip, port, offset)`, from its ROLE.
+    pub shard: std::sync::Mutex<WriterRole>,
 }
 
 impl ReplicaStats {
@@ -75,12 +81,19 @@ impl ReplicaStats {
             ("replica_apply_buffer_peak_bytes", get(&self.buffer.peak_bytes).to_string()),
             ("replica_apply_buffer_bytes_max", get(&self.buffer_bytes_max).to_string()),
         ];
-        fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        let mut v: Vec<(String, String)> = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let shard = self.shard.lock().map(|g| g.clone()).unwrap_or_default();
+        v.push(("master_repl_offset".into(), shard.0.to_string()));
+        for (i, (ip, port, offset)) in shard.1.iter().enumerate() {
+            v.push((format!("slave{i}"), format!("ip={ip},port={port},state=online,offset={offset}")));
+        }
+        v
     }
 }
 
-/// Starts pulling from LSN 1 and applying; returns at once.
-pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>) -> anyhow::Result<()> {
+/// Starts pulling from LSN 1, applying, and acknowledging to the writer
+/// (this node serves clients at `local`); returns at once.
+pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>, local: SocketAddr) -> anyhow::Result<()> {
     let endpoint = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
     // The channel holds all batches but the one being applied.
     let batches = (s.apply_buffer_bytes_max / u64::from(READ_BYTES_MAX)).max(2) as usize;
@@ -98,13 +111,15 @@ pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>) -> any
     };
     let puller = Puller::new(endpoint, settings, 1, tx, stats.buffer.clone());
     tokio::spawn(puller.run());
-    tokio::spawn(apply(core, rx, stats));
+    let (applied_tx, applied_rx) = watch::channel(0);
+    tokio::spawn(apply(core, rx, stats.clone(), applied_tx));
+    tokio::spawn(crate::upstream::run(s.writer.clone(), local, applied_rx, stats));
     Ok(())
 }
 
 /// Applies batches in order; stops the process if a record does not apply
 /// (the replica's state would no longer be the log's).
-async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaStats>) {
+async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaStats>, acked: watch::Sender<u64>) {
     let mut behind_since: Option<Instant> = None;
     while let Some(b) = rx.recv().await {
         let applied = match core.lock().apply_records(&b.records) {
@@ -127,5 +142,6 @@ async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaSt
         };
         stats.lag_ms.store(lag, Ordering::Relaxed);
         crate::metrics::replica(applied, commit, &stats);
+        acked.send_if_modified(|a| std::mem::replace(a, applied) != applied);
     }
 }

@@ -69,6 +69,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let limits = Arc::new(SharedLimits { bulk_bytes_max: AtomicU64::new(cfg.engine.proto_max_bulk_len) });
     let mut engine_cfg = cfg.engine.clone();
     engine_cfg.port = local.port();
+    engine_cfg.announce = Some(local.to_string());
     engine_cfg.durability = format!("{:?}", cfg.durability).to_lowercase();
     let stopped = Arc::new(tokio::sync::Notify::new());
     let core = match (&cfg.replica, cfg.durability) {
@@ -83,7 +84,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 "replication" => info.info(&writer),
                 _ => Vec::new(),
             }));
-            replica::start(core.clone(), r, stats).context("starting the replica")?;
+            replica::start(core.clone(), r, stats, local).context("starting the replica")?;
             core
         }
         (None, Durability::None) => Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone()),

@@ -40,6 +40,9 @@ pub struct Config {
     /// commands answer `-MOVED <slot> <writer>`, reads treat expired keys as
     /// missing without deleting them (the log's `DEL`s do that).
     pub replica_of: Option<String>,
+    /// `host:port` clients reach this node at (CLUSTER replies; default
+    /// `127.0.0.1:<port>`).
+    pub announce: Option<String>,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             port: 6379,
             durability: "none".into(),
             replica_of: None,
+            announce: None,
         }
     }
 }

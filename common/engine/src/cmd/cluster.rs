@@ -1,6 +1,22 @@
-//! Redis Cluster key slots: CRC16 (XMODEM) of the key, or of its hash tag
-//! (`{...}`), modulo 16384. Used for `-MOVED` redirections and CLUSTER
-//! KEYSLOT.
+//! The Redis Cluster protocol for one shard (DESIGN §8): every data node
+//! answers CLUSTER MYID, KEYSLOT, SLOTS, SHARDS, NODES and INFO, describing
+//! the writer as the master of all 16384 slots and the replicas as its
+//! replicas, so cluster-aware clients route writes to the writer and, with
+//! READONLY, reads to replicas. Key slots are CRC16 (XMODEM) of the key or
+//! its hash tag, modulo 16384, as Redis computes them.
+//!
+//! The topology comes from the server: the writer's own address or
+//! `replica_of`, and the `slaveN:ip=..,port=..,offset=..` fields of INFO
+//! replication (the writer's registry of replicas; on a replica, the copy
+//! it keeps of the writer's ROLE).
+
+use crate::args::upper;
+use crate::cmd::SessionResult;
+use crate::engine::Engine;
+use crate::exec::CmdError;
+use crate::session::ClientId;
+use bytes::Bytes;
+use sixfold_resp::Frame;
 
 /// Slots in a Redis Cluster.
 pub const SLOTS: u16 = 16_384;
@@ -15,6 +31,159 @@ pub fn key_slot(key: &[u8]) -> u16 {
         .and_then(|open| key[open + 1..].iter().position(|&b| b == b'}').map(|len| &key[open + 1..open + 1 + len]))
         .filter(|tag| !tag.is_empty());
     CRC16.checksum(tagged.unwrap_or(key)) % SLOTS
+}
+
+/// One data node of the shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Address clients use.
+    pub ip: String,
+    /// RESP port.
+    pub port: u16,
+    /// Applied (replica) or committed (writer) LSN.
+    pub offset: i64,
+}
+
+impl Member {
+    /// A stable 40-hex-digit node id derived from the address.
+    pub fn id(&self) -> String {
+        let h = blake3::hash(format!("{}:{}", self.ip, self.port).as_bytes());
+        h.to_hex()[..40].to_string()
+    }
+}
+
+/// The shard as this node knows it.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The writer.
+    pub master: Member,
+    /// The replicas.
+    pub replicas: Vec<Member>,
+    /// Whether this node is the writer.
+    pub me_master: bool,
+    /// This node's address.
+    pub me: Member,
+}
+
+fn split_addr(a: &str) -> (String, u16) {
+    let (ip, port) = a.rsplit_once(':').unwrap_or((a, "0"));
+    (ip.to_string(), port.parse().unwrap_or(0))
+}
+
+/// The topology from the engine's settings and its INFO replication fields.
+pub fn topology(e: &Engine) -> Topology {
+    let fields = (e.info_extra)("replication");
+    let num = |k: &str| fields.iter().find(|(f, _)| f == k).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let announce = e.config.announce.clone().unwrap_or_else(|| format!("127.0.0.1:{}", e.config.port));
+    let (ip, port) = split_addr(&announce);
+    let replicas: Vec<Member> = fields
+        .iter()
+        .filter(|(k, _)| k.strip_prefix("slave").is_some_and(|n| n.parse::<u32>().is_ok()))
+        .map(|(_, v)| {
+            let part = |name: &str| v.split(',').find_map(|p| p.strip_prefix(name)?.strip_prefix('=')).unwrap_or("");
+            Member {
+                ip: part("ip").to_string(),
+                port: part("port").parse().unwrap_or(0),
+                offset: part("offset").parse().unwrap_or(0),
+            }
+        })
+        .collect();
+    match &e.config.replica_of {
+        Some(w) => {
+            let (wip, wport) = split_addr(w);
+            let me = Member { ip, port, offset: num("slave_repl_offset") };
+            let mut replicas = replicas;
+            if !replicas.iter().any(|r| r.ip == me.ip && r.port == me.port) {
+                replicas.push(me.clone());
+            }
+            Topology {
+                master: Member { ip: wip, port: wport, offset: num("master_repl_offset") },
+                replicas,
+                me_master: false,
+                me,
+            }
+        }
+        None => {
+            let me = Member { ip, port, offset: num("master_repl_offset") };
+            Topology { master: me.clone(), replicas, me_master: true, me }
+        }
+    }
+}
+
+fn node_frame(m: &Member) -> Frame {
+    Frame::Array(vec![Frame::bulk(m.ip.clone()), Frame::Integer(i64::from(m.port)), Frame::bulk(m.id())])
+}
+
+fn shard_node(m: &Member, role: &str) -> Frame {
+    let kv = |k: &str, v: Frame| [Frame::bulk(k.to_string()), v];
+    Frame::Array(
+        [
+            kv("id", Frame::bulk(m.id())),
+            kv("port", Frame::Integer(i64::from(m.port))),
+            kv("ip", Frame::bulk(m.ip.clone())),
+            kv("endpoint", Frame::bulk(m.ip.clone())),
+            kv("role", Frame::bulk(role.to_string())),
+            kv("replication-offset", Frame::Integer(m.offset)),
+            kv("health", Frame::bulk("online")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    )
+}
+
+fn nodes_text(t: &Topology) -> String {
+    let line = |m: &Member, master: bool| {
+        let myself = if *m == t.me || (m.ip == t.me.ip && m.port == t.me.port) { "myself," } else { "" };
+        let (flags, of, slots) =
+            if master { ("master", "-".to_string(), " 0-16383") } else { ("slave", t.master.id(), "") };
+        format!("{} {}:{}@0 {myself}{flags} {of} 0 0 1 connected{slots}\n", m.id(), m.ip, m.port)
+    };
+    let mut out = line(&t.master, true);
+    for r in &t.replicas {
+        out.push_str(&line(r, false));
+    }
+    out
+}
+
+/// CLUSTER MYID | KEYSLOT key | SLOTS | SHARDS | NODES | INFO.
+pub fn cluster(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
+    let t = topology(e);
+    let sub = upper(&a[1]);
+    let reply = match (sub.as_str(), a.len()) {
+        ("MYID", 2) => Frame::bulk(t.me.id()),
+        ("KEYSLOT", 3) => Frame::Integer(i64::from(key_slot(&a[2]))),
+        ("SLOTS", 2) => {
+            let mut entry = vec![Frame::Integer(0), Frame::Integer(i64::from(SLOTS - 1)), node_frame(&t.master)];
+            entry.extend(t.replicas.iter().map(node_frame));
+            Frame::Array(vec![Frame::Array(entry)])
+        }
+        ("SHARDS", 2) => {
+            let mut nodes = vec![shard_node(&t.master, "master")];
+            nodes.extend(t.replicas.iter().map(|r| shard_node(r, "replica")));
+            let slots = Frame::Array(vec![Frame::Integer(0), Frame::Integer(i64::from(SLOTS - 1))]);
+            Frame::Array(vec![Frame::Array(vec![
+                Frame::bulk("slots"),
+                slots,
+                Frame::bulk("nodes"),
+                Frame::Array(nodes),
+            ])])
+        }
+        ("NODES", 2) => Frame::Bulk(Bytes::from(nodes_text(&t))),
+        ("INFO", 2) => {
+            let known = 1 + t.replicas.len();
+            Frame::Bulk(Bytes::from(format!(
+                "cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:16384\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{known}\r\ncluster_size:1\r\ncluster_current_epoch:1\r\ncluster_my_epoch:1\r\n"
+            )))
+        }
+        _ => {
+            return Err(CmdError::msg(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
+                String::from_utf8_lossy(&a[1])
+            )));
+        }
+    };
+    Ok(Some(reply))
 }
 
 #[cfg(test)]

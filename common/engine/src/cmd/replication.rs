@@ -1,5 +1,5 @@
-//! Replication and durability commands: WAIT, WAITAOF, ROLE, READONLY and
-//! READWRITE.
+//! Replication and durability commands: WAIT, WAITAOF, ROLE, READONLY,
+//! READWRITE and REPLCONF (a replica's acknowledgements to the writer).
 //!
 //! The engine answers them at once, as Redis does where a client may not
 //! block (inside MULTI): WAIT counts no replicas; WAITAOF counts no local
@@ -81,39 +81,64 @@ pub fn waitaof(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
 /// `[slave, host, port, state, offset]` on a replica, from the server's
 /// INFO replication fields.
 pub fn role(e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
-    let fields = (e.info_extra)("replication");
-    let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    let num = |k: &str| get(k).parse::<i64>().unwrap_or(0);
-    if let Some(writer) = &e.config.replica_of {
-        let (host, port) = writer.rsplit_once(':').unwrap_or((writer.as_str(), "0"));
-        let state = if get("master_link_status") == "up" { "connected" } else { "connect" };
+    let t = crate::cmd::cluster::topology(e);
+    let link_up = (e.info_extra)("replication").iter().any(|(k, v)| k == "master_link_status" && v == "up");
+    if !t.me_master {
         return Ok(Some(Frame::Array(vec![
             Frame::bulk("slave"),
-            Frame::bulk(host.to_string()),
-            Frame::Integer(port.parse().unwrap_or(0)),
-            Frame::bulk(state),
-            Frame::Integer(num("slave_repl_offset")),
+            Frame::bulk(t.master.ip.clone()),
+            Frame::Integer(i64::from(t.master.port)),
+            Frame::bulk(if link_up { "connected" } else { "connect" }),
+            Frame::Integer(t.me.offset),
         ])));
     }
-    let replicas = fields
+    let replicas = t
+        .replicas
         .iter()
-        .filter(|(k, _)| k.starts_with("slave") && k[5..].parse::<u32>().is_ok())
-        .map(|(_, v)| {
-            let part = |name: &str| {
-                v.split(',').find_map(|p| p.strip_prefix(name).and_then(|r| r.strip_prefix('='))).unwrap_or("")
-            };
+        .map(|r| {
             Frame::Array(vec![
-                Frame::bulk(part("ip").to_string()),
-                Frame::bulk(part("port").to_string()),
-                Frame::bulk(part("offset").to_string()),
+                Frame::bulk(r.ip.clone()),
+                Frame::bulk(r.port.to_string()),
+                Frame::bulk(r.offset.to_string()),
             ])
         })
         .collect();
-    Ok(Some(Frame::Array(vec![
-        Frame::bulk("master"),
-        Frame::Integer(num("master_repl_offset")),
-        Frame::Array(replicas),
-    ])))
+    Ok(Some(Frame::Array(vec![Frame::bulk("master"), Frame::Integer(t.me.offset), Frame::Array(replicas)])))
+}
+
+/// REPLCONF: `LISTENING-PORT`, `IP-ADDRESS` and others answer OK; `ACK
+/// <lsn>` answers nothing (as in Redis). The writer records both before
+/// the engine runs them ([`parse_replconf`]).
+pub fn replconf(_e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
+    if a[1].eq_ignore_ascii_case(b"ack") {
+        return Ok(None);
+    }
+    Ok(Some(Frame::ok()))
+}
+
+/// What a REPLCONF tells the writer about the replica on a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplConf {
+    /// The replica's RESP port.
+    ListeningPort(u16),
+    /// The replica's address as clients reach it.
+    IpAddress(String),
+    /// The replica applied the log up to this LSN.
+    Ack(u64),
+}
+
+/// Parses a REPLCONF the writer tracks; `None` for anything else.
+pub fn parse_replconf(a: &[Bytes]) -> Option<ReplConf> {
+    if a.len() != 3 || !a[0].eq_ignore_ascii_case(b"replconf") {
+        return None;
+    }
+    let text = std::str::from_utf8(&a[2]).ok()?;
+    match crate::args::upper(&a[1]).as_str() {
+        "LISTENING-PORT" => text.parse().ok().map(ReplConf::ListeningPort),
+        "IP-ADDRESS" => Some(ReplConf::IpAddress(text.to_string())),
+        "ACK" => text.parse().ok().map(ReplConf::Ack),
+        _ => None,
+    }
 }
 
 /// READONLY and READWRITE: accepted on every data node (a replica serves

@@ -1,0 +1,125 @@
+//! A replica's RESP connection to its writer: it announces itself
+//! (`REPLCONF LISTENING-PORT`, `IP-ADDRESS`), acknowledges every LSN it
+//! applies (`REPLCONF ACK`, which WAIT on the writer counts), and asks ROLE
+//! every second to learn the other replicas for ROLE, INFO and the CLUSTER
+//! commands. Reconnects after any failure.
+
+use crate::replica::ReplicaStats;
+use bytes::{Bytes, BytesMut};
+use sixfold_resp::{Frame, Protocol, decode_frame};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// How often the writer's ROLE is read.
+const ROLE_EVERY_MS: u64 = 1_000;
+/// Pause before reconnecting.
+const RECONNECT_MS: u64 = 500;
+/// Most reply bytes buffered from the writer.
+const REPLY_BYTES_MAX: usize = 1024 * 1024;
+
+/// Keeps the connection up, forever.
+pub async fn run(writer: String, me: SocketAddr, mut applied: watch::Receiver<u64>, stats: Arc<ReplicaStats>) {
+    loop {
+        if let Err(e) = session(&writer, me, &mut applied, &stats).await {
+            tracing::debug!(%writer, error = %e, "connection to the writer ended");
+        }
+        tokio::time::sleep(Duration::from_millis(RECONNECT_MS)).await;
+    }
+}
+
+fn command(words: &[&str]) -> Bytes {
+    Frame::Array(words.iter().map(|w| Frame::bulk(w.to_string())).collect()).to_bytes(Protocol::Resp2)
+}
+
+async fn session(
+    writer: &str,
+    me: SocketAddr,
+    applied: &mut watch::Receiver<u64>,
+    stats: &ReplicaStats,
+) -> anyhow::Result<()> {
+    let mut sock = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(writer)).await??;
+    sock.set_nodelay(true)?;
+    let mut buf = BytesMut::new();
+    for (k, v) in [("LISTENING-PORT", me.port().to_string()), ("IP-ADDRESS", me.ip().to_string())] {
+        sock.write_all(&command(&["REPLCONF", k, &v])).await?;
+        if let Frame::Error(e) = reply(&mut sock, &mut buf).await? {
+            anyhow::bail!("the writer refused REPLCONF {k}: {e}");
+        }
+    }
+    let mut role_every = tokio::time::interval(Duration::from_millis(ROLE_EVERY_MS));
+    loop {
+        tokio::select! {
+            changed = applied.changed() => {
+                changed?;
+                let lsn = *applied.borrow_and_update();
+                sock.write_all(&command(&["REPLCONF", "ACK", &lsn.to_string()])).await?;
+            }
+            _ = role_every.tick() => {
+                sock.write_all(&command(&["ROLE"])).await?;
+                let role = reply(&mut sock, &mut buf).await?;
+                if let Ok(mut g) = stats.shard.lock() {
+                    *g = parse_role(&role);
+                }
+            }
+        }
+    }
+}
+
+/// Reads one reply frame.
+async fn reply(sock: &mut TcpStream, buf: &mut BytesMut) -> anyhow::Result<Frame> {
+    loop {
+        if let Some((f, used)) = decode_frame(buf)? {
+            let _ = buf.split_to(used);
+            return Ok(f);
+        }
+        anyhow::ensure!(buf.len() < REPLY_BYTES_MAX, "reply over {REPLY_BYTES_MAX} bytes");
+        if sock.read_buf(buf).await? == 0 {
+            anyhow::bail!("the writer closed the connection");
+        }
+    }
+}
+
+/// The writer's `[master, offset, [[ip, port, offset], ...]]`.
+fn parse_role(f: &Frame) -> (u64, Vec<(String, String, String)>) {
+    let text = |f: &Frame| match f {
+        Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        Frame::Integer(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let Frame::Array(parts) = f else { return (0, Vec::new()) };
+    let offset = match parts.get(1) {
+        Some(Frame::Integer(n)) => *n as u64,
+        _ => 0,
+    };
+    let replicas = match parts.get(2) {
+        Some(Frame::Array(rs)) => rs
+            .iter()
+            .filter_map(|r| match r {
+                Frame::Array(x) if x.len() == 3 => Some((text(&x[0]), text(&x[1]), text(&x[2]))),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    (offset, replicas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_writers_role() {
+        let role = Frame::Array(vec![
+            Frame::bulk("master"),
+            Frame::Integer(42),
+            Frame::Array(vec![Frame::Array(vec![Frame::bulk("127.0.0.1"), Frame::bulk("6380"), Frame::bulk("40")])]),
+        ]);
+        assert_eq!(parse_role(&role), (42, vec![("127.0.0.1".into(), "6380".into(), "40".into())]));
+        assert_eq!(parse_role(&Frame::Null), (0, Vec::new()));
+    }
+}
