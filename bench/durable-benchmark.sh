@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# redis-benchmark against the durable writer (sixfold-server --durability
-# fabric with six local storage nodes), redis-server with appendfsync always,
+# redis-benchmark against the durable writer (sixfold-server in its default
+# durable mode with six local storage nodes), redis-server with appendfsync always,
 # and redis-server without persistence, in one run. Prints a Markdown table.
 # Usage: bench/durable-benchmark.sh [requests] [clients]
 set -euo pipefail
@@ -15,31 +15,12 @@ command -v redis-server >/dev/null || { echo "redis-server is required (apt-get 
 echo "building (release)..." >&2
 cargo build --release -q -p sixfold-writer -p sixfold-storage-node
 bin=${CARGO_TARGET_DIR:-target}/release
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-"$bin/sixfold-storage" gen-certs --dir "$work/certs" >/dev/null
-storage=()
-for i in 1 2 3 4 5 6; do storage+=("127.0.0.1:$((17500 + i))"); done
-for i in 1 2 3 4 5 6; do
-  peers=()
-  for j in 1 2 3 4 5 6; do [ "$j" != "$i" ] && peers+=(--peer "127.0.0.1:$((17500 + j))"); done
-  "$bin/sixfold-storage" --threads 1 --node-id "$i" --listen "127.0.0.1:$((17500 + i))" --data-dir "$work/node-$i" \
-    --certs "$work/certs" "${peers[@]}" 2>>"$work/storage.log" &
-  pids+=($!)
-done
-storage_args=()
-for s in "${storage[@]}"; do storage_args+=(--storage "$s"); done
-"$bin/sixfold-server" --listen 127.0.0.1:$sixfold_port --certs "$work/certs" "${storage_args[@]}" 2>"$work/server.log" &
-pids+=($!)
+. bench/local-fabric.sh
 redis-server --port $aof_port --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always --dir "$work" >/dev/null &
 pids+=($!)
 redis-server --port $mem_port --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
 pids+=($!)
-for port in $sixfold_port $aof_port $mem_port; do
-  for _ in $(seq 300); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done
-done
+for port in $sixfold_port $aof_port $mem_port; do wait_port $port; done
 
 # stats <port> <pipeline> <test>: "rps p50 p99" as redis-benchmark reports them.
 stats() {
