@@ -1,3 +1,11 @@
-//! The `sixfold` launcher (`sixfold up`) and the deployment files under
-//! `deploy/`. Reserved in the workspace layout of `DESIGN.md` §1; the
-//! launcher is built by the local-cluster issue.
+//! The `sixfold` launcher and the deployment files under `deploy/`.
+//!
+//! - [`layout`]: which processes a local cluster has, their ports, zones,
+//!   data directories and command lines (pure, tested without processes).
+//! - [`up`]: `sixfold up`: certificates, child processes, their logs with a
+//!   prefix, the endpoint table, and a clean stop on Ctrl-C or SIGTERM.
+//! - [`status`]: `sixfold status`: roles, LSNs and lag of a running cluster.
+
+pub mod layout;
+pub mod status;
+pub mod up;

@@ -1,0 +1,160 @@
+//! The shape of a local cluster: six storage nodes (zones a, a, b, b, c, c),
+//! one writer and N replicas, with their ports, data directories and
+//! command lines. Nothing here starts a process.
+
+use std::path::{Path, PathBuf};
+
+/// Storage nodes in a shard.
+pub const STORAGE_NODES: usize = 6;
+/// Zone of each storage node, in `--storage` order.
+pub const ZONES: [&str; STORAGE_NODES] = ["a", "a", "b", "b", "c", "c"];
+/// The file `sixfold up` writes with the data nodes' addresses.
+pub const ENDPOINTS_FILE: &str = "endpoints.txt";
+
+/// Where a cluster lives and which ports it uses.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Data directory (certificates, storage node logs).
+    pub dir: PathBuf,
+    /// The writer's RESP port; replicas take the next ones.
+    pub port: u16,
+    /// Replicas.
+    pub replicas: usize,
+    /// First storage node QUIC port.
+    pub storage_port: u16,
+    /// First Prometheus port (storage nodes, then writer, then replicas).
+    pub metrics_port: u16,
+}
+
+/// What a process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `sixfold-storage`.
+    Storage,
+    /// `sixfold-server`, writer role.
+    Writer,
+    /// `sixfold-server --role replica`.
+    Replica,
+}
+
+/// One process of the cluster.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Log prefix and table name (`storage-1`, `writer`, `replica-1`).
+    pub name: String,
+    /// What it is.
+    pub kind: Kind,
+    /// Its zone.
+    pub zone: String,
+    /// Where clients (or the writer) reach it.
+    pub listen: String,
+    /// Its Prometheus endpoint.
+    pub metrics: String,
+    /// Arguments after the binary.
+    pub args: Vec<String>,
+}
+
+impl Layout {
+    fn certs(&self) -> PathBuf {
+        self.dir.join("certs")
+    }
+
+    /// The certificate names the cluster needs.
+    pub fn cert_names() -> Vec<String> {
+        (1..=STORAGE_NODES).map(|i| format!("storage-{i}")).chain(["writer".into(), "replica".into()]).collect()
+    }
+
+    fn storage_addr(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.storage_port as usize + i)
+    }
+
+    fn storage_args(&self) -> Vec<String> {
+        let mut a = vec!["--certs".to_string(), self.certs().display().to_string()];
+        for i in 0..STORAGE_NODES {
+            a.extend(["--storage".to_string(), self.storage_addr(i)]);
+        }
+        a
+    }
+
+    /// Every process, storage nodes first (start order; stop in reverse).
+    pub fn members(&self) -> Vec<Member> {
+        let metrics = |n: usize| format!("127.0.0.1:{}", self.metrics_port as usize + n);
+        let mut out: Vec<Member> = (0..STORAGE_NODES).map(|i| self.storage(i, metrics(i + 1))).collect();
+        let writer = format!("127.0.0.1:{}", self.port);
+        let mut args = vec!["--listen".to_string(), writer.clone(), "--zone".into(), "a".into()];
+        args.extend(self.storage_args());
+        args.extend(["--metrics-listen".to_string(), metrics(STORAGE_NODES + 1)]);
+        out.push(Member {
+            name: "writer".into(),
+            kind: Kind::Writer,
+            zone: "a".into(),
+            listen: writer.clone(),
+            metrics: metrics(STORAGE_NODES + 1),
+            args,
+        });
+        for r in 0..self.replicas {
+            let listen = format!("127.0.0.1:{}", self.port as usize + 1 + r);
+            let zone = ["b", "c", "a"][r % 3].to_string();
+            let m = metrics(STORAGE_NODES + 2 + r);
+            let mut args = vec!["--role".to_string(), "replica".into(), "--writer".into(), writer.clone()];
+            args.extend(["--listen".to_string(), listen.clone(), "--zone".into(), zone.clone()]);
+            args.extend(self.storage_args());
+            args.extend(["--metrics-listen".to_string(), m.clone()]);
+            out.push(Member {
+                name: format!("replica-{}", r + 1),
+                kind: Kind::Replica,
+                zone,
+                listen,
+                metrics: m,
+                args,
+            });
+        }
+        out
+    }
+
+    fn storage(&self, i: usize, metrics: String) -> Member {
+        let n = i + 1;
+        let listen = self.storage_addr(i);
+        let mut args = vec!["--node-id".to_string(), n.to_string(), "--zone".into(), ZONES[i].into()];
+        args.extend(["--listen".to_string(), listen.clone(), "--threads".into(), "1".into()]);
+        args.extend(["--data-dir".to_string(), self.dir.join(format!("storage-{n}")).display().to_string()]);
+        args.extend(["--certs".to_string(), self.certs().display().to_string()]);
+        args.extend(["--metrics-listen".to_string(), metrics.clone()]);
+        for j in (0..STORAGE_NODES).filter(|&j| j != i) {
+            args.extend(["--peer".to_string(), self.storage_addr(j)]);
+        }
+        Member { name: format!("storage-{n}"), kind: Kind::Storage, zone: ZONES[i].into(), listen, metrics, args }
+    }
+}
+
+/// The data nodes recorded in `dir` by `sixfold up`: `(name, address)`.
+pub fn read_endpoints(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let path = dir.join(ENDPOINTS_FILE);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e} (is a cluster running from this directory?)", path.display()))?;
+    Ok(text.lines().filter_map(|l| l.split_once(' ')).map(|(n, a)| (n.to_string(), a.to_string())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn six_storage_nodes_a_writer_and_replicas_with_distinct_ports() {
+        let l = Layout { dir: "/d".into(), port: 6379, replicas: 2, storage_port: 7101, metrics_port: 9100 };
+        let m = l.members();
+        assert_eq!(m.len(), 9);
+        assert_eq!(m.iter().filter(|x| x.kind == Kind::Storage).map(|x| x.zone.as_str()).collect::<Vec<_>>(), ZONES);
+        assert_eq!(
+            (m[6].listen.as_str(), m[7].listen.as_str(), m[8].listen.as_str()),
+            ("127.0.0.1:6379", "127.0.0.1:6380", "127.0.0.1:6381")
+        );
+        let mut ports: Vec<&str> = m.iter().flat_map(|x| [x.listen.as_str(), x.metrics.as_str()]).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 18, "every listen and metrics address is distinct");
+        assert!(m[7].args.windows(2).any(|w| w == ["--writer", "127.0.0.1:6379"]));
+        assert_eq!(m[0].args.iter().filter(|a| *a == "--peer").count(), 5);
+        assert_eq!(m[6].args.iter().filter(|a| *a == "--storage").count(), 6);
+    }
+}

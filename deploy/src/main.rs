@@ -1,0 +1,67 @@
+//! `sixfold`: starts a complete local Sixfold cluster (`sixfold up`) and
+//! reports on it (`sixfold status`).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sixfold_deploy::layout::Layout;
+use std::path::PathBuf;
+
+/// Sixfold, a durable Redis-compatible database: local cluster launcher.
+#[derive(Debug, Parser)]
+#[command(name = "sixfold", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Start six storage nodes (zones a, a, b, b, c, c), a writer and
+    /// replicas as child processes; stop them all with Ctrl-C or SIGTERM.
+    Up {
+        /// Data directory (certificates and storage node data; reused on the next `up`).
+        #[arg(long, default_value = "./sixfold-data")]
+        dir: PathBuf,
+        /// Replicas to start.
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
+        /// The writer's port; replicas use the next ones.
+        #[arg(long, default_value_t = 6379)]
+        port: u16,
+        /// First storage node port (UDP, QUIC); six in a row.
+        #[arg(long, default_value_t = 7101)]
+        storage_port: u16,
+        /// First Prometheus metrics port; one per process.
+        #[arg(long, default_value_t = 9101)]
+        metrics_port: u16,
+        /// Directory with sixfold-server and sixfold-storage (default: next to this binary).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+    },
+    /// Print roles, LSNs and lag of the cluster running from a directory.
+    Status {
+        /// Data directory of the cluster.
+        #[arg(long, default_value = "./sixfold-data")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Up { dir, replicas, port, storage_port, metrics_port, bin_dir } => {
+            let bin_dir = match bin_dir {
+                Some(d) => d,
+                None => std::env::current_exe()?.parent().context("the binary has no directory")?.to_path_buf(),
+            };
+            let layout = Layout { dir, port, replicas, storage_port, metrics_port: metrics_port - 1 };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(sixfold_deploy::up::up(&layout, &bin_dir))
+        }
+        Cmd::Status { dir } => {
+            for line in sixfold_deploy::status::lines(&dir)? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! `sixfold up`: a complete local cluster as child processes. Creates a
+//! development CA and certificates on first use, starts six storage nodes,
+//! the writer (waiting until it has recovered the log and answers) and the
+//! replicas, prints the endpoints, streams every child's log lines with its
+//! name as prefix, restarts nothing, and on Ctrl-C or SIGTERM stops the data
+//! nodes, then the storage nodes. The data stays in the directory: running
+//! `sixfold up` on it again brings every acknowledged write back.
+
+use crate::layout::{ENDPOINTS_FILE, Kind, Layout, Member};
+use anyhow::Context;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+/// How long a data node may take to answer PING after it starts (the
+/// writer first recovers the whole log).
+const READY_TIMEOUT_MS: u64 = 120_000;
+/// How long children get to exit after SIGTERM before SIGKILL.
+const STOP_TIMEOUT_MS: u64 = 10_000;
+
+/// A running child: its pid and name.
+struct Running {
+    name: String,
+    kind: Kind,
+    pid: u32,
+}
+
+/// Starts the cluster described by `layout` with the binaries in `bin_dir`,
+/// and runs until a signal stops it.
+pub async fn up(layout: &Layout, bin_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&layout.dir).with_context(|| format!("creating {}", layout.dir.display()))?;
+    let certs = layout.dir.join("certs");
+    if !certs.join("ca.pem").exists() {
+        sixfold_net::certs::generate(&certs, &Layout::cert_names())
+            .with_context(|| format!("creating certificates in {}", certs.display()))?;
+        println!("created a development CA and certificates in {}", certs.display());
+    }
+    let (exits_tx, mut exits) = mpsc::channel::<(String, String)>(64);
+    let mut running = Vec::new();
+    let members = layout.members();
+    for m in &members {
+        running.push(spawn(m, bin_dir, exits_tx.clone())?);
+        if m.kind != Kind::Storage {
+            println!("waiting for {} on {} ...", m.name, m.listen);
+            wait_ready(&m.listen, &mut exits).await?;
+        }
+    }
+    let endpoints: String =
+        members.iter().filter(|m| m.kind != Kind::Storage).map(|m| format!("{} {}\n", m.name, m.listen)).collect();
+    std::fs::write(layout.dir.join(ENDPOINTS_FILE), endpoints)?;
+    print_table(&members);
+    let stopping = loop {
+        tokio::select! {
+            _ = shutdown_signal() => break true,
+            exit = exits.recv() => match exit {
+                Some((name, status)) => println!("{name} exited ({status}); sixfold up does not restart it"),
+                None => break false,
+            },
+        }
+    };
+    if stopping {
+        println!("stopping the cluster ...");
+        stop(&running, &mut exits).await;
+    }
+    Ok(())
+}
+
+fn print_table(members: &[Member]) {
+    println!();
+    println!("{:<11} {:<8} {:<5} {:<17} {:<17}", "NODE", "ROLE", "ZONE", "ADDRESS", "METRICS");
+    for m in members {
+        let role = match m.kind {
+            Kind::Storage => "storage",
+            Kind::Writer => "writer",
+            Kind::Replica => "replica",
+        };
+        println!("{:<11} {:<8} {:<5} {:<17} http://{}/metrics", m.name, role, m.zone, m.listen, m.metrics);
+    }
+    println!();
+    println!(
+        "the cluster is up: redis-cli -p {} (writer)",
+        members.iter().find(|m| m.kind == Kind::Writer).map_or("", |m| m.listen.rsplit(':').next().unwrap_or(""))
+    );
+    println!("Ctrl-C stops it; the data stays for the next `sixfold up`");
+}
+
+fn spawn(m: &Member, bin_dir: &Path, exits: mpsc::Sender<(String, String)>) -> anyhow::Result<Running> {
+    let bin = binary(bin_dir, m.kind)?;
+    let mut child = Command::new(&bin)
+        .args(&m.args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {} ({})", m.name, bin.display()))?;
+    let pid = child.id().context("the child has no pid")?;
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(prefix_lines(m.name.clone(), out));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(prefix_lines(m.name.clone(), err));
+    }
+    let name = m.name.clone();
+    tokio::spawn(async move {
+        let status = match child.wait().await {
+            Ok(s) => s.to_string(),
+            Err(e) => e.to_string(),
+        };
+        let _ = exits.send((name, status)).await;
+    });
+    Ok(Running { name: m.name.clone(), kind: m.kind, pid })
+}
+
+fn binary(bin_dir: &Path, kind: Kind) -> anyhow::Result<PathBuf> {
+    let name = if kind == Kind::Storage { "sixfold-storage" } else { "sixfold-server" };
+    let path = bin_dir.join(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} not found; build the workspace first (cargo build --release) or pass --bin-dir",
+        path.display()
+    );
+    Ok(path)
+}
+
+async fn prefix_lines(name: String, stream: impl AsyncRead + Unpin) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        println!("{name:>10} | {line}");
+    }
+}
+
+/// Waits until `addr` answers PING, or a child exits first.
+async fn wait_ready(addr: &str, exits: &mut mpsc::Receiver<(String, String)>) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
+    loop {
+        if ping(addr).await {
+            return Ok(());
+        }
+        if let Ok((name, status)) = exits.try_recv() {
+            anyhow::bail!("{name} exited ({status}) while the cluster was starting; see its log above");
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{addr} did not answer within {READY_TIMEOUT_MS} ms");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn ping(addr: &str) -> bool {
+    let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await else {
+        return false;
+    };
+    if s.write_all(b"PING\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), tokio::io::AsyncReadExt::read_exact(&mut s, &mut buf)).await,
+        Ok(Ok(_)) if &buf == b"+PONG\r\n"
+    )
+}
+
+/// SIGTERM to the data nodes, then to the storage nodes; SIGKILL to any
+/// that has not exited after [`STOP_TIMEOUT_MS`].
+async fn stop(running: &[Running], exits: &mut mpsc::Receiver<(String, String)>) {
+    let mut alive: HashMap<&str, u32> = running.iter().map(|r| (r.name.as_str(), r.pid)).collect();
+    for storage in [false, true] {
+        let group: Vec<&Running> = running.iter().filter(|r| (r.kind == Kind::Storage) == storage).collect();
+        for r in &group {
+            let _ = kill(Pid::from_raw(r.pid as i32), Signal::SIGTERM);
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(STOP_TIMEOUT_MS);
+        while group.iter().any(|r| alive.contains_key(r.name.as_str())) {
+            match tokio::time::timeout_at(deadline, exits.recv()).await {
+                Ok(Some((name, _))) => {
+                    alive.remove(name.as_str());
+                }
+                _ => break,
+            }
+        }
+        for r in group.iter().filter(|r| alive.contains_key(r.name.as_str())) {
+            println!("{} did not stop in time: SIGKILL", r.name);
+            let _ = kill(Pid::from_raw(r.pid as i32), Signal::SIGKILL);
+        }
+    }
+    println!("stopped");
+}
+
+async fn shutdown_signal() {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

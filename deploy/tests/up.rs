@@ -1,0 +1,127 @@
+//! `sixfold up` as a user runs it: a real process that starts six storage
+//! nodes, a writer and a replica; writes land, the replica serves them,
+//! `sixfold status` reports the nodes, SIGTERM stops every child, and a
+//! second `sixfold up` on the same directory brings every key back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use redis::Commands;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The launcher's directory must also hold sixfold-server and
+/// sixfold-storage (`cargo test --workspace` builds them; otherwise build).
+fn bin_dir() -> PathBuf {
+    let me = PathBuf::from(env!("CARGO_BIN_EXE_sixfold"));
+    let dir = me.parent().unwrap().to_path_buf();
+    if !dir.join("sixfold-server").exists() || !dir.join("sixfold-storage").exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "sixfold-writer", "-p", "sixfold-storage-node"]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "building the server binaries");
+    }
+    dir
+}
+
+struct Up {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn up(dir: &Path, base: u16) -> Up {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sixfold"))
+        .arg("up")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--port", &base.to_string(), "--storage-port", &(base + 10).to_string()])
+        .args(["--metrics-port", &(base + 20).to_string(), "--bin-dir"])
+        .arg(bin_dir())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let u = Up { child, lines };
+    wait_line(&u, "the cluster is up", Duration::from_secs(120));
+    u
+}
+
+fn wait_line(u: &Up, text: &str, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match u.lines.recv_timeout(left) {
+            Ok(l) if l.contains(text) => return seen,
+            Ok(l) => seen.push(l),
+            Err(_) => panic!("no '{text}' from sixfold up; it printed:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+fn conn(port: u16) -> redis::Connection {
+    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let conn = c.get_connection_with_timeout(Duration::from_secs(5)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    conn
+}
+
+#[test]
+fn up_serves_stops_on_sigterm_and_brings_the_data_back() {
+    let dir = std::env::temp_dir().join(format!("sixfold-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let base = 21_000 + (std::process::id() % 500) as u16 * 40;
+    let (writer, replica) = (base, base + 1);
+    let mut first = up(&dir, base);
+    let mut w = conn(writer);
+    for i in 0..500 {
+        let _: () = w.set(format!("key:{i}"), i).unwrap();
+    }
+    assert_eq!(redis::cmd("WAIT").arg(1).arg(10_000).query::<i64>(&mut w).unwrap(), 1, "the replica applied them");
+    assert_eq!(conn(replica).get::<_, i64>("key:499").unwrap(), 499);
+    // Every process serves its metrics.
+    for port in (base + 20)..(base + 28) {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut body = String::new();
+        std::io::Read::read_to_string(&mut s, &mut body).unwrap();
+        assert!(body.starts_with("HTTP/1.") && body.contains(" 200 "), "metrics on {port}: {body:.200}");
+    }
+    let status = Command::new(env!("CARGO_BIN_EXE_sixfold")).args(["status", "--dir"]).arg(&dir).output().unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("writer") && text.contains("replica-1") && text.contains("storage-6"), "{text}");
+    // SIGTERM stops everything; the ports are free again.
+    assert!(Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().unwrap().success());
+    wait_line(&first, "stopped", Duration::from_secs(40));
+    assert!(first.child.wait().unwrap().success());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", writer)).is_err(), "the writer stopped");
+    drop(first);
+    // Again on the same directory: every key is back.
+    let _second = up(&dir, base);
+    let mut w = conn(writer);
+    for i in 0..500 {
+        assert_eq!(w.get::<_, Option<i64>>(format!("key:{i}")).unwrap(), Some(i), "key:{i} lost across restarts");
+    }
+    drop(_second);
+    let _ = std::fs::remove_dir_all(&dir);
+}
