@@ -86,6 +86,30 @@ fn conn(port: u16) -> redis::Connection {
     conn
 }
 
+/// The metric names in the Grafana dashboard's queries.
+fn dashboard_metrics() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/grafana/dashboards/sixfold.json");
+    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names = Vec::new();
+    for panel in dash["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("sixfold_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                    .collect();
+                rest = &rest[at + name.len()..];
+                names.push(name);
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
 #[test]
 fn up_serves_stops_on_sigterm_and_brings_the_data_back() {
     let dir = std::env::temp_dir().join(format!("sixfold-up-{}", std::process::id()));
@@ -99,13 +123,22 @@ fn up_serves_stops_on_sigterm_and_brings_the_data_back() {
     }
     assert_eq!(redis::cmd("WAIT").arg(1).arg(10_000).query::<i64>(&mut w).unwrap(), 1, "the replica applied them");
     assert_eq!(conn(replica).get::<_, i64>("key:499").unwrap(), 499);
-    // Every process serves its metrics.
+    // Every process serves its metrics, and together they export every
+    // metric the Grafana dashboard uses.
+    let mut exported = String::new();
     for port in (base + 20)..(base + 28) {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
         let mut body = String::new();
         std::io::Read::read_to_string(&mut s, &mut body).unwrap();
         assert!(body.starts_with("HTTP/1.") && body.contains(" 200 "), "metrics on {port}: {body:.200}");
+        exported.push_str(&body);
+    }
+    let names = dashboard_metrics();
+    assert!(names.len() >= 15, "the dashboard uses {names:?}");
+    for name in &names {
+        let line_start = |l: &str| l.starts_with(name.as_str()) && l[name.len()..].starts_with(['{', ' ']);
+        assert!(exported.lines().any(line_start), "the dashboard's {name} is not exported by any process");
     }
     let status = Command::new(env!("CARGO_BIN_EXE_sixfold")).args(["status", "--dir"]).arg(&dir).output().unwrap();
     let text = String::from_utf8_lossy(&status.stdout);

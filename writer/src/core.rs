@@ -170,6 +170,7 @@ impl Core {
     pub fn connect(&mut self, info: ClientInfo, waker: Arc<Notify>) -> Result<ClientId, Bytes> {
         let id = self.engine.connect(info, now_ms())?;
         self.wakers.insert(id, waker);
+        metrics::gauge!(crate::metrics::CONNECTED_CLIENTS).set(self.wakers.len() as f64);
         Ok(id)
     }
 
@@ -179,6 +180,7 @@ impl Core {
         self.wakers.remove(&id);
         self.last_write.remove(&id);
         self.replicas.disconnect(id);
+        metrics::gauge!(crate::metrics::CONNECTED_CLIENTS).set(self.wakers.len() as f64);
         self.after(None);
     }
 
@@ -190,6 +192,7 @@ impl Core {
     pub fn run(&mut self, id: ClientId, cmds: Vec<Vec<Bytes>>, error: Option<String>) -> Output {
         let now = now_ms();
         let mut wait = 0;
+        metrics::counter!(crate::metrics::COMMANDS).increment(cmds.len() as u64);
         let mut cmds = cmds.into_iter();
         let mut then = None;
         while let Some(c) = cmds.next() {
@@ -316,6 +319,7 @@ fn memory_probe() -> Box<dyn Fn() -> usize + Send> {
                 && let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read()
             {
                 writer.store(n as u64, Ordering::Relaxed);
+                metrics::gauge!(crate::metrics::USED_MEMORY_BYTES).set(n as f64);
             }
             std::thread::sleep(Duration::from_millis(MEMORY_PROBE_MS));
         }

@@ -20,6 +20,12 @@ pub const INFLIGHT_BYTES: &str = "sixfold_writer_inflight_bytes";
 /// Each storage node's acknowledged LSN, label `node` (gauge).
 pub const NODE_ACKED_LSN: &str = "sixfold_writer_node_acked_lsn";
 
+/// Commands executed (counter).
+pub const COMMANDS: &str = "sixfold_commands_total";
+/// Client connections open (gauge).
+pub const CONNECTED_CLIENTS: &str = "sixfold_connected_clients";
+/// Bytes allocated by the process (gauge).
+pub const USED_MEMORY_BYTES: &str = "sixfold_used_memory_bytes";
 /// Replica: last LSN applied (gauge).
 pub const REPLICA_APPLIED_LSN: &str = "sixfold_replica_applied_lsn";
 /// Replica: records committed and not yet applied (gauge).
@@ -48,6 +54,9 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     metrics::describe_gauge!(COMMIT_LSN, "Commit LSN");
     metrics::describe_gauge!(INFLIGHT_RECORDS, "Records logged and not yet committed");
     metrics::describe_gauge!(INFLIGHT_BYTES, metrics::Unit::Bytes, "Record bytes not yet on disk on four nodes");
+    metrics::describe_counter!(COMMANDS, "Commands executed");
+    metrics::describe_gauge!(CONNECTED_CLIENTS, "Client connections open");
+    metrics::describe_gauge!(USED_MEMORY_BYTES, metrics::Unit::Bytes, "Bytes allocated by the process");
     metrics::describe_gauge!(REPLICA_APPLIED_LSN, "Last LSN applied on this replica");
     metrics::describe_gauge!(REPLICA_LAG_RECORDS, "Committed records not yet applied");
     metrics::describe_gauge!(REPLICA_LAG_BYTES, metrics::Unit::Bytes, "Pulled record bytes not yet applied");
