@@ -158,3 +158,19 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// The per-host configurations in `deploy/hosts` are valid settings.
+    #[test]
+    fn the_deploy_host_configs_parse() {
+        for i in 1..=6u32 {
+            let path = format!("{}/../deploy/hosts/storage-{i}.toml", env!("CARGO_MANIFEST_DIR"));
+            let a: super::RunArgs = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            assert_eq!(a.node_id, Some(i), "{path}");
+            let peers = a.peers.unwrap();
+            assert_eq!(peers.len(), 5, "{path}");
+            assert!(!peers.contains(&a.listen.unwrap()), "{path}: a node is not its own peer");
+        }
+    }
+}
