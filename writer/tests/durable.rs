@@ -6,17 +6,10 @@
 
 mod common;
 
-use common::{Fabric, free_port, sixfold_on};
+use common::{Fabric, client, free_port, sixfold_on};
 use redis::Commands;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn client(port: u16) -> redis::Connection {
-    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    let conn = c.get_connection().unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    conn
-}
 
 #[test]
 fn acknowledged_writes_survive_writer_kill() {

@@ -6,19 +6,12 @@
 
 mod common;
 
-use common::{Fabric, Proc, Raw, free_port, sixfold_on};
+use common::{Fabric, Proc, Raw, client, free_port, sixfold_on};
 use rand::{Rng, SeedableRng};
 use redis::Commands;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
-
-fn client(port: u16) -> redis::Connection {
-    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    let conn = c.get_connection().unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    conn
-}
 
 fn digest(port: u16) -> String {
     redis::cmd("DEBUG").arg("DIGEST").query(&mut client(port)).unwrap()

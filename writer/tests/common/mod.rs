@@ -23,6 +23,14 @@ impl Drop for Proc {
     }
 }
 
+/// A redis-rs connection to 127.0.0.1:`port` (replies within 20 s).
+pub fn client(port: u16) -> redis::Connection {
+    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let conn = c.get_connection().unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    conn
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
