@@ -93,7 +93,9 @@ pub struct Puller {
     s: PullSettings,
     source: Source,
     next: Lsn,
-    sent_commit: Lsn,
+    /// The commit LSN last passed on (`None`: nothing yet, so even a
+    /// commit LSN of 0 is news: the data node learns it is caught up).
+    sent_commit: Option<Lsn>,
     tx: mpsc::Sender<Batch>,
     gauge: Arc<BufferGauge>,
 }
@@ -110,7 +112,7 @@ impl Puller {
         gauge: Arc<BufferGauge>,
     ) -> Puller {
         let source = Source::new(&s.zones, &s.own_zone);
-        Puller { endpoint, s, source, next: from_lsn, sent_commit: 0, tx, gauge }
+        Puller { endpoint, s, source, next: from_lsn, sent_commit: None, tx, gauge }
     }
 
     /// Runs until the receiving side closes.
@@ -156,7 +158,7 @@ impl Puller {
                         return Err(PullError::Lagging(commit_lsn));
                     }
                 }
-                if commit_lsn > self.sent_commit {
+                if self.sent_commit.is_none_or(|c| commit_lsn > c) {
                     self.send(Batch { records: recs, commit_lsn, bytes: 0 }).await?;
                 }
                 tokio::time::sleep(Duration::from_millis(self.s.idle_poll_ms)).await;
@@ -170,7 +172,7 @@ impl Puller {
     }
 
     async fn send(&mut self, b: Batch) -> Result<(), PullError> {
-        self.sent_commit = self.sent_commit.max(b.commit_lsn);
+        self.sent_commit = Some(self.sent_commit.unwrap_or(0).max(b.commit_lsn));
         let bytes = b.bytes as u64;
         // Reserve first: a full channel (the bound) stops pulling here.
         let permit = self.tx.reserve().await.map_err(|_| PullError::Closed)?;

@@ -12,6 +12,9 @@
 //! The harness that starts clusters and injects faults builds on this.
 
 pub mod appends;
+pub mod cluster;
 pub mod history;
 pub mod register;
 pub mod replica;
+pub mod scenario;
+pub mod workload;

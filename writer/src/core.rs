@@ -161,6 +161,11 @@ impl Shared {
 }
 
 impl Core {
+    /// Data commands answer `-LOADING` while on (a replica catching up).
+    pub fn set_loading(&mut self, on: bool) {
+        self.engine.set_loading(on);
+    }
+
     /// Sets the server's extra INFO fields.
     pub fn set_info_extra(&mut self, provider: sixfold_engine::InfoExtra) {
         self.engine.set_info_extra(provider);

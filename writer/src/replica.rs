@@ -135,7 +135,10 @@ async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaSt
         let commit = stats.commit_lsn.fetch_max(b.commit_lsn, Ordering::Relaxed).max(b.commit_lsn);
         let lag = if applied >= commit {
             behind_since = None;
-            stats.caught_up_once.store(1, Ordering::Relaxed);
+            if stats.caught_up_once.swap(1, Ordering::Relaxed) == 0 {
+                core.lock().set_loading(false);
+                tracing::info!(applied, "caught up with the log: serving reads");
+            }
             0
         } else {
             behind_since.get_or_insert_with(Instant::now).elapsed().as_millis() as u64

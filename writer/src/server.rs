@@ -84,6 +84,7 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 "replication" => info.info(&writer),
                 _ => Vec::new(),
             }));
+            core.lock().set_loading(true);
             replica::start(core.clone(), r, stats, local).context("starting the replica")?;
             core
         }

@@ -78,10 +78,19 @@ struct Shard {
 fn shard(name: &str, replica_extra: &[&str]) -> Shard {
     let fabric = Fabric::start(name);
     let writer = sixfold_on(free_port(), &fabric.server_args());
-    let replicas = ["b", "c"]
+    let replicas: Vec<Proc> = ["b", "c"]
         .iter()
         .map(|zone| sixfold_on(free_port(), &fabric.replica_args(writer.port, zone, replica_extra)))
         .collect();
+    // A replica answers -LOADING until it first caught up with the log.
+    for r in &replicas {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let info = |p: u16| redis::cmd("INFO").arg("replication").query::<String>(&mut client(p)).unwrap();
+        while !info(r.port).contains("master_link_status:up") {
+            assert!(Instant::now() < deadline, "replica {} did not catch up", r.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     Shard { fabric, writer, replicas }
 }
 

@@ -107,6 +107,9 @@ pub struct Engine {
     pub(crate) stats: Stats,
     pub(crate) used_memory: Box<dyn Fn() -> usize + Send>,
     pub(crate) info_extra: InfoExtra,
+    /// A replica replaying the log before it first caught up: data
+    /// commands answer `-LOADING`.
+    loading: bool,
     groups: Vec<Vec<Effect>>,
     cur: Vec<Effect>,
     touched: Vec<(usize, Bytes)>,
@@ -134,6 +137,7 @@ impl Engine {
             stats: Stats::default(),
             used_memory: Box::new(|| 0),
             info_extra: Box::new(|_| Vec::new()),
+            loading: false,
             groups: Vec::new(),
             cur: Vec::new(),
             touched: Vec::new(),
@@ -148,6 +152,13 @@ impl Engine {
     /// `maxmemory` and INFO memory).
     pub fn set_memory_probe(&mut self, probe: Box<dyn Fn() -> usize + Send>) {
         self.used_memory = probe;
+    }
+
+    /// While on, data commands answer `-LOADING` (a replica that has not
+    /// yet caught up with the log must not show an older state than the
+    /// one its clients may have seen).
+    pub fn set_loading(&mut self, on: bool) {
+        self.loading = on;
     }
 
     /// Adds fields to INFO sections (the provider gets the section name,
@@ -477,6 +488,9 @@ impl Engine {
         s.last_cmd = spec.name;
         if !s.authenticated && !spec.has("no_auth") {
             return Some(Frame::error("NOAUTH Authentication required."));
+        }
+        if self.loading && matches!(spec.handler, Handler::Data(_)) {
+            return Some(self.reject_in_multi(id, Frame::error("LOADING Sixfold is replaying the log")));
         }
         if let Some(writer) = &self.config.replica_of
             && spec.has("write")
