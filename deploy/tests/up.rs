@@ -6,27 +6,10 @@
 
 use redis::Commands;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// The launcher's directory must also hold sixfold-server and
-/// sixfold-storage (`cargo test --workspace` builds them; otherwise build).
-fn bin_dir() -> PathBuf {
-    let me = PathBuf::from(env!("CARGO_BIN_EXE_sixfold"));
-    let dir = me.parent().unwrap().to_path_buf();
-    if !dir.join("sixfold-server").exists() || !dir.join("sixfold-storage").exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "sixfold-writer", "-p", "sixfold-storage-node"]);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "building the server binaries");
-    }
-    dir
-}
 
 struct Up {
     child: Child,
@@ -50,7 +33,7 @@ fn up(dir: &Path, base: u16) -> Up {
         .arg(dir)
         .args(["--port", &base.to_string(), "--storage-port", &(base + 10).to_string()])
         .args(["--metrics-port", &(base + 20).to_string(), "--bin-dir"])
-        .arg(bin_dir())
+        .arg(sixfold_harness::cluster::bin_dir())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

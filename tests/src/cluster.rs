@@ -54,7 +54,8 @@ pub const WRITER: usize = 6;
 /// Index of the replica.
 pub const REPLICA: usize = 7;
 
-/// The directory with sixfold-server and sixfold-storage, building them if needed.
+/// The cargo target directory of the running test (`target/<profile>`),
+/// with sixfold-server and sixfold-storage built into it if missing.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/deps/<test> → target/<profile>
