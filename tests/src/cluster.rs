@@ -54,12 +54,13 @@ pub const WRITER: usize = 6;
 /// Index of the replica.
 pub const REPLICA: usize = 7;
 
-/// The cargo target directory of the running test (`target/<profile>`),
+/// The cargo target directory of the running test or binary (`target/<profile>`),
 /// with sixfold-server and sixfold-storage built into it if missing.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    // target/<profile>/deps/<test> → target/<profile>
-    let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    // A test runs from target/<profile>/deps, a binary from target/<profile>.
+    let parent = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if parent.ends_with("deps") { parent.parent().map(Path::to_path_buf).unwrap_or_default() } else { parent };
     if !dir.join("sixfold-server").exists() || !dir.join("sixfold-storage").exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
