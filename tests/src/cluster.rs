@@ -60,7 +60,8 @@ pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // A test runs from target/<profile>/deps, a binary from target/<profile>.
     let parent = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    let dir = if parent.ends_with("deps") { parent.parent().map(Path::to_path_buf).unwrap_or_default() } else { parent };
+    let dir =
+        if parent.ends_with("deps") { parent.parent().map(Path::to_path_buf).unwrap_or_default() } else { parent };
     if !dir.join("sixfold-server").exists() || !dir.join("sixfold-storage").exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
