@@ -1,9 +1,11 @@
-//! A cluster of real processes on 127.0.0.1 for the harness: six storage
-//! nodes, a writer and a replica, each killable and restartable. Binaries
+//! A cluster of real processes for the harness: six storage nodes (two per
+//! zone), a writer and a replica, each killable and restartable, each in
+//! its own network namespace when the harness runs as root ([`Net`]). Binaries
 //! come from the cargo target directory of the running test (built if
 //! missing). Everything is killed when the cluster is dropped.
 
-use std::net::{SocketAddr, UdpSocket};
+use crate::net::Net;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,9 +18,21 @@ struct Slot {
 }
 
 impl Slot {
-    fn start(&mut self) -> std::io::Result<()> {
-        let child = Command::new(&self.bin)
+    /// Starts the process as process `i` of `net`, under `wrapper` (a
+    /// program and its arguments, e.g. `fiu-run`) when given, with `extra`
+    /// arguments after its own.
+    fn start(&mut self, net: &Net, i: usize, wrapper: &[String], extra: &[&str]) -> std::io::Result<()> {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = net.command(i, Path::new(program));
+                c.args(rest).arg(&self.bin);
+                c
+            }
+            None => net.command(i, &self.bin),
+        };
+        let child = cmd
             .args(&self.args)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -36,19 +50,32 @@ impl Slot {
             }
         }
     }
+
+    /// Forgets the process if it exited by itself.
+    fn reap(&mut self) {
+        if self.child.as_mut().is_some_and(|c| !matches!(c.try_wait(), Ok(None))) {
+            self.child = None;
+        }
+    }
 }
 
 /// Six storage nodes, a writer and a replica.
 pub struct Cluster {
     /// Data directory.
     pub dir: PathBuf,
-    /// RESP port of the writer.
-    pub writer_port: u16,
-    /// RESP port of the replica.
-    pub replica_port: u16,
+    /// RESP address of the writer.
+    pub writer: SocketAddr,
+    /// RESP address of the replica.
+    pub replica: SocketAddr,
+    /// Addresses, namespaces and partitions.
+    pub net: Net,
     slots: Vec<Slot>,
 }
 
+/// Processes in a cluster.
+pub const PROCESSES: usize = 8;
+/// Storage nodes (processes 0..6).
+pub const STORAGE_NODES: usize = 6;
 /// Index of the writer among the processes (storage nodes are 0..6).
 pub const WRITER: usize = 6;
 /// Index of the replica.
@@ -74,13 +101,20 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
-fn free_udp() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).unwrap_or_else(|_| ([127, 0, 0, 1], 0).into())
+/// The zone (0, 1, 2) of process `i`: storage nodes two per zone, the
+/// writer in the first zone, the replica in the second.
+pub fn zone(i: usize) -> usize {
+    match i {
+        WRITER => 0,
+        REPLICA => 1,
+        _ => i / 2,
+    }
 }
 
-fn free_tcp() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
-}
+/// Port storage nodes listen on in their own namespaces.
+const STORAGE_PORT: u16 = 7000;
+/// Port data nodes listen on in their own namespaces.
+const RESP_PORT: u16 = 6379;
 
 impl Cluster {
     /// Starts everything under a fresh directory named after `name`;
@@ -96,7 +130,8 @@ impl Cluster {
             .status()?;
         anyhow::ensure!(status.success(), "gen-certs failed");
         let certs = dir.join("certs").display().to_string();
-        let addrs: Vec<SocketAddr> = (0..6).map(|_| free_udp()).collect();
+        let net = Net::new(PROCESSES);
+        let addrs: Vec<SocketAddr> = (0..STORAGE_NODES).map(|i| net.listen_addr(i, true, STORAGE_PORT)).collect();
         let mut slots = Vec::new();
         for (i, a) in addrs.iter().enumerate() {
             let mut args = vec!["--node-id".to_string(), (i + 1).to_string(), "--listen".into(), a.to_string()];
@@ -111,41 +146,32 @@ impl Cluster {
         for a in &addrs {
             storage.extend(["--storage".into(), a.to_string()]);
         }
-        let (writer_port, replica_port) = (free_tcp(), free_tcp());
-        let mut w = vec![
-            "--listen".to_string(),
-            format!("127.0.0.1:{writer_port}"),
-            "--commit-timeout-ms".into(),
-            "1000".into(),
-        ];
+        let (writer, replica) = (net.listen_addr(WRITER, false, RESP_PORT), net.listen_addr(REPLICA, false, RESP_PORT));
+        let mut w = vec!["--listen".to_string(), writer.to_string(), "--commit-timeout-ms".into(), "1000".into()];
         w.extend(storage.clone());
         slots.push(Slot { args: w, bin: bins.join("sixfold-server"), child: None });
         let mut r = vec!["--role".to_string(), "replica".into(), "--zone".into(), "b".into()];
-        r.extend([
-            "--writer".into(),
-            format!("127.0.0.1:{writer_port}"),
-            "--listen".into(),
-            format!("127.0.0.1:{replica_port}"),
-        ]);
+        r.extend(["--writer".into(), writer.to_string(), "--listen".into(), replica.to_string()]);
         r.extend(storage);
         slots.push(Slot { args: r, bin: bins.join("sixfold-server"), child: None });
-        let mut c = Cluster { dir, writer_port, replica_port, slots };
+        let mut c = Cluster { dir, writer, replica, net, slots };
         for i in 0..c.slots.len() {
-            c.slots[i].start()?;
+            c.slots[i].start(&c.net, i, &[], &[])?;
         }
         c.wait_serving(WRITER)?;
         c.wait_serving(REPLICA)?;
         Ok(c)
     }
 
-    fn port(&self, i: usize) -> u16 {
-        if i == WRITER { self.writer_port } else { self.replica_port }
+    /// The RESP address of data node `i` ([`WRITER`] or [`REPLICA`]).
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        if i == WRITER { self.writer } else { self.replica }
     }
 
     /// Waits until data node `i` answers PING (60 s at most).
     pub fn wait_serving(&self, i: usize) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !ping(self.port(i)) {
+        while !ping(self.addr(i)) {
             anyhow::ensure!(Instant::now() < deadline, "process {i} did not start serving");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -157,12 +183,24 @@ impl Cluster {
         self.slots[i].signal("-KILL");
     }
 
-    /// Starts process `i` again (if it is down).
+    /// Starts process `i` again if it is down (killed, or exited by itself).
     pub fn restart(&mut self, i: usize) -> anyhow::Result<()> {
+        self.restart_under(i, &[], &[])
+    }
+
+    /// Starts process `i` again under `wrapper`, with `extra` arguments,
+    /// if it is down.
+    pub fn restart_under(&mut self, i: usize, wrapper: &[String], extra: &[&str]) -> anyhow::Result<()> {
+        self.slots[i].reap();
         if self.slots[i].child.is_none() {
-            self.slots[i].start()?;
+            self.slots[i].start(&self.net, i, wrapper, extra)?;
         }
         Ok(())
+    }
+
+    /// The data directory of storage node `i`.
+    pub fn storage_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("node-{}", i + 1))
     }
 
     /// SIGSTOP / SIGCONT of process `i`.
@@ -171,7 +209,8 @@ impl Cluster {
     }
 
     /// Whether process `i` is running.
-    pub fn is_up(&self, i: usize) -> bool {
+    pub fn is_up(&mut self, i: usize) -> bool {
+        self.slots[i].reap();
         self.slots[i].child.is_some()
     }
 }
@@ -186,10 +225,10 @@ impl Drop for Cluster {
     }
 }
 
-/// Whether `port` answers PING.
-pub fn ping(port: u16) -> bool {
+/// Whether `addr` answers PING.
+pub fn ping(addr: SocketAddr) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else { return false };
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
     let mut buf = [0u8; 7];
     s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"

@@ -14,6 +14,8 @@
 pub mod appends;
 pub mod cluster;
 pub mod history;
+pub mod nemesis;
+pub mod net;
 pub mod register;
 pub mod replica;
 pub mod scenario;

@@ -3,41 +3,16 @@
 //! the verdicts, the fault timeline and where the history was saved.
 
 use crate::appends::{check_counter, check_list};
-use crate::cluster::{Cluster, REPLICA, WRITER};
+use crate::cluster::{Cluster, PROCESSES, REPLICA, WRITER};
+use crate::nemesis::{Nemesis, available, schedule};
 use crate::register::{Verdict, check};
 use crate::replica::check_monotonic;
 use crate::workload::{COUNTER, Clock, LISTS, Recorded, replica_reader, writer_client};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
-/// A kind of fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nemesis {
-    /// SIGKILL of up to two storage nodes, restarted after a while.
-    KillStorage,
-    /// SIGSTOP of up to two storage nodes, SIGCONT after a while.
-    PauseStorage,
-    /// SIGKILL of the replica, restarted after a while.
-    KillReplica,
-    /// SIGKILL of the writer, restarted at once (it recovers from the log).
-    KillWriter,
-}
-
-impl std::str::FromStr for Nemesis {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Nemesis, String> {
-        match s {
-            "kill" | "kill-storage" => Ok(Nemesis::KillStorage),
-            "pause" | "pause-storage" => Ok(Nemesis::PauseStorage),
-            "kill-replica" => Ok(Nemesis::KillReplica),
-            "kill-writer" => Ok(Nemesis::KillWriter),
-            other => Err(format!("unknown nemesis {other} (kill, pause, kill-replica, kill-writer)")),
-        }
-    }
-}
+use std::time::Duration;
 
 /// What a scenario found.
 #[derive(Debug)]
@@ -54,6 +29,8 @@ pub struct Report {
     pub unknown: Vec<String>,
     /// Faults injected, with times.
     pub timeline: Vec<String>,
+    /// How the processes are networked, and faults this machine cannot inject.
+    pub notes: Vec<String>,
     /// Where the history was written.
     pub history_path: std::path::PathBuf,
 }
@@ -66,17 +43,20 @@ const CLIENTS: u64 = 4;
 /// Runs a scenario.
 pub fn run(name: &str, seed: u64, duration: Duration, nemeses: &[Nemesis]) -> anyhow::Result<Report> {
     let mut cluster = Cluster::start(name)?;
+    let (nemeses, mut notes) = available(&cluster, nemeses);
+    notes.insert(0, cluster.net.describe());
     let (rec, clock, stop) = (Arc::new(Recorded::default()), Arc::new(Clock::new()), Arc::new(AtomicBool::new(false)));
     let mut threads = Vec::new();
     for p in 0..CLIENTS {
-        let (rec, clock, stop, port) = (rec.clone(), clock.clone(), stop.clone(), cluster.writer_port);
+        let (rec, clock, stop, port) = (rec.clone(), clock.clone(), stop.clone(), cluster.writer);
         threads.push(std::thread::spawn(move || writer_client(port, p + 1, seed ^ p, &stop, &rec, &clock)));
     }
     {
-        let (rec, stop, port) = (rec.clone(), stop.clone(), cluster.replica_port);
+        let (rec, stop, port) = (rec.clone(), stop.clone(), cluster.replica);
         threads.push(std::thread::spawn(move || replica_reader(port, &stop, &rec)));
     }
-    let timeline = inject(&mut cluster, seed, duration, nemeses, &clock)?;
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let timeline = schedule(&mut cluster, &mut rng, duration, &nemeses, &clock)?;
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
@@ -86,63 +66,14 @@ pub fn run(name: &str, seed: u64, duration: Duration, nemeses: &[Nemesis]) -> an
     let mut report = verify(&cluster, &rec)?;
     report.secs = secs;
     report.timeline = timeline;
+    report.notes = notes;
     report.history_path = save(&cluster, &rec)?;
     Ok(report)
 }
 
-fn inject(
-    c: &mut Cluster,
-    seed: u64,
-    duration: Duration,
-    nemeses: &[Nemesis],
-    clock: &Clock,
-) -> anyhow::Result<Vec<String>> {
-    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
-    let mut timeline = Vec::new();
-    let end = Instant::now() + duration;
-    while Instant::now() + Duration::from_secs(2) < end {
-        std::thread::sleep(Duration::from_millis(rng.random_range(500..1500)));
-        let Some(&n) = (!nemeses.is_empty()).then(|| &nemeses[rng.random_range(0..nemeses.len())]) else { continue };
-        let at = clock.now() as f64 / 1e9;
-        let a = rng.random_range(0..6);
-        let victims = [a, (a + rng.random_range(1..6)) % 6];
-        let victims = &victims[..rng.random_range(1..=2)];
-        let hold = Duration::from_millis(rng.random_range(200..1500));
-        match n {
-            Nemesis::KillStorage | Nemesis::PauseStorage => {
-                let kill = n == Nemesis::KillStorage;
-                for &v in victims {
-                    if kill { c.kill(v) } else { c.pause(v, true) }
-                }
-                std::thread::sleep(hold);
-                for &v in victims {
-                    if kill { c.restart(v)? } else { c.pause(v, false) }
-                }
-                let what = if kill { "SIGKILL" } else { "SIGSTOP" };
-                let nodes: Vec<String> = victims.iter().map(|v| format!("storage-{}", v + 1)).collect();
-                timeline.push(format!("{at:7.2}s {what} {} for {} ms", nodes.join(" "), hold.as_millis()));
-            }
-            Nemesis::KillReplica => {
-                c.kill(REPLICA);
-                std::thread::sleep(hold);
-                c.restart(REPLICA)?;
-                timeline.push(format!("{at:7.2}s SIGKILL replica for {} ms", hold.as_millis()));
-            }
-            Nemesis::KillWriter => {
-                c.kill(WRITER);
-                c.restart(WRITER)?;
-                c.wait_serving(WRITER)?;
-                timeline.push(format!("{at:7.2}s SIGKILL writer, restarted"));
-            }
-        }
-    }
-    let left = end.saturating_duration_since(Instant::now());
-    std::thread::sleep(left);
-    Ok(timeline)
-}
-
 fn heal(c: &mut Cluster) -> anyhow::Result<()> {
-    for i in 0..8 {
+    c.net.heal()?;
+    for i in 0..PROCESSES {
         c.pause(i, false);
         c.restart(i)?;
     }
@@ -150,15 +81,15 @@ fn heal(c: &mut Cluster) -> anyhow::Result<()> {
     c.wait_serving(REPLICA)
 }
 
-fn final_client(port: u16) -> anyhow::Result<redis::Connection> {
-    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+fn final_client(addr: std::net::SocketAddr) -> anyhow::Result<redis::Connection> {
+    let c = redis::Client::open(format!("redis://{addr}/"))?;
     let conn = c.get_connection_with_timeout(Duration::from_secs(5))?;
     conn.set_read_timeout(Some(Duration::from_secs(30)))?;
     Ok(conn)
 }
 
 fn verify(c: &Cluster, rec: &Recorded) -> anyhow::Result<Report> {
-    let mut conn = final_client(c.writer_port)?;
+    let mut conn = final_client(c.writer)?;
     let (mut lost, mut violations, mut unknown) = (0u64, Vec::new(), Vec::new());
     let registers = rec.registers.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
     match check(&registers, STEPS_PER_KEY) {
@@ -195,6 +126,7 @@ fn verify(c: &Cluster, rec: &Recorded) -> anyhow::Result<Report> {
         violations,
         unknown,
         timeline: Vec::new(),
+        notes: Vec::new(),
         history_path: Default::default(),
     })
 }

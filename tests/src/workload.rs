@@ -10,6 +10,7 @@ use crate::appends::Append;
 use crate::history::{Nanos, Outcome, RegisterCall, RegisterOp};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -61,8 +62,8 @@ impl Default for Clock {
     }
 }
 
-fn connect(port: u16) -> Option<redis::Connection> {
-    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+fn connect(addr: SocketAddr) -> Option<redis::Connection> {
+    let c = redis::Client::open(format!("redis://{addr}/")).ok()?;
     let conn = c.get_connection_with_timeout(Duration::from_millis(500)).ok()?;
     conn.set_read_timeout(Some(Duration::from_millis(REPLY_TIMEOUT_MS))).ok()?;
     Some(conn)
@@ -81,11 +82,11 @@ fn outcome<T>(r: &redis::RedisResult<T>) -> Outcome {
 }
 
 /// One writer-side client until `stop`.
-pub fn writer_client(port: u16, process: u64, seed: u64, stop: &AtomicBool, rec: &Recorded, clock: &Clock) {
+pub fn writer_client(addr: SocketAddr, process: u64, seed: u64, stop: &AtomicBool, rec: &Recorded, clock: &Clock) {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let mut next_value = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let Some(mut c) = connect(port) else {
+        let Some(mut c) = connect(addr) else {
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
@@ -148,9 +149,9 @@ pub fn writer_client(port: u16, process: u64, seed: u64, stop: &AtomicBool, rec:
 }
 
 /// Reads the counter from the replica until `stop`.
-pub fn replica_reader(port: u16, stop: &AtomicBool, rec: &Recorded) {
+pub fn replica_reader(addr: SocketAddr, stop: &AtomicBool, rec: &Recorded) {
     while !stop.load(Ordering::Relaxed) {
-        let Some(mut c) = connect(port) else {
+        let Some(mut c) = connect(addr) else {
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };

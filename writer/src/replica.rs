@@ -55,6 +55,10 @@ pub struct ReplicaStats {
     pub lag_ms: AtomicU64,
     /// 1 once the replica caught up with the log for the first time.
     pub caught_up_once: AtomicU64,
+    /// The writer's commit LSN when this replica first heard from it: the
+    /// replica serves reads once it applied this far, so a restarted
+    /// replica never shows an older state than it (or another) showed.
+    pub catch_up_to: std::sync::OnceLock<u64>,
     /// The writer's commit LSN and replicas `(ip, port, offset)`, from its ROLE.
     pub shard: std::sync::Mutex<WriterRole>,
 }
@@ -112,9 +116,22 @@ pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>, local:
     let puller = Puller::new(endpoint, settings, 1, tx, stats.buffer.clone());
     tokio::spawn(puller.run());
     let (applied_tx, applied_rx) = watch::channel(0);
-    tokio::spawn(apply(core, rx, stats.clone(), applied_tx));
-    tokio::spawn(crate::upstream::run(s.writer.clone(), local, applied_rx, stats));
+    tokio::spawn(apply(core.clone(), rx, stats.clone(), applied_tx));
+    tokio::spawn(crate::upstream::run(s.writer.clone(), local, applied_rx, stats, core));
     Ok(())
+}
+
+/// Turns `-LOADING` off once the replica applied the writer's commit LSN
+/// of its first contact ([`ReplicaStats::catch_up_to`]). A storage node's
+/// view of the commit LSN is not enough: a node that just restarted may
+/// know only an old one.
+pub fn serve_when_caught_up(core: &Shared, stats: &ReplicaStats) {
+    let Some(&target) = stats.catch_up_to.get() else { return };
+    let applied = stats.applied_lsn.load(Ordering::Relaxed);
+    if applied >= target && stats.caught_up_once.swap(1, Ordering::Relaxed) == 0 {
+        core.lock().set_loading(false);
+        tracing::info!(applied, target, "caught up with the writer's commit LSN: serving reads");
+    }
 }
 
 /// Applies batches in order; stops the process if a record does not apply
@@ -133,12 +150,9 @@ async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaSt
         stats.buffer.applied(b.bytes as u64);
         stats.applied_lsn.store(applied, Ordering::Relaxed);
         let commit = stats.commit_lsn.fetch_max(b.commit_lsn, Ordering::Relaxed).max(b.commit_lsn);
+        serve_when_caught_up(&core, &stats);
         let lag = if applied >= commit {
             behind_since = None;
-            if stats.caught_up_once.swap(1, Ordering::Relaxed) == 0 {
-                core.lock().set_loading(false);
-                tracing::info!(applied, "caught up with the log: serving reads");
-            }
             0
         } else {
             behind_since.get_or_insert_with(Instant::now).elapsed().as_millis() as u64

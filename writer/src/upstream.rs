@@ -1,10 +1,12 @@
 //! A replica's RESP connection to its writer: it announces itself
 //! (`REPLCONF LISTENING-PORT`, `IP-ADDRESS`), acknowledges every LSN it
 //! applies (`REPLCONF ACK`, which WAIT on the writer counts), and asks ROLE
-//! every second to learn the other replicas for ROLE, INFO and the CLUSTER
-//! commands. Reconnects after any failure.
+//! every second to learn the writer's commit LSN (a restarted replica
+//! serves reads once it applied that far) and the other replicas for ROLE,
+//! INFO and the CLUSTER commands. Reconnects after any failure.
 
-use crate::replica::ReplicaStats;
+use crate::core::Shared;
+use crate::replica::{ReplicaStats, serve_when_caught_up};
 use bytes::{Bytes, BytesMut};
 use sixfold_resp::{Frame, Protocol, decode_frame};
 use std::net::SocketAddr;
@@ -22,9 +24,15 @@ const RECONNECT_MS: u64 = 500;
 const REPLY_BYTES_MAX: usize = 1024 * 1024;
 
 /// Keeps the connection up, forever.
-pub async fn run(writer: String, me: SocketAddr, mut applied: watch::Receiver<u64>, stats: Arc<ReplicaStats>) {
+pub async fn run(
+    writer: String,
+    me: SocketAddr,
+    mut applied: watch::Receiver<u64>,
+    stats: Arc<ReplicaStats>,
+    core: Shared,
+) {
     loop {
-        if let Err(e) = session(&writer, me, &mut applied, &stats).await {
+        if let Err(e) = session(&writer, me, &mut applied, &stats, &core).await {
             tracing::debug!(%writer, error = %e, "connection to the writer ended");
         }
         tokio::time::sleep(Duration::from_millis(RECONNECT_MS)).await;
@@ -40,6 +48,7 @@ async fn session(
     me: SocketAddr,
     applied: &mut watch::Receiver<u64>,
     stats: &ReplicaStats,
+    core: &Shared,
 ) -> anyhow::Result<()> {
     let mut sock = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(writer)).await??;
     sock.set_nodelay(true)?;
@@ -60,10 +69,15 @@ async fn session(
             }
             _ = role_every.tick() => {
                 sock.write_all(&command(&["ROLE"])).await?;
-                let role = reply(&mut sock, &mut buf).await?;
-                if let Ok(mut g) = stats.shard.lock() {
-                    *g = parse_role(&role);
+                let frame = reply(&mut sock, &mut buf).await?;
+                let role = parse_role(&frame);
+                if is_master(&frame) {
+                    stats.catch_up_to.get_or_init(|| role.0);
                 }
+                if let Ok(mut g) = stats.shard.lock() {
+                    *g = role;
+                }
+                serve_when_caught_up(core, stats);
             }
         }
     }
@@ -81,6 +95,11 @@ async fn reply(sock: &mut TcpStream, buf: &mut BytesMut) -> anyhow::Result<Frame
             anyhow::bail!("the writer closed the connection");
         }
     }
+}
+
+/// Whether `f` is a writer's ROLE reply (not an error, not a replica's).
+fn is_master(f: &Frame) -> bool {
+    matches!(f, Frame::Array(p) if matches!(p.first(), Some(Frame::Bulk(b)) if b.as_ref() == b"master"))
 }
 
 /// The writer's `[master, offset, [[ip, port, offset], ...]]`.
@@ -121,5 +140,8 @@ mod tests {
         ]);
         assert_eq!(parse_role(&role), (42, vec![("127.0.0.1".into(), "6380".into(), "40".into())]));
         assert_eq!(parse_role(&Frame::Null), (0, Vec::new()));
+        assert!(is_master(&role));
+        assert!(!is_master(&Frame::Error("LOADING".into())));
+        assert!(!is_master(&Frame::Array(vec![Frame::bulk("slave")])));
     }
 }

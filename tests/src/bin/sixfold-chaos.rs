@@ -3,7 +3,8 @@
 //! and where the history was saved. Exits 1 unless every check passed.
 
 use clap::Parser;
-use sixfold_harness::scenario::{Nemesis, run};
+use sixfold_harness::nemesis::parse;
+use sixfold_harness::scenario::run;
 use std::time::Duration;
 
 /// Fault-injection scenario runner.
@@ -16,24 +17,23 @@ struct Args {
     /// Seconds to run (a trailing `s` is accepted: `60s`).
     #[arg(long, default_value = "60s")]
     duration: String,
-    /// Faults, comma separated: kill, pause, kill-replica, kill-writer (empty: none).
-    #[arg(long, default_value = "kill,pause,kill-replica")]
+    /// Faults, comma separated (empty: none). One of: kill, pause, kill-replica,
+    /// kill-writer, isolate-node, isolate-zone, split-writer, one-way, loss,
+    /// partition (the five network faults), wipe, fsync, all.
+    #[arg(long, default_value = "kill,pause,kill-replica,partition")]
     nemesis: String,
 }
 
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let secs: u64 = a.duration.trim_end_matches('s').parse().map_err(|_| anyhow::anyhow!("--duration like 60s"))?;
-    let nemeses: Vec<Nemesis> = a
-        .nemesis
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .map_err(anyhow::Error::msg)?;
-    eprintln!("running seed {} for {secs} s with {nemeses:?} (no network partitions: not built yet) ...", a.seed);
+    let nemeses = parse(&a.nemesis).map_err(anyhow::Error::msg)?;
+    eprintln!("running seed {} for {secs} s with {nemeses:?} ...", a.seed);
     let r = run(&format!("chaos-{}", a.seed), a.seed, Duration::from_secs(secs), &nemeses)?;
-    println!("faults:");
+    for n in &r.notes {
+        println!("{n}");
+    }
+    println!("faults ({}):", r.timeline.len());
     for t in &r.timeline {
         println!("  {t}");
     }
