@@ -7,7 +7,7 @@
 //! invocation or never; reads with unknown outcome are dropped.
 
 use crate::history::{Nanos, Outcome, RegisterCall, RegisterOp};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The verdict for a history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,26 +34,40 @@ pub enum Verdict {
 struct Entry {
     op: RegisterOp,
     invoked: Nanos,
-    /// `Nanos::MAX` for a write of unknown outcome.
     completed: Nanos,
-    /// A write of unknown outcome may also never happen.
-    optional: bool,
+}
+
+/// The operations of each key the search must place. Failed operations and
+/// reads of unknown outcome are dropped. A write of unknown outcome whose
+/// value no read returned is dropped too (placing it can never explain a
+/// read); one whose value was read must have taken effect before the first
+/// such read completed (values are unique), so it gets that completion.
+fn prepare(history: &[RegisterCall]) -> BTreeMap<&str, Vec<Entry>> {
+    let mut first_read: HashMap<(&str, u64), Nanos> = HashMap::new();
+    for c in history {
+        if let (Outcome::Ok, RegisterOp::Read(Some(v))) = (c.outcome, &c.op) {
+            let t = first_read.entry((c.key.as_str(), *v)).or_insert(c.completed);
+            *t = (*t).min(c.completed);
+        }
+    }
+    let mut keys: BTreeMap<&str, Vec<Entry>> = BTreeMap::new();
+    for c in history {
+        let completed = match (c.outcome, &c.op) {
+            (Outcome::Fail, _) | (Outcome::Info, RegisterOp::Read(_)) => continue,
+            (Outcome::Info, RegisterOp::Write(v)) => match first_read.get(&(c.key.as_str(), *v)) {
+                Some(&t) => t,
+                None => continue,
+            },
+            (Outcome::Ok, _) => c.completed,
+        };
+        keys.entry(c.key.as_str()).or_default().push(Entry { op: c.op.clone(), invoked: c.invoked, completed });
+    }
+    keys
 }
 
 /// Checks every key of `history`, with at most `steps_per_key` search steps each.
 pub fn check(history: &[RegisterCall], steps_per_key: u64) -> Verdict {
-    let mut keys: BTreeMap<&str, Vec<Entry>> = BTreeMap::new();
-    for c in history {
-        let entry = match (c.outcome, &c.op) {
-            (Outcome::Fail, _) | (Outcome::Info, RegisterOp::Read(_)) => continue,
-            (Outcome::Info, RegisterOp::Write(_)) => {
-                Entry { op: c.op.clone(), invoked: c.invoked, completed: Nanos::MAX, optional: true }
-            }
-            (Outcome::Ok, _) => Entry { op: c.op.clone(), invoked: c.invoked, completed: c.completed, optional: false },
-        };
-        keys.entry(c.key.as_str()).or_default().push(entry);
-    }
-    for (key, mut entries) in keys {
+    for (key, mut entries) in prepare(history) {
         entries.sort_by_key(|e| e.invoked);
         match search(&entries, steps_per_key) {
             Some(true) => {}
@@ -67,33 +81,60 @@ pub fn check(history: &[RegisterCall], steps_per_key: u64) -> Verdict {
     Verdict::Linearizable
 }
 
+/// The operations that may go next: those from `lo` (the first not yet
+/// placed) invoked before every unplaced operation completed; returns the
+/// end of that window and the horizon (the earliest such completion).
+fn window(entries: &[Entry], done: &[bool], lo: usize) -> (usize, Nanos) {
+    let (mut hi, mut horizon) = (lo, Nanos::MAX);
+    while hi < entries.len() && entries[hi].invoked <= horizon {
+        if !done[hi] {
+            horizon = horizon.min(entries[hi].completed);
+        }
+        hi += 1;
+    }
+    (hi, horizon)
+}
+
+/// The placed operations in `lo..hi`, as bits without trailing zero words
+/// (everything before `lo` is placed, nothing from `hi` on: an operation is
+/// placed only inside the window, and the window never shrinks while
+/// operations are placed).
+fn bits(done: &[bool], lo: usize, hi: usize) -> Vec<u64> {
+    let mut v: Vec<u64> = Vec::new();
+    for (i, _) in done[lo..hi.max(lo)].iter().enumerate().filter(|(_, d)| **d) {
+        if v.len() <= i / 64 {
+            v.resize(i / 64 + 1, 0);
+        }
+        v[i / 64] |= 1 << (i % 64);
+    }
+    v
+}
+
 /// Depth-first search over linearization points, remembering every
 /// (operations placed, register value) configuration already explored.
+/// Each step looks only at the window of operations that may go next.
 /// `Some(true)`: an order exists; `Some(false)`: none does; `None`: the
 /// budget ran out.
 fn search(entries: &[Entry], budget: u64) -> Option<bool> {
     let n = entries.len();
     let mut done = vec![false; n];
-    let mut seen: HashSet<(Vec<u64>, Option<u64>)> = HashSet::new();
+    let mut seen: HashSet<(usize, Vec<u64>, Option<u64>)> = HashSet::new();
     let mut stack: Vec<(usize, Option<u64>)> = Vec::new();
-    let (mut state, mut start, mut steps) = (None, 0, 0u64);
+    let (mut state, mut start, mut lo, mut steps) = (None, 0, 0, 0u64);
     loop {
-        if (0..n).all(|i| done[i] || entries[i].optional) {
+        while lo < n && done[lo] {
+            lo += 1;
+        }
+        if lo == n {
             return Some(true);
         }
         steps += 1;
         if steps > budget {
             return None;
         }
-        // An operation can go next only if it was invoked before every
-        // remaining mandatory operation completed.
-        let horizon = (0..n)
-            .filter(|&i| !done[i] && !entries[i].optional)
-            .map(|i| entries[i].completed)
-            .min()
-            .unwrap_or(Nanos::MAX);
+        let (hi, horizon) = window(entries, &done, lo);
         let mut chosen = None;
-        for i in start..n {
+        for i in start.max(lo)..hi {
             if done[i] || entries[i].invoked > horizon {
                 continue;
             }
@@ -103,7 +144,8 @@ fn search(entries: &[Entry], budget: u64) -> Option<bool> {
                 RegisterOp::Read(_) => continue,
             };
             done[i] = true;
-            if seen.insert((bits(&done), after)) {
+            let next_lo = if i == lo { (lo..n).find(|&j| !done[j]).unwrap_or(n) } else { lo };
+            if seen.insert((next_lo, bits(&done, next_lo, hi), after)) {
                 chosen = Some((i, after));
                 break;
             }
@@ -118,21 +160,12 @@ fn search(entries: &[Entry], budget: u64) -> Option<bool> {
             None => {
                 let Some((i, prev)) = stack.pop() else { return Some(false) };
                 done[i] = false;
+                lo = lo.min(i);
                 state = prev;
                 start = i + 1;
             }
         }
     }
-}
-
-fn bits(done: &[bool]) -> Vec<u64> {
-    let mut v = vec![0u64; done.len().div_ceil(64)];
-    for (i, d) in done.iter().enumerate() {
-        if *d {
-            v[i / 64] |= 1 << (i % 64);
-        }
-    }
-    v
 }
 
 #[cfg(test)]
@@ -185,6 +218,33 @@ mod tests {
         assert_eq!(check(&never, 100_000), Verdict::Linearizable, "or never");
         let failed = vec![call(1, Write(1), 0, 10, Fail), call(2, Read(Some(1)), 11, 20, Ok)];
         assert!(matches!(check(&failed, 100_000), Verdict::Violation { .. }), "a failed write must not be seen");
+    }
+
+    #[test]
+    fn an_unknown_write_that_was_read_lands_before_the_read() {
+        // Write 1 is unknown; a read saw 1 and completed at 30, so it took
+        // effect by then: a later read of nil (with no other write) is stale.
+        let h =
+            vec![call(1, Write(1), 0, 10, Info), call(2, Read(Some(1)), 21, 30, Ok), call(2, Read(None), 31, 40, Ok)];
+        assert!(matches!(check(&h, 100_000), Verdict::Violation { .. }));
+        let seen_before_invoked = vec![call(2, Read(Some(1)), 0, 5, Ok), call(1, Write(1), 10, 20, Info)];
+        assert!(matches!(check(&seen_before_invoked, 100_000), Verdict::Violation { .. }));
+    }
+
+    #[test]
+    fn long_histories_are_checked_in_steps_proportional_to_their_length() {
+        // 200,000 operations of 4 overlapping clients: a stale read at the end is found.
+        let mut h = Vec::new();
+        for i in 0..50_000u64 {
+            let t = i * 100;
+            h.push(call(1, Write(i + 1), t, t + 150, Ok));
+            h.push(call(2, Read(Some(i + 1)), t + 160, t + 170, Ok));
+            h.push(call(3, Read(Some(i + 1)), t + 155, t + 199, Ok));
+            h.push(call(4, Read((i > 0).then_some(i)), t + 1, t + 140, Ok));
+        }
+        assert_eq!(check(&h, 1_000_000), Verdict::Linearizable);
+        h.push(call(5, Read(Some(3)), 50_000 * 100, 50_000 * 100 + 10, Ok));
+        assert!(matches!(check(&h, 10_000_000), Verdict::Violation { .. }));
     }
 
     #[test]

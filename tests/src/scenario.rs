@@ -36,7 +36,7 @@ pub struct Report {
 }
 
 /// Search steps per register key.
-const STEPS_PER_KEY: u64 = 5_000_000;
+const STEPS_PER_KEY: u64 = 50_000_000;
 /// Writer-side clients.
 const CLIENTS: u64 = 4;
 
