@@ -5,7 +5,7 @@
 //! holds for a seeded while, and heals before the next one.
 
 use crate::cluster::{Cluster, PROCESSES, REPLICA, STORAGE_NODES, WRITER, zone};
-use crate::net::Filter;
+use crate::net::{Filter, installed};
 use crate::workload::Clock;
 use rand::Rng;
 use rand::rngs::SmallRng;
@@ -98,7 +98,7 @@ const FIU_RUN: &str = "fiu-run";
 
 /// Drops the faults this machine cannot inject, saying why.
 pub fn available(c: &Cluster, nemeses: &[Nemesis]) -> (Vec<Nemesis>, Vec<String>) {
-    let fiu = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(FIU_RUN).is_file()));
+    let fiu = installed(FIU_RUN);
     let mut notes = Vec::new();
     let kept = nemeses
         .iter()
@@ -128,23 +128,32 @@ fn name(i: usize) -> String {
     }
 }
 
+fn names(processes: &[usize]) -> String {
+    processes.iter().map(|&i| name(i)).collect::<Vec<_>>().join(" ")
+}
+
+/// One or two distinct processes among the first `n`.
+fn one_or_two(rng: &mut SmallRng, n: usize) -> Vec<usize> {
+    let a = rng.random_range(0..n);
+    let pair = [a, (a + rng.random_range(1..n)) % n];
+    pair[..rng.random_range(1..=2)].to_vec()
+}
+
 /// Injects one fault of kind `n`, holds it, heals it; returns what it did.
 pub fn strike(c: &mut Cluster, n: Nemesis, rng: &mut SmallRng) -> anyhow::Result<String> {
-    let a = rng.random_range(0..STORAGE_NODES);
-    let pair = [a, (a + rng.random_range(1..STORAGE_NODES)) % STORAGE_NODES];
-    let victims = &pair[..rng.random_range(1..=2)];
-    let names = victims.iter().map(|&v| name(v)).collect::<Vec<_>>().join(" ");
+    let victims = one_or_two(rng, STORAGE_NODES);
+    let (a, names) = (victims[0], names(&victims));
     let hold = Duration::from_millis(rng.random_range(200..1500));
     let long_hold = Duration::from_millis(rng.random_range(500..3000));
     let ms = |d: Duration| d.as_millis();
     let line = match n {
         Nemesis::KillStorage | Nemesis::PauseStorage => {
             let kill = n == Nemesis::KillStorage;
-            for &v in victims {
+            for &v in &victims {
                 if kill { c.kill(v) } else { c.pause(v, true) }
             }
             std::thread::sleep(hold);
-            for &v in victims {
+            for &v in &victims {
                 if kill { c.restart(v)? } else { c.pause(v, false) }
             }
             format!("{} {names} for {} ms", if kill { "SIGKILL" } else { "SIGSTOP" }, ms(hold))
@@ -213,7 +222,7 @@ fn partition(c: &mut Cluster, n: Nemesis, rng: &mut SmallRng, hold: Duration) ->
                 net.add(i, &Filter::From(outside.clone()))?;
                 net.add(i, &Filter::To(outside.clone()))?;
             }
-            format!("isolated zone {} ({})", z + 1, inside.iter().map(|&i| name(i)).collect::<Vec<_>>().join(" "))
+            format!("isolated zone {} ({})", z + 1, names(&inside))
         }
         Nemesis::SplitWriter => {
             let storage: Vec<_> = (0..STORAGE_NODES).map(|i| net.ip(i)).collect();
@@ -229,13 +238,11 @@ fn partition(c: &mut Cluster, n: Nemesis, rng: &mut SmallRng, hold: Duration) ->
         }
         _ => {
             let pct = rng.random_range(5..=30);
-            let a = rng.random_range(0..PROCESSES);
-            let victims = [a, (a + rng.random_range(1..PROCESSES)) % PROCESSES];
-            let victims = &victims[..rng.random_range(1..=2)];
-            for &v in victims {
+            let victims = one_or_two(rng, PROCESSES);
+            for &v in &victims {
                 net.add(v, &Filter::Loss(pct))?;
             }
-            format!("{pct}% packet loss on {}", victims.iter().map(|&v| name(v)).collect::<Vec<_>>().join(" "))
+            format!("{pct}% packet loss on {}", names(&victims))
         }
     };
     std::thread::sleep(hold);

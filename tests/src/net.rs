@@ -217,7 +217,7 @@ impl Namespaces {
     }
 
     fn link(&self, count: usize) -> anyhow::Result<()> {
-        which("nft")?;
+        anyhow::ensure!(installed("nft"), "nft is not installed");
         let (p, br) = (&self.prefix, self.bridge());
         ip(&["-n", &br, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &br, "link", "set", "br0", "up"])?;
@@ -249,11 +249,9 @@ impl Namespaces {
     }
 }
 
-fn which(program: &str) -> anyhow::Result<()> {
-    let found =
-        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()));
-    anyhow::ensure!(found, "{program} is not installed");
-    Ok(())
+/// Whether `program` is on the PATH.
+pub fn installed(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
 }
 
 #[cfg(test)]
