@@ -111,6 +111,11 @@ pub fn zone(i: usize) -> usize {
     }
 }
 
+/// The data directory of storage node `i` under the cluster's `dir`.
+fn node_dir(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("node-{}", i + 1))
+}
+
 /// Port storage nodes listen on in their own namespaces.
 const STORAGE_PORT: u16 = 7000;
 /// Port data nodes listen on in their own namespaces.
@@ -136,7 +141,7 @@ impl Cluster {
         for (i, a) in addrs.iter().enumerate() {
             let mut args = vec!["--node-id".to_string(), (i + 1).to_string(), "--listen".into(), a.to_string()];
             args.extend(["--threads".into(), "1".into(), "--certs".into(), certs.clone(), "--data-dir".into()]);
-            args.push(dir.join(format!("node-{}", i + 1)).display().to_string());
+            args.push(node_dir(&dir, i).display().to_string());
             for (_, p) in addrs.iter().enumerate().filter(|(j, _)| *j != i) {
                 args.extend(["--peer".into(), p.to_string()]);
             }
@@ -200,7 +205,7 @@ impl Cluster {
 
     /// The data directory of storage node `i`.
     pub fn storage_dir(&self, i: usize) -> PathBuf {
-        self.dir.join(format!("node-{}", i + 1))
+        node_dir(&self.dir, i)
     }
 
     /// SIGSTOP / SIGCONT of process `i`.
