@@ -5,7 +5,7 @@
 //! The node's I/O layer persists what this decides (promises, segment
 //! writes and truncations) before it answers.
 
-use sixfold_wire::{Epoch, ErrorCode, Lsn, Record};
+use sixfold_wire::{Epoch, ErrorCode, Lsn, Memory, Record};
 use std::collections::VecDeque;
 
 /// A refused request.
@@ -32,7 +32,7 @@ pub struct Accepted {
 }
 
 /// The log of one storage node.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LogState {
     promised: Epoch,
     /// Records at or below `base` were dropped (below a snapshot).
@@ -51,12 +51,14 @@ pub struct LogState {
     /// Bumped whenever records are replaced, so a disk write of records
     /// taken before the replacement is not counted as written.
     generation: u64,
+    /// Whether the node may have lost records it acknowledged.
+    memory: Memory,
 }
 
 impl LogState {
     /// A log recovered from disk: `records` are the epochs of LSNs
     /// `base+1 ..` found intact in the segment files.
-    pub fn recovered(promised: Epoch, base: Lsn, epochs: Vec<Epoch>) -> LogState {
+    pub fn recovered(promised: Epoch, base: Lsn, epochs: Vec<Epoch>, memory: Memory) -> LogState {
         let last = base + epochs.len() as Lsn;
         LogState {
             promised,
@@ -68,7 +70,13 @@ impl LogState {
             written: last,
             commit: 0,
             generation: 0,
+            memory,
         }
+    }
+
+    /// Whether the node may have lost records it acknowledged.
+    pub fn memory(&self) -> Memory {
+        self.memory
     }
 
     /// The promised epoch.
@@ -173,8 +181,19 @@ impl LogState {
         Ok(Accepted { scl: self.last_lsn(), promise_raised, truncated_from })
     }
 
-    /// Records read back from a peer to fill a hole (must continue the log).
-    pub fn fill(&mut self, records: Vec<Record>) -> Result<Lsn, Refusal> {
+    /// Where a fill asks a peer to start.
+    pub fn fill_from(&self) -> Lsn {
+        self.last_lsn() + 1
+    }
+
+    /// Whether a disk write of records taken in `generation` may go ahead.
+    pub fn write_allowed(&self, _generation: u64) -> bool {
+        true
+    }
+
+    /// Records read back from a peer to fill a hole (must continue the
+    /// log). Returns the LSN the log was cut back to, if it was.
+    pub fn fill(&mut self, records: Vec<Record>) -> Result<Option<Lsn>, Refusal> {
         for r in records {
             if r.lsn != self.last_lsn() + 1 {
                 return Err(
@@ -183,7 +202,7 @@ impl LogState {
             }
             self.push(r);
         }
-        Ok(self.last_lsn())
+        Ok(None)
     }
 
     fn push(&mut self, r: Record) {
@@ -296,7 +315,7 @@ mod tests {
     }
 
     fn fresh() -> LogState {
-        LogState::recovered(0, 0, Vec::new())
+        LogState::recovered(0, 0, Vec::new(), Memory::Intact)
     }
 
     #[test]
@@ -363,7 +382,7 @@ mod tests {
     fn holes_are_filled_contiguously() {
         let mut l = fresh();
         l.append(1, 0, 0, 0, recs(1, 2, 1)).unwrap();
-        assert_eq!(l.fill(recs(3, 4, 1)).unwrap(), 4);
+        assert_eq!(l.fill(recs(3, 4, 1)).unwrap(), None);
         assert!(l.fill(recs(6, 6, 1)).is_err());
     }
 }

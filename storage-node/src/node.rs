@@ -86,7 +86,7 @@ impl Node {
         if let Some(cut) = &rec.cut {
             tracing::warn!(%cut, "recovery cut the log; the lost part will be filled from peers");
         }
-        let log = LogState::recovered(promised, rec.base, rec.epochs);
+        let log = LogState::recovered(promised, rec.base, rec.epochs, sixfold_wire::Memory::Intact);
         tracing::info!(promised, last_lsn = log.last_lsn(), "recovered the log");
         let (flushed, _) = watch::channel(log.flushed());
         Ok(Arc::new(Node {
@@ -183,7 +183,8 @@ impl Node {
             Ok((last_epoch, last_lsn)) => {
                 tokio::task::block_in_place(|| self.promise.store(epoch))
                     .unwrap_or_else(|e| fatal("storing the promise", e));
-                Message::Promise { epoch, last_epoch, last_lsn }
+                let (commit_lsn, memory) = (log.commit(), log.memory());
+                Message::Promise { epoch, last_epoch, last_lsn, commit_lsn, memory }
             }
             Err(r) => error(r, log.last_lsn()),
         }
@@ -219,7 +220,9 @@ impl Node {
     /// Appends records a peer sent to fill a hole; returns the new last LSN.
     pub fn fill(&self, records: Vec<Record>) -> Result<Lsn, Refusal> {
         metrics::counter!(m::HOLES_FILLED).increment(records.len() as u64);
-        let last = lock(&self.log).fill(records);
+        let mut log = lock(&self.log);
+        let last = log.fill(records).map(|_| log.last_lsn());
+        drop(log);
         self.flush_wanted.notify_one();
         last
     }

@@ -1,11 +1,14 @@
 //! The fabric client shared by the writer and the replicas: the 4-of-6
-//! commit point ([`quorum`]) and the append pipeline ([`pipeline`]) as pure
-//! state machines, and the QUIC client that drives them against the six
+//! commit point ([`quorum`]), the append pipeline ([`pipeline`]) and a new
+//! writer's recovery ([`recovery`]) as pure state machines, and the QUIC client that drives them against the six
 //! storage nodes ([`client`]).
 
 pub mod client;
 pub mod pipeline;
 pub mod quorum;
+pub mod recovery;
 
 pub use client::{AppendError, Appender};
+pub use pipeline::Pipeline;
+pub use recovery::{Adopted, Promised, Recovery, Rules, Step};
 pub use quorum::{AckOutcome, COMMIT_QUORUM, CommitMode, CommitTracker, STORAGE_NODES};

@@ -15,7 +15,7 @@ use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, encode_run};
 use std::collections::VecDeque;
 
 /// Bounds of the pipeline.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Most record bytes in one Append (at least one record).
     pub batch_bytes_max: usize,
@@ -47,7 +47,7 @@ impl Default for Limits {
 }
 
 /// One Append in flight.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Sent {
     generation: u64,
     prev_lsn: Lsn,
@@ -56,7 +56,7 @@ struct Sent {
 }
 
 /// What the pipeline knows about one node.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 struct NodeState {
     up: bool,
     /// Highest LSN sent in the current generation.
@@ -87,7 +87,7 @@ pub enum Outcome {
 }
 
 /// Appends of one writer epoch to the six nodes.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Pipeline {
     epoch: Epoch,
     limits: Limits,
@@ -114,6 +114,34 @@ impl Pipeline {
             base_epoch: last.1,
             nodes: Default::default(),
         }
+    }
+
+    /// A pipeline for a writer that recovered: records up to `committed =
+    /// (lsn, epoch)` are known committed; `suffix` (the adopted records
+    /// above it) is held and sent like new records, but counts as committed
+    /// only once a record of this writer's own epoch does (the first record
+    /// pushed after it, normally the `LeaderChange`).
+    pub fn after_recovery(
+        epoch: Epoch,
+        mode: CommitMode,
+        committed: (Lsn, Epoch),
+        suffix: Vec<Record>,
+        limits: Limits,
+    ) -> Pipeline {
+        let mut p = Pipeline::new(epoch, mode, committed, limits);
+        p.push(suffix);
+        p.tracker.commit_from(p.last_lsn() + 1);
+        p
+    }
+
+    /// Renumbers the nodes: node `i` becomes what node `perm[i]` was (the
+    /// model checker's symmetry reduction).
+    pub fn permute_nodes(&mut self, perm: &[usize; STORAGE_NODES]) {
+        let nodes = self.nodes.clone();
+        for (i, &from) in perm.iter().enumerate() {
+            self.nodes[i] = nodes[from].clone();
+        }
+        self.tracker.permute_nodes(perm);
     }
 
     /// The epoch written in.

@@ -11,7 +11,7 @@ pub const STORAGE_NODES: usize = 6;
 pub const COMMIT_QUORUM: usize = 4;
 
 /// What an acknowledgement must cover to count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CommitMode {
     /// Held in memory (the node's SCL), as Aurora.
     Memory,
@@ -31,13 +31,17 @@ pub enum AckOutcome {
 }
 
 /// Tracks the six nodes' acknowledgements for one writer epoch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CommitTracker {
     epoch: Epoch,
     mode: CommitMode,
     scl: [Lsn; STORAGE_NODES],
     flushed: [Lsn; STORAGE_NODES],
     commit_lsn: Lsn,
+    /// The first LSN of this writer's own epoch: nothing below it counts as
+    /// committed by acknowledgements until it does (Raft's rule for entries
+    /// of earlier terms; DESIGN §6).
+    first_own: Lsn,
 }
 
 /// The largest LSN that at least [`COMMIT_QUORUM`] of `held` reach.
@@ -50,7 +54,13 @@ fn quorum_point(held: &[Lsn; STORAGE_NODES]) -> Lsn {
 impl CommitTracker {
     /// A tracker for a writer in `epoch` whose log is committed up to `commit_lsn`.
     pub fn new(epoch: Epoch, mode: CommitMode, commit_lsn: Lsn) -> CommitTracker {
-        CommitTracker { epoch, mode, scl: [0; STORAGE_NODES], flushed: [0; STORAGE_NODES], commit_lsn }
+        CommitTracker { epoch, mode, scl: [0; STORAGE_NODES], flushed: [0; STORAGE_NODES], commit_lsn, first_own: 0 }
+    }
+
+    /// Acknowledgements commit nothing below `lsn` (this writer's first
+    /// record) until they reach it.
+    pub fn commit_from(&mut self, lsn: Lsn) {
+        self.first_own = lsn;
     }
 
     /// The commit LSN.
@@ -82,11 +92,21 @@ impl CommitTracker {
             CommitMode::Memory => quorum_point(&self.scl),
             CommitMode::Disk => quorum_point(&self.flushed),
         };
-        if point > self.commit_lsn {
+        if point > self.commit_lsn && point >= self.first_own {
             self.commit_lsn = point;
             AckOutcome::Committed(point)
         } else {
             AckOutcome::Unchanged
+        }
+    }
+
+    /// Renumbers the nodes: node `i` becomes what node `perm[i]` was (the
+    /// model checker's symmetry reduction).
+    pub fn permute_nodes(&mut self, perm: &[usize; STORAGE_NODES]) {
+        let (scl, flushed) = (self.scl, self.flushed);
+        for (i, &from) in perm.iter().enumerate() {
+            self.scl[i] = scl[from];
+            self.flushed[i] = flushed[from];
         }
     }
 

@@ -6,13 +6,18 @@
 pub mod message;
 pub mod record;
 
-pub use message::{ErrorCode, Message, Role, decode_frame, encode_frame};
+pub use message::{ErrorCode, Memory, Message, Role, decode_frame, encode_frame};
 pub use record::{Record, RecordKind, decode_run, encode_run};
 
 /// Log sequence number: position of a record in a shard's log, from 1.
 pub type Lsn = u64;
 /// A writer's term; a higher epoch fences every lower one.
 pub type Epoch = u64;
+/// Highest epoch a node accepts: epochs are bounded so `epoch + 1` never
+/// wraps (a request above it is refused).
+pub const EPOCH_MAX: Epoch = u32::MAX as Epoch;
+/// Highest LSN a node accepts (same reason).
+pub const LSN_MAX: Lsn = 1 << 62;
 /// A storage or data node's id.
 pub type NodeId = u32;
 

@@ -15,7 +15,7 @@ pub const FRAME_BYTES_MAX: usize = 16 * 1024 * 1024;
 pub const FRAME_HEADER_BYTES: usize = 4;
 
 /// Why a request was refused.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// The sender's epoch is below the node's promised epoch.
     Fenced,
@@ -27,8 +27,22 @@ pub enum ErrorCode {
     Unavailable,
 }
 
+/// Whether a storage node may have lost records it acknowledged
+/// (`docs/protocol.md`, "Nodes that lost memory").
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Memory {
+    /// It holds everything it ever acknowledged: a node of a new cluster,
+    /// one that shut down cleanly, or one that caught up with a writer.
+    Intact,
+    /// It restarted without a clean shutdown: records it held only in
+    /// memory may be gone.
+    Restarted,
+    /// Its data directory was lost: it may have lost records on disk too.
+    Wiped,
+}
+
 /// Who opens a connection.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// The writer (appends).
     Writer,
@@ -39,7 +53,7 @@ pub enum Role {
 }
 
 /// One fabric message.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Message {
     /// First message on a connection.
     Hello {
@@ -83,6 +97,10 @@ pub enum Message {
         last_epoch: Epoch,
         /// LSN of the node's last record.
         last_lsn: Lsn,
+        /// The commit LSN the node learned.
+        commit_lsn: Lsn,
+        /// Whether it may have lost acknowledged records.
+        memory: Memory,
     },
     /// Reader → storage: committed records from `from_lsn` (a `Peer`
     /// connection also gets records above the commit LSN, to fill holes).
@@ -190,7 +208,7 @@ mod tests {
             Message::Append { epoch: 2, prev_lsn: 10, prev_epoch: 1, commit_lsn: 9, records: vec![1, 2, 3] },
             Message::Ack { epoch: 2, scl: 11, flushed: 8 },
             Message::Prepare { epoch: 5 },
-            Message::Promise { epoch: 5, last_epoch: 2, last_lsn: 11 },
+            Message::Promise { epoch: 5, last_epoch: 2, last_lsn: 11, commit_lsn: 9, memory: Memory::Restarted },
             Message::Read { from_lsn: 1, max_bytes: 4096 },
             Message::Records { records: vec![], commit_lsn: 4 },
             Message::FlushedLsn { lsn: 7 },

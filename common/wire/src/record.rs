@@ -24,7 +24,7 @@ pub const RECORD_PAYLOAD_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const RECORD_LAYOUT_VERSION: u8 = 1;
 
 /// What a record holds (DESIGN §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum RecordKind {
     /// The effects of one client command or one MULTI/EXEC.
@@ -53,7 +53,7 @@ impl RecordKind {
 }
 
 /// One log record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Record {
     /// Position in the log, from 1, contiguous.
     pub lsn: Lsn,

@@ -1,0 +1,297 @@
+//! A new writer's recovery as a pure state machine (DESIGN §6, the
+//! project's `docs/protocol.md`): which promises are enough, which log to
+//! adopt, what to do when the node it reads from hangs or ends short, and
+//! what the new writer may count as committed before its own record commits.
+//!
+//! The driver sends `Prepare{epoch}` to the six storage nodes and reports
+//! each answer ([`Recovery::on_promise`], [`Recovery::on_refused`],
+//! [`Recovery::on_silent`]); [`Recovery::next`] says what to do: wait, retry
+//! in a higher epoch, or read a promiser's log up to the point it promised.
+//! The read's result goes back in [`Recovery::on_read`]; a read that ends
+//! short or hangs drops that promiser, and the next one is read only if the
+//! promisers left still form a recovery quorum by themselves.
+
+use crate::quorum::{COMMIT_QUORUM, CommitMode, STORAGE_NODES};
+use sixfold_wire::{Epoch, Lsn, Memory};
+
+/// Promisers whose memory must be intact: any commit quorum of four and
+/// any set of three intact nodes share a node (4 + 3 > 6), so every
+/// acknowledged record is held by at least one intact promiser.
+pub const INTACT_QUORUM: usize = STORAGE_NODES - COMMIT_QUORUM + 1;
+
+/// What a storage node promised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Promised {
+    /// Epoch of the node's last record.
+    pub last_epoch: Epoch,
+    /// The node's last LSN.
+    pub last_lsn: Lsn,
+    /// The commit LSN the node learned (every record up to it is committed).
+    pub commit_lsn: Lsn,
+    /// Whether the node may have lost records it acknowledged.
+    pub memory: Memory,
+}
+
+/// Which rules recovery follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rules {
+    /// Sixfold before the log-protocol issue: any four promises, the best
+    /// log adopted as committed. Kept so the model checker can show its holes.
+    Unsafe,
+    /// The rules of `docs/protocol.md`.
+    Safe,
+}
+
+/// What the driver does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Wait for more answers (or ask the silent nodes again).
+    Wait,
+    /// A node promised a higher epoch: start again in this one.
+    Retry(Epoch),
+    /// Read node `node`'s log up to `(upto_lsn, upto_epoch)`.
+    Read {
+        /// Which node.
+        node: usize,
+        /// Its promised last LSN.
+        upto_lsn: Lsn,
+        /// Epoch of the record at `upto_lsn`.
+        upto_epoch: Epoch,
+    },
+    /// The log read from `node` is adopted.
+    Adopt(Adopted),
+}
+
+/// The outcome of a recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Adopted {
+    /// The node whose log was adopted.
+    pub node: usize,
+    /// Its last LSN (the new writer's `LeaderChange` goes right after it).
+    pub last_lsn: Lsn,
+    /// Epoch of that record.
+    pub last_epoch: Epoch,
+    /// What the new writer may announce as committed until a record of its
+    /// own epoch commits: the highest commit LSN a promiser had learned
+    /// (with [`Rules::Unsafe`], the whole adopted log).
+    pub known_commit: Lsn,
+}
+
+/// One node's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Answer {
+    None,
+    Promised(Promised),
+    /// Promised, but its log could not be read to the promised point.
+    Unreadable,
+}
+
+/// A recovery in one epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Recovery {
+    epoch: Epoch,
+    mode: CommitMode,
+    rules: Rules,
+    answers: [Answer; STORAGE_NODES],
+    refused_above: Epoch,
+    reading: Option<usize>,
+    adopted: Option<Adopted>,
+}
+
+impl Recovery {
+    /// A recovery in `epoch` for a writer that will commit in `mode`.
+    pub fn new(epoch: Epoch, mode: CommitMode, rules: Rules) -> Recovery {
+        Recovery {
+            epoch,
+            mode,
+            rules,
+            answers: [Answer::None; STORAGE_NODES],
+            refused_above: 0,
+            reading: None,
+            adopted: None,
+        }
+    }
+
+    /// Renumbers the nodes: node `i` becomes what node `perm[i]` was (the
+    /// model checker's symmetry reduction).
+    pub fn permute_nodes(&mut self, perm: &[usize; STORAGE_NODES]) {
+        let answers = self.answers;
+        for (i, &from) in perm.iter().enumerate() {
+            self.answers[i] = answers[from];
+        }
+        let to = |n: usize| perm.iter().position(|&f| f == n).unwrap_or(n);
+        self.reading = self.reading.map(to);
+        if let Some(a) = &mut self.adopted {
+            a.node = to(a.node);
+        }
+    }
+
+    /// The epoch prepared.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// Node `node` promised.
+    pub fn on_promise(&mut self, node: usize, p: Promised) {
+        if let Some(a) = self.answers.get_mut(node)
+            && *a == Answer::None
+        {
+            *a = Answer::Promised(p);
+        }
+    }
+
+    /// Node `node` refused: it promised `current` already.
+    pub fn on_refused(&mut self, _node: usize, current: Epoch) {
+        self.refused_above = self.refused_above.max(current);
+    }
+
+    /// Node `node` did not answer the read in time, or its log ended before
+    /// the point it promised: it no longer counts.
+    pub fn on_silent(&mut self, node: usize) {
+        if let Some(a @ Answer::Promised(_)) = self.answers.get_mut(node) {
+            *a = Answer::Unreadable;
+        }
+        if self.reading == Some(node) {
+            self.reading = None;
+        }
+    }
+
+    /// The read of `node` reached `(lsn, epoch)` (its last record read).
+    pub fn on_read(&mut self, node: usize, lsn: Lsn, epoch: Epoch) {
+        let Some(Answer::Promised(p)) = self.answers.get(node).copied() else { return };
+        if self.reading != Some(node) {
+            return;
+        }
+        if lsn != p.last_lsn || epoch != p.last_epoch {
+            self.on_silent(node);
+            return;
+        }
+        let known = self.promised().map(|(_, p)| p.commit_lsn).max().unwrap_or(0).min(p.last_lsn);
+        let known_commit = match self.rules {
+            Rules::Unsafe => p.last_lsn,
+            Rules::Safe => known,
+        };
+        self.adopted = Some(Adopted { node, last_lsn: p.last_lsn, last_epoch: p.last_epoch, known_commit });
+    }
+
+    fn promised(&self) -> impl Iterator<Item = (usize, Promised)> + '_ {
+        self.answers.iter().enumerate().filter_map(|(i, a)| match a {
+            Answer::Promised(p) => Some((i, *p)),
+            _ => None,
+        })
+    }
+
+    /// Whether a promiser counts toward [`INTACT_QUORUM`]: with `memory`
+    /// commits a node that restarted may have lost acknowledged records;
+    /// with `disk` commits only a wiped node has.
+    fn intact(&self, m: Memory) -> bool {
+        match (m, self.mode) {
+            (Memory::Intact, _) => true,
+            (Memory::Restarted, CommitMode::Disk) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the promisers that can still be read form a recovery quorum.
+    pub fn quorum(&self) -> bool {
+        let n = self.promised().count();
+        match self.rules {
+            Rules::Unsafe => n >= COMMIT_QUORUM,
+            Rules::Safe => {
+                n >= COMMIT_QUORUM && self.promised().filter(|(_, p)| self.intact(p.memory)).count() >= INTACT_QUORUM
+            }
+        }
+    }
+
+    /// What to do now.
+    pub fn next(&mut self) -> Step {
+        if let Some(a) = self.adopted {
+            return Step::Adopt(a);
+        }
+        if self.refused_above >= self.epoch {
+            return Step::Retry(self.refused_above.saturating_add(1));
+        }
+        if !self.quorum() {
+            return Step::Wait;
+        }
+        let best = self.promised().max_by_key(|(i, p)| (p.last_epoch, p.last_lsn, std::cmp::Reverse(*i)));
+        let Some((node, p)) = best else { return Step::Wait };
+        self.reading = Some(node);
+        Step::Read { node, upto_lsn: p.last_lsn, upto_epoch: p.last_epoch }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(last_epoch: Epoch, last_lsn: Lsn, memory: Memory) -> Promised {
+        Promised { last_epoch, last_lsn, commit_lsn: 0, memory }
+    }
+
+    #[test]
+    fn four_promises_with_three_intact_adopt_the_best_log() {
+        let mut r = Recovery::new(3, CommitMode::Memory, Rules::Safe);
+        r.on_promise(0, p(1, 10, Memory::Intact));
+        r.on_promise(1, p(2, 5, Memory::Intact));
+        r.on_promise(2, p(1, 12, Memory::Restarted));
+        assert_eq!(r.next(), Step::Wait, "three promises are not enough");
+        r.on_promise(3, p(1, 9, Memory::Wiped));
+        assert_eq!(r.next(), Step::Wait, "only two promisers are intact");
+        r.on_promise(4, p(0, 0, Memory::Intact));
+        assert_eq!(r.next(), Step::Read { node: 1, upto_lsn: 5, upto_epoch: 2 }, "the highest last epoch wins");
+        r.on_read(1, 5, 2);
+        assert!(matches!(r.next(), Step::Adopt(Adopted { node: 1, last_lsn: 5, known_commit: 0, .. })));
+    }
+
+    #[test]
+    fn disk_mode_counts_restarted_nodes_but_never_wiped_ones() {
+        let mut r = Recovery::new(3, CommitMode::Disk, Rules::Safe);
+        for i in 0..3 {
+            r.on_promise(i, p(1, 3, Memory::Restarted));
+        }
+        r.on_promise(3, p(1, 3, Memory::Wiped));
+        assert!(r.quorum());
+        let mut r = Recovery::new(3, CommitMode::Disk, Rules::Safe);
+        for i in 0..2 {
+            r.on_promise(i, p(1, 3, Memory::Restarted));
+        }
+        r.on_promise(2, p(1, 3, Memory::Wiped));
+        r.on_promise(3, p(1, 3, Memory::Wiped));
+        assert!(!r.quorum());
+    }
+
+    #[test]
+    fn a_short_or_silent_read_moves_on_only_while_a_quorum_is_left() {
+        let mut r = Recovery::new(2, CommitMode::Memory, Rules::Safe);
+        for i in 0..5 {
+            r.on_promise(i, p(1, 10 + i as Lsn, Memory::Intact));
+        }
+        assert!(matches!(r.next(), Step::Read { node: 4, upto_lsn: 14, .. }));
+        r.on_read(4, 13, 1);
+        assert!(matches!(r.next(), Step::Read { node: 3, .. }), "ended short: the next promiser");
+        r.on_silent(3);
+        assert_eq!(r.next(), Step::Wait, "three promisers left are not a quorum");
+        r.on_promise(5, p(1, 1, Memory::Intact));
+        assert!(matches!(r.next(), Step::Read { node: 2, .. }));
+    }
+
+    #[test]
+    fn a_refusal_names_the_epoch_to_retry_above() {
+        let mut r = Recovery::new(2, CommitMode::Memory, Rules::Safe);
+        r.on_refused(0, 7);
+        assert_eq!(r.next(), Step::Retry(8));
+    }
+
+    #[test]
+    fn known_commit_is_the_highest_a_promiser_learned() {
+        let mut r = Recovery::new(2, CommitMode::Memory, Rules::Safe);
+        for i in 0..4 {
+            r.on_promise(i, Promised { last_epoch: 1, last_lsn: 9, commit_lsn: i as Lsn * 2, memory: Memory::Intact });
+        }
+        let Step::Read { node, .. } = r.next() else { panic!() };
+        r.on_read(node, 9, 1);
+        let Step::Adopt(a) = r.next() else { panic!() };
+        assert_eq!(a.known_commit, 6);
+    }
+}

@@ -1,0 +1,437 @@
+//! The transitions: every step a storage node, a writer, the network or a
+//! fault can take, each carried out by the project's own state machines.
+//! Storage-node steps call [`LogState`](sixfold_storage_node::log::LogState)
+//! as `node.rs` does; writer steps call [`Recovery`] and [`Pipeline`] as
+//! `writer/src/fabric.rs` and the `Appender` do.
+
+use crate::state::{Ghost, Link, NodeM, Phase, State, WriterM};
+use bytes::Bytes;
+use sixfold_fabric::pipeline::{Limits, Outcome};
+use sixfold_fabric::{CommitMode, Pipeline, Promised, Recovery, Rules, STORAGE_NODES, Step};
+use sixfold_storage_node::log::LogState;
+use sixfold_wire::{Epoch, Lsn, Memory, Message, Record, RecordKind, decode_run};
+
+/// The size of the checked world.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Writers started over the run (each recovers, then writes).
+    pub writers_max: usize,
+    /// Client writes per writer (besides its `LeaderChange`).
+    pub writes_max: u8,
+    /// Faults: node crashes (memory lost), wipes, link cuts, writer deaths.
+    pub faults_max: u8,
+    /// Whether a node may be wiped (counts as a fault).
+    pub wipes: bool,
+    /// Whether a new writer may pick the same epoch as the last one.
+    pub duels: bool,
+    /// The writers' commit mode.
+    pub mode: CommitMode,
+    /// The recovery rules.
+    pub rules: Rules,
+    /// Split the flusher's step in two (take, then write), so appends can
+    /// come between: the flusher/truncation race.
+    pub flush_race: bool,
+    /// Faults are only link cuts, writer deaths and failed reads.
+    pub no_crashes: bool,
+    /// Replace each state by its symmetry representative as it is made
+    /// (so breadth-first search gets symmetry reduction too).
+    pub canonical: bool,
+}
+
+/// One step.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// A writer process starts in `epoch`.
+    Start(Epoch),
+    /// Storage node `node` answers writer `w`'s Prepare.
+    Prepare(usize, usize),
+    /// Writer `w` reads the log it chose to adopt.
+    Read(usize),
+    /// That read hangs or ends short.
+    ReadFails(usize),
+    /// Writer `w` accepts a client write.
+    Write(usize),
+    /// Writer `w` sends the next Append to `node`, which handles it and
+    /// answers. (One step: what happens between the node's answer and the
+    /// writer's reading it commutes with both, except a lost link, which
+    /// loses the answer — the same as a cut before the Append.)
+    Append(usize, usize),
+    /// `w` receives `node`'s flush report.
+    Report(usize, usize),
+    /// `w` connects to `node` again.
+    Connect(usize, usize),
+    /// `node`'s flusher writes and syncs its unwritten records.
+    Flush(usize),
+    /// `node`'s flusher takes its unwritten records (with `flush_race`).
+    FlushTake(usize),
+    /// ... and writes and syncs them.
+    FlushWrite(usize),
+    /// Node `.0` fills its log from node `.1`.
+    Fill(usize, usize),
+    /// Fault: the link between `w` and `node` breaks (messages lost).
+    Cut(usize, usize),
+    /// Fault: `node` crashes and restarts (memory lost).
+    Crash(usize),
+    /// Fault: `node`'s data directory is lost.
+    Wipe(usize),
+    /// Fault: writer `w` dies.
+    Die(usize),
+}
+
+fn record(lsn: Lsn, epoch: Epoch, kind: RecordKind) -> Record {
+    Record { lsn, epoch, kind, payload: Bytes::new() }
+}
+
+/// Limits small enough for a model: two Appends in flight per node.
+fn limits() -> Limits {
+    Limits { inflight_appends_max: 2, node_timeout_ms: u64::MAX / 2, fill_wait_ms: 0, ..Limits::default() }
+}
+
+impl Config {
+    fn actions(&self, s: &State, out: &mut Vec<Action>) {
+        let max_epoch = s.writers.iter().map(|w| w.epoch).max().unwrap_or(0);
+        if s.writers.len() < self.writers_max {
+            out.push(Action::Start(max_epoch + 1));
+            if self.duels && max_epoch > 0 {
+                out.push(Action::Start(max_epoch));
+            }
+        }
+        let fault = s.faults < self.faults_max;
+        for (w, wr) in s.writers.iter().enumerate() {
+            match &wr.phase {
+                Phase::Recovering { rec, asked } => {
+                    (0..STORAGE_NODES).filter(|n| asked >> n & 1 == 0).for_each(|n| out.push(Action::Prepare(w, n)));
+                    if matches!(rec.clone().next(), Step::Read { .. }) {
+                        out.push(Action::Read(w));
+                        if fault {
+                            out.push(Action::ReadFails(w));
+                        }
+                    }
+                }
+                Phase::Writing(p) => {
+                    if wr.writes < self.writes_max {
+                        out.push(Action::Write(w));
+                    }
+                    for (n, l) in wr.links.iter().enumerate() {
+                        if !l.up {
+                            out.push(Action::Connect(w, n));
+                            continue;
+                        }
+                        if p.clone().poll_send(n, 0).is_some() {
+                            out.push(Action::Append(w, n));
+                        }
+                        if l.flushed.is_some() {
+                            out.push(Action::Report(w, n));
+                        }
+                        if fault {
+                            out.push(Action::Cut(w, n));
+                        }
+                    }
+                }
+                Phase::Dead => {}
+            }
+            if fault && wr.phase != Phase::Dead {
+                out.push(Action::Die(w));
+            }
+        }
+        for (n, node) in s.nodes.iter().enumerate() {
+            if node.flushing.is_none() && node.log.unwritten().next().is_some() {
+                out.push(if self.flush_race { Action::FlushTake(n) } else { Action::Flush(n) });
+            }
+            if node.flushing.is_some() {
+                out.push(Action::FlushWrite(n));
+            }
+            for (p, peer) in s.nodes.iter().enumerate() {
+                if p != n && peer.log.last_lsn() > node.log.last_lsn() {
+                    out.push(Action::Fill(n, p));
+                }
+            }
+            if fault && !self.no_crashes {
+                out.push(Action::Crash(n));
+                if self.wipes {
+                    out.push(Action::Wipe(n));
+                }
+            }
+        }
+    }
+
+    fn step(&self, s: &mut State, a: Action) -> Option<()> {
+        match a {
+            Action::Start(epoch) => s.writers.push(WriterM::new(Recovery::new(epoch, self.mode, self.rules))),
+            Action::Prepare(w, n) => self.prepare(s, w, n)?,
+            Action::Read(w) => self.read(s, w, false)?,
+            Action::ReadFails(w) => {
+                s.faults += 1;
+                self.read(s, w, true)?
+            }
+            Action::Write(w) => {
+                let wr = &mut s.writers[w];
+                let Phase::Writing(p) = &mut wr.phase else { return None };
+                p.push(vec![record(p.last_lsn() + 1, wr.epoch, RecordKind::Effects)]);
+                wr.log.push(wr.epoch);
+                wr.writes += 1;
+            }
+            Action::Append(w, n) => {
+                let wr = &mut s.writers[w];
+                let Phase::Writing(p) = &mut wr.phase else { return None };
+                let m = p.poll_send(n, 0)?;
+                let reply = deliver(&mut s.nodes[n], m);
+                let outcome = p.on_reply(n, reply, 0);
+                outcome_of(s, w, n, outcome);
+            }
+            Action::Report(w, n) => {
+                let lsn = s.writers[w].links[n].flushed.take()?;
+                let Phase::Writing(p) = &mut s.writers[w].phase else { return None };
+                let outcome = p.on_flushed(n, lsn);
+                outcome_of(s, w, n, outcome);
+            }
+            Action::Connect(w, n) => {
+                let wr = &mut s.writers[w];
+                let Phase::Writing(p) = &mut wr.phase else { return None };
+                p.on_connected(n);
+                wr.links[n].up = true;
+            }
+            Action::FlushTake(n) => {
+                let node = &mut s.nodes[n];
+                let recs = node.log.unwritten().map(|r| (r.lsn, r.epoch)).collect();
+                node.flushing = Some((recs, node.log.generation()));
+            }
+            Action::FlushWrite(n) => self.flush_write(s, n)?,
+            Action::Flush(n) => {
+                self.step(s, Action::FlushTake(n))?;
+                self.flush_write(s, n)?
+            }
+            Action::Fill(n, p) => fill(s, n, p),
+            Action::Cut(w, n) => {
+                s.faults += 1;
+                cut(&mut s.writers[w], n);
+            }
+            Action::Crash(n) => {
+                s.faults += 1;
+                let node = &mut s.nodes[n];
+                let epochs = node.recovered_epochs();
+                node.log = LogState::recovered(node.log.promised(), 0, epochs, Memory::Restarted);
+                node.flushing = None;
+                node.commit_seen = 0;
+                s.writers.iter_mut().for_each(|w| cut(w, n));
+            }
+            Action::Wipe(n) => {
+                s.faults += 1;
+                s.nodes[n] = NodeM { log: LogState::recovered(0, 0, Vec::new(), Memory::Wiped), ..NodeM::fresh() };
+                s.writers.iter_mut().for_each(|w| cut(w, n));
+            }
+            Action::Die(w) => {
+                s.faults += 1;
+                s.writers[w].phase = Phase::Dead;
+                s.writers[w].links = Default::default();
+            }
+        }
+        Some(())
+    }
+
+    fn prepare(&self, s: &mut State, w: usize, n: usize) -> Option<()> {
+        let wr = &mut s.writers[w];
+        let Phase::Recovering { rec, asked } = &mut wr.phase else { return None };
+        *asked |= 1 << n;
+        let log = &mut s.nodes[n].log;
+        match log.prepare(wr.epoch) {
+            Ok((last_epoch, last_lsn)) => {
+                let p = Promised { last_epoch, last_lsn, commit_lsn: log.commit(), memory: log.memory() };
+                rec.on_promise(n, p);
+            }
+            Err(r) => rec.on_refused(n, r.current_epoch),
+        }
+        if let Step::Retry(epoch) = rec.next() {
+            *wr = WriterM::new(Recovery::new(epoch, self.mode, self.rules));
+        }
+        Some(())
+    }
+
+    /// Reads the chosen promiser's log up to the point it promised (or
+    /// fails to), and, once a log is adopted, starts writing after it.
+    fn read(&self, s: &mut State, w: usize, fails: bool) -> Option<()> {
+        let wr = &mut s.writers[w];
+        let Phase::Recovering { rec, .. } = &mut wr.phase else { return None };
+        let Step::Read { node, upto_lsn, .. } = rec.next() else { return None };
+        if fails {
+            rec.on_silent(node);
+            return Some(());
+        }
+        let epochs = s.nodes[node].epochs();
+        let reached = upto_lsn.min(epochs.len() as Lsn);
+        rec.on_read(node, reached, if reached == 0 { 0 } else { epochs[reached as usize - 1] });
+        let Step::Adopt(a) = rec.next() else { return Some(()) };
+        wr.log = epochs[..a.last_lsn as usize].to_vec();
+        let committed = (a.known_commit, if a.known_commit == 0 { 0 } else { wr.log[a.known_commit as usize - 1] });
+        let suffix = (a.known_commit + 1..=a.last_lsn)
+            .map(|l| record(l, wr.log[l as usize - 1], RecordKind::Effects))
+            .collect();
+        let mut p = Pipeline::after_recovery(wr.epoch, self.mode, committed, suffix, limits());
+        p.push(vec![record(a.last_lsn + 1, wr.epoch, RecordKind::LeaderChange)]);
+        wr.log.push(wr.epoch);
+        for (n, l) in wr.links.iter_mut().enumerate() {
+            l.up = true;
+            p.on_connected(n);
+        }
+        wr.phase = Phase::Writing(p);
+        check_adopted(&mut s.ghost, &s.writers[w].log, s.writers[w].epoch);
+        Some(())
+    }
+
+    fn flush_write(&self, s: &mut State, n: usize) -> Option<()> {
+        let node = &mut s.nodes[n];
+        let (recs, generation) = node.flushing.take()?;
+        if node.log.write_allowed(generation) {
+            node.disk.extend(recs.iter().copied());
+        }
+        let last = recs.last().map_or(0, |r| r.0);
+        node.log.on_written(last, generation);
+        node.log.on_flushed(last, generation);
+        let flushed = node.log.flushed();
+        for wr in &mut s.writers {
+            // Flush reports matter to commits only in disk mode.
+            if wr.links[n].up && self.mode == CommitMode::Disk {
+                wr.links[n].flushed = Some(flushed);
+            }
+        }
+        Some(())
+    }
+}
+
+/// A storage node handles one message, as `node.rs` does.
+fn deliver(node: &mut NodeM, m: Message) -> Message {
+    let Message::Append { epoch, prev_lsn, prev_epoch, commit_lsn, records } = m else {
+        return Message::Error { code: sixfold_wire::ErrorCode::BadRequest, current_epoch: 0, last_lsn: 0, detail: String::new() };
+    };
+    let records = decode_run(&records).unwrap_or_default();
+    match node.log.append(epoch, prev_lsn, prev_epoch, commit_lsn, records) {
+        Ok(acc) => {
+            if let Some(from) = acc.truncated_from {
+                node.disk.retain(|r| r.0 < from);
+            }
+            Message::Ack { epoch, scl: acc.scl, flushed: node.log.flushed() }
+        }
+        Err(r) => Message::Error { code: r.code, current_epoch: r.current_epoch, last_lsn: node.log.last_lsn(), detail: String::new() },
+    }
+}
+
+/// Node `n` fills from peer `p` as `service.rs` does: it reads the peer's
+/// records from its own last LSN and hands them to the log.
+fn fill(s: &mut State, n: usize, p: usize) {
+    let peer = s.nodes[p].epochs();
+    let node = &mut s.nodes[n];
+    let from = node.log.fill_from();
+    let recs: Vec<Record> =
+        (from..=peer.len() as Lsn).filter(|&l| l >= 1).map(|l| record(l, peer[l as usize - 1], RecordKind::Effects)).collect();
+    if let Ok(Some(cut)) = node.log.fill(recs) {
+        node.disk.retain(|r| r.0 <= cut);
+    }
+}
+
+fn cut(wr: &mut WriterM, n: usize) {
+    if let Phase::Writing(p) = &mut wr.phase
+        && wr.links[n].up
+    {
+        p.on_lost(n);
+    }
+    wr.links[n] = Link::default();
+}
+
+fn outcome_of(s: &mut State, w: usize, n: usize, o: Outcome) {
+    match o {
+        Outcome::Ok => {}
+        Outcome::Fenced(_) => {
+            s.writers[w].phase = Phase::Dead;
+            s.writers[w].links = Default::default();
+        }
+        Outcome::Drop(_) => cut(&mut s.writers[w], n),
+    }
+}
+
+/// A new writer's log must hold every record of an earlier epoch that a
+/// client or reader was shown. (A writer of an older epoch that adopts a
+/// log late is fenced at its first Append and commits nothing.)
+fn check_adopted(g: &mut Ghost, log: &[Epoch], epoch: Epoch) {
+    let holds = |(l, e): (&Lsn, &Epoch)| *e >= epoch || log.get(*l as usize - 1) == Some(e);
+    g.lost_ack |= !g.acked.iter().all(holds);
+    g.lost_visible |= !g.visible.iter().all(holds);
+}
+
+/// Notes what writers acknowledged and nodes serve as committed.
+fn observe(s: &mut State) {
+    let g = &mut s.ghost;
+    for wr in &s.writers {
+        let Phase::Writing(p) = &wr.phase else { continue };
+        for l in 1..=p.commit_lsn() {
+            let e = wr.log[l as usize - 1];
+            g.lost_ack |= *g.acked.entry(l).or_insert(e) != e;
+            g.lost_visible |= g.visible.get(&l).is_some_and(|v| *v != e);
+        }
+    }
+    for node in &mut s.nodes {
+        let c = node.log.commit();
+        g.commit_back |= c < node.commit_seen;
+        node.commit_seen = node.commit_seen.max(c);
+        for l in 1..=c {
+            let Some(e) = node.log.epoch_at(l) else { continue };
+            g.lost_visible |= *g.visible.entry(l).or_insert(e) != e;
+            g.lost_ack |= g.acked.get(&l).is_some_and(|a| *a != e);
+        }
+    }
+}
+
+/// The checked model.
+pub struct LogModel(pub Config);
+
+impl LogModel {
+    /// The state after `a`, not replaced by its symmetry representative.
+    pub fn next_raw(&self, s: &State, a: Action) -> Option<State> {
+        let mut next = s.clone();
+        self.0.step(&mut next, a)?;
+        observe(&mut next);
+        Some(next)
+    }
+}
+
+impl Action {
+    /// The same action with storage node `i` called `names[i]`.
+    pub fn renamed(&self, names: &[usize; STORAGE_NODES]) -> Action {
+        let n = |i: usize| names[i];
+        match *self {
+            Action::Prepare(w, i) => Action::Prepare(w, n(i)),
+            Action::Append(w, i) => Action::Append(w, n(i)),
+            Action::Report(w, i) => Action::Report(w, n(i)),
+            Action::Connect(w, i) => Action::Connect(w, n(i)),
+            Action::Cut(w, i) => Action::Cut(w, n(i)),
+            Action::Flush(i) => Action::Flush(n(i)),
+            Action::FlushTake(i) => Action::FlushTake(n(i)),
+            Action::FlushWrite(i) => Action::FlushWrite(n(i)),
+            Action::Fill(i, j) => Action::Fill(n(i), n(j)),
+            Action::Crash(i) => Action::Crash(n(i)),
+            Action::Wipe(i) => Action::Wipe(n(i)),
+            ref other => other.clone(),
+        }
+    }
+}
+
+impl stateright::Model for LogModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![State { nodes: std::array::from_fn(|_| NodeM::fresh()), writers: Vec::new(), faults: 0, ghost: Ghost::default() }]
+    }
+
+    fn actions(&self, s: &State, out: &mut Vec<Action>) {
+        self.0.actions(s, out)
+    }
+
+    fn next_state(&self, s: &State, a: Action) -> Option<State> {
+        let next = self.next_raw(s, a)?;
+        Some(if self.0.canonical { stateright::Representative::representative(&next) } else { next })
+    }
+
+    fn properties(&self) -> Vec<stateright::Property<Self>> {
+        crate::props::properties()
+    }
+}

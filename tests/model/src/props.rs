@@ -1,0 +1,40 @@
+//! The properties checked in every reachable state (`docs/protocol.md`).
+
+use crate::model::LogModel;
+use crate::state::{Phase, State};
+use sixfold_fabric::STORAGE_NODES;
+use stateright::Property;
+
+/// Two writers in the same epoch both past recovery.
+fn two_writers_in_one_epoch(s: &State) -> bool {
+    let writing: Vec<_> = s.writers.iter().filter(|w| matches!(w.phase, Phase::Writing(_))).map(|w| w.epoch).collect();
+    writing.iter().enumerate().any(|(i, e)| writing[i + 1..].contains(e))
+}
+
+/// Below both commit LSNs, two nodes hold the same records.
+fn logs_agree_below_commit(s: &State) -> bool {
+    (0..STORAGE_NODES).all(|a| {
+        (0..STORAGE_NODES).all(|b| {
+            let upto = s.nodes[a].log.commit().min(s.nodes[b].log.commit());
+            (1..=upto).all(|l| s.nodes[a].log.epoch_at(l) == s.nodes[b].log.epoch_at(l))
+        })
+    })
+}
+
+/// Every property, and two "sometimes" that show the model reaches the
+/// interesting states at all.
+pub fn properties() -> Vec<Property<LogModel>> {
+    vec![
+        Property::always("every acknowledged record is in every later writer's log", |_, s: &State| !s.ghost.lost_ack),
+        Property::always("a record a reader may see is never replaced", |_, s: &State| !s.ghost.lost_visible),
+        Property::always("commit never moves back", |_, s: &State| !s.ghost.commit_back),
+        Property::always("at most one writer per epoch", |_, s: &State| !two_writers_in_one_epoch(s)),
+        Property::always("node logs agree below their commit LSNs", |_, s: &State| logs_agree_below_commit(s)),
+        Property::sometimes("a client write is acknowledged", |_, s: &State| {
+            s.writers.iter().any(|w| w.writes > 0 && s.ghost.acked.len() as usize >= w.log.len())
+        }),
+        Property::sometimes("a later writer commits after an earlier one", |_, s: &State| {
+            s.writers.len() >= 2 && s.ghost.acked.values().collect::<std::collections::BTreeSet<_>>().len() >= 2
+        }),
+    ]
+}
