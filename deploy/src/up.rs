@@ -36,14 +36,19 @@ struct Running {
 pub async fn up(layout: &Layout, bin_dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(&layout.dir).with_context(|| format!("creating {}", layout.dir.display()))?;
     let certs = layout.dir.join("certs");
-    if !certs.join("ca.pem").exists() {
+    // The first `sixfold up` in a directory creates the cluster.
+    let new_cluster = !certs.join("ca.pem").exists();
+    if new_cluster {
         sixfold_net::certs::generate(&certs, &Layout::cert_names())
             .with_context(|| format!("creating certificates in {}", certs.display()))?;
         println!("created a development CA and certificates in {}", certs.display());
     }
     let (exits_tx, mut exits) = mpsc::channel::<(String, String)>(64);
     let mut running = Vec::new();
-    let members = layout.members();
+    let mut members = layout.members();
+    for m in members.iter_mut().filter(|m| new_cluster && m.kind == Kind::Storage) {
+        m.args.push("--new-cluster".into());
+    }
     for m in &members {
         running.push(spawn(m, bin_dir, exits_tx.clone())?);
         if m.kind != Kind::Storage {

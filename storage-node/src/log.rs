@@ -5,7 +5,7 @@
 //! The node's I/O layer persists what this decides (promises, segment
 //! writes and truncations) before it answers.
 
-use sixfold_wire::{Epoch, ErrorCode, Lsn, Memory, Record};
+use sixfold_wire::{EPOCH_MAX, Epoch, ErrorCode, LSN_MAX, Lsn, Memory, Record};
 use std::collections::VecDeque;
 
 /// A refused request.
@@ -29,6 +29,9 @@ pub struct Accepted {
     /// Records from this LSN on were replaced (an older epoch's): the disk
     /// must drop them before the new ones are written.
     pub truncated_from: Option<Lsn>,
+    /// The node caught up with a writer and holds everything it ever
+    /// acknowledged again: persist [`Memory::Intact`] (late is safe).
+    pub healed: bool,
 }
 
 /// The log of one storage node.
@@ -130,6 +133,9 @@ impl LogState {
     /// On success the caller persists the promise, then answers with
     /// `(last_epoch, last_lsn)`.
     pub fn prepare(&mut self, epoch: Epoch) -> Result<(Epoch, Lsn), Refusal> {
+        if epoch > EPOCH_MAX {
+            return Err(self.refuse(ErrorCode::BadRequest, format!("epoch {epoch} is above the limit {EPOCH_MAX}")));
+        }
         if epoch <= self.promised {
             return Err(self.refuse(ErrorCode::Fenced, format!("epoch {epoch} not above promised {}", self.promised)));
         }
@@ -151,6 +157,10 @@ impl LogState {
                 self.refuse(ErrorCode::Fenced, format!("append in epoch {epoch} below promised {}", self.promised))
             );
         }
+        let end = prev_lsn.checked_add(records.len() as Lsn).filter(|e| *e <= LSN_MAX);
+        let Some(matched_end) = end.filter(|_| epoch <= EPOCH_MAX) else {
+            return Err(self.refuse(ErrorCode::BadRequest, format!("epoch {epoch} or LSN {prev_lsn} out of range")));
+        };
         // At `base` (the start of the log, or a snapshot) there is nothing to compare.
         let matches = prev_lsn == self.base || self.epoch_at(prev_lsn) == Some(prev_epoch);
         if !matches {
@@ -177,23 +187,71 @@ impl LogState {
             }
             self.push(r);
         }
+        // Only what is known to match the writer's log may count as
+        // committed: above `matched_end` this node may hold an older
+        // epoch's records that the writer's log replaced (Raft's
+        // `min(leaderCommit, index of last new entry)`).
+        let commit = commit.min(matched_end);
+        debug_assert!(self.commit() <= self.last_lsn());
         self.commit = self.commit.max(commit);
-        Ok(Accepted { scl: self.last_lsn(), promise_raised, truncated_from })
+        let healed = self.memory != Memory::Intact && self.covers_own_commit(epoch);
+        if healed {
+            self.memory = Memory::Intact;
+        }
+        Ok(Accepted { scl: self.last_lsn(), promise_raised, truncated_from, healed })
     }
 
-    /// Where a fill asks a peer to start.
+    /// The commit LSN this node holds covers a record of `epoch` (the
+    /// writer's own, so at or after its `LeaderChange`): every record
+    /// committed before that writer took over, and every record it
+    /// committed before this node lost its memory, is at or below it and
+    /// matched here.
+    fn covers_own_commit(&self, epoch: Epoch) -> bool {
+        let c = self.commit();
+        c > 0 && self.epoch_at(c) == Some(epoch)
+    }
+
+    /// Where a fill asks a peer to start: at this node's last record, so
+    /// the peer's answer shows whether the two logs agree there.
     pub fn fill_from(&self) -> Lsn {
-        self.last_lsn() + 1
+        self.last_lsn().max(self.base + 1)
     }
 
-    /// Whether a disk write of records taken in `generation` may go ahead.
-    pub fn write_allowed(&self, _generation: u64) -> bool {
-        true
+    /// Whether a disk write of records taken in `generation` may go ahead
+    /// (no record was replaced since they were taken).
+    pub fn write_allowed(&self, generation: u64) -> bool {
+        generation == self.generation
     }
 
-    /// Records read back from a peer to fill a hole (must continue the
-    /// log). Returns the LSN the log was cut back to, if it was.
+    /// Records read back from a peer, from [`LogState::fill_from`], to fill
+    /// a hole, under the log-matching rule of an Append: the peer's suffix
+    /// is joined only where both logs hold the same record (same LSN and
+    /// epoch). Where they differ and the peer's record is of a newer
+    /// epoch, this node's last record was replaced and is dropped; the
+    /// caller asks again from the returned LSN (the new last one). A peer
+    /// whose record there is older is behind: refused.
     pub fn fill(&mut self, records: Vec<Record>) -> Result<Option<Lsn>, Refusal> {
+        let mut records = records.into_iter().peekable();
+        let last = self.last_lsn();
+        if last > self.base
+            && let Some(first) = records.next_if(|r| r.lsn == last)
+        {
+            let mine = self.last_epoch();
+            if first.epoch < mine {
+                let detail = format!("peer's record {last} is of epoch {} below this node's {mine}", first.epoch);
+                return Err(self.refuse(ErrorCode::LogMismatch, detail));
+            }
+            if first.epoch > mine {
+                if last <= self.commit() {
+                    let detail = format!("peer replaces committed record {last}: refused");
+                    return Err(self.refuse(ErrorCode::LogMismatch, detail));
+                }
+                self.truncate_after(last - 1);
+                return Ok(Some(last - 1));
+            }
+        } else if last > self.base {
+            return Err(self.refuse(ErrorCode::BadRequest, format!("fill does not start at record {last}")));
+        }
         for r in records {
             if r.lsn != self.last_lsn() + 1 {
                 return Err(
@@ -322,7 +380,7 @@ mod tests {
     fn appends_in_order_and_reports_scl() {
         let mut l = fresh();
         let a = l.append(1, 0, 0, 0, recs(1, 3, 1)).unwrap();
-        assert_eq!(a, Accepted { scl: 3, promise_raised: true, truncated_from: None });
+        assert_eq!(a, Accepted { scl: 3, promise_raised: true, truncated_from: None, healed: false });
         let a = l.append(1, 3, 1, 2, recs(4, 5, 1)).unwrap();
         assert_eq!(a.scl, 5);
         assert_eq!(l.commit(), 2);
@@ -381,8 +439,62 @@ mod tests {
     #[test]
     fn holes_are_filled_contiguously() {
         let mut l = fresh();
-        l.append(1, 0, 0, 0, recs(1, 2, 1)).unwrap();
-        assert_eq!(l.fill(recs(3, 4, 1)).unwrap(), None);
+        assert_eq!(l.fill_from(), 1);
+        assert_eq!(l.fill(recs(1, 2, 1)).unwrap(), None);
+        assert_eq!(l.fill_from(), 2, "a fill starts at the last record, to compare it");
+        assert_eq!(l.fill(recs(2, 4, 1)).unwrap(), None);
+        assert_eq!(l.last_lsn(), 4);
         assert!(l.fill(recs(6, 6, 1)).is_err());
+    }
+
+    /// Hole 1 of the log-protocol issue: a node holding an old writer's
+    /// uncommitted records must not join a newer writer's log on top of them.
+    #[test]
+    fn a_fill_never_joins_logs_across_epochs() {
+        let mut l = fresh();
+        l.append(1, 0, 0, 0, recs(1, 2, 1)).unwrap(); // W1's 1-2, never committed
+        // A peer holds W2's log: 1 (epoch 1, committed), 2-4 of epoch 2.
+        let mut peer = recs(1, 1, 1);
+        peer.extend(recs(2, 4, 2));
+        let from = l.fill_from();
+        assert_eq!(from, 2);
+        assert_eq!(l.fill(peer[from as usize - 1..].to_vec()).unwrap(), Some(1), "record 2 of epoch 1 is dropped");
+        assert_eq!(l.epoch_at(2), None);
+        let from = l.fill_from();
+        assert_eq!(l.fill(peer[from as usize - 1..].to_vec()).unwrap(), None);
+        assert_eq!((1..=4).map(|x| l.epoch_at(x).unwrap()).collect::<Vec<_>>(), vec![1, 2, 2, 2]);
+        // A peer that is behind (older epoch at our last record) is refused.
+        assert_eq!(l.fill(recs(4, 5, 1)).unwrap_err().code, ErrorCode::LogMismatch);
+        assert_eq!(l.last_lsn(), 4);
+    }
+
+    /// An Append's commit LSN counts only up to what it proved matches.
+    #[test]
+    fn commit_is_capped_at_the_matched_point() {
+        let mut l = fresh();
+        l.append(1, 0, 0, 0, recs(1, 3, 1)).unwrap();
+        // Writer of epoch 2 adopted only record 1 and committed 2-3 of its own elsewhere.
+        l.append(2, 1, 1, 3, Vec::new()).unwrap();
+        assert_eq!(l.commit(), 1, "records 2-3 of epoch 1 here are not the committed ones");
+        l.append(2, 1, 1, 3, recs(2, 3, 2)).unwrap();
+        assert_eq!(l.commit(), 3);
+    }
+
+    #[test]
+    fn an_amnesiac_node_heals_once_it_holds_a_writers_own_commit() {
+        let mut l = LogState::recovered(1, 0, vec![1], Memory::Restarted);
+        let a = l.append(2, 1, 1, 1, recs(2, 2, 2)).unwrap();
+        assert!(!a.healed, "commit 1 is of epoch 1: the writer's own record has not committed");
+        let a = l.append(2, 2, 2, 2, Vec::new()).unwrap();
+        assert!(a.healed);
+        assert_eq!(l.memory(), Memory::Intact);
+    }
+
+    #[test]
+    fn epochs_and_lsns_are_bounded() {
+        let mut l = fresh();
+        assert_eq!(l.prepare(u64::MAX).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(l.append(u64::MAX, 0, 0, 0, recs(1, 1, 1)).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(l.promised(), 0, "nothing persisted");
     }
 }

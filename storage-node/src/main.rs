@@ -78,6 +78,14 @@ struct RunArgs {
     /// Address of the Prometheus `/metrics` endpoint (none if unset).
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// This node belongs to a new cluster: an empty data directory has
+    /// acknowledged nothing. Without it an empty directory is taken for a
+    /// wiped node's, which may have lost acknowledged records and does not
+    /// count as intact in a recovery until it caught up (docs/protocol.md).
+    /// Use it only when creating a cluster.
+    #[arg(long)]
+    #[serde(default)]
+    new_cluster: bool,
     /// Runtime worker threads (default 2; 1 suits several nodes on one machine).
     #[arg(long)]
     threads: Option<usize>,
@@ -104,6 +112,7 @@ impl RunArgs {
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             threads: self.threads.or(file.threads),
             no_io_uring: self.no_io_uring || file.no_io_uring,
+            new_cluster: self.new_cluster || file.new_cluster,
         })
     }
 }
@@ -132,6 +141,7 @@ fn main() -> anyhow::Result<()> {
         hot_tail_keep_bytes: 16 * 1024 * 1024,
         read_bytes_max: 4 * 1024 * 1024,
         io_uring: !a.no_io_uring,
+        new_cluster: a.new_cluster,
     };
     let tls = TlsFiles::in_dir(&certs, &cert_name);
     let metrics_listen = a.metrics_listen;
@@ -151,10 +161,15 @@ fn main() -> anyhow::Result<()> {
         tracing::info!(node = cfg.node_id, zone = %cfg.zone, listen = %cfg.listen, peers = cfg.peers.len(), "sixfold-storage ready");
         tokio::spawn(node.clone().flusher());
         service::spawn_fill(node.clone(), client.clone());
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
         tokio::select! {
-            _ = service::serve(node, server, client) => {}
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, exiting"),
+            _ = service::serve(node.clone(), server.clone(), client) => {}
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
+            _ = term.recv() => tracing::info!("terminated, shutting down"),
         }
+        server.close(0u32.into(), b"shutting down");
+        node.shut_down().await;
         anyhow::Ok(())
     })
 }

@@ -7,10 +7,11 @@ use crate::log::{LogState, Refusal};
 use crate::metrics as m;
 use crate::promise::PromiseFile;
 use crate::segments::SegmentStore;
+use sixfold_wire::Memory;
 use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, NodeId, Record, decode_run, encode_run};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, watch};
 
@@ -38,6 +39,10 @@ pub struct NodeConfig {
     pub read_bytes_max: usize,
     /// Write segments through io-uring when the kernel allows it.
     pub io_uring: bool,
+    /// An empty data directory belongs to a node of a new cluster (it has
+    /// acknowledged nothing). Without it, an empty directory is a wiped
+    /// node's: it may have lost acknowledged records (`docs/protocol.md`).
+    pub new_cluster: bool,
 }
 
 /// The node's shared state.
@@ -52,9 +57,21 @@ pub struct Node {
     /// Wakes appenders waiting for hot-tail space.
     pub space: Notify,
     /// The flushed LSN, for subscribers.
-    pub flushed: watch::Sender<Lsn>,
+    pub flushed: watch::Sender<(Lsn, Epoch)>,
     /// A hole-filling pass is running.
     pub filling: AtomicBool,
+    /// The log's generation, mirrored for the flusher (set before the
+    /// segment store is truncated, read under the store's lock).
+    generation: AtomicU64,
+}
+
+/// What a node in memory state `m` is after a crash: what it held only in
+/// memory is gone.
+fn after_crash(m: Memory) -> Memory {
+    match m {
+        Memory::Intact | Memory::Restarted => Memory::Restarted,
+        Memory::Wiped => Memory::Wiped,
+    }
 }
 
 /// Stops the process after a failure on the durable path.
@@ -80,15 +97,23 @@ impl Node {
     pub fn open(cfg: NodeConfig) -> std::io::Result<Arc<Node>> {
         std::fs::create_dir_all(&cfg.data_dir)?;
         let promise = PromiseFile::new(&cfg.data_dir);
-        let promised = promise.load()?;
+        // The file holds what this node would be after a crash, except
+        // after a clean shutdown (intact); a directory without it lost
+        // everything, unless it is a new cluster's.
+        let (promised, memory) = match promise.load()? {
+            Some(stored) => stored,
+            None if cfg.new_cluster => (0, Memory::Intact),
+            None => (0, Memory::Wiped),
+        };
+        promise.store(promised, after_crash(memory))?;
         let (store, rec) = SegmentStore::open(&cfg.data_dir.join("segments"), cfg.segment_bytes_max, cfg.io_uring)?;
         tracing::info!(io = store.io_kind(), "segment writes");
         if let Some(cut) = &rec.cut {
             tracing::warn!(%cut, "recovery cut the log; the lost part will be filled from peers");
         }
-        let log = LogState::recovered(promised, rec.base, rec.epochs, sixfold_wire::Memory::Intact);
-        tracing::info!(promised, last_lsn = log.last_lsn(), "recovered the log");
-        let (flushed, _) = watch::channel(log.flushed());
+        let log = LogState::recovered(promised, rec.base, rec.epochs, memory);
+        tracing::info!(promised, last_lsn = log.last_lsn(), ?memory, "recovered the log");
+        let (flushed, _) = watch::channel((log.flushed(), log.epoch_at(log.flushed()).unwrap_or(0)));
         Ok(Arc::new(Node {
             cfg,
             log: Mutex::new(log),
@@ -98,6 +123,7 @@ impl Node {
             space: Notify::new(),
             flushed,
             filling: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
         }))
     }
 
@@ -132,11 +158,13 @@ impl Node {
                 metrics::counter!(m::APPENDS).increment(count);
                 metrics::counter!(m::APPEND_BYTES).increment(bytes);
                 if let Some(from) = acc.truncated_from {
-                    let truncated = tokio::task::block_in_place(|| lock(&self.store).truncate_after(from - 1));
-                    truncated.unwrap_or_else(|e| fatal("truncating segments", e));
+                    self.truncate_store(log.generation(), from - 1);
                 }
-                if acc.promise_raised {
-                    tokio::task::block_in_place(|| self.promise.store(epoch))
+                if acc.promise_raised || acc.healed {
+                    if acc.healed {
+                        tracing::info!(commit = log.commit(), "caught up with the writer: memory intact again");
+                    }
+                    tokio::task::block_in_place(|| self.promise.store(epoch, after_crash(log.memory())))
                         .unwrap_or_else(|e| fatal("storing the promise", e));
                 }
                 drop(log);
@@ -152,13 +180,21 @@ impl Node {
         }
     }
 
+    /// Drops segment records above `lsn` after the log replaced them in
+    /// `generation` (the flusher then skips any write it took before).
+    fn truncate_store(&self, generation: u64, lsn: Lsn) {
+        self.generation.store(generation, Ordering::Release);
+        let truncated = tokio::task::block_in_place(|| lock(&self.store).truncate_after(lsn));
+        truncated.unwrap_or_else(|e| fatal("truncating segments", e));
+    }
+
     /// Answers with an Ack once records up to `lsn` (or the node's whole
     /// log, if shorter) are on disk.
     pub async fn wait_flushed(&self, lsn: Lsn) -> Message {
         let target = lsn.min(self.last_lsn());
         let mut rx = self.flushed.subscribe();
         self.flush_wanted.notify_one();
-        let _ = rx.wait_for(|f| *f >= target).await;
+        let _ = rx.wait_for(|f| f.0 >= target).await;
         let log = lock(&self.log);
         Message::Ack { epoch: log.promised(), scl: log.last_lsn(), flushed: log.flushed() }
     }
@@ -181,7 +217,7 @@ impl Node {
         let mut log = lock(&self.log);
         match log.prepare(epoch) {
             Ok((last_epoch, last_lsn)) => {
-                tokio::task::block_in_place(|| self.promise.store(epoch))
+                tokio::task::block_in_place(|| self.promise.store(epoch, after_crash(log.memory())))
                     .unwrap_or_else(|e| fatal("storing the promise", e));
                 let (commit_lsn, memory) = (log.commit(), log.memory());
                 Message::Promise { epoch, last_epoch, last_lsn, commit_lsn, memory }
@@ -217,14 +253,40 @@ impl Node {
         }
     }
 
-    /// Appends records a peer sent to fill a hole; returns the new last LSN.
-    pub fn fill(&self, records: Vec<Record>) -> Result<Lsn, Refusal> {
+    /// Where the next fill asks a peer to start.
+    pub fn fill_from(&self) -> Lsn {
+        lock(&self.log).fill_from()
+    }
+
+    /// Joins records a peer sent (from [`Node::fill_from`]) under log
+    /// matching; returns whether the log was cut back (ask again).
+    pub fn fill(&self, records: Vec<Record>) -> Result<bool, Refusal> {
         metrics::counter!(m::HOLES_FILLED).increment(records.len() as u64);
         let mut log = lock(&self.log);
-        let last = log.fill(records).map(|_| log.last_lsn());
+        let cut = log.fill(records)?;
+        if let Some(lsn) = cut {
+            tracing::info!(lsn, "a peer holds a newer epoch's record: dropped this node's record above it");
+            self.truncate_store(log.generation(), lsn);
+        }
         drop(log);
         self.flush_wanted.notify_one();
-        last
+        Ok(cut.is_some())
+    }
+
+    /// Clean shutdown: waits until every record is on disk, then records
+    /// that this node lost nothing it acknowledged (it must not answer
+    /// anything after this).
+    pub async fn shut_down(&self) {
+        let target = self.last_lsn();
+        let mut rx = self.flushed.subscribe();
+        self.flush_wanted.notify_one();
+        let _ = rx.wait_for(|f| f.0 >= target).await;
+        let log = lock(&self.log);
+        if log.flushed() >= log.last_lsn() && log.memory() == Memory::Intact {
+            tokio::task::block_in_place(|| self.promise.store(log.promised(), Memory::Intact))
+                .unwrap_or_else(|e| fatal("storing the promise", e));
+            tracing::info!(last_lsn = log.last_lsn(), "everything on disk: shut down cleanly");
+        }
     }
 
     /// The flusher: writes the unwritten records to segments and fsyncs them
@@ -243,6 +305,12 @@ impl Node {
                 let node = self.clone();
                 let written = tokio::task::spawn_blocking(move || {
                     let mut store = lock(&node.store);
+                    // Records replaced since they were taken must not reach
+                    // the segments (the truncation already happened or
+                    // waits for this lock and would come after them).
+                    if node.generation.load(Ordering::Acquire) != generation {
+                        return Ok(());
+                    }
                     store.append(&recs)?;
                     let t = std::time::Instant::now();
                     store.sync()?;
@@ -261,9 +329,9 @@ impl Node {
                     log.on_flushed(last, generation);
                     log.trim_tail(self.cfg.hot_tail_keep_bytes);
                     metrics::gauge!(m::HOT_TAIL_BYTES).set(log.tail_bytes() as f64);
-                    log.flushed()
+                    (log.flushed(), log.epoch_at(log.flushed()).unwrap_or(0))
                 };
-                metrics::gauge!(m::FLUSHED_LSN).set(flushed as f64);
+                metrics::gauge!(m::FLUSHED_LSN).set(flushed.0 as f64);
                 self.flushed.send_replace(flushed);
                 self.space.notify_waiters();
             }

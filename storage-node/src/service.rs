@@ -83,8 +83,8 @@ async fn stream(
 async fn push_flushed(node: &Node, tx: &mut quinn::SendStream) -> Result<(), sixfold_net::NetError> {
     let mut rx = node.flushed.subscribe();
     loop {
-        let lsn = *rx.borrow_and_update();
-        framed::send(tx, &Message::FlushedLsn { lsn }).await?;
+        let (lsn, epoch) = *rx.borrow_and_update();
+        framed::send(tx, &Message::FlushedLsn { lsn, epoch }).await?;
         if rx.changed().await.is_err() {
             return Ok(());
         }
@@ -110,8 +110,8 @@ pub fn spawn_fill(node: Arc<Node>, client: quinn::Endpoint) {
     });
 }
 
-/// Reads from `peer` everything above this node's last LSN; returns how
-/// many records were added.
+/// Reads from `peer` from this node's last record on and joins what
+/// matches (log matching, `LogState::fill`); returns how many records came.
 async fn fill_from(
     node: &Node,
     client: &quinn::Endpoint,
@@ -122,18 +122,20 @@ async fn fill_from(
     framed::send(&mut tx, &Message::Hello { node: node.cfg.node_id, role: Role::Peer }).await?;
     let mut added: u64 = 0;
     loop {
-        let from: Lsn = node.last_lsn() + 1;
+        let from: Lsn = node.fill_from();
         framed::send(&mut tx, &Message::Read { from_lsn: from, max_bytes: node.cfg.read_bytes_max as u32 }).await?;
         let Message::Records { records, .. } = framed::recv(&mut rx).await? else {
             return Ok(added);
         };
         let recs = decode_run(&records)?;
-        if recs.is_empty() || recs[0].lsn != from {
+        let before = node.last_lsn();
+        if recs.is_empty() || recs[0].lsn != from || (recs.len() == 1 && from == before) {
             return Ok(added);
         }
-        added += recs.len() as u64;
-        if node.fill(recs).is_err() {
-            return Ok(added);
+        match node.fill(recs) {
+            Ok(true) => continue,
+            Ok(false) => added += node.last_lsn().saturating_sub(before),
+            Err(_) => return Ok(added),
         }
     }
 }

@@ -98,7 +98,7 @@ async fn bad_input_is_refused_and_the_node_keeps_serving() {
     framed::send(&mut stx, &Message::SubscribeFlushed).await.unwrap();
     loop {
         match framed::recv(&mut srx).await.unwrap() {
-            Message::FlushedLsn { lsn: 11 } => break,
+            Message::FlushedLsn { lsn: 11, .. } => break,
             Message::FlushedLsn { .. } => {}
             other => panic!("{other:?}"),
         }

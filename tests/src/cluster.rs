@@ -160,8 +160,11 @@ impl Cluster {
         r.extend(storage);
         slots.push(Slot { args: r, bin: bins.join("sixfold-server"), child: None });
         let mut c = Cluster { dir, writer, replica, net, slots };
+        // Only the first start of a storage node is a new cluster's: a node
+        // restarted after its directory was wiped must know it lost data.
         for i in 0..c.slots.len() {
-            c.slots[i].start(&c.net, i, &[], &[])?;
+            let extra: &[&str] = if i < STORAGE_NODES { &["--new-cluster"] } else { &[] };
+            c.slots[i].start(&c.net, i, &[], extra)?;
         }
         c.wait_serving(WRITER)?;
         c.wait_serving(REPLICA)?;

@@ -1,6 +1,6 @@
 //! The writer's side of the storage fabric: start-up (fence older writers
-//! with a new epoch, adopt the most up-to-date log among four promising
-//! nodes, rebuild the engine from it, commit a `LeaderChange`), and the task
+//! with a new epoch, adopt the most up-to-date log of a recovery quorum —
+//! the rules are the pure `Recovery` state machine's —, rebuild the engine from it, commit a `LeaderChange`), and the task
 //! that ships queued records and publishes the commit LSN.
 
 use crate::core::Shared;
@@ -9,7 +9,7 @@ use crate::metrics as m;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use sixfold_engine::{Engine, decode_group};
-use sixfold_fabric::{AppendError, Appender, COMMIT_QUORUM, CommitMode};
+use sixfold_fabric::{Adopted, AppendError, Appender, CommitMode, Promised, Recovery, Rules, Step};
 use sixfold_net::framed;
 use sixfold_net::tls::{TlsFiles, client_endpoint, connect};
 use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, RecordKind, Role, decode_run};
@@ -46,70 +46,109 @@ async fn open(ep: &quinn::Endpoint, addr: SocketAddr) -> anyhow::Result<(quinn::
     Ok((tx, rx))
 }
 
-/// Asks every node to promise `epoch`: the promisers' `(last_epoch,
-/// last_lsn, node)`, or the highest epoch a refusal named.
-async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, epoch: Epoch) -> (Vec<(Epoch, Lsn, usize)>, Epoch) {
-    let (mut promises, mut seen) = (Vec::new(), 0);
+/// How long one node may take to answer a Prepare.
+const PREPARE_TIMEOUT_MS: u64 = 2_000;
+/// How long one Read of the adopted log may take before recovery moves on
+/// to the next promiser.
+const READ_TIMEOUT_MS: u64 = 10_000;
+
+/// Asks every node to promise `rec`'s epoch and tells `rec` the answers.
+async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, rec: &mut Recovery) {
+    let epoch = rec.epoch();
     for (i, addr) in s.storage.iter().enumerate() {
-        let Ok((mut tx, mut rx)) = open(ep, *addr).await else { continue };
-        if framed::send(&mut tx, &Message::Prepare { epoch }).await.is_err() {
-            continue;
-        }
-        match framed::recv(&mut rx).await {
-            Ok(Message::Promise { last_epoch, last_lsn, .. }) => promises.push((last_epoch, last_lsn, i)),
-            Ok(Message::Error { code: ErrorCode::Fenced, current_epoch, .. }) => seen = seen.max(current_epoch),
-            _ => {}
-        }
-    }
-    (promises, seen)
-}
-
-/// Reads node `addr`'s whole log and applies its effect groups to `engine`.
-/// Returns the last LSN and its epoch.
-async fn replay(ep: &quinn::Endpoint, addr: SocketAddr, engine: &mut Engine) -> anyhow::Result<(Lsn, Epoch)> {
-    let (mut tx, mut rx) = open(ep, addr).await?;
-    let mut last = (0, 0);
-    loop {
-        framed::send(&mut tx, &Message::Read { from_lsn: last.0 + 1, max_bytes: READ_BYTES }).await?;
-        let Message::Records { records, .. } = framed::recv(&mut rx).await? else {
-            bail!("{addr} did not send records")
+        let ask = async {
+            let (mut tx, mut rx) = open(ep, *addr).await?;
+            framed::send(&mut tx, &Message::Prepare { epoch }).await?;
+            anyhow::Ok(framed::recv(&mut rx).await?)
         };
-        let recs = decode_run(&records)?;
-        if recs.is_empty() {
-            return Ok(last);
-        }
-        for r in recs {
-            if r.kind == RecordKind::Effects {
-                let group = decode_group(&r.payload).with_context(|| format!("record {}", r.lsn))?;
-                engine.apply(&group).map_err(|e| anyhow::anyhow!("record {} does not apply: {e}", r.lsn))?;
+        match tokio::time::timeout(Duration::from_millis(PREPARE_TIMEOUT_MS), ask).await {
+            Ok(Ok(Message::Promise { last_epoch, last_lsn, commit_lsn, memory, .. })) => {
+                rec.on_promise(i, Promised { last_epoch, last_lsn, commit_lsn, memory })
             }
-            last = (r.lsn, r.epoch);
+            Ok(Ok(Message::Error { code: ErrorCode::Fenced, current_epoch, .. })) => rec.on_refused(i, current_epoch),
+            Ok(Ok(other)) => tracing::warn!(node = i, ?other, "unexpected answer to Prepare"),
+            Ok(Err(e)) => tracing::debug!(node = i, error = %e, "no promise"),
+            Err(_) => tracing::warn!(node = i, "Prepare timed out"),
         }
     }
 }
 
-/// Start-up: fences older writers, rebuilds `engine` from the most
-/// up-to-date log among four promising nodes, and commits a `LeaderChange`
-/// after it. Returns the appender, ready for the next LSN.
-pub async fn recover(s: &FabricSettings, engine: &mut Engine) -> anyhow::Result<Appender> {
+/// Reads node `addr`'s log up to `upto` (each Read bounded in time).
+async fn read_log(ep: &quinn::Endpoint, addr: SocketAddr, upto: Lsn) -> anyhow::Result<Vec<Record>> {
+    let (mut tx, mut rx) = open(ep, addr).await?;
+    let mut out: Vec<Record> = Vec::new();
+    let limit = Duration::from_millis(READ_TIMEOUT_MS);
+    while (out.len() as Lsn) < upto {
+        let from = out.len() as Lsn + 1;
+        framed::send(&mut tx, &Message::Read { from_lsn: from, max_bytes: READ_BYTES }).await?;
+        let reply = tokio::time::timeout(limit, framed::recv(&mut rx)).await.context("read timed out")??;
+        let Message::Records { records, .. } = reply else { bail!("{addr} did not send records") };
+        let recs = decode_run(&records)?;
+        if recs.first().is_none_or(|r| r.lsn != from) {
+            break;
+        }
+        out.extend(recs.into_iter().take_while(|r| r.lsn <= upto));
+    }
+    Ok(out)
+}
+
+/// Runs recoveries (the pure [`Recovery`] state machine) until one adopts
+/// a log: the adopted decision and the records read, up to its last LSN.
+async fn adopt(ep: &quinn::Endpoint, s: &FabricSettings) -> anyhow::Result<(Epoch, Adopted, Vec<Record>)> {
+    let mut epoch: Epoch = 1;
+    'epochs: loop {
+        let mut rec = Recovery::new(epoch, s.mode, Rules::Safe);
+        prepare(ep, s, &mut rec).await;
+        let mut read = Vec::new();
+        loop {
+            match rec.next() {
+                Step::Retry(e) => {
+                    epoch = e;
+                    continue 'epochs;
+                }
+                Step::Wait => {
+                    tracing::warn!(
+                        epoch,
+                        "no recovery quorum yet (four promises, three of them from nodes that lost no memory); retrying"
+                    );
+                    tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
+                    epoch = epoch.checked_add(1).context("epochs exhausted")?;
+                    continue 'epochs;
+                }
+                Step::Read { node, upto_lsn, .. } => match read_log(ep, s.storage[node], upto_lsn).await {
+                    Ok(recs) => {
+                        let (lsn, e) = recs.last().map_or((0, 0), |r| (r.lsn, r.epoch));
+                        rec.on_read(node, lsn, e);
+                        read = recs;
+                    }
+                    Err(e) => {
+                        tracing::warn!(node, error = %e, "could not read the adopted log; trying the next promiser");
+                        rec.on_silent(node);
+                    }
+                },
+                Step::Adopt(a) => return Ok((epoch, a, read)),
+            }
+        }
+    }
+}
+
+/// Start-up: fences older writers, adopts the most up-to-date log of a
+/// recovery quorum (`docs/protocol.md`), rebuilds an engine from it, and
+/// commits a `LeaderChange` after it. Returns the engine and the appender,
+/// ready for the next LSN.
+pub async fn recover(s: &FabricSettings, mut engine: Engine) -> anyhow::Result<(Engine, Appender)> {
     let ep = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
-    let mut epoch = 1;
-    let promises = loop {
-        let (promises, seen) = prepare(&ep, s, epoch).await;
-        if promises.len() >= COMMIT_QUORUM {
-            break promises;
-        }
-        if seen >= epoch {
-            epoch = seen + 1;
-            continue;
-        }
-        tracing::warn!(answered = promises.len(), "fewer than four storage nodes promised; retrying");
-        tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
-    };
-    let Some(&(_, _, best)) = promises.iter().max() else { bail!("no promises") };
-    let (last_lsn, last_epoch) = replay(&ep, s.storage[best], engine).await?;
-    tracing::info!(epoch, last_lsn, from = %s.storage[best], "rebuilt the engine from the log");
-    let mut app = Appender::new(ep, s.storage.clone(), WRITER_NODE_ID, epoch, s.mode, (last_lsn, last_epoch));
+    let (epoch, adopted, records) = adopt(&ep, s).await?;
+    for r in records.iter().filter(|r| r.kind == RecordKind::Effects) {
+        let group = decode_group(&r.payload).with_context(|| format!("record {}", r.lsn))?;
+        engine.apply(&group).map_err(|e| anyhow::anyhow!("record {} does not apply: {e}", r.lsn))?;
+    }
+    let (last_lsn, known) = (adopted.last_lsn, adopted.known_commit);
+    tracing::info!(epoch, last_lsn, known_commit = known, from = %s.storage[adopted.node], "rebuilt the engine from the log");
+    let known_epoch = records.iter().find(|r| r.lsn == known).map_or(0, |r| r.epoch);
+    let suffix: Vec<Record> = records.into_iter().filter(|r| r.lsn > known).collect();
+    let mut app =
+        Appender::after_recovery(ep, s.storage.clone(), WRITER_NODE_ID, epoch, s.mode, (known, known_epoch), suffix);
     let change = Record {
         lsn: last_lsn + 1,
         epoch,
@@ -117,7 +156,7 @@ pub async fn recover(s: &FabricSettings, engine: &mut Engine) -> anyhow::Result<
         payload: Bytes::from(format!("writer {WRITER_NODE_ID} epoch {epoch}")),
     };
     append_until_committed(&mut app, vec![change]).await?;
-    Ok(app)
+    Ok((engine, app))
 }
 
 /// Appends `records` and waits until they commit; fails only if fenced.

@@ -91,8 +91,9 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         (None, Durability::None) => Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone()),
         (None, Durability::Fabric) => {
             let settings = cfg.fabric.as_ref().context("--durability fabric needs --storage and --certs")?;
-            let mut engine = Engine::new(engine_cfg, cfg.seed);
-            let app = fabric::recover(settings, &mut engine).await.context("recovering from the storage fabric")?;
+            let engine = Engine::new(engine_cfg, cfg.seed);
+            let (engine, app) =
+                fabric::recover(settings, engine).await.context("recovering from the storage fabric")?;
             let start = Progress { commit: app.commit_lsn(), flushed: app.fabric_flushed_lsn() };
             let (progress_tx, progress_rx) = watch::channel(start);
             let log = Log::new(app.epoch(), app.last_lsn() + 1, progress_rx);

@@ -49,7 +49,7 @@ fn start_nodes(bin: &Path, dir: &Path) -> anyhow::Result<(Nodes, Vec<SocketAddr>
     let mut kids = Vec::new();
     for i in 0..6 {
         let mut cmd = Command::new(bin);
-        cmd.args(["--node-id", &(i + 1).to_string(), "--listen", &addrs[i].to_string()])
+        cmd.args(["--new-cluster", "--node-id", &(i + 1).to_string(), "--listen", &addrs[i].to_string()])
             .arg("--data-dir")
             .arg(dir.join(format!("node-{}", i + 1)))
             .arg("--certs")

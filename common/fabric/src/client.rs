@@ -29,7 +29,7 @@ const EVENTS_MAX: usize = 4096;
 enum Event {
     Up { node: usize, link: u64, conn: quinn::Connection, tx: mpsc::Sender<Message> },
     Reply { node: usize, link: u64, msg: Message },
-    Flushed { node: usize, link: u64, lsn: Lsn },
+    Flushed { node: usize, link: u64, lsn: Lsn, epoch: Epoch },
     Down { node: usize, link: u64, why: String },
 }
 
@@ -96,6 +96,24 @@ impl Appender {
             events_tx,
             events_rx,
         }
+    }
+
+    /// A client for a writer that recovered (see
+    /// [`Pipeline::after_recovery`]): records up to `committed` are known
+    /// committed, `suffix` (adopted above them) is sent again and counts as
+    /// committed only with this writer's first record.
+    pub fn after_recovery(
+        endpoint: quinn::Endpoint,
+        addrs: Vec<SocketAddr>,
+        me: NodeId,
+        epoch: Epoch,
+        mode: CommitMode,
+        committed: (Lsn, Epoch),
+        suffix: Vec<Record>,
+    ) -> Appender {
+        let mut app = Appender::new(endpoint, addrs, me, epoch, mode, committed);
+        app.pipe = Pipeline::after_recovery(epoch, mode, committed, suffix, Limits::default());
+        app
     }
 
     /// The epoch this client writes in.
@@ -212,7 +230,7 @@ impl Appender {
                 Outcome::Ok
             }
             Event::Reply { msg, .. } => self.pipe.on_reply(node, msg, now),
-            Event::Flushed { lsn, .. } => self.pipe.on_flushed(node, lsn),
+            Event::Flushed { lsn, epoch, .. } => self.pipe.on_flushed(node, lsn, epoch),
             Event::Down { why, .. } => Outcome::Drop(why),
         };
         match outcome {
@@ -323,8 +341,8 @@ async fn open_link(
     });
     let ev = events.clone();
     tokio::spawn(async move {
-        while let Ok(Message::FlushedLsn { lsn }) = framed::recv(&mut frx).await {
-            if ev.send(Event::Flushed { node, link, lsn }).await.is_err() {
+        while let Ok(Message::FlushedLsn { lsn, epoch }) = framed::recv(&mut frx).await {
+            if ev.send(Event::Flushed { node, link, lsn, epoch }).await.is_err() {
                 return;
             }
         }

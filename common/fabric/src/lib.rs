@@ -10,5 +10,5 @@ pub mod recovery;
 
 pub use client::{AppendError, Appender};
 pub use pipeline::Pipeline;
-pub use recovery::{Adopted, Promised, Recovery, Rules, Step};
 pub use quorum::{AckOutcome, COMMIT_QUORUM, CommitMode, CommitTracker, STORAGE_NODES};
+pub use recovery::{Adopted, Promised, Recovery, Rules, Step};

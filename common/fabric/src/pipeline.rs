@@ -282,8 +282,15 @@ impl Pipeline {
         }
     }
 
-    /// Node `i` reported its flushed LSN.
-    pub fn on_flushed(&mut self, i: usize, flushed: Lsn) -> Outcome {
+    /// Node `i` reported its flushed LSN and the epoch of its record
+    /// there. A report about a record this writer's log does not hold at
+    /// that LSN (sent before the node replaced it) is ignored.
+    pub fn on_flushed(&mut self, i: usize, flushed: Lsn, epoch: Epoch) -> Outcome {
+        let ours = flushed < self.held_from
+            || self.held.get((flushed - self.held_from) as usize).map(|r| r.epoch) == Some(epoch);
+        if !ours {
+            return Outcome::Ok;
+        }
         let scl = self.nodes[i].scl;
         self.ack(i, self.epoch, scl, flushed)
     }
@@ -447,7 +454,7 @@ mod tests {
         }
         assert_eq!(p.commit_lsn(), 0, "disk mode waits for fsync");
         for i in 0..4 {
-            p.on_flushed(i, 5);
+            p.on_flushed(i, 5, 1);
         }
         assert_eq!(p.commit_lsn(), 5);
         assert_eq!(p.last_lsn(), 5, "released records keep the LSN count");
@@ -465,10 +472,61 @@ mod tests {
         p.push(recs(1, 5));
         for i in 0..4 {
             p.poll_send(i, 0);
-            p.on_flushed(i, 5);
+            p.on_flushed(i, 5, 1);
             p.on_reply(i, Message::Ack { epoch: 1, scl: 5, flushed: 0 }, 0);
         }
         assert_eq!(p.commit_lsn(), 5, "the flush reports came first; the acks complete them");
+    }
+
+    /// Hole 2 of the log-protocol issue (Raft's figure 8): a new writer
+    /// announces as committed only what it knows committed until a record
+    /// of its own epoch commits.
+    #[test]
+    fn a_new_writer_announces_no_adopted_record_before_its_own_commits() {
+        let adopted: Vec<Record> = (2..=3)
+            .map(|lsn| Record { lsn, epoch: 1, kind: RecordKind::Effects, payload: Bytes::from_static(b"a") })
+            .collect();
+        let mut p = Pipeline::after_recovery(2, CommitMode::Memory, (1, 1), adopted, Limits::default());
+        (0..STORAGE_NODES).for_each(|i| p.on_connected(i));
+        let commit_of = |m: &Message| match m {
+            Message::Append { commit_lsn, .. } => *commit_lsn,
+            _ => panic!("not an append"),
+        };
+        for i in 0..4 {
+            let m = p.poll_send(i, 0).unwrap();
+            assert_eq!(lsns(&m), (1, vec![2, 3]), "the adopted suffix is sent again");
+            assert_eq!(commit_of(&m), 1, "only the known commit is announced");
+            assert_eq!(p.on_reply(i, Message::Ack { epoch: 2, scl: 3, flushed: 0 }, 0), Outcome::Ok);
+        }
+        assert_eq!(p.commit_lsn(), 1, "four acks of the adopted records alone commit nothing");
+        p.push(vec![Record { lsn: 4, epoch: 2, kind: RecordKind::LeaderChange, payload: Bytes::new() }]);
+        for i in 0..4 {
+            let m = p.poll_send(i, 0).unwrap();
+            assert_eq!(commit_of(&m), 1);
+            p.on_reply(i, Message::Ack { epoch: 2, scl: 4, flushed: 0 }, 0);
+        }
+        assert_eq!(p.commit_lsn(), 4, "the writer's own record commits everything before it");
+    }
+
+    /// Hole 6: a flush report about a record the node has since replaced
+    /// (it was sent before the truncation) does not count.
+    #[test]
+    fn a_flush_report_of_a_replaced_record_does_not_count() {
+        let mut p = Pipeline::new(2, CommitMode::Disk, (0, 0), Limits::default());
+        (0..STORAGE_NODES).for_each(|i| p.on_connected(i));
+        let two: Vec<Record> =
+            (1..=5).map(|lsn| Record { lsn, epoch: 2, kind: RecordKind::Effects, payload: Bytes::new() }).collect();
+        p.push(two);
+        for i in 0..4 {
+            p.poll_send(i, 0);
+            p.on_flushed(i, 5, 1);
+            p.on_reply(i, Message::Ack { epoch: 2, scl: 5, flushed: 0 }, 0);
+        }
+        assert_eq!(p.commit_lsn(), 0, "the reports were about epoch 1's records 1-5");
+        for i in 0..4 {
+            p.on_flushed(i, 5, 2);
+        }
+        assert_eq!(p.commit_lsn(), 5);
     }
 
     #[test]

@@ -136,6 +136,9 @@ pub enum Message {
     FlushedLsn {
         /// Flushed LSN.
         lsn: Lsn,
+        /// Epoch of the record at `lsn` on that node: a report counts only
+        /// for the writer whose log holds that same record there.
+        epoch: Epoch,
     },
     /// Writer → data nodes: records up to `lsn` are committed.
     CommitLsn {
@@ -211,7 +214,7 @@ mod tests {
             Message::Promise { epoch: 5, last_epoch: 2, last_lsn: 11, commit_lsn: 9, memory: Memory::Restarted },
             Message::Read { from_lsn: 1, max_bytes: 4096 },
             Message::Records { records: vec![], commit_lsn: 4 },
-            Message::FlushedLsn { lsn: 7 },
+            Message::FlushedLsn { lsn: 7, epoch: 2 },
             Message::WaitFlushed { lsn: 9 },
             Message::SubscribeFlushed,
             Message::Truncate { lsn: 5 },

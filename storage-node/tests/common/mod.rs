@@ -61,6 +61,9 @@ impl Cluster {
 
     pub fn start(&mut self, i: usize) {
         let mut cmd = Command::new(BIN);
+        if !self.dir.join(format!("node-{}", i + 1)).exists() {
+            cmd.arg("--new-cluster");
+        }
         cmd.args(["--node-id", &(i + 1).to_string(), "--zone", ZONES[i], "--listen", &self.addrs[i].to_string()])
             .arg("--data-dir")
             .arg(self.dir.join(format!("node-{}", i + 1)))

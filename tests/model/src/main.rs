@@ -125,7 +125,11 @@ fn report(checker: impl Checker<LogModel>, start: Instant) -> anyhow::Result<()>
             (_, Some(path)) => {
                 failed = true;
                 let steps = path.into_vec();
-                println!("VIOLATED: {} ({} steps)\n  trace (storage nodes 0-5, writers by start order):", p.name, steps.len() - 1);
+                println!(
+                    "VIOLATED: {} ({} steps)\n  trace (storage nodes 0-5, writers by start order):",
+                    p.name,
+                    steps.len() - 1
+                );
                 print_trace(checker.model(), steps);
             }
         }

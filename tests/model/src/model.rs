@@ -180,9 +180,9 @@ impl Config {
                 outcome_of(s, w, n, outcome);
             }
             Action::Report(w, n) => {
-                let lsn = s.writers[w].links[n].flushed.take()?;
+                let (lsn, epoch) = s.writers[w].links[n].flushed.take()?;
                 let Phase::Writing(p) = &mut s.writers[w].phase else { return None };
-                let outcome = p.on_flushed(n, lsn);
+                let outcome = p.on_flushed(n, lsn, epoch);
                 outcome_of(s, w, n, outcome);
             }
             Action::Connect(w, n) => {
@@ -263,9 +263,8 @@ impl Config {
         let Step::Adopt(a) = rec.next() else { return Some(()) };
         wr.log = epochs[..a.last_lsn as usize].to_vec();
         let committed = (a.known_commit, if a.known_commit == 0 { 0 } else { wr.log[a.known_commit as usize - 1] });
-        let suffix = (a.known_commit + 1..=a.last_lsn)
-            .map(|l| record(l, wr.log[l as usize - 1], RecordKind::Effects))
-            .collect();
+        let suffix =
+            (a.known_commit + 1..=a.last_lsn).map(|l| record(l, wr.log[l as usize - 1], RecordKind::Effects)).collect();
         let mut p = Pipeline::after_recovery(wr.epoch, self.mode, committed, suffix, limits());
         p.push(vec![record(a.last_lsn + 1, wr.epoch, RecordKind::LeaderChange)]);
         wr.log.push(wr.epoch);
@@ -287,7 +286,7 @@ impl Config {
         let last = recs.last().map_or(0, |r| r.0);
         node.log.on_written(last, generation);
         node.log.on_flushed(last, generation);
-        let flushed = node.log.flushed();
+        let flushed = (node.log.flushed(), node.log.epoch_at(node.log.flushed()).unwrap_or(0));
         for wr in &mut s.writers {
             // Flush reports matter to commits only in disk mode.
             if wr.links[n].up && self.mode == CommitMode::Disk {
@@ -301,7 +300,12 @@ impl Config {
 /// A storage node handles one message, as `node.rs` does.
 fn deliver(node: &mut NodeM, m: Message) -> Message {
     let Message::Append { epoch, prev_lsn, prev_epoch, commit_lsn, records } = m else {
-        return Message::Error { code: sixfold_wire::ErrorCode::BadRequest, current_epoch: 0, last_lsn: 0, detail: String::new() };
+        return Message::Error {
+            code: sixfold_wire::ErrorCode::BadRequest,
+            current_epoch: 0,
+            last_lsn: 0,
+            detail: String::new(),
+        };
     };
     let records = decode_run(&records).unwrap_or_default();
     match node.log.append(epoch, prev_lsn, prev_epoch, commit_lsn, records) {
@@ -311,7 +315,12 @@ fn deliver(node: &mut NodeM, m: Message) -> Message {
             }
             Message::Ack { epoch, scl: acc.scl, flushed: node.log.flushed() }
         }
-        Err(r) => Message::Error { code: r.code, current_epoch: r.current_epoch, last_lsn: node.log.last_lsn(), detail: String::new() },
+        Err(r) => Message::Error {
+            code: r.code,
+            current_epoch: r.current_epoch,
+            last_lsn: node.log.last_lsn(),
+            detail: String::new(),
+        },
     }
 }
 
@@ -321,8 +330,10 @@ fn fill(s: &mut State, n: usize, p: usize) {
     let peer = s.nodes[p].epochs();
     let node = &mut s.nodes[n];
     let from = node.log.fill_from();
-    let recs: Vec<Record> =
-        (from..=peer.len() as Lsn).filter(|&l| l >= 1).map(|l| record(l, peer[l as usize - 1], RecordKind::Effects)).collect();
+    let recs: Vec<Record> = (from..=peer.len() as Lsn)
+        .filter(|&l| l >= 1)
+        .map(|l| record(l, peer[l as usize - 1], RecordKind::Effects))
+        .collect();
     if let Ok(Some(cut)) = node.log.fill(recs) {
         node.disk.retain(|r| r.0 <= cut);
     }
@@ -419,7 +430,12 @@ impl stateright::Model for LogModel {
     type Action = Action;
 
     fn init_states(&self) -> Vec<State> {
-        vec![State { nodes: std::array::from_fn(|_| NodeM::fresh()), writers: Vec::new(), faults: 0, ghost: Ghost::default() }]
+        vec![State {
+            nodes: std::array::from_fn(|_| NodeM::fresh()),
+            writers: Vec::new(),
+            faults: 0,
+            ghost: Ghost::default(),
+        }]
     }
 
     fn actions(&self, s: &State, out: &mut Vec<Action>) {

@@ -34,8 +34,8 @@ pub struct Link {
     /// Connected.
     pub up: bool,
     /// A flush report not yet delivered (its own stream: it may overtake
-    /// or trail the acks).
-    pub flushed: Option<Lsn>,
+    /// or trail the acks): the LSN and the epoch of the node's record there.
+    pub flushed: Option<(Lsn, Epoch)>,
 }
 
 /// Where a writer is.
@@ -100,7 +100,12 @@ pub struct State {
 impl NodeM {
     /// A node of a new cluster.
     pub fn fresh() -> NodeM {
-        NodeM { log: LogState::recovered(0, 0, Vec::new(), Memory::Intact), disk: Vec::new(), flushing: None, commit_seen: 0 }
+        NodeM {
+            log: LogState::recovered(0, 0, Vec::new(), Memory::Intact),
+            disk: Vec::new(),
+            flushing: None,
+            commit_seen: 0,
+        }
     }
 
     /// Epoch of every record of the log, from LSN 1.
@@ -125,7 +130,13 @@ impl NodeM {
 impl WriterM {
     /// A writer starting a recovery.
     pub fn new(rec: Recovery) -> WriterM {
-        WriterM { epoch: rec.epoch(), phase: Phase::Recovering { rec, asked: 0 }, log: Vec::new(), writes: 0, links: Default::default() }
+        WriterM {
+            epoch: rec.epoch(),
+            phase: Phase::Recovering { rec, asked: 0 },
+            log: Vec::new(),
+            writes: 0,
+            links: Default::default(),
+        }
     }
 }
 

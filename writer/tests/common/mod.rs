@@ -177,6 +177,9 @@ impl Fabric {
 
     pub fn start_node(&mut self, i: usize) {
         let mut cmd = Command::new(storage_bin());
+        if !self.dir.join(format!("node-{}", i + 1)).exists() {
+            cmd.arg("--new-cluster");
+        }
         cmd.args(["--node-id", &(i + 1).to_string(), "--listen", &self.addrs[i].to_string()])
             .arg("--data-dir")
             .arg(self.dir.join(format!("node-{}", i + 1)))
