@@ -22,7 +22,9 @@ pub struct Refusal {
 /// What an accepted Append changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
-    /// Highest LSN held with no gap below.
+    /// Highest LSN known to match the writer's log (the end of this
+    /// Append): records above it may be an older epoch's and must not
+    /// count toward the writer's commit.
     pub scl: Lsn,
     /// The promised epoch rose to the Append's: persist it before acking.
     pub promise_raised: bool,
@@ -198,7 +200,7 @@ impl LogState {
         if healed {
             self.memory = Memory::Intact;
         }
-        Ok(Accepted { scl: self.last_lsn(), promise_raised, truncated_from, healed })
+        Ok(Accepted { scl: matched_end, promise_raised, truncated_from, healed })
     }
 
     /// The commit LSN this node holds covers a record of `epoch` (the
@@ -474,8 +476,9 @@ mod tests {
         let mut l = fresh();
         l.append(1, 0, 0, 0, recs(1, 3, 1)).unwrap();
         // Writer of epoch 2 adopted only record 1 and committed 2-3 of its own elsewhere.
-        l.append(2, 1, 1, 3, Vec::new()).unwrap();
+        let a = l.append(2, 1, 1, 3, Vec::new()).unwrap();
         assert_eq!(l.commit(), 1, "records 2-3 of epoch 1 here are not the committed ones");
+        assert_eq!(a.scl, 1, "nor are they acknowledged to the writer");
         l.append(2, 1, 1, 3, recs(2, 3, 2)).unwrap();
         assert_eq!(l.commit(), 3);
     }

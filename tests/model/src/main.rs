@@ -63,6 +63,10 @@ struct Cli {
     /// stateright's symmetry reduction.
     #[arg(long)]
     bfs: bool,
+    /// Random walks from this seed instead of an exhaustive search (finds
+    /// deep counterexamples fast; proves nothing when it finds none).
+    #[arg(long)]
+    simulate: Option<u64>,
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -85,7 +89,7 @@ fn main() -> anyhow::Result<()> {
         },
         flush_race: cli.flush_race,
         no_crashes: cli.no_crashes,
-        canonical: cli.bfs,
+        canonical: cli.bfs || cli.simulate.is_some(),
         rules: match cli.rules {
             RuleSet::Safe => Rules::Safe,
             RuleSet::Unsafe => Rules::Unsafe,
@@ -97,7 +101,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(t) = cli.timeout_s {
         builder = builder.timeout(Duration::from_secs(t));
     }
-    if cli.bfs {
+    if let Some(seed) = cli.simulate {
+        report(builder.spawn_simulation(seed, stateright::UniformChooser).join(), start)
+    } else if cli.bfs {
         report(builder.spawn_bfs().join(), start)
     } else {
         report(builder.symmetry().spawn_dfs().join(), start)

@@ -89,11 +89,34 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     INDEX.get_or_init(|| TABLE.iter().map(|s| (s.name, s)).collect()).get(key).copied()
 }
 
+/// Where a `numkeys` argument stands in the commands whose keys follow it
+/// (`(numkeys position, keys before it)`), as Redis's key specs say.
+fn numkeys_layout(name: &str) -> Option<(usize, usize)> {
+    Some(match name {
+        "zunionstore" | "zinterstore" | "zdiffstore" => (2, 1),
+        "zunion" | "zinter" | "zdiff" | "sintercard" | "zintercard" | "lmpop" | "zmpop" => (1, 0),
+        "blmpop" | "bzmpop" => (2, 0),
+        _ => return None,
+    })
+}
+
+/// The keys of a command with a `numkeys` argument; `None` (wait for
+/// everything) when the count is not a number that fits the arguments.
+fn numkeys_keys(args: &[Bytes], at: usize, before: usize) -> Option<Vec<Bytes>> {
+    let n: usize = std::str::from_utf8(args.get(at)?).ok()?.parse().ok()?;
+    let keys = args.get(at + 1..at + 1 + n)?;
+    Some(args[1..=before].iter().chain(keys).cloned().collect())
+}
+
 /// The keys a command names, from its key positions; `None` when the
-/// command has no key positions (its keys cannot be known from its
-/// arguments: KEYS, SCAN, FLUSHALL, EXEC, ...).
+/// command's keys cannot be known from its arguments (KEYS, SCAN,
+/// FLUSHALL, EXEC, SORT with BY/GET patterns, ...): then it waits for
+/// every pending write.
 pub fn command_keys(args: &[Bytes]) -> Option<Vec<Bytes>> {
     let spec = lookup(args.first()?)?;
+    if let Some((at, before)) = numkeys_layout(spec.name) {
+        return numkeys_keys(args, at, before);
+    }
     let (first, last, step) = spec.keys;
     if first <= 0 || step <= 0 {
         return None;
