@@ -211,6 +211,10 @@ impl Core {
                 }
                 wait = wait.max(read_wait(log, &c));
             }
+            if self.log.is_some() && crate::durable::too_large(&c) {
+                self.engine.refuse(id, &crate::durable::too_large_error(&c));
+                continue;
+            }
             if let Some(r) = parse_replconf(&c) {
                 self.replicas.on_replconf(id, r);
             }

@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 use sixfold_engine::{Effect, encode_group};
+use sixfold_wire::RECORD_PAYLOAD_BYTES_MAX;
 use sixfold_wire::{Epoch, Lsn, Record, RecordKind};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -149,6 +150,13 @@ impl Log {
                 }
             }
             let payload = Bytes::from(encode_group(&g));
+            if payload.len() > RECORD_PAYLOAD_BYTES_MAX {
+                // The engine already holds a change the log cannot carry:
+                // stop before anyone reads it (no reply was sent; a new
+                // writer recovers the log without it).
+                tracing::error!(bytes = payload.len(), "an effect group is over the record limit; stopping");
+                std::process::exit(4);
+            }
             let r = Record { lsn: self.next_lsn, epoch: self.epoch, kind: RecordKind::Effects, payload };
             self.queue_bytes += r.encoded_len();
             self.queue.push_back(r);
@@ -174,6 +182,23 @@ impl Log {
     pub fn on_commit(&mut self, commit: Lsn) {
         self.pending.retain(|_, lsn| *lsn > commit);
     }
+}
+
+/// Largest request the durable writer runs: its effects must fit one log
+/// record ([`RECORD_PAYLOAD_BYTES_MAX`]), and a command's effects may be
+/// about as large as its arguments, so half the record limit.
+pub const REQUEST_BYTES_DURABLE_MAX: usize = RECORD_PAYLOAD_BYTES_MAX / 2;
+
+/// Whether a request is refused before it runs (hole 4 of the
+/// log-protocol issue: a record over the frame limit wedged the log).
+pub fn too_large(args: &[Bytes]) -> bool {
+    args.iter().map(Bytes::len).sum::<usize>() > REQUEST_BYTES_DURABLE_MAX
+}
+
+/// The error a refused request gets.
+pub fn too_large_error(args: &[Bytes]) -> String {
+    let n: usize = args.iter().map(Bytes::len).sum();
+    format!("ERR command of {n} bytes is over the durable log's limit of {REQUEST_BYTES_DURABLE_MAX} bytes per command")
 }
 
 #[cfg(test)]

@@ -307,6 +307,15 @@ impl Engine {
         }
     }
 
+    /// A command the server refuses before running it (the caller's own
+    /// limits): the client gets `-{msg}` as its reply and stays connected.
+    pub fn refuse(&mut self, id: ClientId, msg: &str) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.push(&Frame::error(msg.to_string()));
+            self.has_output.push(id);
+        }
+    }
+
     /// The client sent bytes that are not RESP: it gets Redis's
     /// `-ERR Protocol error: ...` after the replies of its earlier commands,
     /// and is disconnected.

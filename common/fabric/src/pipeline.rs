@@ -26,8 +26,12 @@ pub struct Limits {
     /// Most record bytes held (not yet on disk on four nodes) before the
     /// pipeline refuses new records.
     pub held_bytes_max: usize,
-    /// A node whose oldest Append is unanswered this long is dropped.
+    /// A node whose oldest Append is unanswered this long (plus the time
+    /// its bytes take at [`Limits::link_bytes_per_ms_min`]) is dropped.
     pub node_timeout_ms: u64,
+    /// The slowest link speed assumed: a large Append gets longer to be
+    /// answered (otherwise a record of tens of MiB is resent forever).
+    pub link_bytes_per_ms_min: u64,
     /// Pause before resending to a node that must first fill a hole from
     /// its peers.
     pub fill_wait_ms: u64,
@@ -41,6 +45,7 @@ impl Default for Limits {
             inflight_bytes_max: 16 * 1024 * 1024,
             held_bytes_max: 128 * 1024 * 1024,
             node_timeout_ms: 2_000,
+            link_bytes_per_ms_min: 2_000,
             fill_wait_ms: 50,
         }
     }
@@ -338,10 +343,12 @@ impl Pipeline {
 
     /// Nodes whose oldest Append has waited longer than the node timeout.
     pub fn overdue(&self, now_ms: u64) -> Vec<usize> {
-        let limit = self.limits.node_timeout_ms;
-        (0..STORAGE_NODES)
-            .filter(|&i| self.nodes[i].inflight.front().is_some_and(|s| now_ms.saturating_sub(s.at_ms) > limit))
-            .collect()
+        let (limit, speed) = (self.limits.node_timeout_ms, self.limits.link_bytes_per_ms_min.max(1));
+        let late = |s: &Sent| {
+            let allowed = limit.saturating_add(s.bytes as u64 / speed);
+            now_ms.saturating_sub(s.at_ms) > allowed
+        };
+        (0..STORAGE_NODES).filter(|&i| self.nodes[i].inflight.front().is_some_and(late)).collect()
     }
 }
 

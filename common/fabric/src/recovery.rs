@@ -192,13 +192,17 @@ impl Recovery {
         }
     }
 
-    /// Whether the promisers that can still be read form a recovery quorum.
+    /// Whether the promisers that can still be read form a recovery
+    /// quorum: four, three of them intact — or all six, whatever they lost
+    /// (nothing that still exists anywhere is then out of sight, and the
+    /// most up-to-date log holds every committed record that survived).
     pub fn quorum(&self) -> bool {
         let n = self.promised().count();
         match self.rules {
             Rules::Unsafe => n >= COMMIT_QUORUM,
             Rules::Safe => {
-                n >= COMMIT_QUORUM && self.promised().filter(|(_, p)| self.intact(p.memory)).count() >= INTACT_QUORUM
+                let intact = self.promised().filter(|(_, p)| self.intact(p.memory)).count();
+                n == STORAGE_NODES || (n >= COMMIT_QUORUM && intact >= INTACT_QUORUM)
             }
         }
     }
@@ -240,6 +244,13 @@ mod tests {
         assert_eq!(r.next(), Step::Wait, "only two promisers are intact");
         r.on_promise(4, p(0, 0, Memory::Intact));
         assert_eq!(r.next(), Step::Read { node: 1, upto_lsn: 5, upto_epoch: 2 }, "the highest last epoch wins");
+        let mut all = Recovery::new(3, CommitMode::Memory, Rules::Safe);
+        for i in 0..5 {
+            all.on_promise(i, p(1, 4, Memory::Restarted));
+        }
+        assert_eq!(all.next(), Step::Wait, "five nodes that lost memory are not enough");
+        all.on_promise(5, p(1, 3, Memory::Wiped));
+        assert!(matches!(all.next(), Step::Read { .. }), "all six: nothing is out of sight");
         r.on_read(1, 5, 2);
         assert!(matches!(r.next(), Step::Adopt(Adopted { node: 1, last_lsn: 5, known_commit: 0, .. })));
     }

@@ -7,7 +7,7 @@ pub mod message;
 pub mod record;
 
 pub use message::{ErrorCode, Memory, Message, Role, decode_frame, encode_frame};
-pub use record::{Record, RecordKind, decode_run, encode_run};
+pub use record::{RECORD_PAYLOAD_BYTES_MAX, Record, RecordKind, decode_run, encode_run};
 
 /// Log sequence number: position of a record in a shard's log, from 1.
 pub type Lsn = u64;

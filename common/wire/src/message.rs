@@ -9,8 +9,10 @@ use crate::{Epoch, Lsn, NodeId, WireError};
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
 
-/// Largest frame accepted (records of one Append or Records message).
-pub const FRAME_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Largest frame accepted: one record of the largest size
+/// ([`crate::record::RECORD_PAYLOAD_BYTES_MAX`]) with room for its header
+/// and the message around it, so every valid record can be shipped.
+pub const FRAME_BYTES_MAX: usize = crate::record::RECORD_PAYLOAD_BYTES_MAX + 1024 * 1024;
 /// Size of the length prefix.
 pub const FRAME_HEADER_BYTES: usize = 4;
 

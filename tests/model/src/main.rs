@@ -55,6 +55,9 @@ struct Cli {
     /// Faults are only link cuts, writer deaths and failed reads.
     #[arg(long)]
     no_crashes: bool,
+    /// Storage nodes never fill holes from peers (a smaller world).
+    #[arg(long)]
+    no_fills: bool,
     /// Steps per run.
     #[arg(long, default_value_t = 24)]
     depth: usize,
@@ -89,6 +92,7 @@ fn main() -> anyhow::Result<()> {
         },
         flush_race: cli.flush_race,
         no_crashes: cli.no_crashes,
+        no_fills: cli.no_fills,
         canonical: cli.bfs || cli.simulate.is_some(),
         rules: match cli.rules {
             RuleSet::Safe => Rules::Safe,

@@ -33,6 +33,8 @@ pub struct Config {
     pub flush_race: bool,
     /// Faults are only link cuts, writer deaths and failed reads.
     pub no_crashes: bool,
+    /// Storage nodes never fill holes from peers (a smaller world).
+    pub no_fills: bool,
     /// Replace each state by its symmetry representative as it is made
     /// (so breadth-first search gets symmetry reduction too).
     pub canonical: bool,
@@ -142,7 +144,7 @@ impl Config {
                 out.push(Action::FlushWrite(n));
             }
             for (p, peer) in s.nodes.iter().enumerate() {
-                if p != n && peer.log.last_lsn() > node.log.last_lsn() {
+                if !self.no_fills && p != n && peer.log.last_lsn() > node.log.last_lsn() {
                     out.push(Action::Fill(n, p));
                 }
             }
