@@ -105,16 +105,25 @@ fn main() -> anyhow::Result<()> {
     if let Some(t) = cli.timeout_s {
         builder = builder.timeout(Duration::from_secs(t));
     }
+    let how = Run { simulate: cli.simulate.is_some(), timeout_s: cli.timeout_s, depth: cli.depth };
     if let Some(seed) = cli.simulate {
-        report(builder.spawn_simulation(seed, stateright::UniformChooser).join(), start)
+        report(builder.spawn_simulation(seed, stateright::UniformChooser).join(), start, how)
     } else if cli.bfs {
-        report(builder.spawn_bfs().join(), start)
+        report(builder.spawn_bfs().join(), start, how)
     } else {
-        report(builder.symmetry().spawn_dfs().join(), start)
+        report(builder.symmetry().spawn_dfs().join(), start, how)
     }
 }
 
-fn report(checker: impl Checker<LogModel>, start: Instant) -> anyhow::Result<()> {
+/// How a run was made, for its verdict.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    simulate: bool,
+    timeout_s: Option<u64>,
+    depth: usize,
+}
+
+fn report(checker: impl Checker<LogModel>, start: Instant, how: Run) -> anyhow::Result<()> {
     let secs = start.elapsed().as_secs_f64();
     println!(
         "explored {} states ({} unique), max depth {}, in {secs:.1} s",
@@ -122,6 +131,14 @@ fn report(checker: impl Checker<LogModel>, start: Instant) -> anyhow::Result<()>
         checker.unique_state_count(),
         checker.max_depth()
     );
+    let timed_out = how.timeout_s.is_some_and(|t| secs >= t as f64);
+    match (how.simulate, timed_out) {
+        (true, _) => println!("random walks: what holds here is not proven"),
+        (false, true) => {
+            println!("INCOMPLETE: the time limit stopped the search (proven only below depth {})", checker.max_depth())
+        }
+        (false, false) => println!("complete: every state up to depth {} explored", how.depth),
+    }
     let mut failed = false;
     for p in checker.model().properties() {
         let found = checker.discovery(p.name);
