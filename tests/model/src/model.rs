@@ -361,11 +361,12 @@ fn outcome_of(s: &mut State, w: usize, n: usize, o: Outcome) {
     }
 }
 
-/// A new writer's log must hold every record of an earlier epoch that a
-/// client or reader was shown. (A writer of an older epoch that adopts a
-/// log late is fenced at its first Append and commits nothing.)
+/// A new writer's log must hold every record that a writer of an earlier
+/// epoch showed a client or reader (leader completeness). Records first
+/// committed by a newer writer do not bind it: a writer that adopts late,
+/// after a newer one took over, is fenced at its first Append.
 fn check_adopted(g: &mut Ghost, log: &[Epoch], epoch: Epoch) {
-    let holds = |(l, e): (&Lsn, &Epoch)| *e >= epoch || log.get(*l as usize - 1) == Some(e);
+    let holds = |(l, (e, by)): (&Lsn, &(Epoch, Epoch))| *by >= epoch || log.get(*l as usize - 1) == Some(e);
     g.lost_ack |= !g.acked.iter().all(holds);
     g.lost_visible |= !g.visible.iter().all(holds);
 }
@@ -381,8 +382,8 @@ fn observe(s: &mut State) {
                 g.lost_ack = true;
                 break;
             };
-            g.lost_ack |= *g.acked.entry(l).or_insert(e) != e;
-            g.lost_visible |= g.visible.get(&l).is_some_and(|v| *v != e);
+            g.lost_ack |= g.acked.entry(l).or_insert((e, wr.epoch)).0 != e;
+            g.lost_visible |= g.visible.get(&l).is_some_and(|v| v.0 != e);
         }
     }
     for node in &mut s.nodes {
@@ -391,8 +392,8 @@ fn observe(s: &mut State) {
         node.commit_seen = node.commit_seen.max(c);
         for l in 1..=c {
             let Some(e) = node.log.epoch_at(l) else { continue };
-            g.lost_visible |= *g.visible.entry(l).or_insert(e) != e;
-            g.lost_ack |= g.acked.get(&l).is_some_and(|a| *a != e);
+            g.lost_visible |= g.visible.entry(l).or_insert((e, node.log.promised())).0 != e;
+            g.lost_ack |= g.acked.get(&l).is_some_and(|a| a.0 != e);
         }
     }
 }

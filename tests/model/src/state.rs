@@ -72,10 +72,13 @@ pub struct WriterM {
 /// What clients and readers were shown, and violations seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Ghost {
-    /// Records a writer counted committed (a client got its reply).
-    pub acked: BTreeMap<Lsn, Epoch>,
-    /// Records a storage node served as committed to a reader.
-    pub visible: BTreeMap<Lsn, Epoch>,
+    /// Records a writer counted committed (a client got its reply):
+    /// LSN → (record's epoch, epoch of the writer that first counted it).
+    pub acked: BTreeMap<Lsn, (Epoch, Epoch)>,
+    /// Records a storage node served as committed to a reader: LSN →
+    /// (record's epoch, the node's promised epoch then — at least the
+    /// epoch of the writer that announced the commit).
+    pub visible: BTreeMap<Lsn, (Epoch, Epoch)>,
     /// An acknowledged record missing from a later writer's log or replaced.
     pub lost_ack: bool,
     /// A record a reader may have seen was later replaced or missing.
