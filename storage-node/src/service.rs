@@ -8,6 +8,7 @@
 //! peers (as a `Peer`, which may read above the commit LSN).
 
 use crate::node::Node;
+use sixfold_net::certs::{CertRole, peer_name};
 use sixfold_net::framed;
 use sixfold_wire::{ErrorCode, Lsn, Message, Role, decode_run};
 use std::sync::Arc;
@@ -25,10 +26,14 @@ pub async fn serve(node: Arc<Node>, endpoint: quinn::Endpoint, client: quinn::En
                     return;
                 }
             };
+            // The role comes from the certificate, never from what the
+            // peer says it is.
+            let name = peer_name(&conn).unwrap_or_default();
+            let role = CertRole::of(&name);
             while let Ok((tx, rx)) = conn.accept_bi().await {
-                let (node, client) = (node.clone(), client.clone());
+                let (node, client, name) = (node.clone(), client.clone(), name.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = stream(node, client, tx, rx).await {
+                    if let Err(e) = stream(node, client, (role, name), tx, rx).await {
                         tracing::debug!(error = %e, "stream ended");
                     }
                 });
@@ -37,9 +42,28 @@ pub async fn serve(node: Arc<Node>, endpoint: quinn::Endpoint, client: quinn::En
     }
 }
 
+/// Whether a peer whose certificate has role `cert` may make request
+/// `req` on a stream opened with `Hello{role: hello}` (the table in
+/// `docs/protocol.md`); the refusal's text otherwise.
+pub fn authorize(cert: CertRole, hello: Role, req: &Message) -> Result<(), &'static str> {
+    use CertRole::{DataNode, Snapshotter, StorageNode};
+    let ok = match req {
+        Message::Append { .. } | Message::Prepare { .. } => cert == DataNode,
+        Message::WaitFlushed { .. } | Message::SubscribeFlushed => matches!(cert, DataNode | StorageNode),
+        Message::Read { .. } if hello == Role::Peer => matches!(cert, DataNode | StorageNode),
+        Message::Read { .. } => matches!(cert, DataNode | StorageNode | Snapshotter),
+        Message::Truncate { .. } => {
+            return Err("Truncate is not accepted: storage nodes truncate only below a verified snapshot marker");
+        }
+        _ => true,
+    };
+    if ok { Ok(()) } else { Err("the certificate on this connection does not allow this request") }
+}
+
 async fn stream(
     node: Arc<Node>,
     client: quinn::Endpoint,
+    (cert, name): (CertRole, String),
     mut tx: quinn::SendStream,
     mut rx: quinn::RecvStream,
 ) -> Result<(), sixfold_net::NetError> {
@@ -52,7 +76,19 @@ async fn stream(
         }
     };
     loop {
-        let reply = match framed::recv(&mut rx).await? {
+        let req = framed::recv(&mut rx).await?;
+        if let Err(why) = authorize(cert, role, &req) {
+            tracing::warn!(peer = %name, ?cert, why, "refused a request");
+            let m = Message::Error {
+                code: ErrorCode::Forbidden,
+                current_epoch: 0,
+                last_lsn: node.last_lsn(),
+                detail: format!("{why} (certificate {name:?})"),
+            };
+            framed::send(&mut tx, &m).await?;
+            continue;
+        }
+        let reply = match req {
             Message::Append { epoch, prev_lsn, prev_epoch, commit_lsn, records } => {
                 while node.tail_full() {
                     node.flush_wanted.notify_one();
@@ -66,7 +102,6 @@ async fn stream(
             }
             Message::Prepare { epoch } => node.prepare(epoch),
             Message::WaitFlushed { lsn } => node.wait_flushed(lsn).await,
-            Message::Truncate { lsn } => node.truncate(lsn),
             Message::SubscribeFlushed => return push_flushed(&node, &mut tx).await,
             Message::Read { from_lsn, max_bytes } => node.read(from_lsn, max_bytes, role == Role::Peer),
             other => {

@@ -81,7 +81,7 @@ async fn bad_input_is_refused_and_the_node_keeps_serving() {
 
     // A frame header over the limit: closed before any body is read.
     let (mut otx, mut orx) = writer_stream(&ep, node).await;
-    otx.write_all(&(64u32 * 1024 * 1024).to_le_bytes()).await.unwrap();
+    otx.write_all(&((sixfold_wire::message::FRAME_BYTES_MAX + 1) as u32).to_le_bytes()).await.unwrap();
     assert!(framed::recv(&mut orx).await.is_err(), "oversized frame closes the stream");
 
     // The node still serves, and lost nothing.

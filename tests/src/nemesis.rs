@@ -36,6 +36,11 @@ pub enum Nemesis {
     WipeStorage,
     /// A storage node restarted with every fsync failing (libfiu).
     FsyncError,
+    /// Overlapping faults: both storage nodes of a zone killed; while they
+    /// are down the writer is killed and restarted (it must recover from
+    /// the four nodes left, which it may do only if three are intact) and
+    /// one more node is paused; then everything comes back.
+    ZoneAndWriter,
 }
 
 /// Faults that need network namespaces.
@@ -43,7 +48,7 @@ pub const PARTITIONS: [Nemesis; 5] =
     [Nemesis::IsolateNode, Nemesis::IsolateZone, Nemesis::SplitWriter, Nemesis::OneWay, Nemesis::Loss];
 
 /// Every fault.
-pub const ALL: [Nemesis; 11] = [
+pub const ALL: [Nemesis; 12] = [
     Nemesis::KillStorage,
     Nemesis::PauseStorage,
     Nemesis::KillReplica,
@@ -55,11 +60,12 @@ pub const ALL: [Nemesis; 11] = [
     Nemesis::Loss,
     Nemesis::WipeStorage,
     Nemesis::FsyncError,
+    Nemesis::ZoneAndWriter,
 ];
 
 /// The names `--nemesis` accepts.
 pub const NAMES: &str = "kill, pause, kill-replica, kill-writer, isolate-node, isolate-zone, split-writer, \
-                         one-way, loss, partition (the five network faults), wipe, fsync, all";
+                         one-way, loss, partition (the five network faults), wipe, fsync, overlap, all";
 
 /// Parses a comma-separated list of names into faults.
 pub fn parse(list: &str) -> Result<Vec<Nemesis>, String> {
@@ -77,6 +83,7 @@ pub fn parse(list: &str) -> Result<Vec<Nemesis>, String> {
             "loss" => Nemesis::Loss,
             "wipe" | "lose-data" => Nemesis::WipeStorage,
             "fsync" => Nemesis::FsyncError,
+            "overlap" | "zone-and-writer" => Nemesis::ZoneAndWriter,
             "partition" => {
                 out.extend(PARTITIONS);
                 continue;
@@ -178,9 +185,40 @@ pub fn strike(c: &mut Cluster, n: Nemesis, rng: &mut SmallRng) -> anyhow::Result
             format!("{} lost its data directory, restarted empty after {} ms", name(a), ms(hold))
         }
         Nemesis::FsyncError => fsync_errors(c, a, long_hold)?,
+        Nemesis::ZoneAndWriter => zone_and_writer(c, rng, long_hold)?,
         _ => return partition(c, n, rng, long_hold),
     };
     Ok(line)
+}
+
+/// Overlapping faults (see [`Nemesis::ZoneAndWriter`]); holds them for
+/// `hold` in all and waits until the writer serves again.
+fn zone_and_writer(c: &mut Cluster, rng: &mut SmallRng, hold: Duration) -> anyhow::Result<String> {
+    let z = rng.random_range(0..3);
+    let zone_nodes: Vec<usize> = (0..STORAGE_NODES).filter(|&i| zone(i) == z).collect();
+    let others: Vec<usize> = (0..STORAGE_NODES).filter(|&i| zone(i) != z).collect();
+    let extra = others[rng.random_range(0..others.len())];
+    for &v in &zone_nodes {
+        c.kill(v);
+    }
+    std::thread::sleep(hold / 3);
+    c.kill(WRITER);
+    c.restart(WRITER)?;
+    std::thread::sleep(hold / 3);
+    c.pause(extra, true);
+    std::thread::sleep(hold / 3);
+    for &v in &zone_nodes {
+        c.restart(v)?;
+    }
+    c.pause(extra, false);
+    c.wait_serving(WRITER)?;
+    Ok(format!(
+        "SIGKILL zone {} ({}), then the writer (restarted with four nodes), then SIGSTOP {} — {} ms in all",
+        z + 1,
+        names(&zone_nodes),
+        name(extra),
+        hold.as_millis()
+    ))
 }
 
 /// Restarts storage node `v` with every fsync failing, waits `hold`, then

@@ -16,11 +16,12 @@ use std::time::Duration;
 const SCENARIO_SECS: u64 = 60;
 
 /// Seeds and faults of the tier.
-const TIER: [(u64, &str); 4] = [
+const TIER: [(u64, &str); 5] = [
     (11, "kill,pause,kill-replica"),
     (12, "partition"),
     (13, "kill,kill-replica,isolate-node,isolate-zone,one-way,loss"),
     (14, "all"),
+    (15, "overlap,kill,pause"),
 ];
 
 fn say(line: &str) {

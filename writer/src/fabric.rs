@@ -101,7 +101,7 @@ async fn adopt(ep: &quinn::Endpoint, s: &FabricSettings) -> anyhow::Result<(Epoc
         prepare(ep, s, &mut rec).await;
         let mut read = Vec::new();
         loop {
-            match rec.next() {
+            match rec.step() {
                 Step::Retry(e) => {
                     epoch = e;
                     continue 'epochs;

@@ -5,7 +5,7 @@
 //!
 //! The driver sends `Prepare{epoch}` to the six storage nodes and reports
 //! each answer ([`Recovery::on_promise`], [`Recovery::on_refused`],
-//! [`Recovery::on_silent`]); [`Recovery::next`] says what to do: wait, retry
+//! [`Recovery::on_silent`]); [`Recovery::step`] says what to do: wait, retry
 //! in a higher epoch, or read a promiser's log up to the point it promised.
 //! The read's result goes back in [`Recovery::on_read`]; a read that ends
 //! short or hangs drops that promiser, and the next one is read only if the
@@ -185,11 +185,7 @@ impl Recovery {
     /// commits a node that restarted may have lost acknowledged records;
     /// with `disk` commits only a wiped node has.
     fn intact(&self, m: Memory) -> bool {
-        match (m, self.mode) {
-            (Memory::Intact, _) => true,
-            (Memory::Restarted, CommitMode::Disk) => true,
-            _ => false,
-        }
+        matches!((m, self.mode), (Memory::Intact, _) | (Memory::Restarted, CommitMode::Disk))
     }
 
     /// Whether the promisers that can still be read form a recovery
@@ -208,7 +204,7 @@ impl Recovery {
     }
 
     /// What to do now.
-    pub fn next(&mut self) -> Step {
+    pub fn step(&mut self) -> Step {
         if let Some(a) = self.adopted {
             return Step::Adopt(a);
         }
@@ -239,20 +235,20 @@ mod tests {
         r.on_promise(0, p(1, 10, Memory::Intact));
         r.on_promise(1, p(2, 5, Memory::Intact));
         r.on_promise(2, p(1, 12, Memory::Restarted));
-        assert_eq!(r.next(), Step::Wait, "three promises are not enough");
+        assert_eq!(r.step(), Step::Wait, "three promises are not enough");
         r.on_promise(3, p(1, 9, Memory::Wiped));
-        assert_eq!(r.next(), Step::Wait, "only two promisers are intact");
+        assert_eq!(r.step(), Step::Wait, "only two promisers are intact");
         r.on_promise(4, p(0, 0, Memory::Intact));
-        assert_eq!(r.next(), Step::Read { node: 1, upto_lsn: 5, upto_epoch: 2 }, "the highest last epoch wins");
+        assert_eq!(r.step(), Step::Read { node: 1, upto_lsn: 5, upto_epoch: 2 }, "the highest last epoch wins");
         let mut all = Recovery::new(3, CommitMode::Memory, Rules::Safe);
         for i in 0..5 {
             all.on_promise(i, p(1, 4, Memory::Restarted));
         }
-        assert_eq!(all.next(), Step::Wait, "five nodes that lost memory are not enough");
+        assert_eq!(all.step(), Step::Wait, "five nodes that lost memory are not enough");
         all.on_promise(5, p(1, 3, Memory::Wiped));
-        assert!(matches!(all.next(), Step::Read { .. }), "all six: nothing is out of sight");
+        assert!(matches!(all.step(), Step::Read { .. }), "all six: nothing is out of sight");
         r.on_read(1, 5, 2);
-        assert!(matches!(r.next(), Step::Adopt(Adopted { node: 1, last_lsn: 5, known_commit: 0, .. })));
+        assert!(matches!(r.step(), Step::Adopt(Adopted { node: 1, last_lsn: 5, known_commit: 0, .. })));
     }
 
     #[test]
@@ -278,20 +274,20 @@ mod tests {
         for i in 0..5 {
             r.on_promise(i, p(1, 10 + i as Lsn, Memory::Intact));
         }
-        assert!(matches!(r.next(), Step::Read { node: 4, upto_lsn: 14, .. }));
+        assert!(matches!(r.step(), Step::Read { node: 4, upto_lsn: 14, .. }));
         r.on_read(4, 13, 1);
-        assert!(matches!(r.next(), Step::Read { node: 3, .. }), "ended short: the next promiser");
+        assert!(matches!(r.step(), Step::Read { node: 3, .. }), "ended short: the next promiser");
         r.on_silent(3);
-        assert_eq!(r.next(), Step::Wait, "three promisers left are not a quorum");
+        assert_eq!(r.step(), Step::Wait, "three promisers left are not a quorum");
         r.on_promise(5, p(1, 1, Memory::Intact));
-        assert!(matches!(r.next(), Step::Read { node: 2, .. }));
+        assert!(matches!(r.step(), Step::Read { node: 2, .. }));
     }
 
     #[test]
     fn a_refusal_names_the_epoch_to_retry_above() {
         let mut r = Recovery::new(2, CommitMode::Memory, Rules::Safe);
         r.on_refused(0, 7);
-        assert_eq!(r.next(), Step::Retry(8));
+        assert_eq!(r.step(), Step::Retry(8));
     }
 
     #[test]
@@ -300,9 +296,9 @@ mod tests {
         for i in 0..4 {
             r.on_promise(i, Promised { last_epoch: 1, last_lsn: 9, commit_lsn: i as Lsn * 2, memory: Memory::Intact });
         }
-        let Step::Read { node, .. } = r.next() else { panic!() };
+        let Step::Read { node, .. } = r.step() else { panic!() };
         r.on_read(node, 9, 1);
-        let Step::Adopt(a) = r.next() else { panic!() };
+        let Step::Adopt(a) = r.step() else { panic!() };
         assert_eq!(a.known_commit, 6);
     }
 }

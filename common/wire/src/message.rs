@@ -27,6 +27,8 @@ pub enum ErrorCode {
     BadRequest,
     /// The node cannot serve it now (e.g. hot tail full, disk failed).
     Unavailable,
+    /// The certificate on the connection does not allow the request.
+    Forbidden,
 }
 
 /// Whether a storage node may have lost records it acknowledged

@@ -40,10 +40,17 @@ fn free_udp_port() -> SocketAddr {
 
 impl Cluster {
     pub fn new(name: &str) -> Cluster {
+        Cluster::with_certs(name, &[])
+    }
+
+    /// A cluster whose CA also issued certificates named `extra`.
+    pub fn with_certs(name: &str, extra: &[&str]) -> Cluster {
         let dir = std::env::temp_dir().join(format!("sixfold-six-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        let mut names: Vec<String> = (1..=6).map(|i| format!("storage-{i}")).collect();
+        names.extend(["writer", "replica"].iter().chain(extra).map(|s| s.to_string()));
         let status = Command::new(BIN)
-            .args(["gen-certs", "--dir"])
+            .args(["gen-certs", "--names", &names.join(","), "--dir"])
             .arg(dir.join("certs"))
             .stdout(Stdio::null())
             .status()

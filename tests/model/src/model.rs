@@ -103,7 +103,7 @@ impl Config {
             match &wr.phase {
                 Phase::Recovering { rec, asked } => {
                     (0..STORAGE_NODES).filter(|n| asked >> n & 1 == 0).for_each(|n| out.push(Action::Prepare(w, n)));
-                    if matches!(rec.clone().next(), Step::Read { .. }) {
+                    if matches!(rec.clone().step(), Step::Read { .. }) {
                         out.push(Action::Read(w));
                         if fault {
                             out.push(Action::ReadFails(w));
@@ -243,7 +243,7 @@ impl Config {
             }
             Err(r) => rec.on_refused(n, r.current_epoch),
         }
-        if let Step::Retry(epoch) = rec.next() {
+        if let Step::Retry(epoch) = rec.step() {
             *wr = WriterM::new(Recovery::new(epoch, self.mode, self.rules));
         }
         Some(())
@@ -254,7 +254,7 @@ impl Config {
     fn read(&self, s: &mut State, w: usize, fails: bool) -> Option<()> {
         let wr = &mut s.writers[w];
         let Phase::Recovering { rec, .. } = &mut wr.phase else { return None };
-        let Step::Read { node, upto_lsn, .. } = rec.next() else { return None };
+        let Step::Read { node, upto_lsn, .. } = rec.step() else { return None };
         if fails {
             rec.on_silent(node);
             return Some(());
@@ -262,7 +262,7 @@ impl Config {
         let epochs = s.nodes[node].epochs();
         let reached = upto_lsn.min(epochs.len() as Lsn);
         rec.on_read(node, reached, if reached == 0 { 0 } else { epochs[reached as usize - 1] });
-        let Step::Adopt(a) = rec.next() else { return Some(()) };
+        let Step::Adopt(a) = rec.step() else { return Some(()) };
         wr.log = epochs[..a.last_lsn as usize].to_vec();
         let committed = (a.known_commit, if a.known_commit == 0 { 0 } else { wr.log[a.known_commit as usize - 1] });
         let suffix =
@@ -274,7 +274,7 @@ impl Config {
             l.up = true;
             p.on_connected(n);
         }
-        wr.phase = Phase::Writing(p);
+        wr.phase = Phase::Writing(Box::new(p));
         check_adopted(&mut s.ghost, &s.writers[w].log, s.writers[w].epoch);
         Some(())
     }

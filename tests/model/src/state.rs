@@ -44,12 +44,12 @@ pub enum Phase {
     /// Collecting promises and reading the adopted log.
     Recovering {
         /// The real recovery state machine.
-        rec: Recovery,
+        rec: Box<Recovery>,
         /// Nodes asked (bit per node).
         asked: u8,
     },
     /// Appending (the real pipeline, with its commit tracker).
-    Writing(Pipeline),
+    Writing(Box<Pipeline>),
     /// Crashed or fenced.
     Dead,
 }
@@ -135,7 +135,7 @@ impl WriterM {
     pub fn new(rec: Recovery) -> WriterM {
         WriterM {
             epoch: rec.epoch(),
-            phase: Phase::Recovering { rec, asked: 0 },
+            phase: Phase::Recovering { rec: Box::new(rec), asked: 0 },
             log: Vec::new(),
             writes: 0,
             links: Default::default(),
