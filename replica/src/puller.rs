@@ -29,6 +29,10 @@ pub struct PullSettings {
     pub read_timeout_ms: u64,
     /// Pause between Reads while caught up.
     pub idle_poll_ms: u64,
+    /// The writer's commit LSN as the data node last heard it (0: not yet).
+    pub writer_commit: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// A node whose commit LSN stays below the writer's this long is left.
+    pub stale_ms: u64,
 }
 
 /// Committed records for the data node to apply, in LSN order.
@@ -139,6 +143,8 @@ impl Puller {
         let (mut tx, mut rx) = conn.open_bi().await.map_err(|e| NetError::Quic(e.to_string()))?;
         framed::send(&mut tx, &Message::Hello { node: self.s.node_id, role: Role::Reader }).await?;
         let mut stalled_since: Option<Instant> = None;
+        let mut staleness = crate::source::Staleness::default();
+        let started = Instant::now();
         loop {
             framed::send(&mut tx, &Message::Read { from_lsn: self.next, max_bytes: self.s.read_bytes_max }).await?;
             let answer = tokio::time::timeout(timeout, framed::recv(&mut rx))
@@ -148,6 +154,11 @@ impl Puller {
                 return Err(PullError::BadAnswer(format!("{answer:?}")));
             };
             let recs = decode_run(&records).map_err(|e| PullError::BadAnswer(e.to_string()))?;
+            let writer_commit = self.s.writer_commit.load(std::sync::atomic::Ordering::Relaxed);
+            let now_ms = started.elapsed().as_millis() as u64;
+            if staleness.observe(commit_lsn, writer_commit, now_ms, self.s.stale_ms) {
+                return Err(PullError::Lagging(commit_lsn));
+            }
             if recs.first().is_some_and(|r| r.lsn != self.next) {
                 return Err(PullError::BadAnswer(format!("records from {} asked from {}", recs[0].lsn, self.next)));
             }

@@ -36,9 +36,45 @@ impl Source {
     }
 }
 
+/// Whether the node read from stopped learning commits (hole 8 of the
+/// log-protocol issue): its commit LSN stays below the writer's, as the
+/// replica last heard it, for longer than a limit — for example a one-way
+/// partition keeps the writer's Appends from it while it still answers.
+#[derive(Debug, Clone, Default)]
+pub struct Staleness {
+    behind_since_ms: Option<u64>,
+}
+
+impl Staleness {
+    /// The node answered with `node_commit` while the writer's commit LSN
+    /// is known to be `writer_commit`; true once it has been behind for
+    /// more than `limit_ms` (the caller moves to the next node).
+    pub fn observe(&mut self, node_commit: u64, writer_commit: u64, now_ms: u64, limit_ms: u64) -> bool {
+        if node_commit >= writer_commit {
+            self.behind_since_ms = None;
+            return false;
+        }
+        let since = *self.behind_since_ms.get_or_insert(now_ms);
+        now_ms.saturating_sub(since) > limit_ms
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_behind_the_writer_for_too_long_is_left() {
+        let mut s = Staleness::default();
+        assert!(!s.observe(10, 12, 0, 3000), "behind for a moment is normal");
+        assert!(!s.observe(11, 14, 2000, 3000));
+        assert!(s.observe(11, 14, 3001, 3000), "still behind after the limit");
+        let mut s = Staleness::default();
+        assert!(!s.observe(10, 12, 0, 3000));
+        assert!(!s.observe(12, 12, 2000, 3000), "caught up: the clock starts again");
+        assert!(!s.observe(12, 20, 4000, 3000));
+        assert!(!s.observe(20, 0, 9000, 3000), "a writer not heard from yet says nothing");
+    }
 
     #[test]
     fn own_zone_first_then_the_others_in_turn() {

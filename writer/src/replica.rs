@@ -45,8 +45,10 @@ pub type WriterRole = (u64, Vec<(String, String, String)>);
 pub struct ReplicaStats {
     /// Last LSN applied.
     pub applied_lsn: AtomicU64,
-    /// Highest commit LSN heard from a storage node.
+    /// Highest commit LSN heard from a storage node or the writer.
     pub commit_lsn: AtomicU64,
+    /// The writer's commit LSN from its last ROLE (0: not heard yet).
+    pub writer_commit: Arc<AtomicU64>,
     /// Pulled record bytes not yet applied, and their peak.
     pub buffer: Arc<BufferGauge>,
     /// The bound of the buffered bytes.
@@ -95,6 +97,10 @@ impl ReplicaStats {
     }
 }
 
+/// A storage node whose commit LSN stays below the writer's this long is
+/// left for the next one (the writer's is read every second).
+const STALE_NODE_MS: u64 = 3_000;
+
 /// Starts pulling from LSN 1, applying, and acknowledging to the writer
 /// (this node serves clients at `local`); returns at once.
 pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>, local: SocketAddr) -> anyhow::Result<()> {
@@ -112,6 +118,8 @@ pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>, local:
         read_bytes_max: READ_BYTES_MAX,
         read_timeout_ms: 1_000,
         idle_poll_ms: 1,
+        writer_commit: stats.writer_commit.clone(),
+        stale_ms: STALE_NODE_MS,
     };
     let puller = Puller::new(endpoint, settings, 1, tx, stats.buffer.clone());
     tokio::spawn(puller.run());

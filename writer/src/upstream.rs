@@ -73,6 +73,10 @@ async fn session(
                 let role = parse_role(&frame);
                 if is_master(&frame) {
                     stats.catch_up_to.get_or_init(|| role.0);
+                    // The lag counts from the writer's commit, not only
+                    // from what the storage node read from knows.
+                    stats.writer_commit.fetch_max(role.0, std::sync::atomic::Ordering::Relaxed);
+                    stats.commit_lsn.fetch_max(role.0, std::sync::atomic::Ordering::Relaxed);
                 }
                 if let Ok(mut g) = stats.shard.lock() {
                     *g = role;
