@@ -19,7 +19,8 @@ struct Args {
     duration: String,
     /// Faults, comma separated (empty: none). One of: kill, pause, kill-replica,
     /// kill-writer, isolate-node, isolate-zone, split-writer, one-way, loss,
-    /// partition (the five network faults), wipe, fsync, all.
+    /// partition (the five network faults), wipe, fsync, overlap (a zone down,
+    /// the writer killed and restarted on four nodes, a fifth paused), all.
     #[arg(long, default_value = "kill,pause,kill-replica,partition")]
     nemesis: String,
 }
