@@ -159,6 +159,12 @@ impl LogState {
                 self.refuse(ErrorCode::Fenced, format!("append in epoch {epoch} below promised {}", self.promised))
             );
         }
+        if self.memory == Memory::Wiped && self.promised == 0 {
+            // A wiped node forgot its promise: it could take Appends from a
+            // writer that newer epochs fenced. It waits for a Prepare.
+            let detail = "this node lost its data directory: it accepts Appends after its next Prepare".to_string();
+            return Err(self.refuse(ErrorCode::Unavailable, detail));
+        }
         let end = prev_lsn.checked_add(records.len() as Lsn).filter(|e| *e <= LSN_MAX);
         let Some(matched_end) = end.filter(|_| epoch <= EPOCH_MAX) else {
             return Err(self.refuse(ErrorCode::BadRequest, format!("epoch {epoch} or LSN {prev_lsn} out of range")));
@@ -491,6 +497,17 @@ mod tests {
         let a = l.append(2, 2, 2, 2, Vec::new()).unwrap();
         assert!(a.healed);
         assert_eq!(l.memory(), Memory::Intact);
+    }
+
+    /// A wiped node forgot its promise; it must not take an old writer's
+    /// Appends until a new recovery prepared it.
+    #[test]
+    fn a_wiped_node_takes_appends_only_after_a_prepare() {
+        let mut l = LogState::recovered(0, 0, Vec::new(), Memory::Wiped);
+        assert_eq!(l.append(1, 0, 0, 0, recs(1, 1, 1)).unwrap_err().code, ErrorCode::Unavailable);
+        l.prepare(3).unwrap();
+        assert_eq!(l.append(1, 0, 0, 0, recs(1, 1, 1)).unwrap_err().code, ErrorCode::Fenced);
+        assert!(l.append(3, 0, 0, 0, recs(1, 1, 3)).is_ok());
     }
 
     #[test]
