@@ -117,6 +117,12 @@ impl LogState {
         self.flushed
     }
 
+    /// The flushed LSN and the epoch of the record there (what a flush
+    /// report names, `docs/protocol.md` R7).
+    pub fn flushed_mark(&self) -> (Lsn, Epoch) {
+        (self.flushed, self.epoch_at(self.flushed).unwrap_or(0))
+    }
+
     /// Commit LSN learned from the writer (never above what is held).
     pub fn commit(&self) -> Lsn {
         self.commit.min(self.last_lsn())

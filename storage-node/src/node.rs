@@ -113,7 +113,7 @@ impl Node {
         }
         let log = LogState::recovered(promised, rec.base, rec.epochs, memory);
         tracing::info!(promised, last_lsn = log.last_lsn(), ?memory, "recovered the log");
-        let (flushed, _) = watch::channel((log.flushed(), log.epoch_at(log.flushed()).unwrap_or(0)));
+        let (flushed, _) = watch::channel(log.flushed_mark());
         Ok(Arc::new(Node {
             cfg,
             log: Mutex::new(log),
@@ -197,19 +197,6 @@ impl Node {
         let _ = rx.wait_for(|f| f.0 >= target).await;
         let log = lock(&self.log);
         Message::Ack { epoch: log.promised(), scl: log.last_lsn(), flushed: log.flushed() }
-    }
-
-    /// Drops records at or below `lsn` (never above what is on disk):
-    /// from memory, and whole segment files on disk.
-    pub fn truncate(&self, lsn: Lsn) -> Message {
-        let mut log = lock(&self.log);
-        log.truncate_below(lsn);
-        let base = log.base();
-        let ack = Message::Ack { epoch: log.promised(), scl: log.last_lsn(), flushed: log.flushed() };
-        drop(log);
-        tokio::task::block_in_place(|| lock(&self.store).drop_below(base))
-            .unwrap_or_else(|e| fatal("dropping truncated segments", e));
-        ack
     }
 
     /// Handles a Prepare: promise, persist, answer.
@@ -329,7 +316,7 @@ impl Node {
                     log.on_flushed(last, generation);
                     log.trim_tail(self.cfg.hot_tail_keep_bytes);
                     metrics::gauge!(m::HOT_TAIL_BYTES).set(log.tail_bytes() as f64);
-                    (log.flushed(), log.epoch_at(log.flushed()).unwrap_or(0))
+                    log.flushed_mark()
                 };
                 metrics::gauge!(m::FLUSHED_LSN).set(flushed.0 as f64);
                 self.flushed.send_replace(flushed);

@@ -1,6 +1,7 @@
 //! The writer's side of the storage fabric: start-up (fence older writers
-//! with a new epoch, adopt the most up-to-date log of a recovery quorum —
-//! the rules are the pure `Recovery` state machine's —, rebuild the engine from it, commit a `LeaderChange`), and the task
+//! with a new epoch, adopt the most up-to-date log of a recovery quorum as
+//! the pure `Recovery` state machine decides, rebuild the engine from it,
+//! commit a `LeaderChange`), and the task
 //! that ships queued records and publishes the commit LSN.
 
 use crate::core::Shared;

@@ -288,7 +288,7 @@ impl Config {
         let last = recs.last().map_or(0, |r| r.0);
         node.log.on_written(last, generation);
         node.log.on_flushed(last, generation);
-        let flushed = (node.log.flushed(), node.log.epoch_at(node.log.flushed()).unwrap_or(0));
+        let flushed = node.log.flushed_mark();
         for wr in &mut s.writers {
             // Flush reports matter to commits only in disk mode.
             if wr.links[n].up && self.mode == CommitMode::Disk {
