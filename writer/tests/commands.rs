@@ -348,8 +348,10 @@ fn client_kill_filters() {
 fn maxclients_refuses_extra_connections_and_shutdown_stops_the_server() {
     let mut s = sixfold(&["--maxclients", "2"]);
     let mut a = Raw::connect(s.port);
-    let _b = Raw::connect(s.port);
+    let mut b = Raw::connect(s.port);
+    // Both replies prove both connections are registered before the third.
     assert_eq!(a.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    assert_eq!(b.cmd(&["PING"]), Frame::Simple("PONG".into()));
     let mut c = Raw::connect(s.port);
     assert_eq!(c.read(), Some(Frame::error("ERR max number of clients reached")));
     assert_eq!(c.read(), None);
