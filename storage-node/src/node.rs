@@ -106,11 +106,16 @@ impl Node {
             None => (0, Memory::Wiped),
         };
         promise.store(promised, after_crash(memory))?;
-        let (store, rec) = SegmentStore::open(&cfg.data_dir.join("segments"), cfg.segment_bytes_max, cfg.io_uring)?;
+        // Records gone from a sealed segment were on disk: this node lost
+        // part of its disk, as if wiped. Recorded before the cut is made.
+        let mut lost_disk = |_: &std::path::Path| promise.store(promised, Memory::Wiped);
+        let dir = cfg.data_dir.join("segments");
+        let (store, rec) = SegmentStore::open_with(&dir, cfg.segment_bytes_max, cfg.io_uring, &mut lost_disk)?;
         tracing::info!(io = store.io_kind(), "segment writes");
         if let Some(cut) = &rec.cut {
-            tracing::warn!(%cut, "recovery cut the log; the lost part will be filled from peers");
+            tracing::warn!(%cut, sealed = rec.sealed_lost, "recovery cut the log; the lost part will be filled from peers");
         }
+        let memory = if rec.sealed_lost { Memory::Wiped } else { memory };
         let log = LogState::recovered(promised, rec.base, rec.epochs, memory);
         tracing::info!(promised, last_lsn = log.last_lsn(), ?memory, "recovered the log");
         let (flushed, _) = watch::channel(log.flushed_mark());

@@ -39,6 +39,10 @@ pub struct Recovery {
     pub epochs: Vec<Epoch>,
     /// Where the log was cut, and why (a torn or corrupt tail).
     pub cut: Option<String>,
+    /// The cut was inside a sealed segment (one with a later segment after
+    /// it): records written and synced long ago are gone — the disk lied,
+    /// or lost them — not just a tail torn by a crash.
+    pub sealed_lost: bool,
 }
 
 /// The segment files of one node.
@@ -67,6 +71,18 @@ impl SegmentStore {
     /// Opens (creating) `dir`, recovers the log in it. Writes go through
     /// io-uring when `use_uring` and the kernel allows it.
     pub fn open(dir: &Path, segment_bytes_max: u64, use_uring: bool) -> io::Result<(SegmentStore, Recovery)> {
+        Self::open_with(dir, segment_bytes_max, use_uring, &mut |_| Ok(()))
+    }
+
+    /// [`Self::open`], calling `before_sealed_cut` before it cuts records
+    /// out of a sealed segment (so the caller can record the loss durably
+    /// before the evidence is gone).
+    pub fn open_with(
+        dir: &Path,
+        segment_bytes_max: u64,
+        use_uring: bool,
+        before_sealed_cut: &mut dyn FnMut(&Path) -> io::Result<()>,
+    ) -> io::Result<(SegmentStore, Recovery)> {
         fs::create_dir_all(dir)?;
         let mut firsts: Vec<Lsn> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
@@ -82,11 +98,15 @@ impl SegmentStore {
             dir_dirty: false,
         };
         let base = firsts.first().map_or(0, |f| f.saturating_sub(1));
-        let mut rec = Recovery { base, epochs: Vec::new(), cut: None };
-        for first in &firsts {
+        let mut rec = Recovery { base, epochs: Vec::new(), cut: None, sealed_lost: false };
+        for (n, first) in firsts.iter().enumerate() {
             let expected = base + rec.epochs.len() as Lsn + 1;
             let path = segment_path(dir, *first);
             if rec.cut.is_some() || *first != expected {
+                if rec.cut.is_none() {
+                    rec.sealed_lost = true;
+                    before_sealed_cut(&path)?;
+                }
                 rec.cut.get_or_insert(format!("segment {} does not continue the log at {expected}", path.display()));
                 fs::remove_file(&path)?;
                 store.dir_dirty = true;
@@ -95,6 +115,10 @@ impl SegmentStore {
             let (seg, epochs, problem) = scan(&path, *first)?;
             rec.epochs.extend(epochs);
             if let Some(p) = problem {
+                rec.sealed_lost = n + 1 < firsts.len();
+                if rec.sealed_lost {
+                    before_sealed_cut(&path)?;
+                }
                 let f = OpenOptions::new().write(true).open(&path)?;
                 f.set_len(seg.len_bytes)?;
                 f.sync_all()?;
@@ -304,7 +328,7 @@ mod tests {
     fn append_roll_sync_recover_read() {
         let dir = tmp("roll");
         let (mut s, r) = SegmentStore::open(&dir, 1000, true).unwrap();
-        assert_eq!(r, Recovery { base: 0, epochs: vec![], cut: None });
+        assert_eq!(r, Recovery { base: 0, epochs: vec![], cut: None, sealed_lost: false });
         s.append(&recs(1, 30)).unwrap();
         s.sync().unwrap();
         assert!(fs::read_dir(&dir).unwrap().count() > 1, "segments rolled");
@@ -340,6 +364,28 @@ mod tests {
         assert_eq!(r.epochs.len(), 4);
         assert!(r.cut.as_deref().unwrap_or("").contains("CRC"), "{:?}", r.cut);
         assert_eq!(s.read(1, 100, usize::MAX).unwrap(), recs(1, 4));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_cut_inside_a_sealed_segment_says_written_records_were_lost() {
+        let dir = tmp("sealed");
+        let (mut s, _) = SegmentStore::open(&dir, 1000, true).unwrap();
+        s.append(&recs(1, 30)).unwrap();
+        s.sync().unwrap();
+        drop(s);
+        let first = segment_path(&dir, 1);
+        let mut data = fs::read(&first).unwrap();
+        data[140] ^= 0x01;
+        fs::write(&first, &data).unwrap();
+        let (mut s, r) = SegmentStore::open(&dir, 1000, true).unwrap();
+        assert!(r.sealed_lost && r.epochs.len() == 1, "{r:?}");
+        assert!(fs::read_dir(&dir).unwrap().count() == 1, "later segments removed");
+        s.append(&recs(2, 3)).unwrap();
+        s.sync().unwrap();
+        drop(s);
+        let (_, r) = SegmentStore::open(&dir, 1000, true).unwrap();
+        assert!(!r.sealed_lost && r.cut.is_none(), "{r:?}");
         fs::remove_dir_all(&dir).unwrap();
     }
 

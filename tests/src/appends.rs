@@ -1,8 +1,8 @@
 //! No acknowledged write is lost: every acknowledged list append appears in
 //! the final read of its list, exactly once, and in an order consistent
 //! with the acknowledgements (an append acknowledged before another was
-//! invoked comes first); a counter's final value lies between the number of
-//! acknowledged increments and that plus the unknown ones.
+//! invoked comes first); every acknowledged increment of the counter took
+//! effect, no failed one did, and the counter counts exactly those.
 
 use crate::history::{Nanos, Outcome};
 
@@ -71,20 +71,32 @@ pub fn check_list(appends: &[Append], final_list: &[u64]) -> Result<(), AppendEr
     Ok(())
 }
 
-/// Checks a counter: `acked` acknowledged INCRs, `unknown` with unknown
-/// outcome, final value `value`.
-pub fn check_counter(acked: u64, unknown: u64, value: u64) -> Result<(), String> {
-    if value < acked {
-        return Err(format!("{} acknowledged increments lost (value {value}, {acked} acknowledged)", acked - value));
+/// Checks increments exactly: `increments` are the ids and outcomes of
+/// every INCR (each added its id to a set in the same transaction),
+/// `members` the final set, `value` the final counter. Every acknowledged
+/// id must be in the set, every id in the set must be one whose increment
+/// did not fail, and the counter must count the set. Returns the ids lost.
+pub fn check_increments(increments: &[(u64, Outcome)], members: &[u64], value: u64) -> Result<(), (Vec<u64>, String)> {
+    let set: std::collections::HashSet<u64> = members.iter().copied().collect();
+    let lost: Vec<u64> =
+        increments.iter().filter(|(id, o)| *o == Outcome::Ok && !set.contains(id)).map(|p| p.0).collect();
+    if !lost.is_empty() {
+        let msg = format!("{} acknowledged increments lost (first {})", lost.len(), lost[0]);
+        return Err((lost, msg));
     }
-    if value > acked + unknown {
-        return Err(format!("value {value} exceeds the {acked} acknowledged and {unknown} unknown increments"));
+    let outcome: std::collections::HashMap<u64, Outcome> = increments.iter().copied().collect();
+    if let Some(id) = members.iter().find(|id| outcome.get(id).is_none_or(|o| *o == Outcome::Fail)) {
+        return Err((Vec::new(), format!("increment {id} is in the set but never succeeded")));
+    }
+    if value != set.len() as u64 {
+        return Err((Vec::new(), format!("counter is {value} but {} increments took effect", set.len())));
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn a(value: u64, invoked: Nanos, completed: Nanos, outcome: Outcome) -> Append {
@@ -108,9 +120,13 @@ mod tests {
     }
 
     #[test]
-    fn counters_keep_every_acknowledged_increment() {
-        assert!(check_counter(10, 2, 11).is_ok());
-        assert!(check_counter(10, 2, 9).is_err(), "a lost increment");
-        assert!(check_counter(10, 2, 13).is_err(), "an increment from nowhere");
+    fn increments_are_checked_exactly() {
+        let incs = [(1, Outcome::Ok), (2, Outcome::Info), (3, Outcome::Fail), (4, Outcome::Ok)];
+        assert!(check_increments(&incs, &[1, 4], 2).is_ok(), "the unknown one may be missing");
+        assert!(check_increments(&incs, &[1, 2, 4], 3).is_ok(), "or present");
+        assert_eq!(check_increments(&incs, &[1], 1).unwrap_err().0, vec![4], "a lost increment");
+        assert!(check_increments(&incs, &[1, 3, 4], 3).is_err(), "a failed one took effect");
+        assert!(check_increments(&incs, &[1, 4, 9], 3).is_err(), "one from nowhere");
+        assert!(check_increments(&incs, &[1, 4], 3).is_err(), "the counter counts one more than the set");
     }
 }

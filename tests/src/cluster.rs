@@ -22,29 +22,14 @@ impl Slot {
     /// program and its arguments, e.g. `fiu-run`) when given, with `extra`
     /// arguments after its own.
     fn start(&mut self, net: &Net, i: usize, wrapper: &[String], extra: &[&str]) -> std::io::Result<()> {
-        let mut cmd = match wrapper.split_first() {
-            Some((program, rest)) => {
-                let mut c = net.command(i, Path::new(program));
-                c.args(rest).arg(&self.bin);
-                c
-            }
-            None => net.command(i, &self.bin),
-        };
-        let child = cmd
-            .args(&self.args)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        self.child = Some(child);
+        self.child = Some(spawn(net, i, &self.bin, &self.args, wrapper, extra)?);
         Ok(())
     }
 
     fn signal(&mut self, sig: &str) {
         if let Some(c) = self.child.as_mut() {
             let _ = Command::new("kill").args([sig, &c.id().to_string()]).status();
-            if sig == "-KILL" {
+            if sig == "-KILL" || sig == "-TERM" {
                 let _ = c.wait();
                 self.child = None;
             }
@@ -57,6 +42,27 @@ impl Slot {
             self.child = None;
         }
     }
+}
+
+/// Spawns `bin` with `args` and `extra` as process `i` of `net`, under
+/// `wrapper` when given; its output is discarded.
+fn spawn(
+    net: &Net,
+    i: usize,
+    bin: &Path,
+    args: &[String],
+    wrapper: &[String],
+    extra: &[&str],
+) -> std::io::Result<Child> {
+    let mut cmd = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = net.command(i, Path::new(program));
+            c.args(rest).arg(bin);
+            c
+        }
+        None => net.command(i, bin),
+    };
+    cmd.args(args).args(extra).env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn()
 }
 
 /// Six storage nodes, a writer and a replica.
@@ -120,6 +126,9 @@ fn node_dir(dir: &Path, i: usize) -> PathBuf {
 const STORAGE_PORT: u16 = 7000;
 /// Port data nodes listen on in their own namespaces.
 const RESP_PORT: u16 = 6379;
+/// Segment file size of the harness's storage nodes: small, so that runs
+/// have sealed segments (a flipped byte in one is a fault).
+const SEGMENT_BYTES_MAX: &str = "4194304";
 
 impl Cluster {
     /// Starts everything under a fresh directory named after `name`;
@@ -140,7 +149,8 @@ impl Cluster {
         let mut slots = Vec::new();
         for (i, a) in addrs.iter().enumerate() {
             let mut args = vec!["--node-id".to_string(), (i + 1).to_string(), "--listen".into(), a.to_string()];
-            args.extend(["--threads".into(), "1".into(), "--certs".into(), certs.clone(), "--data-dir".into()]);
+            args.extend(["--threads".into(), "1".into(), "--segment-bytes-max".into(), SEGMENT_BYTES_MAX.into()]);
+            args.extend(["--certs".into(), certs.clone(), "--data-dir".into()]);
             args.push(node_dir(&dir, i).display().to_string());
             for (_, p) in addrs.iter().enumerate().filter(|(j, _)| *j != i) {
                 args.extend(["--peer".into(), p.to_string()]);
@@ -191,6 +201,12 @@ impl Cluster {
         self.slots[i].signal("-KILL");
     }
 
+    /// SIGTERM of process `i`, waiting until it exits (a storage node
+    /// first writes everything it holds to disk).
+    pub fn terminate(&mut self, i: usize) {
+        self.slots[i].signal("-TERM");
+    }
+
     /// Starts process `i` again if it is down (killed, or exited by itself).
     pub fn restart(&mut self, i: usize) -> anyhow::Result<()> {
         self.restart_under(i, &[], &[])
@@ -204,6 +220,17 @@ impl Cluster {
             self.slots[i].start(&self.net, i, wrapper, extra)?;
         }
         Ok(())
+    }
+
+    /// Starts one more writer on the same storage nodes, in the writer's
+    /// namespace, listening on the next port; returns it and its address.
+    pub fn extra_writer(&self) -> anyhow::Result<(Child, SocketAddr)> {
+        let listen = self.net.listen_addr(WRITER, false, RESP_PORT + 1);
+        let mut args = self.slots[WRITER].args.clone();
+        if let Some(i) = args.iter().position(|a| a == "--listen") {
+            args[i + 1] = listen.to_string();
+        }
+        Ok((spawn(&self.net, WRITER, &self.slots[WRITER].bin, &args, &[], &[])?, listen))
     }
 
     /// The data directory of storage node `i`.
@@ -228,6 +255,10 @@ impl Drop for Cluster {
         for s in self.slots.iter_mut() {
             s.signal("-CONT");
             s.signal("-KILL");
+        }
+        for i in 0..STORAGE_NODES {
+            // A disk-full fault may have left a small file system mounted.
+            let _ = Command::new("umount").arg(node_dir(&self.dir, i)).stderr(Stdio::null()).status();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

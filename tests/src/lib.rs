@@ -13,10 +13,13 @@
 
 pub mod appends;
 pub mod cluster;
+pub mod faults;
 pub mod history;
 pub mod nemesis;
 pub mod net;
 pub mod register;
 pub mod replica;
 pub mod scenario;
+pub mod schedule;
+pub mod verify;
 pub mod workload;

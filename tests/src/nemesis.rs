@@ -1,18 +1,17 @@
-//! Faults ("nemeses") and their seeded schedule: process kills and pauses,
-//! network partitions, one-way drops and packet loss (nftables in the
-//! processes' namespaces), a storage node losing its data directory, and a
-//! storage node whose fsyncs fail (libfiu's `fiu-run`). Each fault starts,
-//! holds for a seeded while, and heals before the next one.
+//! The kinds of fault ("nemeses") and their names: process kills and
+//! pauses, network partitions, one-way drops and packet loss (nftables in
+//! the processes' namespaces), a storage node losing its data directory, a
+//! flipped byte in a sealed segment, fsyncs that fail (libfiu's `fiu-run`),
+//! a full disk, two writers at once, an oversized write. How each starts
+//! and ends is in [`crate::faults`]; when, and how many at once, in
+//! [`crate::schedule`].
 
-use crate::cluster::{Cluster, PROCESSES, REPLICA, STORAGE_NODES, WRITER, zone};
-use crate::net::{Filter, installed};
-use crate::workload::Clock;
-use rand::Rng;
-use rand::rngs::SmallRng;
-use std::time::{Duration, Instant};
+use crate::cluster::Cluster;
+use crate::faults::FIU_RUN;
+use crate::net::installed;
 
 /// A kind of fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Nemesis {
     /// SIGKILL of up to two storage nodes, restarted after a while.
     KillStorage,
@@ -22,6 +21,13 @@ pub enum Nemesis {
     KillReplica,
     /// SIGKILL of the writer, restarted at once (it recovers from the log).
     KillWriter,
+    /// SIGSTOP of the writer, SIGCONT after a while (its connections to the
+    /// storage nodes may time out meanwhile).
+    PauseWriter,
+    /// The writer killed and started again together with a second writer
+    /// on the same storage nodes, with a client of its own; the second is
+    /// killed when the fault ends.
+    TwoWriters,
     /// One process cut off from every other and from the clients.
     IsolateNode,
     /// The processes of one zone cut off from the other two zones.
@@ -36,6 +42,14 @@ pub enum Nemesis {
     WipeStorage,
     /// A storage node restarted with every fsync failing (libfiu).
     FsyncError,
+    /// A storage node restarted on a file system just larger than its data,
+    /// so that its writes soon fail with ENOSPC.
+    DiskFull,
+    /// A storage node killed, one byte of a sealed segment flipped,
+    /// restarted (it must cut its log there and refill from peers).
+    FlipByte,
+    /// A client sends a value over the writer's per-command limit.
+    Oversize,
     /// Overlapping faults: both storage nodes of a zone killed; while they
     /// are down the writer is killed and restarted (it must recover from
     /// the four nodes left, which it may do only if three are intact) and
@@ -48,11 +62,16 @@ pub const PARTITIONS: [Nemesis; 5] =
     [Nemesis::IsolateNode, Nemesis::IsolateZone, Nemesis::SplitWriter, Nemesis::OneWay, Nemesis::Loss];
 
 /// Every fault.
-pub const ALL: [Nemesis; 12] = [
+pub const ALL: [Nemesis; 17] = [
     Nemesis::KillStorage,
     Nemesis::PauseStorage,
     Nemesis::KillReplica,
     Nemesis::KillWriter,
+    Nemesis::PauseWriter,
+    Nemesis::TwoWriters,
+    Nemesis::DiskFull,
+    Nemesis::FlipByte,
+    Nemesis::Oversize,
     Nemesis::IsolateNode,
     Nemesis::IsolateZone,
     Nemesis::SplitWriter,
@@ -64,8 +83,9 @@ pub const ALL: [Nemesis; 12] = [
 ];
 
 /// The names `--nemesis` accepts.
-pub const NAMES: &str = "kill, pause, kill-replica, kill-writer, isolate-node, isolate-zone, split-writer, \
-                         one-way, loss, partition (the five network faults), wipe, fsync, overlap, all";
+pub const NAMES: &str = "kill, pause, kill-replica, kill-writer, pause-writer, two-writers, isolate-node, \
+                         isolate-zone, split-writer, one-way, loss, partition (the five network faults), wipe, \
+                         flip-byte, fsync, disk-full, oversize, zone-and-writer, all";
 
 /// Parses a comma-separated list of names into faults.
 pub fn parse(list: &str) -> Result<Vec<Nemesis>, String> {
@@ -76,6 +96,11 @@ pub fn parse(list: &str) -> Result<Vec<Nemesis>, String> {
             "pause" | "pause-storage" => Nemesis::PauseStorage,
             "kill-replica" => Nemesis::KillReplica,
             "kill-writer" => Nemesis::KillWriter,
+            "pause-writer" => Nemesis::PauseWriter,
+            "two-writers" => Nemesis::TwoWriters,
+            "disk-full" => Nemesis::DiskFull,
+            "flip-byte" => Nemesis::FlipByte,
+            "oversize" => Nemesis::Oversize,
             "isolate-node" => Nemesis::IsolateNode,
             "isolate-zone" => Nemesis::IsolateZone,
             "split-writer" => Nemesis::SplitWriter,
@@ -83,7 +108,7 @@ pub fn parse(list: &str) -> Result<Vec<Nemesis>, String> {
             "loss" => Nemesis::Loss,
             "wipe" | "lose-data" => Nemesis::WipeStorage,
             "fsync" => Nemesis::FsyncError,
-            "overlap" | "zone-and-writer" => Nemesis::ZoneAndWriter,
+            "zone-and-writer" => Nemesis::ZoneAndWriter,
             "partition" => {
                 out.extend(PARTITIONS);
                 continue;
@@ -100,8 +125,11 @@ pub fn parse(list: &str) -> Result<Vec<Nemesis>, String> {
     Ok(out)
 }
 
-/// The program that makes fsync fail in the process it starts.
-const FIU_RUN: &str = "fiu-run";
+/// Whether this process runs as root (mounts, namespaces).
+pub fn root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+}
 
 /// Drops the faults this machine cannot inject, saying why.
 pub fn available(c: &Cluster, nemeses: &[Nemesis]) -> (Vec<Nemesis>, Vec<String>) {
@@ -111,206 +139,19 @@ pub fn available(c: &Cluster, nemeses: &[Nemesis]) -> (Vec<Nemesis>, Vec<String>
         .iter()
         .copied()
         .filter(|n| {
-            let ok = match n {
-                n if PARTITIONS.contains(n) => c.net.partitions(),
-                Nemesis::FsyncError => fiu,
-                _ => true,
+            let why = match n {
+                n if PARTITIONS.contains(n) && !c.net.partitions() => Some("no namespaces"),
+                Nemesis::FsyncError if !fiu => Some("fiu-run (fiu-utils) is not installed"),
+                Nemesis::DiskFull if !root() => Some("mounting a small file system needs root"),
+                _ => None,
             };
-            if !ok {
-                let why =
-                    if *n == Nemesis::FsyncError { "fiu-run (fiu-utils) is not installed" } else { "no namespaces" };
+            if let Some(why) = why {
                 notes.push(format!("{n:?} skipped: {why}"));
             }
-            ok
+            why.is_none()
         })
         .collect();
     (kept, notes)
-}
-
-fn name(i: usize) -> String {
-    match i {
-        WRITER => "writer".into(),
-        REPLICA => "replica".into(),
-        s => format!("storage-{}", s + 1),
-    }
-}
-
-fn names(processes: &[usize]) -> String {
-    processes.iter().map(|&i| name(i)).collect::<Vec<_>>().join(" ")
-}
-
-/// One or two distinct processes among the first `n`.
-fn one_or_two(rng: &mut SmallRng, n: usize) -> Vec<usize> {
-    let a = rng.random_range(0..n);
-    let pair = [a, (a + rng.random_range(1..n)) % n];
-    pair[..rng.random_range(1..=2)].to_vec()
-}
-
-/// Injects one fault of kind `n`, holds it, heals it; returns what it did.
-pub fn strike(c: &mut Cluster, n: Nemesis, rng: &mut SmallRng) -> anyhow::Result<String> {
-    let victims = one_or_two(rng, STORAGE_NODES);
-    let (a, names) = (victims[0], names(&victims));
-    let hold = Duration::from_millis(rng.random_range(200..1500));
-    let long_hold = Duration::from_millis(rng.random_range(500..3000));
-    let ms = |d: Duration| d.as_millis();
-    let line = match n {
-        Nemesis::KillStorage | Nemesis::PauseStorage => {
-            let kill = n == Nemesis::KillStorage;
-            for &v in &victims {
-                if kill { c.kill(v) } else { c.pause(v, true) }
-            }
-            std::thread::sleep(hold);
-            for &v in &victims {
-                if kill { c.restart(v)? } else { c.pause(v, false) }
-            }
-            format!("{} {names} for {} ms", if kill { "SIGKILL" } else { "SIGSTOP" }, ms(hold))
-        }
-        Nemesis::KillReplica => {
-            c.kill(REPLICA);
-            std::thread::sleep(hold);
-            c.restart(REPLICA)?;
-            format!("SIGKILL replica for {} ms", ms(hold))
-        }
-        Nemesis::KillWriter => {
-            c.kill(WRITER);
-            c.restart(WRITER)?;
-            c.wait_serving(WRITER)?;
-            "SIGKILL writer, restarted".into()
-        }
-        Nemesis::WipeStorage => {
-            c.kill(a);
-            std::fs::remove_dir_all(c.storage_dir(a))?;
-            std::thread::sleep(hold);
-            c.restart(a)?;
-            format!("{} lost its data directory, restarted empty after {} ms", name(a), ms(hold))
-        }
-        Nemesis::FsyncError => fsync_errors(c, a, long_hold)?,
-        Nemesis::ZoneAndWriter => zone_and_writer(c, rng, long_hold)?,
-        _ => return partition(c, n, rng, long_hold),
-    };
-    Ok(line)
-}
-
-/// Overlapping faults (see [`Nemesis::ZoneAndWriter`]); holds them for
-/// `hold` in all and waits until the writer serves again.
-fn zone_and_writer(c: &mut Cluster, rng: &mut SmallRng, hold: Duration) -> anyhow::Result<String> {
-    let z = rng.random_range(0..3);
-    let zone_nodes: Vec<usize> = (0..STORAGE_NODES).filter(|&i| zone(i) == z).collect();
-    let others: Vec<usize> = (0..STORAGE_NODES).filter(|&i| zone(i) != z).collect();
-    let extra = others[rng.random_range(0..others.len())];
-    for &v in &zone_nodes {
-        c.kill(v);
-    }
-    std::thread::sleep(hold / 3);
-    c.kill(WRITER);
-    c.restart(WRITER)?;
-    std::thread::sleep(hold / 3);
-    c.pause(extra, true);
-    std::thread::sleep(hold / 3);
-    for &v in &zone_nodes {
-        c.restart(v)?;
-    }
-    c.pause(extra, false);
-    c.wait_serving(WRITER)?;
-    Ok(format!(
-        "SIGKILL zone {} ({}), then the writer (restarted with four nodes), then SIGSTOP {} — {} ms in all",
-        z + 1,
-        names(&zone_nodes),
-        name(extra),
-        hold.as_millis()
-    ))
-}
-
-/// Restarts storage node `v` with every fsync failing, waits `hold`, then
-/// restarts it normally; says whether the node stopped on the error.
-fn fsync_errors(c: &mut Cluster, v: usize, hold: Duration) -> anyhow::Result<String> {
-    c.kill(v);
-    let wrapper = [FIU_RUN, "-x", "-c", "enable name=posix/io/sync/*"].map(String::from);
-    // io-uring syncs bypass libc, where libfiu makes fsync fail.
-    c.restart_under(v, &wrapper, &["--no-io-uring"])?;
-    let end = Instant::now() + hold;
-    while Instant::now() < end && c.is_up(v) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let stopped = !c.is_up(v);
-    c.kill(v);
-    std::thread::sleep(end.saturating_duration_since(Instant::now()));
-    c.restart(v)?;
-    let what = if stopped { "stopped on the error" } else { "still running (no fsync happened)" };
-    Ok(format!("fsync errors on {} for {} ms: {what}", name(v), hold.as_millis()))
-}
-
-/// Installs a network fault, holds it, removes it.
-fn partition(c: &mut Cluster, n: Nemesis, rng: &mut SmallRng, hold: Duration) -> anyhow::Result<String> {
-    let net = &c.net;
-    let line = match n {
-        Nemesis::IsolateNode => {
-            let v = rng.random_range(0..PROCESSES);
-            let mut others = net.others(&[v]);
-            others.push(net.host());
-            net.add(v, &Filter::From(others.clone()))?;
-            net.add(v, &Filter::To(others))?;
-            format!("isolated {}", name(v))
-        }
-        Nemesis::IsolateZone => {
-            let z = rng.random_range(0..3);
-            let inside: Vec<usize> = (0..PROCESSES).filter(|&i| zone(i) == z).collect();
-            let outside = net.others(&inside);
-            for &i in &inside {
-                net.add(i, &Filter::From(outside.clone()))?;
-                net.add(i, &Filter::To(outside.clone()))?;
-            }
-            format!("isolated zone {} ({})", z + 1, names(&inside))
-        }
-        Nemesis::SplitWriter => {
-            let storage: Vec<_> = (0..STORAGE_NODES).map(|i| net.ip(i)).collect();
-            net.add(WRITER, &Filter::From(storage.clone()))?;
-            net.add(WRITER, &Filter::To(storage))?;
-            "split the writer from every storage node".into()
-        }
-        Nemesis::OneWay => {
-            let from = rng.random_range(0..PROCESSES);
-            let to = (from + rng.random_range(1..PROCESSES)) % PROCESSES;
-            net.add(from, &Filter::To(vec![net.ip(to)]))?;
-            format!("dropped packets {} -> {} (one way)", name(from), name(to))
-        }
-        _ => {
-            let pct = rng.random_range(5..=30);
-            let victims = one_or_two(rng, PROCESSES);
-            for &v in &victims {
-                net.add(v, &Filter::Loss(pct))?;
-            }
-            format!("{pct}% packet loss on {}", names(&victims))
-        }
-    };
-    std::thread::sleep(hold);
-    c.net.heal()?;
-    Ok(format!("{line} for {} ms", hold.as_millis()))
-}
-
-/// Strikes a fault from `nemeses` every 0.5–1.5 s until `duration` is
-/// over (none in the last 2 s); returns the timeline.
-pub fn schedule(
-    c: &mut Cluster,
-    rng: &mut SmallRng,
-    duration: Duration,
-    nemeses: &[Nemesis],
-    clock: &Clock,
-) -> anyhow::Result<Vec<String>> {
-    let mut timeline = Vec::new();
-    let end = Instant::now() + duration;
-    while Instant::now() + Duration::from_secs(2) < end {
-        std::thread::sleep(Duration::from_millis(rng.random_range(500..1500)));
-        if nemeses.is_empty() {
-            continue;
-        }
-        let n = nemeses[rng.random_range(0..nemeses.len())];
-        let at = clock.now() as f64 / 1e9;
-        let line = strike(c, n, rng)?;
-        timeline.push(format!("{at:7.2}s {line}"));
-    }
-    std::thread::sleep(end.saturating_duration_since(Instant::now()));
-    Ok(timeline)
 }
 
 #[cfg(test)]

@@ -148,24 +148,39 @@ impl Net {
         }
     }
 
-    /// Adds `filter` in process `i`'s namespace.
-    pub fn add(&self, i: usize, filter: &Filter) -> anyhow::Result<()> {
+    /// Adds `filter` in process `i`'s namespace, in chains of its own
+    /// named after `tag` so that [`Net::remove`] takes away only it.
+    pub fn add(&self, i: usize, tag: u64, filter: &Filter) -> anyhow::Result<()> {
         let ns = self.ns.as_ref().context("network partitions need network namespaces (run as root)")?;
         let set = |a: &[Ipv4Addr]| a.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let (input, output) = (format!("in_{tag}"), format!("out_{tag}"));
         let rules = match filter {
             Filter::From(a) if a.is_empty() => return Ok(()),
             Filter::To(a) if a.is_empty() => return Ok(()),
-            Filter::From(a) => format!("add rule inet {TABLE} input ip saddr {{ {} }} drop\n", set(a)),
-            Filter::To(a) => format!("add rule inet {TABLE} output ip daddr {{ {} }} drop\n", set(a)),
+            Filter::From(a) => format!("add rule inet {TABLE} {input} ip saddr {{ {} }} drop\n", set(a)),
+            Filter::To(a) => format!("add rule inet {TABLE} {output} ip daddr {{ {} }} drop\n", set(a)),
             Filter::Loss(p) => format!(
-                "add rule inet {TABLE} input iifname \"eth0\" numgen random mod 100 < {p} drop\n\
-                 add rule inet {TABLE} output oifname \"eth0\" numgen random mod 100 < {p} drop\n"
+                "add rule inet {TABLE} {input} iifname \"eth0\" numgen random mod 100 < {p} drop\n\
+                 add rule inet {TABLE} {output} oifname \"eth0\" numgen random mod 100 < {p} drop\n"
             ),
         };
         let script = format!(
             "add table inet {TABLE}\n\
-             add chain inet {TABLE} input {{ type filter hook input priority 0; policy accept; }}\n\
-             add chain inet {TABLE} output {{ type filter hook output priority 0; policy accept; }}\n{rules}"
+             add chain inet {TABLE} {input} {{ type filter hook input priority 0; policy accept; }}\n\
+             add chain inet {TABLE} {output} {{ type filter hook output priority 0; policy accept; }}\n{rules}"
+        );
+        nft(&ns.name(i), &script)
+    }
+
+    /// Removes the filters added to process `i` under `tag`.
+    pub fn remove(&self, i: usize, tag: u64) -> anyhow::Result<()> {
+        let Some(ns) = &self.ns else { return Ok(()) };
+        let script = format!(
+            "add table inet {TABLE}\n\
+             add chain inet {TABLE} in_{tag} {{ type filter hook input priority 0; policy accept; }}\n\
+             add chain inet {TABLE} out_{tag} {{ type filter hook output priority 0; policy accept; }}\n\
+             flush chain inet {TABLE} in_{tag}\nflush chain inet {TABLE} out_{tag}\n\
+             delete chain inet {TABLE} in_{tag}\ndelete chain inet {TABLE} out_{tag}\n"
         );
         nft(&ns.name(i), &script)
     }
@@ -265,7 +280,8 @@ mod tests {
         assert!(!net.partitions());
         assert_eq!(net.ip(0), Ipv4Addr::new(127, 0, 0, 10));
         assert_eq!(net.others(&[1]), vec![Ipv4Addr::new(127, 0, 0, 10), Ipv4Addr::new(127, 0, 0, 12)]);
-        assert!(net.add(0, &Filter::Loss(10)).is_err());
+        assert!(net.add(0, 1, &Filter::Loss(10)).is_err());
+        assert!(net.remove(0, 1).is_ok());
         assert!(net.heal().is_ok());
     }
 }

@@ -1,17 +1,20 @@
 //! One scenario: a cluster, the recorded workload, faults ("nemeses") at
-//! seeded random times, then healing, final reads and every check. Returns
-//! the verdicts, the fault timeline and where the history was saved.
+//! seeded random times — one at a time, or up to `overlap` at once — then
+//! healing and the final check ([`crate::verify`]). Returns the verdicts,
+//! the fault timeline and counts, how long writes were unavailable, and
+//! where the history was saved.
 
-use crate::appends::{check_counter, check_list};
-use crate::cluster::{Cluster, PROCESSES, REPLICA, WRITER};
-use crate::nemesis::{Nemesis, available, schedule};
-use crate::register::{Verdict, check};
-use crate::replica::check_monotonic;
-use crate::workload::{COUNTER, Clock, LISTS, Recorded, replica_reader, writer_client};
+use crate::cluster::{Cluster, PROCESSES};
+use crate::faults::Ctx;
+use crate::history::{Nanos, Outcome};
+use crate::nemesis::{Nemesis, available};
+use crate::schedule::{Timeline, schedule};
+use crate::verify::verify;
+use crate::workload::{Clock, Recorded, replica_reader, writer_client};
 use rand::SeedableRng;
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What a scenario found.
@@ -27,21 +30,25 @@ pub struct Report {
     pub violations: Vec<String>,
     /// Keys whose check ran out of budget.
     pub unknown: Vec<String>,
-    /// Faults injected, with times.
-    pub timeline: Vec<String>,
-    /// How the processes are networked, and faults this machine cannot inject.
+    /// Faults injected and restarts, with times; counts; the largest set held at once.
+    pub timeline: Timeline,
+    /// Seconds in which no write was acknowledged for over a second, in
+    /// all, and the longest such stretch.
+    pub unavailable: (f64, f64),
+    /// How the processes are networked, faults this machine cannot inject,
+    /// and what the final check compared.
     pub notes: Vec<String>,
     /// Where the history was written.
     pub history_path: std::path::PathBuf,
 }
 
-/// Search steps per register key.
-const STEPS_PER_KEY: u64 = 50_000_000;
 /// Writer-side clients.
 const CLIENTS: u64 = 4;
+/// A stretch without an acknowledged write longer than this is unavailability.
+const UNAVAILABLE_AFTER: Nanos = 1_000_000_000;
 
-/// Runs a scenario.
-pub fn run(name: &str, seed: u64, duration: Duration, nemeses: &[Nemesis]) -> anyhow::Result<Report> {
+/// Runs a scenario with at most `overlap` faults held at once.
+pub fn run(name: &str, seed: u64, duration: Duration, nemeses: &[Nemesis], overlap: usize) -> anyhow::Result<Report> {
     let mut cluster = Cluster::start(name)?;
     let (nemeses, mut notes) = available(&cluster, nemeses);
     notes.insert(0, cluster.net.describe());
@@ -56,19 +63,29 @@ pub fn run(name: &str, seed: u64, duration: Duration, nemeses: &[Nemesis]) -> an
         threads.push(std::thread::spawn(move || replica_reader(port, &stop, &rec)));
     }
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
-    let timeline = schedule(&mut cluster, &mut rng, duration, &nemeses, &clock)?;
+    let ctx = Ctx { rec: rec.clone(), clock: clock.clone(), anomalies: Arc::new(Mutex::new(Vec::new())) };
+    let timeline = schedule(&mut cluster, &ctx, &mut rng, duration, &nemeses, overlap.max(1))?;
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
     }
     let secs = clock.now() as f64 / 1e9;
     heal(&mut cluster)?;
-    let mut report = verify(&cluster, &rec)?;
-    report.secs = secs;
-    report.timeline = timeline;
-    report.notes = notes;
-    report.history_path = save(&cluster, &rec)?;
-    Ok(report)
+    let found = verify(&mut cluster, &rec)?;
+    let mut violations = found.violations;
+    violations.extend(ctx.anomalies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.iter().cloned());
+    notes.extend(found.notes);
+    Ok(Report {
+        ops: rec.ops.load(Ordering::Relaxed),
+        secs,
+        lost: found.lost,
+        violations,
+        unknown: found.unknown,
+        unavailable: unavailable(&rec, clock.now())?,
+        timeline,
+        notes,
+        history_path: save(&cluster, &rec)?,
+    })
 }
 
 fn heal(c: &mut Cluster) -> anyhow::Result<()> {
@@ -77,58 +94,43 @@ fn heal(c: &mut Cluster) -> anyhow::Result<()> {
         c.pause(i, false);
         c.restart(i)?;
     }
-    c.wait_serving(WRITER)?;
-    c.wait_serving(REPLICA)
+    c.wait_serving(crate::cluster::WRITER)?;
+    c.wait_serving(crate::cluster::REPLICA)
 }
 
-fn final_client(addr: std::net::SocketAddr) -> anyhow::Result<redis::Connection> {
-    let c = redis::Client::open(format!("redis://{addr}/"))?;
-    let conn = c.get_connection_with_timeout(Duration::from_secs(5))?;
-    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
-    Ok(conn)
-}
-
-fn verify(c: &Cluster, rec: &Recorded) -> anyhow::Result<Report> {
-    let mut conn = final_client(c.writer)?;
-    let (mut lost, mut violations, mut unknown) = (0u64, Vec::new(), Vec::new());
-    let registers = rec.registers.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
-    match check(&registers, STEPS_PER_KEY) {
-        Verdict::Linearizable => {}
-        Verdict::Violation { key, detail } => violations.push(format!("register {key}: {detail}")),
-        Verdict::Unknown { key } => unknown.push(key),
-    }
-    let appends = rec.appends.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
-    for i in 0..LISTS {
-        let key = format!("l{i}");
-        let list: Vec<u64> = redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(&mut conn)?;
-        if let Err(e) = check_list(appends.get(&key).map_or(&[][..], |v| v), &list) {
-            if matches!(e, crate::appends::AppendError::Lost(_)) {
-                lost += 1;
-            }
-            violations.push(format!("list {key}: {e}"));
+/// Stretches of over [`UNAVAILABLE_AFTER`] between acknowledged writes
+/// (and before the first, and after the last until `end`): their total
+/// and the longest, in seconds.
+fn unavailable(rec: &Recorded, end: Nanos) -> anyhow::Result<(f64, f64)> {
+    let poisoned = || anyhow::anyhow!("poisoned");
+    let mut acked: Vec<Nanos> = rec
+        .appends
+        .lock()
+        .map_err(|_| poisoned())?
+        .values()
+        .flatten()
+        .filter(|a| a.outcome == Outcome::Ok)
+        .map(|a| a.completed)
+        .collect();
+    let registers = rec.registers.lock().map_err(|_| poisoned())?;
+    acked.extend(
+        registers
+            .iter()
+            .filter(|r| r.outcome == Outcome::Ok && matches!(r.op, crate::history::RegisterOp::Write(_)))
+            .map(|r| r.completed),
+    );
+    acked.sort_unstable();
+    acked.push(end);
+    let (mut total, mut longest, mut last) = (0, 0, 0);
+    for t in acked {
+        let gap = t.saturating_sub(last);
+        if gap > UNAVAILABLE_AFTER {
+            total += gap;
+            longest = longest.max(gap);
         }
+        last = t;
     }
-    let value: u64 = redis::cmd("GET").arg(COUNTER).query::<Option<u64>>(&mut conn)?.unwrap_or(0);
-    let (ok, maybe) = (rec.incr_ok.load(Ordering::Relaxed), rec.incr_unknown.load(Ordering::Relaxed));
-    if let Err(e) = check_counter(ok, maybe, value) {
-        lost += ok.saturating_sub(value);
-        violations.push(format!("counter: {e}"));
-    }
-    let order: Vec<u64> = (1..=value).collect();
-    let reads = rec.replica_reads.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
-    if let Err(e) = check_monotonic(&order, &reads) {
-        violations.push(format!("replica: {e}"));
-    }
-    Ok(Report {
-        ops: rec.ops.load(Ordering::Relaxed),
-        secs: 0.0,
-        lost,
-        violations,
-        unknown,
-        timeline: Vec::new(),
-        notes: Vec::new(),
-        history_path: Default::default(),
-    })
+    Ok((total as f64 / 1e9, longest as f64 / 1e9))
 }
 
 /// Writes the register history as text next to the system temp directory.
@@ -148,13 +150,47 @@ fn save(c: &Cluster, rec: &Recorded) -> anyhow::Result<std::path::PathBuf> {
 }
 
 impl Report {
-    /// The closing line: "N acknowledged writes lost, M linearizability violations".
+    /// The closing line: "N acknowledged writes lost, M violations".
     pub fn verdict(&self) -> String {
-        format!("{} acknowledged writes lost, {} linearizability violations", self.lost, self.violations.len())
+        format!("{} acknowledged writes lost, {} violations", self.lost, self.violations.len())
     }
 
     /// Whether everything held (unknown counts as not proven).
     pub fn passed(&self) -> bool {
         self.lost == 0 && self.violations.is_empty() && self.unknown.is_empty()
+    }
+
+    /// Everything a person reading the run needs, one item per line.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for n in &self.notes {
+            let _ = writeln!(out, "{n}");
+        }
+        let _ = writeln!(out, "faults ({}):", self.timeline.lines.len());
+        for t in &self.timeline.lines {
+            let _ = writeln!(out, "  {t}");
+        }
+        let counts: Vec<String> = self.timeline.counts.iter().map(|(n, k)| format!("{n:?} {k}")).collect();
+        let _ = writeln!(out, "faults per kind: {}", counts.join(", "));
+        let _ = writeln!(out, "largest set held at once ({}):", self.timeline.largest.len());
+        for l in &self.timeline.largest {
+            let _ = writeln!(out, "  {l}");
+        }
+        let (total, longest) = self.unavailable;
+        let _ = writeln!(
+            out,
+            "writes unavailable (no acknowledgement for over 1 s): {total:.1} s in all, longest {longest:.1} s"
+        );
+        let rate = self.ops as f64 / self.secs.max(1e-9);
+        let _ = writeln!(out, "{} operations in {:.1} s ({rate:.0}/s)", self.ops, self.secs);
+        for v in &self.violations {
+            let _ = writeln!(out, "VIOLATION {v}");
+        }
+        for k in &self.unknown {
+            let _ = writeln!(out, "UNKNOWN: the check of register {k} ran out of budget");
+        }
+        let _ = writeln!(out, "history: {}", self.history_path.display());
+        let _ = write!(out, "{}", self.verdict());
+        out
     }
 }

@@ -3,8 +3,9 @@
 //! one client reads a register from the replica. Every operation is
 //! recorded with its invocation and completion times and outcome: an error
 //! reply that says the write did not happen is a failure; a timeout, a
-//! `-TIMEOUT` reply or a lost connection is unknown. One more client reads
-//! the counter from the replica.
+//! `-TIMEOUT` reply or a lost connection is unknown. Increments of the
+//! counter carry unique ids (added to a set in the same MULTI), so they are
+//! checked exactly. One more client reads the counter from the replica.
 
 use crate::appends::Append;
 use crate::history::{Nanos, Outcome, RegisterCall, RegisterOp};
@@ -21,6 +22,9 @@ pub const REGISTERS: u64 = 5;
 pub const LISTS: u64 = 3;
 /// The counter key.
 pub const COUNTER: &str = "counter";
+/// The set of the increments' unique ids (each INCR of [`COUNTER`] adds its
+/// id here in the same transaction, so increments are checked exactly).
+pub const INCREMENTS: &str = "increments";
 /// A client waits this long for a reply before recording "unknown".
 pub const REPLY_TIMEOUT_MS: u64 = 3_000;
 
@@ -31,10 +35,8 @@ pub struct Recorded {
     pub registers: Mutex<Vec<RegisterCall>>,
     /// Appends per list key.
     pub appends: Mutex<BTreeMap<String, Vec<Append>>>,
-    /// Acknowledged increments.
-    pub incr_ok: AtomicU64,
-    /// Increments with unknown outcome.
-    pub incr_unknown: AtomicU64,
+    /// Increments: unique id and outcome.
+    pub increments: Mutex<Vec<(u64, Outcome)>>,
     /// Values of the counter read from the replica, in order.
     pub replica_reads: Mutex<Vec<Option<u64>>>,
     /// Operations completed (any outcome).
@@ -131,11 +133,15 @@ pub fn writer_client(addr: SocketAddr, process: u64, seed: u64, stop: &AtomicBoo
                     o == Outcome::Info
                 }
                 _ => {
-                    let r: redis::RedisResult<i64> = redis::cmd("INCR").arg(COUNTER).query(&mut c);
-                    let o = outcome(&r);
-                    let counter = if o == Outcome::Ok { &rec.incr_ok } else { &rec.incr_unknown };
-                    if o != Outcome::Fail {
-                        counter.fetch_add(1, Ordering::Relaxed);
+                    // Recorded as unknown first: whatever happens to this
+                    // client, the increment is never taken for failed.
+                    let at = rec.increments.lock().map(|mut g| {
+                        g.push((value, Outcome::Info));
+                        g.len() - 1
+                    });
+                    let o = outcome(&increment(&mut c, value));
+                    if let Ok(at) = at {
+                        rec.increments.lock().map(|mut g| g[at].1 = o).ok();
                     }
                     o == Outcome::Info
                 }
@@ -146,6 +152,21 @@ pub fn writer_client(addr: SocketAddr, process: u64, seed: u64, stop: &AtomicBoo
             }
         }
     }
+}
+
+/// INCR of the counter and SADD of `id` to [`INCREMENTS`] in one MULTI,
+/// sent command by command (DISCARD if either is refused).
+fn increment(c: &mut redis::Connection, id: u64) -> redis::RedisResult<Vec<i64>> {
+    redis::cmd("MULTI").query::<()>(c)?;
+    let queued = redis::cmd("INCR")
+        .arg(COUNTER)
+        .query::<()>(c)
+        .and_then(|()| redis::cmd("SADD").arg(INCREMENTS).arg(id).query::<()>(c));
+    if let Err(e) = queued {
+        let _ = redis::cmd("DISCARD").query::<()>(c);
+        return Err(e);
+    }
+    redis::cmd("EXEC").query(c)
 }
 
 /// Reads the counter from the replica until `stop`.

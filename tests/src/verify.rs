@@ -1,0 +1,178 @@
+//! The final check of a run, made from the fabric rather than from any
+//! process's memory: the writer is killed and recovered from the storage
+//! nodes, then every list, the counter and its increments are read from it
+//! and checked against the history; the replica, once at the writer's LSN,
+//! must have the same `DEBUG DIGEST`; last, the storage nodes are stopped
+//! cleanly and their six logs on disk are compared record by record up to
+//! the commit LSN.
+
+use crate::appends::{AppendError, check_increments, check_list};
+use crate::cluster::{Cluster, REPLICA, STORAGE_NODES, WRITER};
+use crate::register::{Verdict, check};
+use crate::replica::check_monotonic;
+use crate::workload::{COUNTER, INCREMENTS, LISTS, Recorded};
+use sixfold_storage_node::segments::SegmentStore;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
+
+/// Search steps per register key.
+const STEPS_PER_KEY: u64 = 50_000_000;
+/// How long the replica may take to reach the writer's LSN at the end.
+const CATCH_UP: Duration = Duration::from_secs(60);
+
+/// What the final check found.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Acknowledged writes lost (appends and increments).
+    pub lost: u64,
+    /// Violations of any check.
+    pub violations: Vec<String>,
+    /// Register keys whose check ran out of budget.
+    pub unknown: Vec<String>,
+    /// What was compared (LSNs, digests, storage logs).
+    pub notes: Vec<String>,
+}
+
+fn client(addr: std::net::SocketAddr) -> anyhow::Result<redis::Connection> {
+    let c = redis::Client::open(format!("redis://{addr}/"))?;
+    let conn = c.get_connection_with_timeout(Duration::from_secs(5))?;
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    Ok(conn)
+}
+
+/// Kills the writer, lets it recover from the fabric, and checks
+/// everything (see the module doc). Leaves every process stopped.
+pub fn verify(c: &mut Cluster, rec: &Recorded) -> anyhow::Result<Findings> {
+    let mut f = Findings::default();
+    c.kill(WRITER);
+    c.restart(WRITER)?;
+    c.wait_serving(WRITER)?;
+    let mut conn = client(c.writer)?;
+    let registers = rec.registers.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    match check(&registers, STEPS_PER_KEY) {
+        Verdict::Linearizable => {}
+        Verdict::Violation { key, detail } => f.violations.push(format!("register {key}: {detail}")),
+        Verdict::Unknown { key } => f.unknown.push(key),
+    }
+    let appends = rec.appends.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    for i in 0..LISTS {
+        let key = format!("l{i}");
+        let list: Vec<u64> = redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(&mut conn)?;
+        if let Err(e) = check_list(appends.get(&key).map_or(&[][..], |v| v), &list) {
+            f.lost += u64::from(matches!(e, AppendError::Lost(_)));
+            f.violations.push(format!("list {key}: {e}"));
+        }
+    }
+    let value: u64 = redis::cmd("GET").arg(COUNTER).query::<Option<u64>>(&mut conn)?.unwrap_or(0);
+    let members: Vec<u64> = redis::cmd("SMEMBERS").arg(INCREMENTS).query(&mut conn)?;
+    let increments = rec.increments.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    if let Err((lost, e)) = check_increments(&increments, &members, value) {
+        f.lost += lost.len() as u64;
+        f.violations.push(format!("counter: {e}"));
+    }
+    // The counter took the values 1..=value, in that order, on the writer.
+    let order: Vec<u64> = (1..=value).collect();
+    let reads = rec.replica_reads.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    if let Err(e) = check_monotonic(&order, &reads) {
+        f.violations.push(format!("replica: {e}"));
+    }
+    let commit = same_digest(c, &mut conn, &mut f)?;
+    compare_logs(c, commit, &mut f)?;
+    Ok(f)
+}
+
+/// The offset ROLE reports (the writer's commit LSN, the replica's applied LSN).
+fn offset(conn: &mut redis::Connection) -> anyhow::Result<u64> {
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(conn)?;
+    let at = if matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master") { 1 } else { 4 };
+    match role.get(at) {
+        Some(redis::Value::Int(n)) => Ok(u64::try_from(*n)?),
+        other => anyhow::bail!("ROLE offset: {other:?}"),
+    }
+}
+
+/// Waits until the replica has applied the writer's commit LSN and
+/// compares their `DEBUG DIGEST`; returns the commit LSN.
+fn same_digest(c: &Cluster, writer: &mut redis::Connection, f: &mut Findings) -> anyhow::Result<u64> {
+    c.wait_serving(REPLICA)?;
+    let lsn = offset(writer)?;
+    let mut replica = client(c.replica)?;
+    let deadline = Instant::now() + CATCH_UP;
+    let mut at = offset(&mut replica)?;
+    while at < lsn && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        at = offset(&mut replica)?;
+    }
+    let digest = |conn: &mut redis::Connection| redis::cmd("DEBUG").arg("DIGEST").query::<String>(conn);
+    let (w, r) = (digest(writer)?, digest(&mut replica)?);
+    if at != lsn {
+        f.violations.push(format!("replica at LSN {at}, writer at {lsn} after {} s", CATCH_UP.as_secs()));
+    } else if w != r {
+        f.violations.push(format!("at LSN {lsn} the writer's DEBUG DIGEST is {w}, the replica's {r}"));
+    } else {
+        f.notes.push(format!("writer and replica at LSN {lsn}: DEBUG DIGEST {w} on both"));
+    }
+    Ok(lsn)
+}
+
+/// A hash of each record from LSN 1 to `upto` the node at `dir` holds on
+/// disk (it stops at the first it lacks).
+fn log_hashes(dir: &std::path::Path, upto: u64) -> anyhow::Result<Vec<u64>> {
+    let (store, rec) = SegmentStore::open(&dir.join("segments"), u64::MAX, false)?;
+    anyhow::ensure!(rec.base == 0, "{}: log starts above LSN {}", dir.display(), rec.base);
+    let mut out = Vec::new();
+    while (out.len() as u64) < upto.min(rec.epochs.len() as u64) {
+        let from = out.len() as u64 + 1;
+        let records = store.read(from, upto, 16 << 20)?;
+        if records.is_empty() {
+            break;
+        }
+        for r in records {
+            let mut h = DefaultHasher::new();
+            (r.epoch, r.kind as u8, &r.payload[..]).hash(&mut h);
+            out.push(h.finish());
+        }
+    }
+    Ok(out)
+}
+
+/// Stops every process (storage nodes cleanly: they write everything to
+/// disk first) and compares the six logs up to `commit`: where two nodes
+/// hold the same LSN they must hold the same record, and at least four
+/// nodes (a commit quorum) must hold every record.
+fn compare_logs(c: &mut Cluster, commit: u64, f: &mut Findings) -> anyhow::Result<()> {
+    c.kill(WRITER);
+    c.kill(REPLICA);
+    let mut logs = Vec::new();
+    for i in 0..STORAGE_NODES {
+        c.terminate(i);
+        logs.push(log_hashes(&c.storage_dir(i), commit)?);
+    }
+    let complete = logs.iter().filter(|l| l.len() as u64 == commit).count();
+    for lsn in 0..commit as usize {
+        let mut held = logs.iter().enumerate().filter_map(|(i, l)| l.get(lsn).map(|h| (i, h)));
+        if let Some((first, h)) = held.next()
+            && let Some((other, _)) = held.find(|(_, o)| *o != h)
+        {
+            f.violations.push(format!(
+                "LSN {}: storage-{} and storage-{} hold different records",
+                lsn + 1,
+                first + 1,
+                other + 1
+            ));
+            return Ok(());
+        }
+    }
+    let lengths: Vec<String> = logs.iter().map(|l| l.len().to_string()).collect();
+    let line = format!(
+        "storage logs up to commit LSN {commit}: agree; held through it by {complete} of 6 (lengths {})",
+        lengths.join(" ")
+    );
+    if complete < 4 {
+        f.violations.push(line);
+    } else {
+        f.notes.push(line);
+    }
+    Ok(())
+}
