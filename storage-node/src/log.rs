@@ -482,6 +482,26 @@ mod tests {
         assert_eq!(l.last_lsn(), 4);
     }
 
+    /// Hole 7: the flusher takes records 2-3 of epoch 1; before it writes
+    /// them, an Append of epoch 2 replaces them. The write taken before is
+    /// refused, and its completion does not count as written or flushed.
+    #[test]
+    fn a_write_taken_before_records_were_replaced_never_counts() {
+        let mut l = fresh();
+        l.append(1, 0, 0, 0, recs(1, 3, 1)).unwrap();
+        l.on_written(1, l.generation());
+        l.on_flushed(1, l.generation());
+        let taken: Vec<Lsn> = l.unwritten().map(|r| r.lsn).collect();
+        let generation = l.generation();
+        assert_eq!(taken, vec![2, 3]);
+        l.append(2, 1, 1, 0, recs(2, 3, 2)).unwrap();
+        assert!(!l.write_allowed(generation), "the taken records were replaced");
+        l.on_written(3, generation);
+        l.on_flushed(3, generation);
+        assert_eq!(l.flushed_mark().0, 1, "epoch 2's records 2-3 are not on disk");
+        assert_eq!(l.unwritten().map(|r| (r.lsn, r.epoch)).collect::<Vec<_>>(), vec![(2, 2), (3, 2)]);
+    }
+
     /// An Append's commit LSN counts only up to what it proved matches.
     #[test]
     fn commit_is_capped_at_the_matched_point() {
