@@ -131,6 +131,26 @@ pub fn root() -> bool {
         .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
 }
 
+/// Whether this process can mount a small tmpfs (tried once, on a scratch
+/// directory).
+fn can_mount() -> bool {
+    let dir = std::env::temp_dir().join(format!("sixfold-mount-probe-{}", std::process::id()));
+    if !root() || std::fs::create_dir_all(&dir).is_err() {
+        return false;
+    }
+    let run = |args: &[&str]| {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ok = run(&["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs"]) && run(&["umount"]);
+    let _ = std::fs::remove_dir(&dir);
+    ok
+}
+
 /// Drops the faults this machine cannot inject, saying why.
 pub fn available(c: &Cluster, nemeses: &[Nemesis]) -> (Vec<Nemesis>, Vec<String>) {
     let fiu = installed(FIU_RUN);
@@ -142,7 +162,7 @@ pub fn available(c: &Cluster, nemeses: &[Nemesis]) -> (Vec<Nemesis>, Vec<String>
             let why = match n {
                 n if PARTITIONS.contains(n) && !c.net.partitions() => Some("no namespaces"),
                 Nemesis::FsyncError if !fiu => Some("fiu-run (fiu-utils) is not installed"),
-                Nemesis::DiskFull if !root() => Some("mounting a small file system needs root"),
+                Nemesis::DiskFull if !can_mount() => Some("this process cannot mount a tmpfs (needs root)"),
                 _ => None,
             };
             if let Some(why) = why {

@@ -196,6 +196,8 @@ impl Core {
     /// batch: it and the commands after it come back in [`Output::then`].
     pub fn run(&mut self, id: ClientId, cmds: Vec<Vec<Bytes>>, error: Option<String>) -> Output {
         let now = now_ms();
+        let lease_held = self.lease_holds();
+        self.engine.set_lease_lapsed(!lease_held);
         let mut wait = 0;
         metrics::counter!(crate::metrics::COMMANDS).increment(cmds.len() as u64);
         let mut cmds = cmds.into_iter();
@@ -237,7 +239,25 @@ impl Core {
         }
         self.after(Some(id));
         let (out, close) = self.engine.take_client_output(id);
+        if lease_held && !self.lease_holds() {
+            // The lease lapsed while the batch ran (the process may have
+            // been stopped in between): what it read may be stale, so
+            // nothing of it leaves; the client sees the connection close.
+            return Output { out: Bytes::new(), close: true, wait: 0, then: None };
+        }
         Output { out, close, wait, then }
+    }
+
+    /// Whether this node may serve data now: no durable log, or its lease holds.
+    fn lease_holds(&self) -> bool {
+        self.log.as_ref().is_none_or(|l| l.lease.holds())
+    }
+
+    /// Logs a `LeaseRenewal` (durable writer only).
+    pub fn log_renewal(&mut self) {
+        if let Some(l) = self.log.as_mut() {
+            l.log_renewal();
+        }
     }
 
     /// The output queued for `id` by other clients' commands (it waits for

@@ -94,13 +94,20 @@ pub struct Log {
     pub progress: watch::Receiver<Progress>,
     /// Wakes the fabric task.
     pub wake: Arc<Notify>,
+    /// The writer's lease, renewed by the fabric task.
+    pub lease: Arc<crate::lease::Lease>,
     /// Figures for INFO.
     pub stats: Arc<LogStats>,
 }
 
 impl Log {
-    /// A log in `epoch` whose next record is `next_lsn`.
-    pub fn new(epoch: Epoch, next_lsn: Lsn, progress: watch::Receiver<Progress>) -> Log {
+    /// A log in `epoch` whose next record is `next_lsn`, serving under `lease`.
+    pub fn new(
+        epoch: Epoch,
+        next_lsn: Lsn,
+        progress: watch::Receiver<Progress>,
+        lease: Arc<crate::lease::Lease>,
+    ) -> Log {
         let stats = LogStats::default();
         stats.last_lsn.store(next_lsn - 1, Ordering::Relaxed);
         stats.commit_lsn.store(progress.borrow().commit, Ordering::Relaxed);
@@ -113,8 +120,21 @@ impl Log {
             barrier: 0,
             progress,
             wake: Arc::new(Notify::new()),
+            lease,
             stats: Arc::new(stats),
         }
+    }
+
+    /// Logs a `LeaseRenewal` (the writer logged nothing for a while);
+    /// returns its LSN.
+    pub fn log_renewal(&mut self) -> Lsn {
+        let r = Record { lsn: self.next_lsn, epoch: self.epoch, kind: RecordKind::LeaseRenewal, payload: Bytes::new() };
+        self.queue_bytes += r.encoded_len();
+        self.queue.push_back(r);
+        self.next_lsn += 1;
+        self.stats.last_lsn.store(self.last_lsn(), Ordering::Relaxed);
+        self.wake.notify_one();
+        self.last_lsn()
     }
 
     /// The last LSN assigned.
@@ -212,7 +232,7 @@ mod tests {
     #[test]
     fn reads_wait_only_for_their_keys() {
         let (_tx, rx) = watch::channel(Progress::default());
-        let mut log = Log::new(1, 1, rx);
+        let mut log = Log::new(1, 1, rx, Arc::new(crate::lease::Lease::new(1000)));
         let a = [Bytes::from("a")];
         let b = [Bytes::from("b")];
         assert_eq!(log.log_groups(group("a")), 1);

@@ -16,7 +16,7 @@ use sixfold_net::tls::{TlsFiles, client_endpoint, connect};
 use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, RecordKind, Role, decode_run};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// This data node's id on the fabric.
@@ -135,9 +135,10 @@ async fn adopt(ep: &quinn::Endpoint, s: &FabricSettings) -> anyhow::Result<(Epoc
 
 /// Start-up: fences older writers, adopts the most up-to-date log of a
 /// recovery quorum (`docs/protocol.md`), rebuilds an engine from it, and
-/// commits a `LeaderChange` after it. Returns the engine and the appender,
-/// ready for the next LSN.
-pub async fn recover(s: &FabricSettings, mut engine: Engine) -> anyhow::Result<(Engine, Appender)> {
+/// commits a `LeaderChange` after it. Returns the engine, the appender
+/// (ready for the next LSN) and when the `LeaderChange` was sent (the
+/// lease runs from then).
+pub async fn recover(s: &FabricSettings, mut engine: Engine) -> anyhow::Result<(Engine, Appender, Instant)> {
     let ep = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
     let (epoch, adopted, records) = adopt(&ep, s).await?;
     for r in records.iter().filter(|r| r.kind == RecordKind::Effects) {
@@ -156,8 +157,9 @@ pub async fn recover(s: &FabricSettings, mut engine: Engine) -> anyhow::Result<(
         kind: RecordKind::LeaderChange,
         payload: Bytes::from(format!("writer {WRITER_NODE_ID} epoch {epoch}")),
     };
+    let sent = Instant::now();
     append_until_committed(&mut app, vec![change]).await?;
-    Ok((engine, app))
+    Ok((engine, app, sent))
 }
 
 /// Appends `records` and waits until they commit; fails only if fenced.
@@ -191,20 +193,25 @@ fn publish(app: &Appender, stats: &LogStats) {
 }
 
 /// Records pushed and not yet committed: (last LSN, when), for the commit
-/// latency histogram. Bounded by the appender's held-bytes limit.
-type Pending = std::collections::VecDeque<(Lsn, std::time::Instant)>;
+/// latency histogram and the lease. Bounded by the appender's held-bytes limit.
+type Pending = std::collections::VecDeque<(Lsn, Instant)>;
 
-/// Ships queued records to the fabric (several batches in flight per node)
-/// and publishes the commit LSN. Stops the process if this writer is fenced.
+/// Ships queued records to the fabric (several batches in flight per node),
+/// publishes the commit LSN, renews the lease with each committed record
+/// (from when it was sent) and logs a `LeaseRenewal` after `renew` without
+/// any record. Stops the process if this writer is fenced.
 pub async fn ship(
     core: Shared,
     mut app: Appender,
     progress: watch::Sender<Progress>,
-    wake: std::sync::Arc<tokio::sync::Notify>,
-    stats: std::sync::Arc<LogStats>,
+    log: (std::sync::Arc<tokio::sync::Notify>, std::sync::Arc<LogStats>),
+    lease: std::sync::Arc<crate::lease::Lease>,
+    renew: Duration,
 ) {
+    let (wake, stats) = log;
     publish(&app, &stats);
     let mut pending = Pending::new();
+    let mut last_push = Instant::now();
     loop {
         tokio::select! {
             _ = wake.notified(), if app.accepts() => {
@@ -213,9 +220,14 @@ pub async fn ship(
                     metrics::histogram!(m::BATCH_RECORDS).record(records.len() as f64);
                     let bytes: usize = records.iter().map(Record::encoded_len).sum();
                     metrics::histogram!(m::BATCH_BYTES).record(bytes as f64);
-                    pending.push_back((last.lsn, std::time::Instant::now()));
+                    last_push = Instant::now();
+                    pending.push_back((last.lsn, last_push));
                     app.push(records);
                 }
+            }
+            _ = tokio::time::sleep_until((last_push + renew).into()), if app.accepts() => {
+                core.lock().log_renewal();
+                last_push = Instant::now();
             }
             stepped = app.step() => {
                 if let Err(e) = stepped {
@@ -234,6 +246,7 @@ pub async fn ship(
             while pending.front().is_some_and(|(last, _)| *last <= lsn) {
                 if let Some((_, at)) = pending.pop_front() {
                     metrics::histogram!(m::COMMIT_SECONDS).record(at.elapsed().as_secs_f64());
+                    lease.renewed(at);
                 }
             }
             metrics::counter!(m::COMMITTED_RECORDS).increment(lsn - last.commit);

@@ -1,7 +1,8 @@
 //! `sixfold-server`: the Sixfold data node. It serves the engine over RESP.
 //! As the writer, every write is logged to the six storage nodes and its
 //! reply held until four hold it ([`durable`], [`fabric`]); `--durability
-//! none` is the memory-only benchmark mode. As a replica (`--role replica`)
+//! none` is the memory-only benchmark mode. The durable writer serves only
+//! while its lease holds ([`lease`]). As a replica (`--role replica`)
 //! it applies the committed log pulled from the storage nodes ([`replica`])
 //! and serves reads.
 //!
@@ -16,6 +17,7 @@ pub mod conn;
 pub mod core;
 pub mod durable;
 pub mod fabric;
+pub mod lease;
 pub mod metrics;
 pub mod replica;
 pub mod server;

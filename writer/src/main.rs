@@ -5,6 +5,7 @@ use bytes::Bytes;
 use clap::Parser;
 use sixfold_engine::Config;
 use sixfold_writer::fabric::FabricSettings;
+use sixfold_writer::lease::LeaseSettings;
 use sixfold_writer::replica::ReplicaSettings;
 use sixfold_writer::{Durability, Role, ServerConfig};
 use std::net::SocketAddr;
@@ -78,6 +79,18 @@ struct Args {
     /// Network I/O threads.
     #[arg(long, default_value_t = 2)]
     io_threads: usize,
+    /// The writer's lease: it serves reads and writes only until this long
+    /// after it sent its last committed record.
+    #[arg(long, default_value_t = LeaseSettings::default().lease_ms)]
+    lease_ms: u64,
+    /// The writer logs a lease renewal after this long without any record
+    /// (at most half of --lease-ms).
+    #[arg(long, default_value_t = LeaseSettings::default().renew_ms)]
+    lease_renew_ms: u64,
+    /// Bound on how far the clocks of two data nodes drift apart over a
+    /// lease (below --lease-ms).
+    #[arg(long, default_value_t = LeaseSettings::default().drift_ms)]
+    clock_drift_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -129,8 +142,18 @@ fn main() -> anyhow::Result<()> {
         "--role replica reads the storage nodes: give --certs and six --storage"
     );
     let commit_timeout = std::time::Duration::from_millis(a.commit_timeout_ms);
-    let cfg =
-        ServerConfig { listen: a.listen, durability: a.durability, engine, seed, fabric, replica, commit_timeout };
+    let lease = LeaseSettings { lease_ms: a.lease_ms, renew_ms: a.lease_renew_ms, drift_ms: a.clock_drift_ms };
+    lease.check().map_err(anyhow::Error::msg)?;
+    let cfg = ServerConfig {
+        listen: a.listen,
+        durability: a.durability,
+        engine,
+        seed,
+        fabric,
+        replica,
+        commit_timeout,
+        lease,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(a.io_threads.max(1))
         .enable_all()

@@ -52,6 +52,8 @@ pub struct ServerConfig {
     /// How long a reply may wait for its commit before it becomes a
     /// `-TIMEOUT` error (outcome unknown).
     pub commit_timeout: Duration,
+    /// The durable writer's lease.
+    pub lease: crate::lease::LeaseSettings,
 }
 
 /// Limits shared by the connection tasks and updated by CONFIG SET.
@@ -92,14 +94,17 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         (None, Durability::Fabric) => {
             let settings = cfg.fabric.as_ref().context("--durability fabric needs --storage and --certs")?;
             let engine = Engine::new(engine_cfg, cfg.seed);
-            let (engine, app) =
+            let (engine, app, sent) =
                 fabric::recover(settings, engine).await.context("recovering from the storage fabric")?;
             let start = Progress { commit: app.commit_lsn(), flushed: app.fabric_flushed_lsn() };
             let (progress_tx, progress_rx) = watch::channel(start);
-            let log = Log::new(app.epoch(), app.last_lsn() + 1, progress_rx);
-            let (wake, stats) = (log.wake.clone(), log.stats.clone());
+            let lease = Arc::new(crate::lease::Lease::new(cfg.lease.lease_ms));
+            lease.renewed(sent);
+            let log = Log::new(app.epoch(), app.last_lsn() + 1, progress_rx, lease.clone());
+            let handles = (log.wake.clone(), log.stats.clone());
             let core = Shared::with_engine(engine, Some((log, cfg.commit_timeout)), limits.clone(), stopped.clone());
-            tokio::spawn(fabric::ship(core.clone(), app, progress_tx, wake, stats));
+            let renew = Duration::from_millis(cfg.lease.renew_ms);
+            tokio::spawn(fabric::ship(core.clone(), app, progress_tx, handles, lease, renew));
             core
         }
     };

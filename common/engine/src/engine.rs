@@ -110,6 +110,9 @@ pub struct Engine {
     /// A replica replaying the log before it first caught up: data
     /// commands answer `-LOADING`.
     loading: bool,
+    /// A durable writer whose lease has lapsed: data commands and EXEC
+    /// answer `-TRYAGAIN` (another writer may have taken over).
+    lease_lapsed: bool,
     groups: Vec<Vec<Effect>>,
     cur: Vec<Effect>,
     touched: Vec<(usize, Bytes)>,
@@ -138,6 +141,7 @@ impl Engine {
             used_memory: Box::new(|| 0),
             info_extra: Box::new(|_| Vec::new()),
             loading: false,
+            lease_lapsed: false,
             groups: Vec::new(),
             cur: Vec::new(),
             touched: Vec::new(),
@@ -159,6 +163,13 @@ impl Engine {
     /// one its clients may have seen).
     pub fn set_loading(&mut self, on: bool) {
         self.loading = on;
+    }
+
+    /// While on, data commands and EXEC answer `-TRYAGAIN` (a writer whose
+    /// lease lapsed must neither show nor change data another writer may
+    /// already have changed).
+    pub fn set_lease_lapsed(&mut self, lapsed: bool) {
+        self.lease_lapsed = lapsed;
     }
 
     /// Adds fields to INFO sections (the provider gets the section name,
@@ -500,6 +511,18 @@ impl Engine {
         }
         if self.loading && matches!(spec.handler, Handler::Data(_)) {
             return Some(self.reject_in_multi(id, Frame::error("LOADING Sixfold is replaying the log")));
+        }
+        if self.lease_lapsed && (matches!(spec.handler, Handler::Data(_)) || spec.name == "exec") {
+            let e = Frame::error("TRYAGAIN this writer's lease has lapsed: another writer may have taken over");
+            if spec.name == "exec" {
+                // The transaction is discarded, as after -EXECABORT.
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    (s.multi, s.multi_error) = (None, false);
+                }
+                cmd::multi::unwatch(self, id);
+                return Some(e);
+            }
+            return Some(self.reject_in_multi(id, e));
         }
         if let Some(writer) = &self.config.replica_of
             && spec.has("write")
