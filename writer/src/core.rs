@@ -14,7 +14,7 @@ use sixfold_engine::{ClientId, ClientInfo, Config, Engine};
 use sixfold_wire::{Lsn, Record};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio::sync::watch;
@@ -66,7 +66,7 @@ pub struct Core {
 
 /// The core as the connection tasks share it.
 #[derive(Clone)]
-pub struct Shared(Arc<Mutex<Core>>, Option<Durable>);
+pub struct Shared(Arc<Mutex<Core>>, Arc<OnceLock<Durable>>);
 
 /// What a connection needs to hold replies until commit.
 #[derive(Clone)]
@@ -98,40 +98,54 @@ impl Shared {
         stopped: Arc<Notify>,
     ) -> Shared {
         engine.set_memory_probe(memory_probe());
-        let replicas = Arc::new(Registry::default());
-        if let Some((l, _)) = &log {
-            let (stats, registry) = (l.stats.clone(), replicas.clone());
-            engine.set_info_extra(Box::new(move |section| {
-                let mut fields = stats.info(section);
-                if section == "replication" {
-                    fields.extend(registry.info(stats.commit_lsn.load(Ordering::Relaxed)));
-                }
-                fields
-            }));
+        let core = Core {
+            engine,
+            log: None,
+            last_write: HashMap::new(),
+            replicas: Arc::new(Registry::default()),
+            wakers: HashMap::new(),
+            limits,
+            stopped,
+        };
+        let shared = Shared(Arc::new(Mutex::new(core)), Arc::new(OnceLock::new()));
+        if let Some((l, t)) = log {
+            shared.install(l, t);
         }
-        let durable = log.as_ref().map(|(l, t)| Durable {
-            progress: l.progress.clone(),
-            commit_timeout: *t,
-            replicas: replicas.clone(),
-        });
-        let log = log.map(|(l, _)| l);
-        Shared(
-            Arc::new(Mutex::new(Core {
-                engine,
-                log,
-                last_write: HashMap::new(),
-                replicas,
-                wakers: HashMap::new(),
-                limits,
-                stopped,
-            })),
-            durable,
-        )
+        shared
+    }
+
+    /// Makes this core a durable writer's: writes are logged to `log`,
+    /// replies wait for their commit (at most `commit_timeout`), INFO shows
+    /// the log's figures. Once only.
+    fn install(&self, log: Log, commit_timeout: Duration) {
+        let mut core = self.lock();
+        let (stats, registry) = (log.stats.clone(), core.replicas.clone());
+        core.engine.set_info_extra(Box::new(move |section| {
+            let mut fields = stats.info(section);
+            if section == "replication" {
+                fields.extend(registry.info(stats.commit_lsn.load(Ordering::Relaxed)));
+            }
+            fields
+        }));
+        let durable = Durable { progress: log.progress.clone(), commit_timeout, replicas: core.replicas.clone() };
+        core.log = Some(log);
+        if self.1.set(durable).is_err() {
+            tracing::error!("a durable log was installed twice; stopping");
+            std::process::exit(70);
+        }
+    }
+
+    /// A replica's core becomes the writer's, in place: its engine (with
+    /// the data it applied and its clients) now executes writes, logged to
+    /// `log`.
+    pub fn promote(&self, log: Log, commit_timeout: Duration) {
+        self.lock().engine.promote("fabric");
+        self.install(log, commit_timeout);
     }
 
     /// The commit LSN and timeout, with `--durability fabric`.
     pub fn durable(&self) -> Option<&Durable> {
-        self.1.as_ref()
+        self.1.get()
     }
 
     /// Locks the core. A panic while it was held poisons it; the data may be

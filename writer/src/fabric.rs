@@ -19,8 +19,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// This data node's id on the fabric.
-const WRITER_NODE_ID: u32 = 1000;
+/// A writer's id on the fabric (a replica that takes over keeps its own).
+pub const WRITER_NODE_ID: u32 = 1000;
 /// Pause between retries while fewer than four nodes answer.
 const RETRY_MS: u64 = 1_000;
 /// Record bytes asked for per Read during recovery.
@@ -40,10 +40,14 @@ pub struct FabricSettings {
 }
 
 /// A stream to one storage node.
-async fn open(ep: &quinn::Endpoint, addr: SocketAddr) -> anyhow::Result<(quinn::SendStream, quinn::RecvStream)> {
+async fn open(
+    ep: &quinn::Endpoint,
+    addr: SocketAddr,
+    node_id: u32,
+) -> anyhow::Result<(quinn::SendStream, quinn::RecvStream)> {
     let conn = tokio::time::timeout(Duration::from_secs(2), connect(ep, addr)).await.context("connect timed out")??;
     let (mut tx, rx) = conn.open_bi().await?;
-    framed::send(&mut tx, &Message::Hello { node: WRITER_NODE_ID, role: Role::Peer }).await?;
+    framed::send(&mut tx, &Message::Hello { node: node_id, role: Role::Peer }).await?;
     Ok((tx, rx))
 }
 
@@ -54,11 +58,11 @@ const PREPARE_TIMEOUT_MS: u64 = 2_000;
 const READ_TIMEOUT_MS: u64 = 10_000;
 
 /// Asks every node to promise `rec`'s epoch and tells `rec` the answers.
-async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, rec: &mut Recovery) {
+async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, node_id: u32, rec: &mut Recovery) {
     let epoch = rec.epoch();
     for (i, addr) in s.storage.iter().enumerate() {
         let ask = async {
-            let (mut tx, mut rx) = open(ep, *addr).await?;
+            let (mut tx, mut rx) = open(ep, *addr, node_id).await?;
             framed::send(&mut tx, &Message::Prepare { epoch }).await?;
             anyhow::Ok(framed::recv(&mut rx).await?)
         };
@@ -75,8 +79,8 @@ async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, rec: &mut Recovery) {
 }
 
 /// Reads node `addr`'s log up to `upto` (each Read bounded in time).
-async fn read_log(ep: &quinn::Endpoint, addr: SocketAddr, upto: Lsn) -> anyhow::Result<Vec<Record>> {
-    let (mut tx, mut rx) = open(ep, addr).await?;
+async fn read_log(ep: &quinn::Endpoint, addr: SocketAddr, node_id: u32, upto: Lsn) -> anyhow::Result<Vec<Record>> {
+    let (mut tx, mut rx) = open(ep, addr, node_id).await?;
     let mut out: Vec<Record> = Vec::new();
     let limit = Duration::from_millis(READ_TIMEOUT_MS);
     while (out.len() as Lsn) < upto {
@@ -95,11 +99,15 @@ async fn read_log(ep: &quinn::Endpoint, addr: SocketAddr, upto: Lsn) -> anyhow::
 
 /// Runs recoveries (the pure [`Recovery`] state machine) until one adopts
 /// a log: the adopted decision and the records read, up to its last LSN.
-async fn adopt(ep: &quinn::Endpoint, s: &FabricSettings) -> anyhow::Result<(Epoch, Adopted, Vec<Record>)> {
+async fn adopt(
+    ep: &quinn::Endpoint,
+    s: &FabricSettings,
+    node_id: u32,
+) -> anyhow::Result<(Epoch, Adopted, Vec<Record>)> {
     let mut epoch: Epoch = 1;
     'epochs: loop {
         let mut rec = Recovery::new(epoch, s.mode, Rules::Safe);
-        prepare(ep, s, &mut rec).await;
+        prepare(ep, s, node_id, &mut rec).await;
         let mut read = Vec::new();
         loop {
             match rec.step() {
@@ -116,7 +124,7 @@ async fn adopt(ep: &quinn::Endpoint, s: &FabricSettings) -> anyhow::Result<(Epoc
                     epoch = epoch.checked_add(1).context("epochs exhausted")?;
                     continue 'epochs;
                 }
-                Step::Read { node, upto_lsn, .. } => match read_log(ep, s.storage[node], upto_lsn).await {
+                Step::Read { node, upto_lsn, .. } => match read_log(ep, s.storage[node], node_id, upto_lsn).await {
                     Ok(recs) => {
                         let (lsn, e) = recs.last().map_or((0, 0), |r| (r.lsn, r.epoch));
                         rec.on_read(node, lsn, e);
@@ -133,33 +141,68 @@ async fn adopt(ep: &quinn::Endpoint, s: &FabricSettings) -> anyhow::Result<(Epoc
     }
 }
 
-/// Start-up: fences older writers, adopts the most up-to-date log of a
-/// recovery quorum (`docs/protocol.md`), rebuilds an engine from it, and
-/// commits a `LeaderChange` after it. Returns the engine, the appender
-/// (ready for the next LSN) and when the `LeaderChange` was sent (the
-/// lease runs from then).
-pub async fn recover(s: &FabricSettings, mut engine: Engine) -> anyhow::Result<(Engine, Appender, Instant)> {
+/// Start-up, and a replica's takeover: fences older writers, adopts the
+/// most up-to-date log of a recovery quorum (`docs/protocol.md`), hands
+/// each record above `applied` to `apply` (a new writer's engine starts
+/// empty, a replica's holds what it applied), and commits a `LeaderChange`
+/// naming this node (`node_id`, its RESP address `announce`) after it.
+/// Returns the appender, ready for the next LSN, and when the
+/// `LeaderChange` was sent (the lease runs from then).
+pub async fn recover(
+    s: &FabricSettings,
+    (node_id, announce): (u32, &str),
+    applied: Lsn,
+    mut apply: impl FnMut(&Record) -> anyhow::Result<()>,
+) -> anyhow::Result<(Appender, Instant)> {
     let ep = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
-    let (epoch, adopted, records) = adopt(&ep, s).await?;
-    for r in records.iter().filter(|r| r.kind == RecordKind::Effects) {
-        let group = decode_group(&r.payload).with_context(|| format!("record {}", r.lsn))?;
-        engine.apply(&group).map_err(|e| anyhow::anyhow!("record {} does not apply: {e}", r.lsn))?;
+    let (epoch, adopted, records) = adopt(&ep, s, node_id).await?;
+    for r in records.iter().filter(|r| r.lsn > applied) {
+        apply(r).with_context(|| format!("record {}", r.lsn))?;
     }
     let (last_lsn, known) = (adopted.last_lsn, adopted.known_commit);
     tracing::info!(epoch, last_lsn, known_commit = known, from = %s.storage[adopted.node], "rebuilt the engine from the log");
     let known_epoch = records.iter().find(|r| r.lsn == known).map_or(0, |r| r.epoch);
     let suffix: Vec<Record> = records.into_iter().filter(|r| r.lsn > known).collect();
-    let mut app =
-        Appender::after_recovery(ep, s.storage.clone(), WRITER_NODE_ID, epoch, s.mode, (known, known_epoch), suffix);
+    let mut app = Appender::after_recovery(ep, s.storage.clone(), node_id, epoch, s.mode, (known, known_epoch), suffix);
     let change = Record {
         lsn: last_lsn + 1,
         epoch,
         kind: RecordKind::LeaderChange,
-        payload: Bytes::from(format!("writer {WRITER_NODE_ID} epoch {epoch}")),
+        payload: Bytes::from(format!("writer {node_id} epoch {epoch} at {announce}")),
     };
     let sent = Instant::now();
     append_until_committed(&mut app, vec![change]).await?;
-    Ok((engine, app, sent))
+    Ok((app, sent))
+}
+
+/// Applies one record to an engine (effect groups; other kinds change no data).
+pub fn apply_to(engine: &mut Engine, r: &Record) -> anyhow::Result<()> {
+    if r.kind == RecordKind::Effects {
+        let group = decode_group(&r.payload)?;
+        engine.apply(&group).map_err(|e| anyhow::anyhow!("does not apply: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Makes `core` the writer's, behind the appender `app` of a recovery whose
+/// `LeaderChange` was sent at `sent`: installs the log and the lease, and
+/// starts the task that ships records.
+pub fn start_writing(
+    core: &Shared,
+    app: Appender,
+    sent: Instant,
+    lease: crate::lease::LeaseSettings,
+    commit_timeout: Duration,
+) {
+    let start = Progress { commit: app.commit_lsn(), flushed: app.fabric_flushed_lsn() };
+    let (progress_tx, progress_rx) = watch::channel(start);
+    let held = std::sync::Arc::new(crate::lease::Lease::new(lease.lease_ms));
+    held.renewed(sent);
+    let log = crate::durable::Log::new(app.epoch(), app.last_lsn() + 1, progress_rx, held.clone());
+    let handles = (log.wake.clone(), log.stats.clone());
+    core.promote(log, commit_timeout);
+    let renew = Duration::from_millis(lease.renew_ms);
+    tokio::spawn(ship(core.clone(), app, progress_tx, handles, held, renew));
 }
 
 /// Appends `records` and waits until they commit; fails only if fenced.

@@ -6,7 +6,7 @@ use clap::Parser;
 use sixfold_engine::Config;
 use sixfold_writer::fabric::FabricSettings;
 use sixfold_writer::lease::LeaseSettings;
-use sixfold_writer::replica::ReplicaSettings;
+use sixfold_writer::replica::{ReplicaSettings, Takeover};
 use sixfold_writer::{Durability, Role, ServerConfig};
 use std::net::SocketAddr;
 
@@ -91,6 +91,11 @@ struct Args {
     /// lease (below --lease-ms).
     #[arg(long, default_value_t = LeaseSettings::default().drift_ms)]
     clock_drift_ms: u64,
+    /// Replica: take over as writer, in place, once nothing was committed
+    /// for longer than the writer's lease (--lease-ms, --clock-drift-ms: give
+    /// the writer's values).
+    #[arg(long)]
+    failover: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -126,6 +131,10 @@ fn main() -> anyhow::Result<()> {
         ),
         _ => None,
     };
+    let commit_timeout = std::time::Duration::from_millis(a.commit_timeout_ms);
+    let lease = LeaseSettings { lease_ms: a.lease_ms, renew_ms: a.lease_renew_ms, drift_ms: a.clock_drift_ms };
+    lease.check().map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(!a.failover || a.role == Role::Replica, "--failover is for --role replica");
     let replica = match a.role {
         Role::Writer => None,
         Role::Replica => Some(ReplicaSettings {
@@ -135,15 +144,13 @@ fn main() -> anyhow::Result<()> {
             certs: fabric.as_ref().map(|f| f.certs.clone()).unwrap_or_default(),
             cert_name: fabric.as_ref().map_or_else(|| "replica".into(), |f| f.cert_name.clone()),
             apply_buffer_bytes_max: a.apply_buffer_bytes_max,
+            takeover: fabric.clone().filter(|_| a.failover).map(|fabric| Takeover { fabric, lease, commit_timeout }),
         }),
     };
     anyhow::ensure!(
         replica.is_none() || fabric.is_some(),
         "--role replica reads the storage nodes: give --certs and six --storage"
     );
-    let commit_timeout = std::time::Duration::from_millis(a.commit_timeout_ms);
-    let lease = LeaseSettings { lease_ms: a.lease_ms, renew_ms: a.lease_renew_ms, drift_ms: a.clock_drift_ms };
-    lease.check().map_err(anyhow::Error::msg)?;
     let cfg = ServerConfig {
         listen: a.listen,
         durability: a.durability,

@@ -2,7 +2,9 @@
 //! the storage nodes into a bounded channel; the apply task applies each
 //! batch to the engine under the core lock, so reads on this node see the
 //! log's effects in order, never above the commit LSN, never going back.
-//! Write commands get `-MOVED` (the engine's replica mode).
+//! Write commands get `-MOVED` (the engine's replica mode). With
+//! `--failover`, a replica that sees nothing committed for longer than the
+//! writer's lease takes over as writer in place ([`campaign`]).
 
 use crate::core::Shared;
 use sixfold_net::tls::{TlsFiles, client_endpoint};
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// This replica's id on the fabric (writers use 1000).
 const REPLICA_NODE_ID: u32 = 2000;
@@ -34,6 +37,19 @@ pub struct ReplicaSettings {
     pub cert_name: String,
     /// Bound of pulled records waiting to be applied.
     pub apply_buffer_bytes_max: u64,
+    /// Take over as writer when the writer's lease has lapsed (`--failover`).
+    pub takeover: Option<Takeover>,
+}
+
+/// What a replica needs to take over as writer.
+#[derive(Debug, Clone)]
+pub struct Takeover {
+    /// The storage fabric, as a writer reaches it.
+    pub fabric: crate::fabric::FabricSettings,
+    /// The lease settings (the writer's must be the same).
+    pub lease: crate::lease::LeaseSettings,
+    /// How long replies may wait for their commit, once writer.
+    pub commit_timeout: std::time::Duration,
 }
 
 /// The writer's commit LSN and its replicas `(ip, port, offset)`, as its
@@ -122,11 +138,61 @@ pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>, local:
         stale_ms: STALE_NODE_MS,
     };
     let puller = Puller::new(endpoint, settings, 1, tx, stats.buffer.clone());
-    tokio::spawn(puller.run());
     let (applied_tx, applied_rx) = watch::channel(0);
-    tokio::spawn(apply(core.clone(), rx, stats.clone(), applied_tx));
-    tokio::spawn(crate::upstream::run(s.writer.clone(), local, applied_rx, stats, core));
+    let tasks = vec![
+        tokio::spawn(puller.run()),
+        tokio::spawn(apply(core.clone(), rx, stats.clone(), applied_tx)),
+        tokio::spawn(crate::upstream::run(s.writer.clone(), local, applied_rx, stats.clone(), core.clone())),
+    ];
+    if let Some(t) = s.takeover.clone() {
+        tokio::spawn(campaign(core, stats, tasks, t, local));
+    }
     Ok(())
+}
+
+/// How often a replica looks for a lapsed lease.
+const CAMPAIGN_CHECK_MS: u64 = 50;
+
+/// Waits until nothing new was applied for longer than the writer's lease
+/// could last (plus more while this replica lags, so the most caught-up
+/// replica goes first), then stops replicating and takes over: the
+/// writer's recovery, applying what it lacks, `LeaderChange`, and serving
+/// as writer in place. Stops the process if another writer fences it.
+async fn campaign(core: Shared, stats: Arc<ReplicaStats>, tasks: Vec<JoinHandle<()>>, t: Takeover, local: SocketAddr) {
+    let quiet = std::time::Duration::from_millis(t.lease.takeover_after_ms());
+    let mut last = (stats.applied_lsn.load(Ordering::Relaxed), Instant::now());
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(CAMPAIGN_CHECK_MS)).await;
+        let applied = stats.applied_lsn.load(Ordering::Relaxed);
+        if applied != last.0 {
+            last = (applied, Instant::now());
+            continue;
+        }
+        let lag = stats.commit_lsn.load(Ordering::Relaxed).saturating_sub(applied);
+        let behind = if stats.caught_up_once.load(Ordering::Relaxed) == 1 { 0 } else { 1 };
+        let wait = quiet * (1 + behind) + std::time::Duration::from_millis(lag.min(1_000));
+        if last.1.elapsed() > wait {
+            break;
+        }
+    }
+    tasks.iter().for_each(JoinHandle::abort);
+    let applied = stats.applied_lsn.load(Ordering::Relaxed);
+    tracing::warn!(applied, "no record committed for longer than the writer's lease: taking over");
+    let me = (REPLICA_NODE_ID, local.to_string());
+    let recovered = crate::fabric::recover(&t.fabric, (me.0, &me.1), applied, |r| {
+        core.lock().apply_records(std::slice::from_ref(r)).map(|_| ())
+    })
+    .await;
+    match recovered {
+        Ok((app, sent)) => {
+            crate::fabric::start_writing(&core, app, sent, t.lease, t.commit_timeout);
+            tracing::warn!(%local, "serving as the writer");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "stopping: the takeover failed");
+            std::process::exit(3);
+        }
+    }
 }
 
 /// Turns `-LOADING` off once the replica applied the writer's commit LSN

@@ -3,7 +3,6 @@
 
 use crate::conn;
 use crate::core::Shared;
-use crate::durable::{Log, Progress};
 use crate::fabric::{self, FabricSettings};
 use crate::replica::{self, ReplicaSettings, ReplicaStats};
 use anyhow::Context;
@@ -14,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// How acknowledged writes are made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -93,18 +91,13 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         (None, Durability::None) => Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone()),
         (None, Durability::Fabric) => {
             let settings = cfg.fabric.as_ref().context("--durability fabric needs --storage and --certs")?;
-            let engine = Engine::new(engine_cfg, cfg.seed);
-            let (engine, app, sent) =
-                fabric::recover(settings, engine).await.context("recovering from the storage fabric")?;
-            let start = Progress { commit: app.commit_lsn(), flushed: app.fabric_flushed_lsn() };
-            let (progress_tx, progress_rx) = watch::channel(start);
-            let lease = Arc::new(crate::lease::Lease::new(cfg.lease.lease_ms));
-            lease.renewed(sent);
-            let log = Log::new(app.epoch(), app.last_lsn() + 1, progress_rx, lease.clone());
-            let handles = (log.wake.clone(), log.stats.clone());
-            let core = Shared::with_engine(engine, Some((log, cfg.commit_timeout)), limits.clone(), stopped.clone());
-            let renew = Duration::from_millis(cfg.lease.renew_ms);
-            tokio::spawn(fabric::ship(core.clone(), app, progress_tx, handles, lease, renew));
+            let mut engine = Engine::new(engine_cfg, cfg.seed);
+            let me = (fabric::WRITER_NODE_ID, local.to_string());
+            let (app, sent) = fabric::recover(settings, (me.0, &me.1), 0, |r| fabric::apply_to(&mut engine, r))
+                .await
+                .context("recovering from the storage fabric")?;
+            let core = Shared::with_engine(engine, None, limits.clone(), stopped.clone());
+            fabric::start_writing(&core, app, sent, cfg.lease, cfg.commit_timeout);
             core
         }
     };

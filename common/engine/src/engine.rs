@@ -203,6 +203,19 @@ impl Engine {
         &self.config
     }
 
+    /// A replica becomes the writer (in place, keeping its data and its
+    /// clients): writes run here, keys expire actively, data commands are
+    /// served, and the server's durability is `durability`.
+    pub fn promote(&mut self, durability: &str) {
+        self.config.replica_of = None;
+        self.config.active_expire = true;
+        self.config.durability = durability.to_string();
+        self.loading = false;
+        // Nothing a replica did is a write of the new writer's.
+        self.groups.clear();
+        self.cur.clear();
+    }
+
     /// True once, after CONFIG SET changed a setting the server mirrors.
     pub fn take_config_changed(&mut self) -> bool {
         std::mem::take(&mut self.config_changed)

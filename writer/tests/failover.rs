@@ -1,0 +1,65 @@
+//! Automatic failover with real processes: a replica started with
+//! `--failover` takes over, in place, when the writer is killed: it serves
+//! as the writer with every acknowledged write, and its clients stay
+//! connected through the change.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Fabric, client, free_port, sixfold_on};
+use std::time::{Duration, Instant};
+
+/// Short leases so the test is quick; the writer's and the replica's agree.
+const LEASE: [&str; 6] = ["--lease-ms", "600", "--lease-renew-ms", "100", "--clock-drift-ms", "50"];
+/// How long the takeover may take at most in this test.
+const TAKEOVER_WITHIN: Duration = Duration::from_secs(20);
+
+fn role(c: &mut redis::Connection) -> Option<String> {
+    let v: Vec<redis::Value> = redis::cmd("ROLE").query(c).ok()?;
+    match v.first() {
+        Some(redis::Value::BulkString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_replica_takes_over_in_place_with_every_acknowledged_write() {
+    let fabric = Fabric::start("failover");
+    let lease: Vec<String> = LEASE.iter().map(|s| s.to_string()).collect();
+    let mut writer = sixfold_on(free_port(), &[fabric.server_args(), lease.clone()].concat());
+    let replica_args = fabric.replica_args(writer.port, "b", &[LEASE.as_slice(), &["--failover"]].concat());
+    let replica = sixfold_on(free_port(), &replica_args);
+    let mut w = client(writer.port);
+    for i in 0..300 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut w).unwrap();
+    }
+    let _: i64 = redis::cmd("RPUSH").arg("list").arg("a").arg("b").query(&mut w).unwrap();
+    let mut r = client(replica.port);
+    assert_eq!(role(&mut r).as_deref(), Some("slave"));
+    let err = redis::cmd("SET").arg("x").arg("1").query::<()>(&mut r).unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("moved"), "a replica redirects writes: {err}");
+    writer.child.kill().unwrap();
+    writer.child.wait().unwrap();
+    let killed = Instant::now();
+    // The same connection to the replica: it becomes the writer's.
+    let first_write = loop {
+        assert!(killed.elapsed() < TAKEOVER_WITHIN, "no takeover within {TAKEOVER_WITHIN:?}");
+        if redis::cmd("SET").arg("after").arg("failover").query::<()>(&mut r).is_ok() {
+            break killed.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!("first acknowledged write on the new writer {} ms after the kill", first_write.as_millis());
+    assert_eq!(role(&mut r).as_deref(), Some("master"));
+    for i in 0..300 {
+        let v: Option<i64> = redis::cmd("GET").arg(format!("k{i}")).query(&mut r).unwrap();
+        assert_eq!(v, Some(i), "acknowledged write k{i} survived the failover");
+    }
+    let list: Vec<String> = redis::cmd("LRANGE").arg("list").arg(0).arg(-1).query(&mut r).unwrap();
+    assert_eq!(list, ["a", "b"]);
+    // And its writes are durable: a writer recovered from the fabric has them.
+    drop(replica);
+    let again = sixfold_on(free_port(), &[fabric.server_args(), lease].concat());
+    let v: Option<String> = redis::cmd("GET").arg("after").query(&mut client(again.port)).unwrap();
+    assert_eq!(v.as_deref(), Some("failover"));
+}
