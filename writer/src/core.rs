@@ -180,6 +180,11 @@ impl Core {
         self.engine.set_loading(on);
     }
 
+    /// A replica's writes now go to `writer` (`host:port`).
+    pub fn set_replica_of(&mut self, writer: &str) {
+        self.engine.set_replica_of(writer);
+    }
+
     /// Sets the server's extra INFO fields.
     pub fn set_info_extra(&mut self, provider: sixfold_engine::InfoExtra) {
         self.engine.set_info_extra(provider);

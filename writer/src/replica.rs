@@ -59,6 +59,9 @@ pub type WriterRole = (u64, Vec<(String, String, String)>);
 /// What `INFO replication` reports on a replica.
 #[derive(Debug, Default)]
 pub struct ReplicaStats {
+    /// The writer's RESP address `host:port`: from `--writer`, then from
+    /// the last `LeaderChange` record applied.
+    pub writer: std::sync::Mutex<String>,
     /// Last LSN applied.
     pub applied_lsn: AtomicU64,
     /// Highest commit LSN heard from a storage node or the writer.
@@ -82,10 +85,16 @@ pub struct ReplicaStats {
 }
 
 impl ReplicaStats {
-    /// INFO replication fields (`writer` is `host:port`).
-    pub fn info(&self, writer: &str) -> Vec<(String, String)> {
+    /// The writer's RESP address now.
+    pub fn writer(&self) -> String {
+        self.writer.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    /// INFO replication fields.
+    pub fn info(&self) -> Vec<(String, String)> {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (host, port) = writer.rsplit_once(':').unwrap_or((writer, "0"));
+        let writer = self.writer();
+        let (host, port) = writer.rsplit_once(':').unwrap_or((&writer, "0"));
         let (applied, commit) = (get(&self.applied_lsn), get(&self.commit_lsn));
         let up = get(&self.caught_up_once) == 1;
         let fields = [
@@ -142,7 +151,7 @@ pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>, local:
     let tasks = vec![
         tokio::spawn(puller.run()),
         tokio::spawn(apply(core.clone(), rx, stats.clone(), applied_tx)),
-        tokio::spawn(crate::upstream::run(s.writer.clone(), local, applied_rx, stats.clone(), core.clone())),
+        tokio::spawn(crate::upstream::run(local, applied_rx, stats.clone(), core.clone())),
     ];
     if let Some(t) = s.takeover.clone() {
         tokio::spawn(campaign(core, stats, tasks, t, local));
@@ -208,6 +217,27 @@ pub fn serve_when_caught_up(core: &Shared, stats: &ReplicaStats) {
     }
 }
 
+/// The RESP address a `LeaderChange` record names (`writer N epoch E at
+/// HOST:PORT`), if any.
+pub fn leader_address(payload: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let (_, addr) = text.rsplit_once(" at ")?;
+    (!addr.is_empty()).then(|| addr.to_string())
+}
+
+/// After a failover the last `LeaderChange` names the new writer: writes
+/// are redirected there, ROLE and INFO name it, the upstream link moves.
+fn follow_leader_changes(core: &Shared, stats: &ReplicaStats, records: &[sixfold_wire::Record]) {
+    let newest = records.iter().rev().find(|r| r.kind == sixfold_wire::RecordKind::LeaderChange);
+    let Some(addr) = newest.and_then(|r| leader_address(&r.payload)) else { return };
+    let Ok(mut w) = stats.writer.lock() else { return };
+    if *w != addr {
+        tracing::info!(from = %*w, to = %addr, "the shard has a new writer");
+        core.lock().set_replica_of(&addr);
+        *w = addr;
+    }
+}
+
 /// Applies batches in order; stops the process if a record does not apply
 /// (the replica's state would no longer be the log's).
 async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaStats>, acked: watch::Sender<u64>) {
@@ -223,6 +253,7 @@ async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaSt
         };
         stats.buffer.applied(b.bytes as u64);
         stats.applied_lsn.store(applied, Ordering::Relaxed);
+        follow_leader_changes(&core, &stats, &b.records);
         let commit = stats.commit_lsn.fetch_max(b.commit_lsn, Ordering::Relaxed).max(b.commit_lsn);
         serve_when_caught_up(&core, &stats);
         let lag = if applied >= commit {
@@ -234,5 +265,18 @@ async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaSt
         stats.lag_ms.store(lag, Ordering::Relaxed);
         crate::metrics::replica(applied, commit, &stats);
         acked.send_if_modified(|a| std::mem::replace(a, applied) != applied);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leader_change_names_the_writers_address() {
+        assert_eq!(leader_address(b"writer 2000 epoch 7 at 10.0.0.5:6379").as_deref(), Some("10.0.0.5:6379"));
+        assert_eq!(leader_address(b"writer 1000 epoch 1"), None, "records before addresses were logged");
+        assert_eq!(leader_address(b"writer 1000 epoch 1 at "), None);
+        assert_eq!(leader_address(&[0xff, 0xfe]), None);
     }
 }

@@ -79,9 +79,12 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             engine_cfg.durability = "replica".into();
             let core = Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone());
             let stats = Arc::new(ReplicaStats::default());
-            let (info, writer) = (stats.clone(), r.writer.clone());
+            if let Ok(mut w) = stats.writer.lock() {
+                w.clone_from(&r.writer);
+            }
+            let info = stats.clone();
             core.lock().set_info_extra(Box::new(move |section| match section {
-                "replication" => info.info(&writer),
+                "replication" => info.info(),
                 _ => Vec::new(),
             }));
             core.lock().set_loading(true);

@@ -3,7 +3,8 @@
 //! applies (`REPLCONF ACK`, which WAIT on the writer counts), and asks ROLE
 //! every second to learn the writer's commit LSN (a restarted replica
 //! serves reads once it applied that far) and the other replicas for ROLE,
-//! INFO and the CLUSTER commands. Reconnects after any failure.
+//! INFO and the CLUSTER commands. Reconnects after any failure, and to the
+//! new writer after a failover.
 
 use crate::core::Shared;
 use crate::replica::{ReplicaStats, serve_when_caught_up};
@@ -23,15 +24,11 @@ const RECONNECT_MS: u64 = 500;
 /// Most reply bytes buffered from the writer.
 const REPLY_BYTES_MAX: usize = 1024 * 1024;
 
-/// Keeps the connection up, forever.
-pub async fn run(
-    writer: String,
-    me: SocketAddr,
-    mut applied: watch::Receiver<u64>,
-    stats: Arc<ReplicaStats>,
-    core: Shared,
-) {
+/// Keeps the connection to the current writer ([`ReplicaStats::writer`])
+/// up, forever.
+pub async fn run(me: SocketAddr, mut applied: watch::Receiver<u64>, stats: Arc<ReplicaStats>, core: Shared) {
     loop {
+        let writer = stats.writer();
         if let Err(e) = session(&writer, me, &mut applied, &stats, &core).await {
             tracing::debug!(%writer, error = %e, "connection to the writer ended");
         }
@@ -68,6 +65,7 @@ async fn session(
                 sock.write_all(&command(&["REPLCONF", "ACK", &lsn.to_string()])).await?;
             }
             _ = role_every.tick() => {
+                anyhow::ensure!(stats.writer() == writer, "the shard's writer changed");
                 sock.write_all(&command(&["ROLE"])).await?;
                 let frame = reply(&mut sock, &mut buf).await?;
                 let role = parse_role(&frame);

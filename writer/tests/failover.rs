@@ -1,7 +1,7 @@
 //! Automatic failover with real processes: a replica started with
 //! `--failover` takes over, in place, when the writer is killed: it serves
-//! as the writer with every acknowledged write, and its clients stay
-//! connected through the change.
+//! as the writer with every acknowledged write, its clients stay
+//! connected through the change, and another replica follows it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -29,6 +29,7 @@ fn a_replica_takes_over_in_place_with_every_acknowledged_write() {
     let mut writer = sixfold_on(free_port(), &[fabric.server_args(), lease.clone()].concat());
     let replica_args = fabric.replica_args(writer.port, "b", &[LEASE.as_slice(), &["--failover"]].concat());
     let replica = sixfold_on(free_port(), &replica_args);
+    let other = sixfold_on(free_port(), &fabric.replica_args(writer.port, "c", &LEASE));
     let mut w = client(writer.port);
     for i in 0..300 {
         let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut w).unwrap();
@@ -57,6 +58,22 @@ fn a_replica_takes_over_in_place_with_every_acknowledged_write() {
     }
     let list: Vec<String> = redis::cmd("LRANGE").arg("list").arg(0).arg(-1).query(&mut r).unwrap();
     assert_eq!(list, ["a", "b"]);
+    // The other replica follows: it redirects writes to the new writer and
+    // names it in ROLE, and shows the new writer's write.
+    let mut o = client(other.port);
+    let moved_to = format!("127.0.0.1:{}", replica.port);
+    let deadline = Instant::now() + TAKEOVER_WITHIN;
+    loop {
+        let err = redis::cmd("SET").arg("y").arg("1").query::<()>(&mut o).unwrap_err().to_string();
+        let seen: Option<String> = redis::cmd("GET").arg("after").query(&mut o).unwrap_or(None);
+        if err.contains(&moved_to) && seen.as_deref() == Some("failover") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the other replica still says {err}, reads {seen:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut o).unwrap();
+    assert_eq!(role.get(2), Some(&redis::Value::Int(replica.port as i64)), "ROLE names the new writer: {role:?}");
     // And its writes are durable: a writer recovered from the fabric has them.
     drop(replica);
     let again = sixfold_on(free_port(), &[fabric.server_args(), lease].concat());

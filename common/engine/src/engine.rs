@@ -203,6 +203,14 @@ impl Engine {
         &self.config
     }
 
+    /// A replica learned that `writer` (`host:port`) is the shard's writer
+    /// now: writes are redirected there.
+    pub fn set_replica_of(&mut self, writer: &str) {
+        if self.config.replica_of.is_some() {
+            self.config.replica_of = Some(writer.to_string());
+        }
+    }
+
     /// A replica becomes the writer (in place, keeping its data and its
     /// clients): writes run here, keys expire actively, data commands are
     /// served, and the server's durability is `durability`.
