@@ -96,7 +96,8 @@ impl Layout {
             let listen = format!("127.0.0.1:{}", self.port as usize + 1 + r);
             let zone = ["b", "c", "a"][r % 3].to_string();
             let m = metrics(STORAGE_NODES + 2 + r);
-            let mut args = vec!["--role".to_string(), "replica".into(), "--writer".into(), writer.clone()];
+            let mut args = vec!["--role".to_string(), "replica".into(), "--failover".into(), "--writer".into()];
+            args.push(writer.clone());
             args.extend(["--listen".to_string(), listen.clone(), "--zone".into(), zone.clone()]);
             args.extend(self.storage_args());
             args.extend(["--metrics-listen".to_string(), m.clone()]);
@@ -154,6 +155,7 @@ mod tests {
         ports.dedup();
         assert_eq!(ports.len(), 18, "every listen and metrics address is distinct");
         assert!(m[7].args.windows(2).any(|w| w == ["--writer", "127.0.0.1:6379"]));
+        assert!(m[7].args.iter().any(|a| a == "--failover"), "replicas take over when the writer dies");
         assert_eq!(m[0].args.iter().filter(|a| *a == "--peer").count(), 5);
         assert_eq!(m[6].args.iter().filter(|a| *a == "--storage").count(), 6);
     }

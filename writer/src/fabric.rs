@@ -142,23 +142,25 @@ async fn adopt(
 }
 
 /// Start-up, and a replica's takeover: fences older writers, adopts the
-/// most up-to-date log of a recovery quorum (`docs/protocol.md`), hands
-/// each record above `applied` to `apply` (a new writer's engine starts
-/// empty, a replica's holds what it applied), and commits a `LeaderChange`
-/// naming this node (`node_id`, its RESP address `announce`) after it.
-/// Returns the appender, ready for the next LSN, and when the
-/// `LeaderChange` was sent (the lease runs from then).
+/// most up-to-date log of a recovery quorum (`docs/protocol.md`), commits
+/// a `LeaderChange` naming this node (`node_id`, its RESP address
+/// `announce`) after it, then hands each record above `applied` to `apply`
+/// (a new writer's engine starts empty, a replica's holds what it applied).
+/// Returns the appender, ready for the next LSN, when the storage nodes
+/// were fenced (the log adopted), and when the `LeaderChange` was sent
+/// (the lease runs from then).
 pub async fn recover(
     s: &FabricSettings,
     (node_id, announce): (u32, &str),
     applied: Lsn,
     mut apply: impl FnMut(&Record) -> anyhow::Result<()>,
-) -> anyhow::Result<(Appender, Instant)> {
+) -> anyhow::Result<(Appender, Instant, Instant)> {
     let ep = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
     let (epoch, adopted, records) = adopt(&ep, s, node_id).await?;
-    for r in records.iter().filter(|r| r.lsn > applied) {
-        apply(r).with_context(|| format!("record {}", r.lsn))?;
-    }
+    let fenced = Instant::now();
+    // Applied only once the LeaderChange committed them: a candidate fenced
+    // before that has changed nothing and may go back to replicating.
+    let to_apply: Vec<Record> = records.iter().filter(|r| r.lsn > applied).cloned().collect();
     let (last_lsn, known) = (adopted.last_lsn, adopted.known_commit);
     tracing::info!(epoch, last_lsn, known_commit = known, from = %s.storage[adopted.node], "rebuilt the engine from the log");
     let known_epoch = records.iter().find(|r| r.lsn == known).map_or(0, |r| r.epoch);
@@ -172,7 +174,10 @@ pub async fn recover(
     };
     let sent = Instant::now();
     append_until_committed(&mut app, vec![change]).await?;
-    Ok((app, sent))
+    for r in &to_apply {
+        apply(r).with_context(|| format!("record {}", r.lsn))?;
+    }
+    Ok((app, fenced, sent))
 }
 
 /// Applies one record to an engine (effect groups; other kinds change no data).
@@ -184,19 +189,20 @@ pub fn apply_to(engine: &mut Engine, r: &Record) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes `core` the writer's, behind the appender `app` of a recovery whose
-/// `LeaderChange` was sent at `sent`: installs the log and the lease, and
-/// starts the task that ships records.
+/// Makes `core` the writer's, behind the appender `app` of a recovery that
+/// fenced the storage nodes at `fenced` and sent its `LeaderChange` at
+/// `sent`: installs the log and the lease, and starts the task that ships
+/// records.
 pub fn start_writing(
     core: &Shared,
     app: Appender,
-    sent: Instant,
+    (fenced, sent): (Instant, Instant),
     lease: crate::lease::LeaseSettings,
     commit_timeout: Duration,
 ) {
     let start = Progress { commit: app.commit_lsn(), flushed: app.fabric_flushed_lsn() };
     let (progress_tx, progress_rx) = watch::channel(start);
-    let held = std::sync::Arc::new(crate::lease::Lease::new(lease.lease_ms));
+    let held = std::sync::Arc::new(crate::lease::Lease::new(lease, fenced));
     held.renewed(sent);
     let log = crate::durable::Log::new(app.epoch(), app.last_lsn() + 1, progress_rx, held.clone());
     let handles = (log.wake.clone(), log.stats.clone());

@@ -55,14 +55,21 @@ impl LeaseSettings {
 pub struct Lease {
     origin: Instant,
     lease_ms: u64,
+    /// Milliseconds after `origin` before which the lease never holds: a
+    /// writer that fenced the storage nodes at `fenced` serves only once
+    /// any lease of the writer it fenced has ended (`fenced` + lease +
+    /// drift), whether or not it saw that writer's last records.
+    not_before_ms: u64,
     /// Milliseconds after `origin` at which the lease ends (0: never held).
     until_ms: AtomicU64,
 }
 
 impl Lease {
-    /// A lease not held yet.
-    pub fn new(lease_ms: u64) -> Lease {
-        Lease { origin: Instant::now(), lease_ms, until_ms: AtomicU64::new(0) }
+    /// A lease not held yet, of a writer whose Prepare quorum formed at
+    /// `fenced` (see [`Lease::not_before_ms`]).
+    pub fn new(s: LeaseSettings, fenced: Instant) -> Lease {
+        let origin = fenced;
+        Lease { origin, lease_ms: s.lease_ms, not_before_ms: s.takeover_after_ms(), until_ms: AtomicU64::new(0) }
     }
 
     fn ms(&self, at: Instant) -> u64 {
@@ -82,7 +89,8 @@ impl Lease {
 
     /// Whether the lease holds at `at`.
     pub fn holds_at(&self, at: Instant) -> bool {
-        self.ms(at) < self.until_ms.load(Ordering::Acquire)
+        let now = self.ms(at);
+        now >= self.not_before_ms && now < self.until_ms.load(Ordering::Acquire)
     }
 
     /// Time left at `at` (zero once lapsed).
@@ -107,10 +115,12 @@ mod tests {
 
     #[test]
     fn the_lease_runs_from_the_send_time_of_the_last_committed_record() {
-        let l = Lease::new(1000);
-        let t0 = l.origin;
+        let t0 = Instant::now();
+        let l = Lease::new(LeaseSettings { lease_ms: 1000, renew_ms: 200, drift_ms: 0 }, t0);
         assert!(!l.holds_at(t0), "not held before a record of this writer committed");
         l.renewed(t0 + Duration::from_millis(100));
+        assert!(!l.holds_at(t0 + Duration::from_millis(999)), "a writer it fenced may still hold its lease");
+        assert!(l.holds_at(t0 + Duration::from_millis(1000)));
         assert!(l.holds_at(t0 + Duration::from_millis(1099)));
         assert!(!l.holds_at(t0 + Duration::from_millis(1100)), "lapsed 1000 ms after the send");
         l.renewed(t0 + Duration::from_millis(50));

@@ -130,11 +130,28 @@ const STALE_NODE_MS: u64 = 3_000;
 /// (this node serves clients at `local`); returns at once.
 pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>, local: SocketAddr) -> anyhow::Result<()> {
     let endpoint = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
+    let tasks = replicate(&core, s, &stats, local, &endpoint, 1);
+    if s.takeover.is_some() {
+        tokio::spawn(campaign(core, s.clone(), stats, (tasks, endpoint), local));
+    }
+    Ok(())
+}
+
+/// Starts pulling from LSN `from`, applying and acknowledging; returns the
+/// tasks (aborted when this replica takes over).
+fn replicate(
+    core: &Shared,
+    s: &ReplicaSettings,
+    stats: &Arc<ReplicaStats>,
+    local: SocketAddr,
+    endpoint: &quinn::Endpoint,
+    from: sixfold_wire::Lsn,
+) -> Vec<JoinHandle<()>> {
     // The channel holds all batches but the one being applied.
     let batches = (s.apply_buffer_bytes_max / u64::from(READ_BYTES_MAX)).max(2) as usize;
     stats.buffer_bytes_max.store(batches as u64 * u64::from(READ_BYTES_MAX), Ordering::Relaxed);
-    let batches = batches - 1;
-    let (tx, rx) = mpsc::channel(batches);
+    stats.buffer.bytes.store(0, Ordering::Relaxed);
+    let (tx, rx) = mpsc::channel(batches - 1);
     let settings = PullSettings {
         storage: s.storage.clone(),
         zones: ["a", "a", "b", "b", "c", "c"].iter().map(|z| z.to_string()).collect(),
@@ -146,28 +163,71 @@ pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>, local:
         writer_commit: stats.writer_commit.clone(),
         stale_ms: STALE_NODE_MS,
     };
-    let puller = Puller::new(endpoint, settings, 1, tx, stats.buffer.clone());
-    let (applied_tx, applied_rx) = watch::channel(0);
-    let tasks = vec![
+    let puller = Puller::new(endpoint.clone(), settings, from, tx, stats.buffer.clone());
+    let (applied_tx, applied_rx) = watch::channel(from.saturating_sub(1));
+    vec![
         tokio::spawn(puller.run()),
         tokio::spawn(apply(core.clone(), rx, stats.clone(), applied_tx)),
         tokio::spawn(crate::upstream::run(local, applied_rx, stats.clone(), core.clone())),
-    ];
-    if let Some(t) = s.takeover.clone() {
-        tokio::spawn(campaign(core, stats, tasks, t, local));
-    }
-    Ok(())
+    ]
 }
 
 /// How often a replica looks for a lapsed lease.
 const CAMPAIGN_CHECK_MS: u64 = 50;
+/// Step between equally caught-up candidates (by their port), longer than
+/// a takeover usually takes, so one goes first and the others see its
+/// records and stand down.
+const STAGGER_STEP_MS: u64 = 150;
+
+/// This candidate's extra wait: one of eight steps, by its port.
+fn stagger_ms(local: SocketAddr) -> u64 {
+    u64::from(local.port() % 8) * STAGGER_STEP_MS
+}
 
 /// Waits until nothing new was applied for longer than the writer's lease
 /// could last (plus more while this replica lags, so the most caught-up
-/// replica goes first), then stops replicating and takes over: the
-/// writer's recovery, applying what it lacks, `LeaderChange`, and serving
-/// as writer in place. Stops the process if another writer fences it.
-async fn campaign(core: Shared, stats: Arc<ReplicaStats>, tasks: Vec<JoinHandle<()>>, t: Takeover, local: SocketAddr) {
+/// replica goes first, and a step by port between equals), then stops
+/// replicating and takes over: the writer's recovery, `LeaderChange`,
+/// applying what it lacked, and serving as writer in place. A candidate
+/// fenced by another before its `LeaderChange` committed goes back to
+/// replicating.
+async fn campaign(
+    core: Shared,
+    s: ReplicaSettings,
+    stats: Arc<ReplicaStats>,
+    (mut tasks, endpoint): (Vec<JoinHandle<()>>, quinn::Endpoint),
+    local: SocketAddr,
+) {
+    let Some(t) = s.takeover.clone() else { return };
+    loop {
+        wait_for_lapse(&stats, &t, local).await;
+        tasks.iter().for_each(JoinHandle::abort);
+        let applied = stats.applied_lsn.load(Ordering::Relaxed);
+        tracing::warn!(applied, "no record committed for longer than the writer's lease: taking over");
+        let me = (REPLICA_NODE_ID, local.to_string());
+        let recovered = crate::fabric::recover(&t.fabric, (me.0, &me.1), applied, |r| {
+            core.lock().apply_records(std::slice::from_ref(r)).map(|_| ())
+        })
+        .await;
+        match recovered {
+            Ok((app, fenced, sent)) => {
+                crate::fabric::start_writing(&core, app, (fenced, sent), t.lease, t.commit_timeout);
+                tracing::warn!(%local, "serving as the writer");
+                return;
+            }
+            Err(e) => {
+                // Fenced before its LeaderChange committed: nothing was
+                // applied, so it goes on replicating whoever won.
+                tracing::warn!(error = %e, "the takeover failed; replicating again");
+                tasks = replicate(&core, &s, &stats, local, &endpoint, applied + 1);
+            }
+        }
+    }
+}
+
+/// Returns once nothing new was applied for longer than the writer's lease
+/// could last (see [`campaign`]).
+async fn wait_for_lapse(stats: &ReplicaStats, t: &Takeover, local: SocketAddr) {
     let quiet = std::time::Duration::from_millis(t.lease.takeover_after_ms());
     let mut last = (stats.applied_lsn.load(Ordering::Relaxed), Instant::now());
     loop {
@@ -179,27 +239,9 @@ async fn campaign(core: Shared, stats: Arc<ReplicaStats>, tasks: Vec<JoinHandle<
         }
         let lag = stats.commit_lsn.load(Ordering::Relaxed).saturating_sub(applied);
         let behind = if stats.caught_up_once.load(Ordering::Relaxed) == 1 { 0 } else { 1 };
-        let wait = quiet * (1 + behind) + std::time::Duration::from_millis(lag.min(1_000));
+        let wait = quiet * (1 + behind) + std::time::Duration::from_millis(lag.min(1_000) + stagger_ms(local));
         if last.1.elapsed() > wait {
-            break;
-        }
-    }
-    tasks.iter().for_each(JoinHandle::abort);
-    let applied = stats.applied_lsn.load(Ordering::Relaxed);
-    tracing::warn!(applied, "no record committed for longer than the writer's lease: taking over");
-    let me = (REPLICA_NODE_ID, local.to_string());
-    let recovered = crate::fabric::recover(&t.fabric, (me.0, &me.1), applied, |r| {
-        core.lock().apply_records(std::slice::from_ref(r)).map(|_| ())
-    })
-    .await;
-    match recovered {
-        Ok((app, sent)) => {
-            crate::fabric::start_writing(&core, app, sent, t.lease, t.commit_timeout);
-            tracing::warn!(%local, "serving as the writer");
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "stopping: the takeover failed");
-            std::process::exit(3);
+            return;
         }
     }
 }

@@ -96,11 +96,15 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             let settings = cfg.fabric.as_ref().context("--durability fabric needs --storage and --certs")?;
             let mut engine = Engine::new(engine_cfg, cfg.seed);
             let me = (fabric::WRITER_NODE_ID, local.to_string());
-            let (app, sent) = fabric::recover(settings, (me.0, &me.1), 0, |r| fabric::apply_to(&mut engine, r))
+            let (app, fenced, sent) = fabric::recover(settings, (me.0, &me.1), 0, |r| fabric::apply_to(&mut engine, r))
                 .await
                 .context("recovering from the storage fabric")?;
             let core = Shared::with_engine(engine, None, limits.clone(), stopped.clone());
-            fabric::start_writing(&core, app, sent, cfg.lease, cfg.commit_timeout);
+            fabric::start_writing(&core, app, (fenced, sent), cfg.lease, cfg.commit_timeout);
+            // A writer it fenced may hold its lease until then: clients are
+            // taken only once it has passed (the lease renews meanwhile).
+            let serve_at = fenced + Duration::from_millis(cfg.lease.takeover_after_ms());
+            tokio::time::sleep_until(serve_at.into()).await;
             core
         }
     };
