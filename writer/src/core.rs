@@ -290,11 +290,7 @@ impl Core {
     /// `Effects` records, in order. Returns the last LSN applied, if any.
     pub fn apply_records(&mut self, records: &[Record]) -> anyhow::Result<Option<Lsn>> {
         for r in records {
-            if r.kind == sixfold_wire::RecordKind::Effects {
-                let group = sixfold_engine::decode_group(&r.payload)
-                    .map_err(|e| anyhow::anyhow!("record {} does not decode: {e}", r.lsn))?;
-                self.engine.apply(&group).map_err(|e| anyhow::anyhow!("record {} does not apply: {e}", r.lsn))?;
-            }
+            crate::fabric::apply_to(&mut self.engine, r).map_err(|e| anyhow::anyhow!("record {}: {e:#}", r.lsn))?;
         }
         Ok(records.last().map(|r| r.lsn))
     }

@@ -125,15 +125,19 @@ impl Log {
         }
     }
 
-    /// Logs a `LeaseRenewal` (the writer logged nothing for a while);
-    /// returns its LSN.
-    pub fn log_renewal(&mut self) -> Lsn {
-        let r = Record { lsn: self.next_lsn, epoch: self.epoch, kind: RecordKind::LeaseRenewal, payload: Bytes::new() };
+    /// Logs a `LeaseRenewal` (the writer logged nothing for a while).
+    pub fn log_renewal(&mut self) {
+        self.enqueue(RecordKind::LeaseRenewal, Bytes::new());
+        self.stats.last_lsn.store(self.last_lsn(), Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// Queues a record of `kind` with the next LSN; returns that LSN.
+    fn enqueue(&mut self, kind: RecordKind, payload: Bytes) -> Lsn {
+        let r = Record { lsn: self.next_lsn, epoch: self.epoch, kind, payload };
         self.queue_bytes += r.encoded_len();
         self.queue.push_back(r);
         self.next_lsn += 1;
-        self.stats.last_lsn.store(self.last_lsn(), Ordering::Relaxed);
-        self.wake.notify_one();
         self.last_lsn()
     }
 
@@ -177,11 +181,7 @@ impl Log {
                 tracing::error!(bytes = payload.len(), "an effect group is over the record limit; stopping");
                 std::process::exit(4);
             }
-            let r = Record { lsn: self.next_lsn, epoch: self.epoch, kind: RecordKind::Effects, payload };
-            self.queue_bytes += r.encoded_len();
-            self.queue.push_back(r);
-            last = self.next_lsn;
-            self.next_lsn += 1;
+            last = self.enqueue(RecordKind::Effects, payload);
         }
         if last > 0 {
             self.stats.last_lsn.store(last, Ordering::Relaxed);

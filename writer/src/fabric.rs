@@ -192,14 +192,15 @@ pub fn apply_to(engine: &mut Engine, r: &Record) -> anyhow::Result<()> {
 /// Makes `core` the writer's, behind the appender `app` of a recovery that
 /// fenced the storage nodes at `fenced` and sent its `LeaderChange` at
 /// `sent`: installs the log and the lease, and starts the task that ships
-/// records.
+/// records. Returns when the lease may first hold (see
+/// [`crate::lease::Lease::not_before`]).
 pub fn start_writing(
     core: &Shared,
     app: Appender,
     (fenced, sent): (Instant, Instant),
     lease: crate::lease::LeaseSettings,
     commit_timeout: Duration,
-) {
+) -> Instant {
     let start = Progress { commit: app.commit_lsn(), flushed: app.fabric_flushed_lsn() };
     let (progress_tx, progress_rx) = watch::channel(start);
     let held = std::sync::Arc::new(crate::lease::Lease::new(lease, fenced));
@@ -208,7 +209,9 @@ pub fn start_writing(
     let handles = (log.wake.clone(), log.stats.clone());
     core.promote(log, commit_timeout);
     let renew = Duration::from_millis(lease.renew_ms);
+    let serve_from = held.not_before();
     tokio::spawn(ship(core.clone(), app, progress_tx, handles, held, renew));
+    serve_from
 }
 
 /// Appends `records` and waits until they commit; fails only if fenced.

@@ -82,6 +82,11 @@ impl Lease {
         self.until_ms.fetch_max(self.ms(sent) + self.lease_ms, Ordering::AcqRel);
     }
 
+    /// The moment before which the lease never holds.
+    pub fn not_before(&self) -> Instant {
+        self.origin + Duration::from_millis(self.not_before_ms)
+    }
+
     /// Whether the lease holds now.
     pub fn holds(&self) -> bool {
         self.holds_at(Instant::now())

@@ -100,11 +100,10 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
                 .await
                 .context("recovering from the storage fabric")?;
             let core = Shared::with_engine(engine, None, limits.clone(), stopped.clone());
-            fabric::start_writing(&core, app, (fenced, sent), cfg.lease, cfg.commit_timeout);
+            let serve_from = fabric::start_writing(&core, app, (fenced, sent), cfg.lease, cfg.commit_timeout);
             // A writer it fenced may hold its lease until then: clients are
             // taken only once it has passed (the lease renews meanwhile).
-            let serve_at = fenced + Duration::from_millis(cfg.lease.takeover_after_ms());
-            tokio::time::sleep_until(serve_at.into()).await;
+            tokio::time::sleep_until(serve_from.into()).await;
             core
         }
     };

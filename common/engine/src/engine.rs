@@ -536,11 +536,9 @@ impl Engine {
         if self.lease_lapsed && (matches!(spec.handler, Handler::Data(_)) || spec.name == "exec") {
             let e = Frame::error("TRYAGAIN this writer's lease has lapsed: another writer may have taken over");
             if spec.name == "exec" {
-                // The transaction is discarded, as after -EXECABORT.
-                if let Some(s) = self.sessions.get_mut(&id) {
-                    (s.multi, s.multi_error) = (None, false);
-                }
-                cmd::multi::unwatch(self, id);
+                // The transaction is discarded, as after -EXECABORT (an
+                // EXEC without MULTI has nothing to discard).
+                let _ = cmd::multi::discard(self, id, args);
                 return Some(e);
             }
             return Some(self.reject_in_multi(id, e));

@@ -61,3 +61,19 @@ fn modifying_a_watched_key_fails_exec_and_unwatch_clears_it() {
     run(&mut e, a, "MULTI", 1_000);
     assert_eq!(run(&mut e, a, "WATCH k", 1_000), "-ERR WATCH inside MULTI is not allowed\r\n");
 }
+
+/// A writer whose lease lapsed between MULTI and EXEC: EXEC answers
+/// -TRYAGAIN, nothing queued runs, and the transaction is gone.
+#[test]
+fn exec_after_the_lease_lapsed_runs_nothing_and_discards_the_transaction() {
+    let mut e = Engine::new(Config::default(), 1);
+    let a = e.connect(ClientInfo::default(), 0).unwrap();
+    run(&mut e, a, "MULTI", 1_000);
+    assert_eq!(run(&mut e, a, "SET k v", 1_000), "+QUEUED\r\n");
+    e.set_lease_lapsed(true);
+    assert!(run(&mut e, a, "EXEC", 1_000).starts_with("-TRYAGAIN"));
+    assert!(run(&mut e, a, "GET k", 1_000).starts_with("-TRYAGAIN"), "reads are refused too");
+    e.set_lease_lapsed(false);
+    assert_eq!(run(&mut e, a, "GET k", 1_000), "$-1\r\n", "the queued SET never ran");
+    assert_eq!(run(&mut e, a, "EXEC", 1_000), "-ERR EXEC without MULTI\r\n", "the transaction was discarded");
+}
