@@ -205,8 +205,14 @@ async fn campaign(
         let applied = stats.applied_lsn.load(Ordering::Relaxed);
         tracing::warn!(applied, "no record committed for longer than the writer's lease: taking over");
         let me = (REPLICA_NODE_ID, local.to_string());
+        // Called only once the LeaderChange committed these records: one
+        // that does not apply stops the process, as in [`apply`].
         let recovered = crate::fabric::recover(&t.fabric, (me.0, &me.1), applied, |r| {
-            core.lock().apply_records(std::slice::from_ref(r)).map(|_| ())
+            if let Err(e) = core.lock().apply_records(std::slice::from_ref(r)) {
+                tracing::error!(error = %e, "stopping: a committed record does not apply");
+                std::process::exit(4);
+            }
+            Ok(())
         })
         .await;
         match recovered {
@@ -216,7 +222,8 @@ async fn campaign(
                 return;
             }
             Err(e) => {
-                // Fenced before its LeaderChange committed: nothing was
+                // Fenced before its LeaderChange committed (a record that
+                // does not apply stopped the process above): nothing was
                 // applied, so it goes on replicating whoever won.
                 tracing::warn!(error = %e, "the takeover failed; replicating again");
                 tasks = replicate(&core, &s, &stats, local, &endpoint, applied + 1);
