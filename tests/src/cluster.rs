@@ -162,7 +162,8 @@ impl Cluster {
             storage.extend(["--storage".into(), a.to_string()]);
         }
         let (writer, replica) = (net.listen_addr(WRITER, false, RESP_PORT), net.listen_addr(REPLICA, false, RESP_PORT));
-        let mut w = vec!["--listen".to_string(), writer.to_string(), "--commit-timeout-ms".into(), "1000".into()];
+        let mut w = vec!["--role".to_string(), "writer".into(), "--listen".into(), writer.to_string()];
+        w.extend(["--commit-timeout-ms".into(), "1000".into()]);
         w.extend(storage.clone());
         slots.push(Slot { args: w, bin: bins.join("sixfold-server"), child: None });
         let mut r = vec!["--role".to_string(), "replica".into(), "--zone".into(), "b".into()];

@@ -176,6 +176,10 @@ pub fn replica_reader(addr: SocketAddr, stop: &AtomicBool, rec: &Recorded) {
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
+        // A replica serves reads of keys to READONLY connections only.
+        if redis::cmd("READONLY").query::<()>(&mut c).is_err() {
+            continue;
+        }
         while !stop.load(Ordering::Relaxed) {
             let Ok(v) = redis::cmd("GET").arg(COUNTER).query::<Option<u64>>(&mut c) else { break };
             rec.replica_reads.lock().map(|mut g| g.push(v)).ok();

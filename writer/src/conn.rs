@@ -161,13 +161,20 @@ fn check_buffer(buf: &mut BytesMut) -> anyhow::Result<()> {
 /// (the outcome of the writes is unknown: they may still commit), and the
 /// connection stays open.
 async fn deliver(sock: &mut TcpStream, core: &Shared, mut o: Output, close: bool) -> anyhow::Result<bool> {
-    if let Some(d) = core.durable() {
+    let durable = core.durable();
+    if o.wait > 0 && durable.as_ref().is_none_or(|d| d.epoch != o.epoch) {
+        // This node stopped being the writer of the log the output waits
+        // on: its outcome is unknown, and the client sees the connection close.
+        return Ok(true);
+    }
+    if let Some(d) = durable {
         let mut progress = d.progress.clone();
         if o.wait > 0 {
             let committed = tokio::time::timeout(d.commit_timeout, progress.wait_for(|p| p.commit >= o.wait)).await;
             match committed {
                 Ok(Ok(_)) => {}
-                Ok(Err(_)) => anyhow::bail!("the commit LSN is no longer published"),
+                // Demoted before the commit (see above).
+                Ok(Err(_)) => return Ok(true),
                 Err(_) => o.out = timed_out(&o.out, o.wait, d.commit_timeout),
             }
         }

@@ -14,7 +14,7 @@ use sixfold_engine::{ClientId, ClientInfo, Config, Engine};
 use sixfold_wire::{Lsn, Record};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio::sync::watch;
@@ -27,6 +27,9 @@ pub struct Output {
     pub close: bool,
     /// The LSN that must commit first (0: none).
     pub wait: Lsn,
+    /// The epoch of the log `wait` belongs to: once this node stopped
+    /// being that log's writer, the output never leaves.
+    pub epoch: sixfold_wire::Epoch,
     /// A WAIT or WAITAOF that stopped the batch, and what follows it.
     pub then: Option<Then>,
 }
@@ -64,13 +67,16 @@ pub struct Core {
     stopped: Arc<Notify>,
 }
 
-/// The core as the connection tasks share it.
+/// The core as the connection tasks share it, and the durable log's
+/// progress while this node is the writer.
 #[derive(Clone)]
-pub struct Shared(Arc<Mutex<Core>>, Arc<OnceLock<Durable>>);
+pub struct Shared(Arc<Mutex<Core>>, Arc<RwLock<Option<Durable>>>);
 
 /// What a connection needs to hold replies until commit.
 #[derive(Clone)]
 pub struct Durable {
+    /// The epoch of the log.
+    pub epoch: sixfold_wire::Epoch,
     /// The commit and flushed LSNs.
     pub progress: watch::Receiver<Progress>,
     /// How long a reply may wait for its commit.
@@ -107,7 +113,7 @@ impl Shared {
             limits,
             stopped,
         };
-        let shared = Shared(Arc::new(Mutex::new(core)), Arc::new(OnceLock::new()));
+        let shared = Shared(Arc::new(Mutex::new(core)), Arc::new(RwLock::new(None)));
         if let Some((l, t)) = log {
             shared.install(l, t);
         }
@@ -116,7 +122,7 @@ impl Shared {
 
     /// Makes this core a durable writer's: writes are logged to `log`,
     /// replies wait for their commit (at most `commit_timeout`), INFO shows
-    /// the log's figures. Once only.
+    /// the log's figures.
     fn install(&self, log: Log, commit_timeout: Duration) {
         let mut core = self.lock();
         let (stats, registry) = (log.stats.clone(), core.replicas.clone());
@@ -127,12 +133,28 @@ impl Shared {
             }
             fields
         }));
-        let durable = Durable { progress: log.progress.clone(), commit_timeout, replicas: core.replicas.clone() };
+        let replicas = core.replicas.clone();
+        let durable = Durable { epoch: log.epoch(), progress: log.progress.clone(), commit_timeout, replicas };
         core.log = Some(log);
-        if self.1.set(durable).is_err() {
-            tracing::error!("a durable log was installed twice; stopping");
-            std::process::exit(70);
-        }
+        *self.1.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(durable);
+    }
+
+    /// The writer was fenced by a newer one (its fabric task has ended):
+    /// it becomes a replica in place ([`Engine::demote`]). If every write
+    /// it executed committed, its data is the committed log's and it goes
+    /// on from there; otherwise its data is dropped and replayed from LSN
+    /// 1. Returns the first LSN to replicate.
+    pub fn demote(&self) -> Lsn {
+        *self.1.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        let mut core = self.lock();
+        let Some(log) = core.log.take() else { return 1 };
+        let commit = log.progress.borrow().commit;
+        let keep = log.last_effects_lsn() <= commit;
+        tracing::warn!(commit, last_write = log.last_effects_lsn(), keep, "demoted: serving as a replica");
+        core.engine.demote(keep);
+        core.last_write.clear();
+        core.after(None);
+        if keep { commit + 1 } else { 1 }
     }
 
     /// A replica's core becomes the writer's, in place: its engine (with
@@ -143,9 +165,9 @@ impl Shared {
         self.install(log, commit_timeout);
     }
 
-    /// The commit LSN and timeout, with `--durability fabric`.
-    pub fn durable(&self) -> Option<&Durable> {
-        self.1.get()
+    /// The commit LSN and timeout, while this node is the durable writer.
+    pub fn durable(&self) -> Option<Durable> {
+        self.1.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Locks the core. A panic while it was held poisons it; the data may be
@@ -262,9 +284,9 @@ impl Core {
             // The lease lapsed while the batch ran (the process may have
             // been stopped in between): what it read may be stale, so
             // nothing of it leaves; the client sees the connection close.
-            return Output { out: Bytes::new(), close: true, wait: 0, then: None };
+            return Output { out: Bytes::new(), close: true, wait: 0, epoch: 0, then: None };
         }
-        Output { out, close, wait, then }
+        Output { out, close, wait, epoch: self.log_epoch(), then }
     }
 
     /// Whether this node may serve data now: no durable log, or its lease holds.
@@ -283,7 +305,12 @@ impl Core {
     /// every write logged so far).
     pub fn take(&mut self, id: ClientId) -> Output {
         let (out, close) = self.engine.take_client_output(id);
-        Output { out, close, wait: self.log.as_ref().map_or(0, Log::last_lsn), then: None }
+        Output { out, close, wait: self.log.as_ref().map_or(0, Log::last_lsn), epoch: self.log_epoch(), then: None }
+    }
+
+    /// The durable log's epoch (0: none).
+    fn log_epoch(&self) -> sixfold_wire::Epoch {
+        self.log.as_ref().map_or(0, Log::epoch)
     }
 
     /// Applies committed log records (replica role): the effect groups of

@@ -90,6 +90,8 @@ pub struct Log {
     pending: HashMap<Bytes, Lsn>,
     /// Last write whose keys are unknown: everything waits for it.
     barrier: Lsn,
+    /// Last `Effects` record (0: none).
+    last_effects: Lsn,
     /// The commit and flushed LSNs, published by the fabric task.
     pub progress: watch::Receiver<Progress>,
     /// Wakes the fabric task.
@@ -118,6 +120,7 @@ impl Log {
             queue_bytes: 0,
             pending: HashMap::new(),
             barrier: 0,
+            last_effects: 0,
             progress,
             wake: Arc::new(Notify::new()),
             lease,
@@ -139,6 +142,17 @@ impl Log {
         self.queue.push_back(r);
         self.next_lsn += 1;
         self.last_lsn()
+    }
+
+    /// The log's epoch.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// The last `Effects` record logged (0: none): the engine's data holds
+    /// every write up to it.
+    pub fn last_effects_lsn(&self) -> Lsn {
+        self.last_effects
     }
 
     /// The last LSN assigned.
@@ -184,6 +198,7 @@ impl Log {
             last = self.enqueue(RecordKind::Effects, payload);
         }
         if last > 0 {
+            self.last_effects = last;
             self.stats.last_lsn.store(last, Ordering::Relaxed);
             self.stats.queued_bytes.store(self.queue_bytes as u64, Ordering::Relaxed);
             self.wake.notify_one();

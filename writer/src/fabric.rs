@@ -99,10 +99,12 @@ async fn read_log(ep: &quinn::Endpoint, addr: SocketAddr, node_id: u32, upto: Ls
 
 /// Runs recoveries (the pure [`Recovery`] state machine) until one adopts
 /// a log: the adopted decision and the records read, up to its last LSN.
+/// Gives up after `tries` rounds without a recovery quorum.
 async fn adopt(
     ep: &quinn::Endpoint,
     s: &FabricSettings,
     node_id: u32,
+    mut tries: u32,
 ) -> anyhow::Result<(Epoch, Adopted, Vec<Record>)> {
     let mut epoch: Epoch = 1;
     'epochs: loop {
@@ -116,6 +118,8 @@ async fn adopt(
                     continue 'epochs;
                 }
                 Step::Wait => {
+                    tries = tries.saturating_sub(1);
+                    anyhow::ensure!(tries > 0, "no recovery quorum (epoch {epoch})");
                     tracing::warn!(
                         epoch,
                         "no recovery quorum yet (four promises, three of them from nodes that lost no memory); retrying"
@@ -142,21 +146,22 @@ async fn adopt(
 }
 
 /// Start-up, and a replica's takeover: fences older writers, adopts the
-/// most up-to-date log of a recovery quorum (`docs/protocol.md`), commits
-/// a `LeaderChange` naming this node (`node_id`, its RESP address
-/// `announce`) after it, then hands each record above `applied` to `apply`
-/// (a new writer's engine starts empty, a replica's holds what it applied).
+/// most up-to-date log of a recovery quorum (`docs/protocol.md`; at most
+/// `tries` rounds without one), commits a `LeaderChange` naming this node
+/// (`node_id`, its RESP address `announce`) after it, then hands each
+/// record above `applied` to `apply` (a new writer's engine starts empty,
+/// a replica's holds what it applied).
 /// Returns the appender, ready for the next LSN, when the storage nodes
 /// were fenced (the log adopted), and when the `LeaderChange` was sent
 /// (the lease runs from then).
 pub async fn recover(
     s: &FabricSettings,
     (node_id, announce): (u32, &str),
-    applied: Lsn,
+    (applied, tries): (Lsn, u32),
     mut apply: impl FnMut(&Record) -> anyhow::Result<()>,
 ) -> anyhow::Result<(Appender, Instant, Instant)> {
     let ep = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
-    let (epoch, adopted, records) = adopt(&ep, s, node_id).await?;
+    let (epoch, adopted, records) = adopt(&ep, s, node_id, tries).await?;
     let fenced = Instant::now();
     // Applied only once the LeaderChange committed them: a candidate fenced
     // before that has changed nothing and may go back to replicating.
@@ -193,14 +198,15 @@ pub fn apply_to(engine: &mut Engine, r: &Record) -> anyhow::Result<()> {
 /// fenced the storage nodes at `fenced` and sent its `LeaderChange` at
 /// `sent`: installs the log and the lease, and starts the task that ships
 /// records. Returns when the lease may first hold (see
-/// [`crate::lease::Lease::not_before`]).
+/// [`crate::lease::Lease::not_before`]) and the shipping task, which ends
+/// when this writer is fenced.
 pub fn start_writing(
     core: &Shared,
     app: Appender,
     (fenced, sent): (Instant, Instant),
     lease: crate::lease::LeaseSettings,
     commit_timeout: Duration,
-) -> Instant {
+) -> (Instant, tokio::task::JoinHandle<anyhow::Error>) {
     let start = Progress { commit: app.commit_lsn(), flushed: app.fabric_flushed_lsn() };
     let (progress_tx, progress_rx) = watch::channel(start);
     let held = std::sync::Arc::new(crate::lease::Lease::new(lease, fenced));
@@ -210,8 +216,8 @@ pub fn start_writing(
     core.promote(log, commit_timeout);
     let renew = Duration::from_millis(lease.renew_ms);
     let serve_from = held.not_before();
-    tokio::spawn(ship(core.clone(), app, progress_tx, handles, held, renew));
-    serve_from
+    let shipping = tokio::spawn(ship(core.clone(), app, progress_tx, handles, held, renew));
+    (serve_from, shipping)
 }
 
 /// Appends `records` and waits until they commit; fails only if fenced.
@@ -251,7 +257,8 @@ type Pending = std::collections::VecDeque<(Lsn, Instant)>;
 /// Ships queued records to the fabric (several batches in flight per node),
 /// publishes the commit LSN, renews the lease with each committed record
 /// (from when it was sent) and logs a `LeaseRenewal` after `renew` without
-/// any record. Stops the process if this writer is fenced.
+/// any record. Returns once this writer is fenced (it must not serve any
+/// more; dropping `progress` fails the replies still waiting).
 pub async fn ship(
     core: Shared,
     mut app: Appender,
@@ -259,7 +266,7 @@ pub async fn ship(
     log: (std::sync::Arc<tokio::sync::Notify>, std::sync::Arc<LogStats>),
     lease: std::sync::Arc<crate::lease::Lease>,
     renew: Duration,
-) {
+) -> anyhow::Error {
     let (wake, stats) = log;
     publish(&app, &stats);
     let mut pending = Pending::new();
@@ -283,8 +290,8 @@ pub async fn ship(
             }
             stepped = app.step() => {
                 if let Err(e) = stepped {
-                    tracing::error!(error = %e, "stopping: this writer must not serve any more");
-                    std::process::exit(3);
+                    tracing::warn!(error = %e, "this writer must not serve any more");
+                    return e.into();
                 }
             }
         }

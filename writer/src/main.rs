@@ -60,14 +60,25 @@ struct Args {
     /// Address of the Prometheus `/metrics` endpoint (none if unset).
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
-    /// `writer` executes commands and logs writes; `replica` applies the
-    /// committed log from the storage nodes and serves reads (writes get
-    /// -MOVED to --writer).
-    #[arg(long, value_enum, default_value = "writer")]
+    /// `auto` (the default): an equal data node that replicates the shard's
+    /// writer and takes over when the shard has none, so the data nodes of
+    /// a shard elect their writer; `writer`: takes over at once on start
+    /// (fencing any other), then as `auto`; `replica`: applies the
+    /// committed log and serves reads (writes get -MOVED), never taking
+    /// over unless --failover. With `--durability none` the node is a
+    /// memory-only writer.
+    #[arg(long, value_enum, default_value = "auto")]
     role: Role,
-    /// The writer's RESP address `host:port`, as clients reach it (replica role).
+    /// The writer's RESP address `host:port`, as clients reach it, until
+    /// the log names the writer (optional: learned from the log).
     #[arg(long)]
     writer: Option<String>,
+    /// This node's RESP address `host:port` as clients and other data nodes
+    /// reach it (named in the log when it becomes the writer, and in
+    /// -MOVED, ROLE and CLUSTER replies). Default: --listen, which must
+    /// then not be 0.0.0.0 or [::] with --durability fabric.
+    #[arg(long)]
+    announce: Option<String>,
     /// This node's zone; a replica reads from storage nodes of its zone
     /// first. The six --storage addresses are zones a, a, b, b, c, c.
     #[arg(long, default_value = "a")]
@@ -91,9 +102,10 @@ struct Args {
     /// lease (below --lease-ms).
     #[arg(long, default_value_t = LeaseSettings::default().drift_ms)]
     clock_drift_ms: u64,
-    /// Replica: take over as writer, in place, once nothing was committed
-    /// for longer than the writer's lease (--lease-ms, --clock-drift-ms: give
-    /// the writer's values).
+    /// `--role replica`: take over as writer, in place, once nothing was
+    /// committed for longer than the writer's lease (as `--role auto` does).
+    /// Every data node of a shard needs the same --lease-ms and
+    /// --clock-drift-ms.
     #[arg(long)]
     failover: bool,
 }
@@ -123,7 +135,8 @@ fn main() -> anyhow::Result<()> {
                 "durable mode needs six --storage addresses (got {}); `--durability none` runs without storage, in memory only",
                 a.storage.len()
             );
-            let cert_name = a.cert_name.unwrap_or_else(|| format!("{:?}", a.role).to_lowercase());
+            let cert_name =
+                a.cert_name.unwrap_or_else(|| if a.role == Role::Writer { "writer" } else { "replica" }.to_string());
             Some(FabricSettings { storage: a.storage, certs, cert_name, mode })
         }
         (Durability::Fabric, None) => anyhow::bail!(
@@ -134,23 +147,33 @@ fn main() -> anyhow::Result<()> {
     let commit_timeout = std::time::Duration::from_millis(a.commit_timeout_ms);
     let lease = LeaseSettings { lease_ms: a.lease_ms, renew_ms: a.lease_renew_ms, drift_ms: a.clock_drift_ms };
     lease.check().map_err(anyhow::Error::msg)?;
-    anyhow::ensure!(!a.failover || a.role == Role::Replica, "--failover is for --role replica");
-    let replica = match a.role {
-        Role::Writer => None,
-        Role::Replica => Some(ReplicaSettings {
-            writer: a.writer.context("--role replica needs --writer HOST:PORT (the writer's RESP address)")?,
-            storage: fabric.as_ref().map(|f| f.storage.clone()).unwrap_or_default(),
-            zone: a.zone,
-            certs: fabric.as_ref().map(|f| f.certs.clone()).unwrap_or_default(),
-            cert_name: fabric.as_ref().map_or_else(|| "replica".into(), |f| f.cert_name.clone()),
-            apply_buffer_bytes_max: a.apply_buffer_bytes_max,
-            takeover: fabric.clone().filter(|_| a.failover).map(|fabric| Takeover { fabric, lease, commit_timeout }),
-        }),
-    };
     anyhow::ensure!(
-        replica.is_none() || fabric.is_some(),
+        !a.failover || a.role == Role::Replica,
+        "--failover is for --role replica (other roles take over anyway)"
+    );
+    anyhow::ensure!(
+        a.role != Role::Replica || fabric.is_some(),
         "--role replica reads the storage nodes: give --certs and six --storage"
     );
+    let announce = match a.announce {
+        Some(addr) => addr,
+        None if fabric.is_some() && a.listen.ip().is_unspecified() => {
+            anyhow::bail!("--listen {} names no address other nodes can reach: give --announce HOST:PORT", a.listen)
+        }
+        None => String::new(),
+    };
+    let takes_over = a.role != Role::Replica || a.failover;
+    let replica = fabric.clone().map(|fabric| ReplicaSettings {
+        writer: a.writer.unwrap_or_default(),
+        storage: fabric.storage.clone(),
+        zone: a.zone,
+        certs: fabric.certs.clone(),
+        cert_name: fabric.cert_name.clone(),
+        apply_buffer_bytes_max: a.apply_buffer_bytes_max,
+        takeover: takes_over.then_some(Takeover { fabric, lease, commit_timeout }),
+        take_over_first: a.role == Role::Writer,
+        announce: announce.clone(),
+    });
     let cfg = ServerConfig {
         listen: a.listen,
         durability: a.durability,

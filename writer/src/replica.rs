@@ -39,6 +39,10 @@ pub struct ReplicaSettings {
     pub apply_buffer_bytes_max: u64,
     /// Take over as writer when the writer's lease has lapsed (`--failover`).
     pub takeover: Option<Takeover>,
+    /// Take over at once on start, without waiting for a lapse (`--role writer`).
+    pub take_over_first: bool,
+    /// This node's RESP address as others reach it (empty: the bound address).
+    pub announce: String,
 }
 
 /// What a replica needs to take over as writer.
@@ -60,7 +64,7 @@ pub type WriterRole = (u64, Vec<(String, String, String)>);
 #[derive(Debug, Default)]
 pub struct ReplicaStats {
     /// The writer's RESP address `host:port`: from `--writer`, then from
-    /// the last `LeaderChange` record applied.
+    /// the last `LeaderChange` record applied (empty: not known yet).
     pub writer: std::sync::Mutex<String>,
     /// Last LSN applied.
     pub applied_lsn: AtomicU64,
@@ -76,18 +80,39 @@ pub struct ReplicaStats {
     pub lag_ms: AtomicU64,
     /// 1 once the replica caught up with the log for the first time.
     pub caught_up_once: AtomicU64,
-    /// The writer's commit LSN when this replica first heard from it: the
-    /// replica serves reads once it applied this far, so a restarted
-    /// replica never shows an older state than it (or another) showed.
-    pub catch_up_to: std::sync::OnceLock<u64>,
+    /// The writer's commit LSN when this replica first heard from it (0:
+    /// not yet): the replica serves reads once it applied this far, so a
+    /// restarted replica never shows an older state than it (or another)
+    /// showed.
+    pub catch_up_to: AtomicU64,
     /// The writer's commit LSN and replicas `(ip, port, offset)`, from its ROLE.
     pub shard: std::sync::Mutex<WriterRole>,
 }
 
 impl ReplicaStats {
-    /// The writer's RESP address now.
+    /// The writer's RESP address now (empty: not known).
     pub fn writer(&self) -> String {
         self.writer.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    /// Sets the writer's RESP address.
+    pub fn set_writer(&self, addr: &str) {
+        if let Ok(mut w) = self.writer.lock() {
+            addr.clone_into(&mut w);
+        }
+    }
+
+    /// The replica's figures once it replicates again from `from`, after
+    /// this node stopped being the writer (the shard's writer is not known
+    /// until the log names it).
+    fn restart_at(&self, from: sixfold_wire::Lsn) {
+        self.set_writer("");
+        self.applied_lsn.store(from - 1, Ordering::Relaxed);
+        self.commit_lsn.store(from - 1, Ordering::Relaxed);
+        self.lag_ms.store(0, Ordering::Relaxed);
+        let fresh = u64::from(from == 1);
+        self.caught_up_once.store(1 - fresh, Ordering::Relaxed);
+        self.catch_up_to.store(0, Ordering::Relaxed);
     }
 
     /// INFO replication fields.
@@ -126,15 +151,65 @@ impl ReplicaStats {
 /// left for the next one (the writer's is read every second).
 const STALE_NODE_MS: u64 = 3_000;
 
-/// Starts pulling from LSN 1, applying, and acknowledging to the writer
-/// (this node serves clients at `local`); returns at once.
-pub fn start(core: Shared, s: &ReplicaSettings, stats: Arc<ReplicaStats>, local: SocketAddr) -> anyhow::Result<()> {
+/// Starts the data node's roles (this node serves clients at `local`):
+/// replicating, and with [`ReplicaSettings::takeover`], taking over as
+/// writer when the shard's writer is gone and back to replicating when a
+/// newer writer fenced it ([`roles`]). `serving` hears when this node
+/// first serves as writer, and from when its lease may hold. Returns at once.
+pub fn start(
+    core: Shared,
+    s: &ReplicaSettings,
+    stats: Arc<ReplicaStats>,
+    local: SocketAddr,
+    serving: tokio::sync::oneshot::Sender<Instant>,
+) -> anyhow::Result<()> {
     let endpoint = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
-    let tasks = replicate(&core, s, &stats, local, &endpoint, 1);
-    if s.takeover.is_some() {
-        tokio::spawn(campaign(core, s.clone(), stats, (tasks, endpoint), local));
-    }
+    tokio::spawn(roles(core, s.clone(), stats, (endpoint, local), serving));
     Ok(())
+}
+
+/// The INFO replication fields of a replica.
+pub fn show_replica_info(core: &Shared, stats: &Arc<ReplicaStats>) {
+    let info = stats.clone();
+    core.lock().set_info_extra(Box::new(move |section| match section {
+        "replication" => info.info(),
+        _ => Vec::new(),
+    }));
+}
+
+/// A data node's life: replicate; take over when the writer's lease lapsed
+/// ([`campaign`]); serve as writer until fenced; then become a replica in
+/// place ([`Shared::demote`]) and go round again.
+async fn roles(
+    core: Shared,
+    s: ReplicaSettings,
+    stats: Arc<ReplicaStats>,
+    (endpoint, local): (quinn::Endpoint, SocketAddr),
+    serving: tokio::sync::oneshot::Sender<Instant>,
+) {
+    let mut serving = Some(serving);
+    let (mut from, mut now) = (1, s.take_over_first);
+    loop {
+        let tasks = if now { Vec::new() } else { replicate(&core, &s, &stats, &endpoint, from) };
+        let Some(t) = s.takeover.clone() else { return };
+        let (app, fenced, sent) = campaign(&core, &s, &stats, (tasks, &endpoint), local, now).await;
+        let (serve_from, shipping) =
+            crate::fabric::start_writing(&core, app, (fenced, sent), t.lease, t.commit_timeout);
+        tracing::warn!(%local, "serving as the writer");
+        if let Some(tx) = serving.take() {
+            let _ = tx.send(serve_from);
+        }
+        let why = match shipping.await {
+            Ok(e) => e,
+            Err(e) => anyhow::anyhow!("the fabric task ended: {e}"),
+        };
+        tracing::warn!(reason = %why, "no longer the writer: replicating the new one");
+        from = core.demote();
+        stats.restart_at(from);
+        show_replica_info(&core, &stats);
+        crate::metrics::replica(from - 1, from - 1, &stats);
+        now = false;
+    }
 }
 
 /// Starts pulling from LSN `from`, applying and acknowledging; returns the
@@ -143,7 +218,6 @@ fn replicate(
     core: &Shared,
     s: &ReplicaSettings,
     stats: &Arc<ReplicaStats>,
-    local: SocketAddr,
     endpoint: &quinn::Endpoint,
     from: sixfold_wire::Lsn,
 ) -> Vec<JoinHandle<()>> {
@@ -168,10 +242,12 @@ fn replicate(
     vec![
         tokio::spawn(puller.run()),
         tokio::spawn(apply(core.clone(), rx, stats.clone(), applied_tx)),
-        tokio::spawn(crate::upstream::run(local, applied_rx, stats.clone(), core.clone())),
+        tokio::spawn(crate::upstream::run(s.announce.clone(), applied_rx, stats.clone(), core.clone())),
     ]
 }
 
+/// Recovery attempts of a candidate before it watches the log again.
+const CAMPAIGN_TRIES: u32 = 3;
 /// How often a replica looks for a lapsed lease.
 const CAMPAIGN_CHECK_MS: u64 = 50;
 /// Step between equally caught-up candidates (by their port), longer than
@@ -186,28 +262,34 @@ fn stagger_ms(local: SocketAddr) -> u64 {
 
 /// Waits until nothing new was applied for longer than the writer's lease
 /// could last (plus more while this replica lags, so the most caught-up
-/// replica goes first, and a step by port between equals), then stops
-/// replicating and takes over: the writer's recovery, `LeaderChange`,
-/// applying what it lacked, and serving as writer in place. A candidate
-/// fenced by another before its `LeaderChange` committed goes back to
-/// replicating.
+/// replica goes first, and a step by port between equals; at once with
+/// `now`), then stops replicating and takes over: the writer's recovery,
+/// `LeaderChange`, applying what it lacked. A candidate fenced by another
+/// before its `LeaderChange` committed, or that finds no recovery quorum,
+/// goes back to replicating. Returns what [`crate::fabric::start_writing`] needs.
 async fn campaign(
-    core: Shared,
-    s: ReplicaSettings,
-    stats: Arc<ReplicaStats>,
-    (mut tasks, endpoint): (Vec<JoinHandle<()>>, quinn::Endpoint),
+    core: &Shared,
+    s: &ReplicaSettings,
+    stats: &Arc<ReplicaStats>,
+    (mut tasks, endpoint): (Vec<JoinHandle<()>>, &quinn::Endpoint),
     local: SocketAddr,
-) {
-    let Some(t) = s.takeover.clone() else { return };
+    mut now: bool,
+) -> (sixfold_fabric::Appender, Instant, Instant) {
+    let t = s.takeover.clone().expect("campaign without takeover settings");
     loop {
-        wait_for_lapse(&stats, &t, local).await;
+        if !now {
+            wait_for_lapse(stats, &t, local).await;
+        }
         tasks.iter().for_each(JoinHandle::abort);
         let applied = stats.applied_lsn.load(Ordering::Relaxed);
         tracing::warn!(applied, "no record committed for longer than the writer's lease: taking over");
-        let me = (REPLICA_NODE_ID, local.to_string());
+        let me = (REPLICA_NODE_ID, s.announce.clone());
+        // A first writer (`now`) waits for its quorum as long as it takes;
+        // a candidate gives up after a few tries and watches the log again.
+        let tries = if now { u32::MAX } else { CAMPAIGN_TRIES };
         // Called only once the LeaderChange committed these records: one
         // that does not apply stops the process, as in [`apply`].
-        let recovered = crate::fabric::recover(&t.fabric, (me.0, &me.1), applied, |r| {
+        let recovered = crate::fabric::recover(&t.fabric, (me.0, &me.1), (applied, tries), |r| {
             if let Err(e) = core.lock().apply_records(std::slice::from_ref(r)) {
                 tracing::error!(error = %e, "stopping: a committed record does not apply");
                 std::process::exit(4);
@@ -216,17 +298,12 @@ async fn campaign(
         })
         .await;
         match recovered {
-            Ok((app, fenced, sent)) => {
-                crate::fabric::start_writing(&core, app, (fenced, sent), t.lease, t.commit_timeout);
-                tracing::warn!(%local, "serving as the writer");
-                return;
-            }
+            Ok(won) => return won,
             Err(e) => {
-                // Fenced before its LeaderChange committed (a record that
-                // does not apply stopped the process above): nothing was
-                // applied, so it goes on replicating whoever won.
+                // Nothing was applied: it goes on replicating whoever won.
                 tracing::warn!(error = %e, "the takeover failed; replicating again");
-                tasks = replicate(&core, &s, &stats, local, &endpoint, applied + 1);
+                tasks = replicate(core, s, stats, endpoint, applied + 1);
+                now = false;
             }
         }
     }
@@ -258,7 +335,10 @@ async fn wait_for_lapse(stats: &ReplicaStats, t: &Takeover, local: SocketAddr) {
 /// view of the commit LSN is not enough: a node that just restarted may
 /// know only an old one.
 pub fn serve_when_caught_up(core: &Shared, stats: &ReplicaStats) {
-    let Some(&target) = stats.catch_up_to.get() else { return };
+    let target = stats.catch_up_to.load(Ordering::Relaxed);
+    if target == 0 {
+        return;
+    }
     let applied = stats.applied_lsn.load(Ordering::Relaxed);
     if applied >= target && stats.caught_up_once.swap(1, Ordering::Relaxed) == 0 {
         core.lock().set_loading(false);

@@ -3,11 +3,10 @@
 
 use crate::conn;
 use crate::core::Shared;
-use crate::fabric::{self, FabricSettings};
+use crate::fabric::FabricSettings;
 use crate::replica::{self, ReplicaSettings, ReplicaStats};
 use anyhow::Context;
 use sixfold_engine::Config;
-use sixfold_engine::Engine;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,9 +25,14 @@ pub enum Durability {
 /// What this data node does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
-    /// Executes commands and logs writes (one per shard).
+    /// An equal data node: replicates the shard's writer, and takes over
+    /// when the shard has none (the election picks one).
+    Auto,
+    /// Takes over as the shard's writer at once on start (fencing any
+    /// other), then behaves as `auto`.
     Writer,
-    /// Applies the committed log and serves reads; writes get `-MOVED`.
+    /// Applies the committed log and serves reads; writes get `-MOVED`;
+    /// takes over only with `--failover`.
     Replica,
 }
 
@@ -45,7 +49,7 @@ pub struct ServerConfig {
     pub seed: u64,
     /// The storage fabric, with `Durability::Fabric`.
     pub fabric: Option<FabricSettings>,
-    /// The replica role's settings (`None`: writer).
+    /// The roles of a durable data node (`None`: `--durability none`).
     pub replica: Option<ReplicaSettings>,
     /// How long a reply may wait for its commit before it becomes a
     /// `-TIMEOUT` error (outcome unknown).
@@ -72,40 +76,32 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     engine_cfg.announce = Some(local.to_string());
     engine_cfg.durability = format!("{:?}", cfg.durability).to_lowercase();
     let stopped = Arc::new(tokio::sync::Notify::new());
-    let core = match (&cfg.replica, cfg.durability) {
-        (Some(r), _) => {
+    let core = match &cfg.replica {
+        Some(r) => {
+            let mut r = r.clone();
+            if r.announce.is_empty() {
+                r.announce = local.to_string();
+            }
+            engine_cfg.announce = Some(r.announce.clone());
             engine_cfg.replica_of = Some(r.writer.clone());
             engine_cfg.active_expire = false;
             engine_cfg.durability = "replica".into();
             let core = Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone());
             let stats = Arc::new(ReplicaStats::default());
-            if let Ok(mut w) = stats.writer.lock() {
-                w.clone_from(&r.writer);
-            }
-            let info = stats.clone();
-            core.lock().set_info_extra(Box::new(move |section| match section {
-                "replication" => info.info(),
-                _ => Vec::new(),
-            }));
+            stats.set_writer(&r.writer);
+            replica::show_replica_info(&core, &stats);
             core.lock().set_loading(true);
-            replica::start(core.clone(), r, stats, local).context("starting the replica")?;
+            let (serving_tx, serving) = tokio::sync::oneshot::channel();
+            replica::start(core.clone(), &r, stats, local, serving_tx).context("starting the data node")?;
+            if r.take_over_first {
+                // A writer takes clients once it serves, and once any
+                // writer it fenced has lost its lease (it renews meanwhile).
+                let serve_from = serving.await.context("the data node stopped before it served")?;
+                tokio::time::sleep_until(serve_from.into()).await;
+            }
             core
         }
-        (None, Durability::None) => Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone()),
-        (None, Durability::Fabric) => {
-            let settings = cfg.fabric.as_ref().context("--durability fabric needs --storage and --certs")?;
-            let mut engine = Engine::new(engine_cfg, cfg.seed);
-            let me = (fabric::WRITER_NODE_ID, local.to_string());
-            let (app, fenced, sent) = fabric::recover(settings, (me.0, &me.1), 0, |r| fabric::apply_to(&mut engine, r))
-                .await
-                .context("recovering from the storage fabric")?;
-            let core = Shared::with_engine(engine, None, limits.clone(), stopped.clone());
-            let serve_from = fabric::start_writing(&core, app, (fenced, sent), cfg.lease, cfg.commit_timeout);
-            // A writer it fenced may hold its lease until then: clients are
-            // taken only once it has passed (the lease renews meanwhile).
-            tokio::time::sleep_until(serve_from.into()).await;
-            core
-        }
+        None => Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone()),
     };
     tokio::spawn(core.clone().ticker());
     tracing::info!(%local, "serving clients");

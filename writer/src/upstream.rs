@@ -10,7 +10,6 @@ use crate::core::Shared;
 use crate::replica::{ReplicaStats, serve_when_caught_up};
 use bytes::{Bytes, BytesMut};
 use sixfold_resp::{Frame, Protocol, decode_frame};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,10 +25,15 @@ const REPLY_BYTES_MAX: usize = 1024 * 1024;
 
 /// Keeps the connection to the current writer ([`ReplicaStats::writer`])
 /// up, forever.
-pub async fn run(me: SocketAddr, mut applied: watch::Receiver<u64>, stats: Arc<ReplicaStats>, core: Shared) {
+pub async fn run(me: String, mut applied: watch::Receiver<u64>, stats: Arc<ReplicaStats>, core: Shared) {
     loop {
         let writer = stats.writer();
-        if let Err(e) = session(&writer, me, &mut applied, &stats, &core).await {
+        if writer.is_empty() {
+            // No writer named yet (an election is under way).
+            tokio::time::sleep(Duration::from_millis(RECONNECT_MS)).await;
+            continue;
+        }
+        if let Err(e) = session(&writer, &me, &mut applied, &stats, &core).await {
             tracing::debug!(%writer, error = %e, "connection to the writer ended");
         }
         tokio::time::sleep(Duration::from_millis(RECONNECT_MS)).await;
@@ -42,7 +46,7 @@ fn command(words: &[&str]) -> Bytes {
 
 async fn session(
     writer: &str,
-    me: SocketAddr,
+    me: &str,
     applied: &mut watch::Receiver<u64>,
     stats: &ReplicaStats,
     core: &Shared,
@@ -50,8 +54,9 @@ async fn session(
     let mut sock = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(writer)).await??;
     sock.set_nodelay(true)?;
     let mut buf = BytesMut::new();
-    for (k, v) in [("LISTENING-PORT", me.port().to_string()), ("IP-ADDRESS", me.ip().to_string())] {
-        sock.write_all(&command(&["REPLCONF", k, &v])).await?;
+    let (ip, port) = me.rsplit_once(':').unwrap_or((me, "0"));
+    for (k, v) in [("LISTENING-PORT", port), ("IP-ADDRESS", ip.trim_matches(['[', ']']))] {
+        sock.write_all(&command(&["REPLCONF", k, v])).await?;
         if let Frame::Error(e) = reply(&mut sock, &mut buf).await? {
             anyhow::bail!("the writer refused REPLCONF {k}: {e}");
         }
@@ -70,7 +75,7 @@ async fn session(
                 let frame = reply(&mut sock, &mut buf).await?;
                 let role = parse_role(&frame);
                 if is_master(&frame) {
-                    stats.catch_up_to.get_or_init(|| role.0);
+                    let _ = stats.catch_up_to.compare_exchange(0, role.0.max(1), std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed);
                     // The lag counts from the writer's commit, not only
                     // from what the storage node read from knows.
                     stats.writer_commit.fetch_max(role.0, std::sync::atomic::Ordering::Relaxed);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Fabric, Proc, Raw, client, free_port, sixfold_on};
+use common::{Fabric, Proc, Raw, client, free_port, replica_client, sixfold_on};
 use rand::{Rng, SeedableRng};
 use redis::Commands;
 use std::sync::Arc;
@@ -136,7 +136,7 @@ fn replica_reads_are_monotonic_and_never_uncommitted() {
             }
         })
     };
-    let mut r = client(replica);
+    let mut r = replica_client(replica);
     let (mut last, mut reads) = (0i64, 0);
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
@@ -151,14 +151,14 @@ fn replica_reads_are_monotonic_and_never_uncommitted() {
     // With three storage nodes stopped a write cannot commit: the replica
     // keeps the old value while the writer's client waits.
     converge(writer, replica, "before the stop");
-    let before: i64 = client(replica).get("counter").unwrap();
+    let before: i64 = replica_client(replica).get("counter").unwrap();
     for i in 0..3 {
         s.fabric.signal(i, "-STOP");
     }
     let mut raw = Raw::connect(writer);
     raw.send_raw(b"INCR counter\r\n");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(client(replica).get::<_, i64>("counter").unwrap(), before, "an uncommitted write is invisible");
+    assert_eq!(replica_client(replica).get::<_, i64>("counter").unwrap(), before, "an uncommitted write is invisible");
     for i in 0..3 {
         s.fabric.signal(i, "-CONT");
     }
@@ -203,7 +203,7 @@ fn wait_counts_replicas_and_cluster_clients_read_from_them() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(redis::cmd("WAIT").arg(2).arg(5000).query::<i64>(&mut c).unwrap(), 2);
-    assert_eq!(client(r0).get::<_, String>("k").unwrap(), "v", "WAIT 2 returned: both replicas have it");
+    assert_eq!(replica_client(r0).get::<_, String>("k").unwrap(), "v", "WAIT 2 returned: both replicas have it");
     // Every node describes the same shard: all slots on the writer.
     for port in [w, r0, r1] {
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -75,6 +75,8 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let done = Arc::new(AtomicBool::new(false));
     let mut r = connect(&a.replica)?;
+    // A replica serves reads of keys to READONLY connections only.
+    redis::cmd("READONLY").query::<()>(&mut r).context("READONLY on the replica")?;
     let mut lag = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let (mut seen, mut reads) = (start, 0u64);
     eprintln!("writing {} INCR/s for {} s, reading the replica...", a.rate, a.seconds);

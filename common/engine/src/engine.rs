@@ -224,6 +224,38 @@ impl Engine {
         self.cur.clear();
     }
 
+    /// The writer becomes a replica, in place (it was fenced by a newer
+    /// writer). With `keep_data` (every write it executed is committed, so
+    /// its data is the committed log's) clients stay connected, except
+    /// those blocked in a command (Redis unblocks them too); otherwise its
+    /// data may hold writes that were never committed: the keyspace is
+    /// emptied, to be replayed from the log under `-LOADING`, and every
+    /// client is disconnected without the output it had not received (a
+    /// pending reply's outcome is unknown, as after a lost connection).
+    /// Writes go nowhere until the log names the new writer.
+    pub fn demote(&mut self, keep_data: bool) {
+        self.config.replica_of = Some(String::new());
+        self.config.active_expire = false;
+        self.config.durability = "replica".into();
+        self.lease_lapsed = false;
+        self.groups.clear();
+        self.cur.clear();
+        let ids: Vec<ClientId> = self.sessions.keys().copied().collect();
+        for id in ids {
+            let Some(s) = self.sessions.get_mut(&id) else { continue };
+            if !keep_data {
+                s.out.clear();
+            }
+            if !keep_data || s.blocked.is_some() {
+                self.close_client(id);
+            }
+        }
+        if !keep_data {
+            self.ks = Keyspace::default();
+            self.loading = true;
+        }
+    }
+
     /// True once, after CONFIG SET changed a setting the server mirrors.
     pub fn take_config_changed(&mut self) -> bool {
         std::mem::take(&mut self.config_changed)
@@ -530,6 +562,20 @@ impl Engine {
         if !s.authenticated && !spec.has("no_auth") {
             return Some(Frame::error("NOAUTH Authentication required."));
         }
+        if let Some(writer) = &self.config.replica_of
+            && (spec.has("write") || (!s.readonly && names_keys(spec, args)))
+        {
+            // Redis Cluster's rule: a replica redirects writes, and reads
+            // of keys on connections that did not ask for READONLY, to the
+            // writer, so a client that follows -MOVED never reads a value
+            // older than a write it saw acknowledged.
+            if writer.is_empty() {
+                let e = Frame::error("CLUSTERDOWN The cluster is down: this shard is electing its writer");
+                return Some(self.reject_in_multi(id, e));
+            }
+            let slot = cmd::command_keys(args).and_then(|k| k.first().map(|k| cmd::cluster::key_slot(k))).unwrap_or(0);
+            return Some(self.reject_in_multi(id, Frame::error(format!("MOVED {slot} {writer}"))));
+        }
         if self.loading && matches!(spec.handler, Handler::Data(_)) {
             return Some(self.reject_in_multi(id, Frame::error("LOADING Sixfold is replaying the log")));
         }
@@ -542,12 +588,6 @@ impl Engine {
                 return Some(e);
             }
             return Some(self.reject_in_multi(id, e));
-        }
-        if let Some(writer) = &self.config.replica_of
-            && spec.has("write")
-        {
-            let slot = cmd::command_keys(args).and_then(|k| k.first().map(|k| cmd::cluster::key_slot(k))).unwrap_or(0);
-            return Some(self.reject_in_multi(id, Frame::error(format!("MOVED {slot} {writer}"))));
         }
         if s.subscriptions() > 0 && s.proto == sixfold_resp::Protocol::Resp2 && !spec.has("@pubsub-ok") {
             return Some(Frame::error(format!(
@@ -729,4 +769,10 @@ fn check_arity(spec: &Spec, argc: usize) -> Result<(), Frame> {
     let a = spec.arity;
     let ok = if a >= 0 { argc == a as usize } else { argc >= (-a) as usize };
     if ok { Ok(()) } else { Err(Frame::error(format!("ERR wrong number of arguments for '{}' command", spec.name))) }
+}
+
+/// Whether a data command reads or writes keys it names (a replica
+/// serves keyless reads such as DBSIZE and SCAN to every connection).
+fn names_keys(spec: &Spec, args: &[Bytes]) -> bool {
+    matches!(spec.handler, Handler::Data(_)) && cmd::command_keys(args).is_some_and(|k| !k.is_empty())
 }

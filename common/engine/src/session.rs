@@ -104,6 +104,8 @@ pub struct Session {
     pub out: BytesMut,
     /// The server must close this connection once `out` is written.
     pub closing: bool,
+    /// READONLY: a replica serves this connection's reads of keys.
+    pub readonly: bool,
 }
 
 impl Session {
@@ -133,6 +135,7 @@ impl Session {
             last_cmd: "NULL",
             out: BytesMut::new(),
             closing: false,
+            readonly: false,
         }
     }
 

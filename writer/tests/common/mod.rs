@@ -31,6 +31,14 @@ pub fn client(port: u16) -> redis::Connection {
     conn
 }
 
+/// A redis-rs connection to a replica on 127.0.0.1:`port` in READONLY
+/// mode: the replica serves its reads of keys (others get -MOVED).
+pub fn replica_client(port: u16) -> redis::Connection {
+    let mut c = client(port);
+    let _: () = redis::cmd("READONLY").query(&mut c).unwrap();
+    c
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -200,8 +208,17 @@ impl Fabric {
         assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
     }
 
-    /// `sixfold-server --durability fabric` flags for these nodes.
+    /// `sixfold-server --durability fabric --role writer` flags for these
+    /// nodes: a writer that takes over at once.
     pub fn server_args(&self) -> Vec<String> {
+        let mut a = self.data_node_args();
+        a.extend(["--role", "writer"].map(String::from));
+        a
+    }
+
+    /// `sixfold-server --durability fabric` flags for these nodes (role
+    /// `auto` unless more flags say otherwise).
+    pub fn data_node_args(&self) -> Vec<String> {
         let mut a = vec![
             "--durability".into(),
             "fabric".into(),
@@ -220,7 +237,7 @@ impl Fabric {
     /// `sixfold-server --role replica` flags: this fabric, the writer on
     /// `writer_port`, zone `zone`, and `extra`.
     pub fn replica_args(&self, writer_port: u16, zone: &str, extra: &[&str]) -> Vec<String> {
-        let mut a = self.server_args();
+        let mut a = self.data_node_args();
         a.extend(
             ["--role", "replica", "--writer", &format!("127.0.0.1:{writer_port}"), "--zone", zone].map(String::from),
         );

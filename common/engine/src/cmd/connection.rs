@@ -62,6 +62,7 @@ pub fn reset(e: &mut Engine, id: ClientId, _a: &[Bytes]) -> SessionResult {
     s.reply_mode = ReplyMode::On;
     s.no_evict = false;
     s.no_touch = false;
+    s.readonly = false;
     s.authenticated = auth;
     Ok(Some(Frame::Simple("RESET".into())))
 }

@@ -141,9 +141,13 @@ pub fn parse_replconf(a: &[Bytes]) -> Option<ReplConf> {
     }
 }
 
-/// READONLY and READWRITE: accepted on every data node (a replica serves
-/// reads without them, so plain clients can read from it too).
-pub fn readonly(_e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
+/// READONLY and READWRITE: a replica serves reads of keys only to
+/// connections in READONLY mode; others get `-MOVED` to the writer (Redis
+/// Cluster's rule). Accepted on every data node.
+pub fn readonly(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
+    if let Some(s) = e.sessions.get_mut(&id) {
+        s.readonly = a[0].eq_ignore_ascii_case(b"readonly");
+    }
     Ok(Some(Frame::ok()))
 }
 
