@@ -36,17 +36,23 @@ impl Drop for Procs {
     }
 }
 
-fn ping(port: u16) -> bool {
+/// Whether 127.0.0.1:`port` answers `request` with a reply starting with `expect`.
+fn answers(port: u16, request: &[u8], expect: &[u8]) -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut buf = [0u8; 7];
-    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    let mut buf = vec![0u8; expect.len()];
+    s.write_all(request).is_ok() && s.read_exact(&mut buf).is_ok() && buf == expect
 }
 
-fn wait_port(port: u16, what: &str) -> anyhow::Result<()> {
+/// Waits until `port` answers PING or, with `writer`, serves as the
+/// shard's writer (answers a read of a key: a replica redirects it, a
+/// writer waiting out an old lease asks to retry).
+fn wait_port(port: u16, what: &str, writer: bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !ping(port) {
+    let (request, expect): (&[u8], &[u8]) =
+        if writer { (b"EXISTS sixfold-bench-probe\r\n", b":0\r\n") } else { (b"PING\r\n", b"+PONG\r\n") };
+    while !answers(port, request, expect) {
         anyhow::ensure!(Instant::now() < deadline, "{what} did not answer on port {port}");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -73,7 +79,7 @@ fn start(procs: &mut Procs, s: &CompareSettings) -> anyhow::Result<[(String, u16
     let log = std::fs::File::create(dir.join("sixfold-up.log"))?;
     procs.0.push(
         Command::new(&up)
-            .arg("up")
+            .args(["up", "--data-nodes", "1"])
             .arg("--dir")
             .arg(dir.join("cluster"))
             .args(["--port", &sixfold.to_string(), "--storage-port", &(s.port + 20).to_string()])
@@ -82,9 +88,9 @@ fn start(procs: &mut Procs, s: &CompareSettings) -> anyhow::Result<[(String, u16
             .spawn()
             .context("starting sixfold up")?,
     );
-    wait_port(none, "redis-server")?;
-    wait_port(always, "redis-server (appendfsync always)")?;
-    wait_port(sixfold, "the Sixfold writer")?;
+    wait_port(none, "redis-server", false)?;
+    wait_port(always, "redis-server (appendfsync always)", false)?;
+    wait_port(sixfold, "the Sixfold writer", true)?;
     Ok([
         ("redis (no persistence)".into(), none),
         ("redis (appendfsync always)".into(), always),

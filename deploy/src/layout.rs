@@ -1,6 +1,6 @@
-//! The shape of a local cluster: six storage nodes (zones a, a, b, b, c, c),
-//! one writer and N replicas, with their ports, data directories and
-//! command lines. Nothing here starts a process.
+//! The shape of a local cluster: six storage nodes (zones a, a, b, b, c, c)
+//! and N equal data nodes (their election picks the writer), with their
+//! ports, data directories and command lines. Nothing here starts a process.
 
 use std::path::{Path, PathBuf};
 
@@ -16,13 +16,13 @@ pub const ENDPOINTS_FILE: &str = "endpoints.txt";
 pub struct Layout {
     /// Data directory (certificates, storage node logs).
     pub dir: PathBuf,
-    /// The writer's RESP port; replicas take the next ones.
+    /// The first data node's RESP port; the others take the next ones.
     pub port: u16,
-    /// Replicas.
-    pub replicas: usize,
+    /// Data nodes (each may become the writer).
+    pub data_nodes: usize,
     /// First storage node QUIC port.
     pub storage_port: u16,
-    /// First Prometheus port (storage nodes, then writer, then replicas).
+    /// First Prometheus port (storage nodes, then data nodes).
     pub metrics_port: u16,
 }
 
@@ -31,22 +31,20 @@ pub struct Layout {
 pub enum Kind {
     /// `sixfold-storage`.
     Storage,
-    /// `sixfold-server`, writer role.
-    Writer,
-    /// `sixfold-server --role replica`.
-    Replica,
+    /// `sixfold-server` (role `auto`): replica or writer, by election.
+    Data,
 }
 
 /// One process of the cluster.
 #[derive(Debug, Clone)]
 pub struct Member {
-    /// Log prefix and table name (`storage-1`, `writer`, `replica-1`).
+    /// Log prefix and table name (`storage-1`, `data-1`).
     pub name: String,
     /// What it is.
     pub kind: Kind,
     /// Its zone.
     pub zone: String,
-    /// Where clients (or the writer) reach it.
+    /// Where clients (or the data nodes) reach it.
     pub listen: String,
     /// Its Prometheus endpoint.
     pub metrics: String,
@@ -61,7 +59,7 @@ impl Layout {
 
     /// The certificate names the cluster needs.
     pub fn cert_names() -> Vec<String> {
-        (1..=STORAGE_NODES).map(|i| format!("storage-{i}")).chain(["writer".into(), "replica".into()]).collect()
+        (1..=STORAGE_NODES).map(|i| format!("storage-{i}")).chain(["data".into()]).collect()
     }
 
     fn storage_addr(&self, i: usize) -> String {
@@ -80,35 +78,15 @@ impl Layout {
     pub fn members(&self) -> Vec<Member> {
         let metrics = |n: usize| format!("127.0.0.1:{}", self.metrics_port as usize + n);
         let mut out: Vec<Member> = (0..STORAGE_NODES).map(|i| self.storage(i, metrics(i + 1))).collect();
-        let writer = format!("127.0.0.1:{}", self.port);
-        let mut args = vec!["--listen".to_string(), writer.clone(), "--zone".into(), "a".into()];
-        args.extend(self.storage_args());
-        args.extend(["--metrics-listen".to_string(), metrics(STORAGE_NODES + 1)]);
-        out.push(Member {
-            name: "writer".into(),
-            kind: Kind::Writer,
-            zone: "a".into(),
-            listen: writer.clone(),
-            metrics: metrics(STORAGE_NODES + 1),
-            args,
-        });
-        for r in 0..self.replicas {
-            let listen = format!("127.0.0.1:{}", self.port as usize + 1 + r);
-            let zone = ["b", "c", "a"][r % 3].to_string();
-            let m = metrics(STORAGE_NODES + 2 + r);
-            let mut args = vec!["--role".to_string(), "replica".into(), "--failover".into(), "--writer".into()];
-            args.push(writer.clone());
-            args.extend(["--listen".to_string(), listen.clone(), "--zone".into(), zone.clone()]);
+        for d in 0..self.data_nodes {
+            let listen = format!("127.0.0.1:{}", self.port as usize + d);
+            let zone = ["a", "b", "c"][d % 3].to_string();
+            let m = metrics(STORAGE_NODES + 1 + d);
+            let mut args = vec!["--listen".to_string(), listen.clone(), "--zone".into(), zone.clone()];
+            args.extend(["--cert-name".to_string(), "data".into()]);
             args.extend(self.storage_args());
             args.extend(["--metrics-listen".to_string(), m.clone()]);
-            out.push(Member {
-                name: format!("replica-{}", r + 1),
-                kind: Kind::Replica,
-                zone,
-                listen,
-                metrics: m,
-                args,
-            });
+            out.push(Member { name: format!("data-{}", d + 1), kind: Kind::Data, zone, listen, metrics: m, args });
         }
         out
     }
@@ -141,8 +119,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn six_storage_nodes_a_writer_and_replicas_with_distinct_ports() {
-        let l = Layout { dir: "/d".into(), port: 6379, replicas: 2, storage_port: 7101, metrics_port: 9100 };
+    fn six_storage_nodes_and_equal_data_nodes_with_distinct_ports() {
+        let l = Layout { dir: "/d".into(), port: 6379, data_nodes: 3, storage_port: 7101, metrics_port: 9100 };
         let m = l.members();
         assert_eq!(m.len(), 9);
         assert_eq!(m.iter().filter(|x| x.kind == Kind::Storage).map(|x| x.zone.as_str()).collect::<Vec<_>>(), ZONES);
@@ -150,13 +128,15 @@ mod tests {
             (m[6].listen.as_str(), m[7].listen.as_str(), m[8].listen.as_str()),
             ("127.0.0.1:6379", "127.0.0.1:6380", "127.0.0.1:6381")
         );
+        assert_eq!(m[6..].iter().map(|x| x.zone.as_str()).collect::<Vec<_>>(), ["a", "b", "c"], "one per zone");
         let mut ports: Vec<&str> = m.iter().flat_map(|x| [x.listen.as_str(), x.metrics.as_str()]).collect();
         ports.sort_unstable();
         ports.dedup();
         assert_eq!(ports.len(), 18, "every listen and metrics address is distinct");
-        assert!(m[7].args.windows(2).any(|w| w == ["--writer", "127.0.0.1:6379"]));
-        assert!(m[7].args.iter().any(|a| a == "--failover"), "replicas take over when the writer dies");
+        for d in &m[6..] {
+            assert!(!d.args.iter().any(|a| a == "--role" || a == "--writer"), "equal data nodes: the election decides");
+            assert_eq!(d.args.iter().filter(|a| *a == "--storage").count(), 6);
+        }
         assert_eq!(m[0].args.iter().filter(|a| *a == "--peer").count(), 5);
-        assert_eq!(m[6].args.iter().filter(|a| *a == "--storage").count(), 6);
     }
 }

@@ -1,5 +1,6 @@
-//! `sixfold`: starts a complete local Sixfold cluster (`sixfold up`) and
-//! reports on it (`sixfold status`).
+//! `sixfold`: starts a complete local Sixfold cluster (`sixfold up`),
+//! reports on it (`sixfold status`) and hands the writer's role over
+//! (`sixfold failover`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -16,16 +17,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Start six storage nodes (zones a, a, b, b, c, c), a writer and
-    /// replicas as child processes; stop them all with Ctrl-C or SIGTERM.
+    /// Start six storage nodes (zones a, a, b, b, c, c) and equal data
+    /// nodes, which elect their writer, as child processes; stop them all
+    /// with Ctrl-C or SIGTERM.
     Up {
         /// Data directory (certificates and storage node data; reused on the next `up`).
         #[arg(long, default_value = "./sixfold-data")]
         dir: PathBuf,
-        /// Replicas to start.
-        #[arg(long, default_value_t = 1)]
-        replicas: usize,
-        /// The writer's port; replicas use the next ones.
+        /// Data nodes to start (one is elected writer; the others are
+        /// replicas that take over when it fails).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+        data_nodes: u16,
+        /// The first data node's port; the others use the next ones.
         #[arg(long, default_value_t = 6379)]
         port: u16,
         /// First storage node port (UDP, QUIC); six in a row.
@@ -38,6 +41,19 @@ enum Cmd {
         #[arg(long)]
         bin_dir: Option<PathBuf>,
     },
+    /// Hand the writer's role to another data node with nothing lost:
+    /// writes pause (clients see -TRYAGAIN, then -MOVED to the new writer).
+    Failover {
+        /// Data directory of the cluster.
+        #[arg(long, default_value = "./sixfold-data")]
+        dir: PathBuf,
+        /// The data node to hand over to (`data-2`, ...); default: the most caught-up replica.
+        #[arg(long)]
+        to: Option<String>,
+        /// Give up, and resume writes on the writer, after this long.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+    },
     /// Print roles, LSNs and lag of the cluster running from a directory.
     Status {
         /// Data directory of the cluster.
@@ -48,14 +64,19 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Up { dir, replicas, port, storage_port, metrics_port, bin_dir } => {
+        Cmd::Up { dir, data_nodes, port, storage_port, metrics_port, bin_dir } => {
             let bin_dir = match bin_dir {
                 Some(d) => d,
                 None => std::env::current_exe()?.parent().context("the binary has no directory")?.to_path_buf(),
             };
-            let layout = Layout { dir, port, replicas, storage_port, metrics_port: metrics_port - 1 };
+            let layout =
+                Layout { dir, port, data_nodes: data_nodes.into(), storage_port, metrics_port: metrics_port - 1 };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(sixfold_deploy::up::up(&layout, &bin_dir))
+        }
+        Cmd::Failover { dir, to, timeout_ms } => {
+            println!("{}", sixfold_deploy::failover::failover(&dir, to.as_deref(), timeout_ms)?);
+            Ok(())
         }
         Cmd::Status { dir } => {
             for line in sixfold_deploy::status::lines(&dir)? {

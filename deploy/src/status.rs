@@ -1,6 +1,7 @@
 //! `sixfold status`: asks every data node of a running local cluster for
-//! INFO replication and prints roles, LSNs and lag, plus each storage node's
-//! acknowledged LSN as the writer sees it.
+//! INFO replication and prints roles, LSNs and lag, each storage node's
+//! acknowledged LSN as the writer sees it, and who holds the lease, in
+//! which epoch.
 
 use crate::layout::read_endpoints;
 use std::path::Path;
@@ -26,12 +27,20 @@ fn info(addr: &str) -> anyhow::Result<Vec<(String, String)>> {
 pub fn lines(dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut out =
         vec![format!("{:<11} {:<8} {:<17} {:>10} {:>10} {:>8}", "NODE", "ROLE", "ADDRESS", "LSN", "LAG", "LAG_MS")];
+    let mut lease = Vec::new();
     for (name, addr) in read_endpoints(dir)? {
         let Ok(f) = info(&addr) else {
             out.push(format!("{name:<11} {:<8} {addr:<17}", "down"));
             continue;
         };
         let role = get(&f, "role");
+        if role == "master" {
+            lease.push(format!(
+                "lease: held by {name} ({addr}) in epoch {}, {} ms left",
+                get(&f, "writer_epoch"),
+                get(&f, "lease_left_ms")
+            ));
+        }
         let line = if role == "master" {
             let mut l =
                 format!("{name:<11} {:<8} {addr:<17} {:>10} {:>10} {:>8}", "writer", get(&f, "commit_lsn"), "-", "-");
@@ -51,5 +60,9 @@ pub fn lines(dir: &Path) -> anyhow::Result<Vec<String>> {
         };
         out.push(line);
     }
+    if lease.is_empty() {
+        lease.push("lease: no data node serves as the writer now (an election may be under way)".into());
+    }
+    out.extend(lease);
     Ok(out)
 }

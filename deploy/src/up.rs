@@ -1,10 +1,12 @@
 //! `sixfold up`: a complete local cluster as child processes. Creates a
-//! development CA and certificates on first use, starts six storage nodes,
-//! the writer (waiting until it has recovered the log and answers) and the
-//! replicas, prints the endpoints, streams every child's log lines with its
-//! name as prefix, restarts nothing, and on Ctrl-C or SIGTERM stops the data
-//! nodes, then the storage nodes. The data stays in the directory: running
-//! `sixfold up` on it again brings every acknowledged write back.
+//! development CA and certificates on first use, starts six storage nodes
+//! and the equal data nodes, waits until their election has a writer,
+//! prints the endpoints, streams every child's log lines with its name as
+//! prefix, restarts nothing, and on Ctrl-C or SIGTERM (also when the whole
+//! process group gets it) stops the data nodes, then the storage nodes; it
+//! also stops once every child has exited. The data stays in the
+//! directory: running `sixfold up` on it again brings every acknowledged
+//! write back.
 
 use crate::layout::{ENDPOINTS_FILE, Kind, Layout, Member};
 use anyhow::Context;
@@ -18,8 +20,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-/// How long a data node may take to answer PING after it starts (the
-/// writer first recovers the whole log).
+/// How long a data node may take to answer PING after it starts, and the
+/// election to find a writer (it first recovers the whole log).
 const READY_TIMEOUT_MS: u64 = 120_000;
 /// How long children get to exit after SIGTERM before SIGKILL.
 const STOP_TIMEOUT_MS: u64 = 10_000;
@@ -43,6 +45,15 @@ pub async fn up(layout: &Layout, bin_dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("creating certificates in {}", certs.display()))?;
         println!("created a development CA and certificates in {}", certs.display());
     }
+    anyhow::ensure!(
+        certs.join("data.pem").exists(),
+        "{} has no certificate for the data nodes (data.pem): it was made by an older `sixfold up`; use a new --dir",
+        certs.display()
+    );
+    // Registered before any child starts, so a SIGTERM to the whole
+    // process group is never missed.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     let (exits_tx, mut exits) = mpsc::channel::<(String, String)>(64);
     let mut running = Vec::new();
     let mut members = layout.members();
@@ -51,20 +62,32 @@ pub async fn up(layout: &Layout, bin_dir: &Path) -> anyhow::Result<()> {
     }
     for m in &members {
         running.push(spawn(m, bin_dir, exits_tx.clone())?);
-        if m.kind != Kind::Storage {
-            println!("waiting for {} on {} ...", m.name, m.listen);
-            wait_ready(&m.listen, &mut exits).await?;
-        }
     }
-    let endpoints: String =
-        members.iter().filter(|m| m.kind != Kind::Storage).map(|m| format!("{} {}\n", m.name, m.listen)).collect();
+    drop(exits_tx);
+    let data: Vec<&Member> = members.iter().filter(|m| m.kind == Kind::Data).collect();
+    for m in &data {
+        println!("waiting for {} on {} ...", m.name, m.listen);
+        wait_ready(&m.listen, &mut exits).await?;
+    }
+    println!("waiting for the data nodes to elect their writer ...");
+    let writer = wait_writer(&data, &mut exits).await?;
+    let endpoints: String = data.iter().map(|m| format!("{} {}\n", m.name, m.listen)).collect();
     std::fs::write(layout.dir.join(ENDPOINTS_FILE), endpoints)?;
-    print_table(&members);
+    print_table(&members, writer);
+    let mut left = running.len();
     let stopping = loop {
         tokio::select! {
-            _ = shutdown_signal() => break true,
+            _ = tokio::signal::ctrl_c() => break true,
+            _ = term.recv() => break true,
             exit = exits.recv() => match exit {
-                Some((name, status)) => println!("{name} exited ({status}); sixfold up does not restart it"),
+                Some((name, status)) => {
+                    println!("{name} exited ({status}); sixfold up does not restart it");
+                    left -= 1;
+                    if left == 0 {
+                        println!("every process of the cluster has exited");
+                        break false;
+                    }
+                }
                 None => break false,
             },
         }
@@ -76,23 +99,46 @@ pub async fn up(layout: &Layout, bin_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_table(members: &[Member]) {
+fn print_table(members: &[Member], writer: &Member) {
     println!();
     println!("{:<11} {:<8} {:<5} {:<17} {:<17}", "NODE", "ROLE", "ZONE", "ADDRESS", "METRICS");
     for m in members {
         let role = match m.kind {
             Kind::Storage => "storage",
-            Kind::Writer => "writer",
-            Kind::Replica => "replica",
+            Kind::Data if m.name == writer.name => "writer",
+            Kind::Data => "replica",
         };
         println!("{:<11} {:<8} {:<5} {:<17} http://{}/metrics", m.name, role, m.zone, m.listen, m.metrics);
     }
     println!();
+    let port = writer.listen.rsplit(':').next().unwrap_or("");
+    println!("the cluster is up: redis-cli -c -p {port} (the writer now; -c follows it after a failover)");
     println!(
-        "the cluster is up: redis-cli -p {} (writer)",
-        members.iter().find(|m| m.kind == Kind::Writer).map_or("", |m| m.listen.rsplit(':').next().unwrap_or(""))
+        "`sixfold status` shows who holds the lease; Ctrl-C stops the cluster; the data stays for the next `sixfold up`"
     );
-    println!("Ctrl-C stops it; the data stays for the next `sixfold up`");
+}
+
+/// Waits until one data node serves as the writer (only a writer whose
+/// lease holds answers a read of a key on a plain connection: replicas
+/// redirect it, a writer still waiting out an old lease asks to retry);
+/// returns it.
+async fn wait_writer<'a>(
+    data: &[&'a Member],
+    exits: &mut mpsc::Receiver<(String, String)>,
+) -> anyhow::Result<&'a Member> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
+    loop {
+        for m in data {
+            if ask(&m.listen, b"EXISTS sixfold-up-probe\r\n", b":0\r\n").await {
+                return Ok(m);
+            }
+        }
+        if let Ok((name, status)) = exits.try_recv() {
+            anyhow::bail!("{name} exited ({status}) while the cluster was starting; see its log above");
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no writer elected within {READY_TIMEOUT_MS} ms");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn spawn(m: &Member, bin_dir: &Path, exits: mpsc::Sender<(String, String)>) -> anyhow::Result<Running> {
@@ -157,16 +203,21 @@ async fn wait_ready(addr: &str, exits: &mut mpsc::Receiver<(String, String)>) ->
 }
 
 async fn ping(addr: &str) -> bool {
+    ask(addr, b"PING\r\n", b"+PONG\r\n").await
+}
+
+/// Whether `addr` answers `request` with a reply that starts with `expect`.
+async fn ask(addr: &str, request: &[u8], expect: &[u8]) -> bool {
     let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await else {
         return false;
     };
-    if s.write_all(b"PING\r\n").await.is_err() {
+    if s.write_all(request).await.is_err() {
         return false;
     }
-    let mut buf = [0u8; 7];
+    let mut buf = vec![0u8; expect.len()];
     matches!(
         tokio::time::timeout(Duration::from_secs(1), tokio::io::AsyncReadExt::read_exact(&mut s, &mut buf)).await,
-        Ok(Ok(_)) if &buf == b"+PONG\r\n"
+        Ok(Ok(_)) if buf == expect
     )
 }
 
@@ -194,15 +245,4 @@ async fn stop(running: &[Running], exits: &mut mpsc::Receiver<(String, String)>)
         }
     }
     println!("stopped");
-}
-
-async fn shutdown_signal() {
-    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

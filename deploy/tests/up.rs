@@ -1,7 +1,9 @@
 //! `sixfold up` as a user runs it: a real process that starts six storage
-//! nodes, a writer and a replica; writes land, the replica serves them,
-//! `sixfold status` reports the nodes, SIGTERM stops every child, and a
-//! second `sixfold up` on the same directory brings every key back.
+//! nodes and two equal data nodes, which elect a writer; writes land, the
+//! replica serves them (READONLY), `sixfold status` reports the nodes and
+//! the lease, `sixfold failover` hands the writer's role over, SIGTERM to its whole process group stops every child and
+//! `sixfold up` itself, and a second `sixfold up` on the same directory
+//! brings every key back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use redis::Commands;
@@ -26,8 +28,12 @@ impl Drop for Up {
     }
 }
 
-fn up(dir: &Path, base: u16) -> Up {
+/// Starts `sixfold up` in a process group of its own; returns it and the
+/// elected writer's port.
+fn up(dir: &Path, base: u16) -> (Up, u16) {
+    use std::os::unix::process::CommandExt;
     let mut child = Command::new(env!("CARGO_BIN_EXE_sixfold"))
+        .process_group(0)
         .arg("up")
         .arg("--dir")
         .arg(dir)
@@ -45,17 +51,19 @@ fn up(dir: &Path, base: u16) -> Up {
         }
     });
     let u = Up { child, lines };
-    wait_line(&u, "the cluster is up", Duration::from_secs(120));
-    u
+    let line = wait_line(&u, "the cluster is up", Duration::from_secs(120));
+    let port = line.split("-p ").nth(1).and_then(|r| r.split(' ').next()).and_then(|p| p.parse().ok());
+    (u, port.unwrap_or_else(|| panic!("no writer port in '{line}'")))
 }
 
-fn wait_line(u: &Up, text: &str, within: Duration) -> Vec<String> {
+/// Waits for a line containing `text`; returns it.
+fn wait_line(u: &Up, text: &str, within: Duration) -> String {
     let deadline = Instant::now() + within;
     let mut seen = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match u.lines.recv_timeout(left) {
-            Ok(l) if l.contains(text) => return seen,
+            Ok(l) if l.contains(text) => return l,
             Ok(l) => seen.push(l),
             Err(_) => panic!("no '{text}' from sixfold up; it printed:\n{}", seen.join("\n")),
         }
@@ -98,14 +106,19 @@ fn up_serves_stops_on_sigterm_and_brings_the_data_back() {
     let dir = std::env::temp_dir().join(format!("sixfold-up-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let base = 21_000 + (std::process::id() % 500) as u16 * 40;
-    let (writer, replica) = (base, base + 1);
-    let mut first = up(&dir, base);
+    let (mut first, writer) = up(&dir, base);
+    assert!([base, base + 1].contains(&writer), "the writer is one of the two data nodes: {writer}");
+    let replica = if writer == base { base + 1 } else { base };
     let mut w = conn(writer);
     for i in 0..500 {
         let _: () = w.set(format!("key:{i}"), i).unwrap();
     }
     assert_eq!(redis::cmd("WAIT").arg(1).arg(10_000).query::<i64>(&mut w).unwrap(), 1, "the replica applied them");
-    assert_eq!(conn(replica).get::<_, i64>("key:499").unwrap(), 499);
+    let mut r = conn(replica);
+    let moved = r.get::<_, i64>("key:499").unwrap_err();
+    assert!(moved.to_string().contains(&format!("127.0.0.1:{writer}")), "reads go to the writer: {moved}");
+    let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
+    assert_eq!(r.get::<_, i64>("key:499").unwrap(), 499, "a READONLY connection reads from the replica");
     // Every process serves its metrics, and together they export every
     // metric the Grafana dashboard uses.
     let mut exported = String::new();
@@ -125,19 +138,36 @@ fn up_serves_stops_on_sigterm_and_brings_the_data_back() {
     }
     let status = Command::new(env!("CARGO_BIN_EXE_sixfold")).args(["status", "--dir"]).arg(&dir).output().unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains("writer") && text.contains("replica-1") && text.contains("storage-6"), "{text}");
-    // SIGTERM stops everything; the ports are free again.
-    assert!(Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().unwrap().success());
+    for word in ["writer", "replica", "data-1", "data-2", "storage-6", "lease: held by", "in epoch"] {
+        assert!(text.contains(word), "sixfold status shows {word}: {text}");
+    }
+    // A planned failover to the other data node: nothing lost.
+    let out = Command::new(env!("CARGO_BIN_EXE_sixfold")).args(["failover", "--dir"]).arg(&dir).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "sixfold failover: {said} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains(&format!("127.0.0.1:{replica}) is the writer")), "{said}");
+    let mut n = conn(replica);
+    assert_eq!(n.get::<_, i64>("key:499").unwrap(), 499, "the new writer has every write");
+    let _: () = n.set("after", "failover").unwrap();
+    // SIGTERM to the whole process group (as `timeout`, systemd or
+    // `kill -- -PGID` send it) stops everything; the ports are free again.
+    let group = format!("-{}", first.child.id());
+    assert!(Command::new("kill").args(["-TERM", "--", &group]).status().unwrap().success());
     wait_line(&first, "stopped", Duration::from_secs(40));
     assert!(first.child.wait().unwrap().success());
     assert!(std::net::TcpStream::connect(("127.0.0.1", writer)).is_err(), "the writer stopped");
     drop(first);
     // Again on the same directory: every key is back.
-    let _second = up(&dir, base);
+    let (_second, writer) = up(&dir, base);
     let mut w = conn(writer);
     for i in 0..500 {
         assert_eq!(w.get::<_, Option<i64>>(format!("key:{i}")).unwrap(), Some(i), "key:{i} lost across restarts");
     }
+    assert_eq!(
+        w.get::<_, Option<String>>("after").unwrap().as_deref(),
+        Some("failover"),
+        "the write after the failover"
+    );
     drop(_second);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -31,6 +31,8 @@ fn a_replica_leaves_nodes_that_stopped_hearing_from_the_writer() {
     }
     let mut w = conn(c.writer);
     let mut r = conn(c.replica);
+    // A replica serves reads of keys to READONLY connections only.
+    let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
     let _: () = redis::cmd("SET").arg("k").arg("before").query(&mut w).unwrap();
     let shows = |r: &mut redis::Connection, want: &str| {
         let deadline = Instant::now() + SHOWN_WITHIN;

@@ -55,6 +55,7 @@ impl Registry {
                 ReplConf::ListeningPort(p) => r.port = p,
                 ReplConf::IpAddress(ip) => r.ip = ip,
                 ReplConf::Ack(lsn) => r.applied = r.applied.max(lsn),
+                ReplConf::Takeover(_) => {}
             }
             true
         });
@@ -73,6 +74,11 @@ impl Registry {
     /// Replicas that applied `lsn`.
     pub fn count_at_least(&self, lsn: Lsn) -> i64 {
         self.with(|m| m.values().filter(|r| r.port > 0 && r.applied >= lsn).count() as i64)
+    }
+
+    /// What the replica at `addr` (`ip:port`) applied, if it is connected.
+    pub fn applied_of(&self, addr: &str) -> Option<Lsn> {
+        self.with(|m| m.values().find(|r| r.port > 0 && format!("{}:{}", r.ip, r.port) == addr).map(|r| r.applied))
     }
 
     /// Changes whenever an acknowledgement arrives or a replica leaves.

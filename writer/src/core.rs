@@ -9,7 +9,7 @@ use crate::acks::Registry;
 use crate::durable::{Log, Progress};
 use crate::server::SharedLimits;
 use bytes::Bytes;
-use sixfold_engine::cmd::replication::{WaitFor, parse_replconf, parse_wait};
+use sixfold_engine::cmd::replication::{ReplConf, WaitFor, parse_replconf, parse_wait};
 use sixfold_engine::{ClientId, ClientInfo, Config, Engine};
 use sixfold_wire::{Lsn, Record};
 use std::collections::HashMap;
@@ -65,6 +65,9 @@ pub struct Core {
     wakers: HashMap<ClientId, Arc<Notify>>,
     limits: Arc<SharedLimits>,
     stopped: Arc<Notify>,
+    /// A writer's `REPLCONF TAKEOVER <lsn>` (planned failover): this
+    /// replica takes over once it applied the LSN (0: none).
+    takeover: Arc<AtomicU64>,
 }
 
 /// The core as the connection tasks share it, and the durable log's
@@ -112,6 +115,7 @@ impl Shared {
             wakers: HashMap::new(),
             limits,
             stopped,
+            takeover: Arc::new(AtomicU64::new(0)),
         };
         let shared = Shared(Arc::new(Mutex::new(core)), Arc::new(RwLock::new(None)));
         if let Some((l, t)) = log {
@@ -125,10 +129,14 @@ impl Shared {
     /// the log's figures.
     fn install(&self, log: Log, commit_timeout: Duration) {
         let mut core = self.lock();
-        let (stats, registry) = (log.stats.clone(), core.replicas.clone());
+        let (stats, registry, lease, epoch) =
+            (log.stats.clone(), core.replicas.clone(), log.lease.clone(), log.epoch());
         core.engine.set_info_extra(Box::new(move |section| {
             let mut fields = stats.info(section);
             if section == "replication" {
+                fields.push(("writer_epoch".into(), epoch.to_string()));
+                let left = lease.left_at(std::time::Instant::now()).as_millis();
+                fields.push(("lease_left_ms".into(), if lease.holds() { left } else { 0 }.to_string()));
                 fields.extend(registry.info(stats.commit_lsn.load(Ordering::Relaxed)));
             }
             fields
@@ -142,19 +150,21 @@ impl Shared {
     /// The writer was fenced by a newer one (its fabric task has ended):
     /// it becomes a replica in place ([`Engine::demote`]). If every write
     /// it executed committed, its data is the committed log's and it goes
-    /// on from there; otherwise its data is dropped and replayed from LSN
-    /// 1. Returns the first LSN to replicate.
-    pub fn demote(&self) -> Lsn {
+    /// on from there; otherwise its data is dropped and replayed from the
+    /// first LSN. Returns the first LSN to replicate, and the new writer's
+    /// address if a planned failover named it.
+    pub fn demote(&self) -> (Lsn, Option<String>) {
         *self.1.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         let mut core = self.lock();
-        let Some(log) = core.log.take() else { return 1 };
+        let target = core.engine.failover_target().map(str::to_string);
+        let Some(log) = core.log.take() else { return (1, target) };
         let commit = log.progress.borrow().commit;
         let keep = log.last_effects_lsn() <= commit;
         tracing::warn!(commit, last_write = log.last_effects_lsn(), keep, "demoted: serving as a replica");
         core.engine.demote(keep);
         core.last_write.clear();
         core.after(None);
-        if keep { commit + 1 } else { 1 }
+        (if keep { commit + 1 } else { 1 }, target)
     }
 
     /// A replica's core becomes the writer's, in place: its engine (with
@@ -258,8 +268,12 @@ impl Core {
                 self.engine.refuse(id, &crate::durable::too_large_error(&c));
                 continue;
             }
-            if let Some(r) = parse_replconf(&c) {
-                self.replicas.on_replconf(id, r);
+            match parse_replconf(&c) {
+                Some(ReplConf::Takeover(lsn)) if self.log.is_none() => {
+                    self.takeover.store(lsn.max(1), Ordering::Relaxed)
+                }
+                Some(r) => self.replicas.on_replconf(id, r),
+                None => {}
             }
             self.engine.feed(id, c, now);
             if let Some(log) = self.log.as_mut() {
@@ -292,6 +306,27 @@ impl Core {
     /// Whether this node may serve data now: no durable log, or its lease holds.
     fn lease_holds(&self) -> bool {
         self.log.as_ref().is_none_or(|l| l.lease.holds())
+    }
+
+    /// Where a writer's planned-failover request lands (see [`Core::takeover`]).
+    pub fn takeover_flag(&self) -> Arc<AtomicU64> {
+        self.takeover.clone()
+    }
+
+    /// A FAILOVER to carry out, once (durable writer only).
+    pub fn take_failover(&mut self) -> Option<sixfold_engine::cmd::failover::FailoverRequest> {
+        self.log.as_ref()?;
+        self.engine.take_failover()
+    }
+
+    /// Ends a planned failover without a handover: writes resume.
+    pub fn abort_failover(&mut self) {
+        self.engine.abort_failover();
+    }
+
+    /// The last LSN logged (0 without a durable log).
+    pub fn last_lsn(&self) -> Lsn {
+        self.log.as_ref().map_or(0, Log::last_lsn)
     }
 
     /// Logs a `LeaseRenewal` (durable writer only).
@@ -362,6 +397,12 @@ impl Core {
         }
         if self.engine.shutdown_requested() {
             self.stopped.notify_one();
+        }
+        if let Some(log) = self.log.as_ref()
+            && self.engine.failover_requested()
+        {
+            // The fabric task picks the FAILOVER up.
+            log.wake.notify_one();
         }
     }
 }

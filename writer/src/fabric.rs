@@ -274,7 +274,13 @@ pub async fn ship(
     loop {
         tokio::select! {
             _ = wake.notified(), if app.accepts() => {
-                let records = core.lock().take_queue();
+                let (records, failover) = {
+                    let mut c = core.lock();
+                    (c.take_queue(), c.take_failover())
+                };
+                if let Some(req) = failover {
+                    tokio::spawn(crate::handover::hand_over(core.clone(), req, progress.subscribe()));
+                }
                 if let Some(last) = records.last() {
                     metrics::histogram!(m::BATCH_RECORDS).record(records.len() as f64);
                     let bytes: usize = records.iter().map(Record::encoded_len).sum();

@@ -17,6 +17,7 @@ pub mod conn;
 pub mod core;
 pub mod durable;
 pub mod fabric;
+pub mod handover;
 pub mod lease;
 pub mod metrics;
 pub mod replica;

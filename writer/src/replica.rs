@@ -204,8 +204,12 @@ async fn roles(
             Err(e) => anyhow::anyhow!("the fabric task ended: {e}"),
         };
         tracing::warn!(reason = %why, "no longer the writer: replicating the new one");
-        from = core.demote();
+        let target;
+        (from, target) = core.demote();
         stats.restart_at(from);
+        if let Some(t) = target {
+            stats.set_writer(&t);
+        }
         show_replica_info(&core, &stats);
         crate::metrics::replica(from - 1, from - 1, &stats);
         now = false;
@@ -278,7 +282,8 @@ async fn campaign(
     let t = s.takeover.clone().expect("campaign without takeover settings");
     loop {
         if !now {
-            wait_for_lapse(stats, &t, local).await;
+            let handover = core.lock().takeover_flag();
+            wait_for_lapse(stats, &t, local, &handover).await;
         }
         tasks.iter().for_each(JoinHandle::abort);
         let applied = stats.applied_lsn.load(Ordering::Relaxed);
@@ -310,13 +315,20 @@ async fn campaign(
 }
 
 /// Returns once nothing new was applied for longer than the writer's lease
-/// could last (see [`campaign`]).
-async fn wait_for_lapse(stats: &ReplicaStats, t: &Takeover, local: SocketAddr) {
+/// could last (see [`campaign`]), or once the writer asked this replica to
+/// take over (`handover`: FAILOVER) and it applied what the writer logged.
+async fn wait_for_lapse(stats: &ReplicaStats, t: &Takeover, local: SocketAddr, handover: &AtomicU64) {
     let quiet = std::time::Duration::from_millis(t.lease.takeover_after_ms());
     let mut last = (stats.applied_lsn.load(Ordering::Relaxed), Instant::now());
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(CAMPAIGN_CHECK_MS)).await;
         let applied = stats.applied_lsn.load(Ordering::Relaxed);
+        let asked = handover.load(Ordering::Relaxed);
+        if asked > 0 && applied >= asked {
+            handover.store(0, Ordering::Relaxed);
+            tracing::warn!(applied, "the writer hands over (FAILOVER)");
+            return;
+        }
         if applied != last.0 {
             last = (applied, Instant::now());
             continue;

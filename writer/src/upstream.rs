@@ -40,7 +40,8 @@ pub async fn run(me: String, mut applied: watch::Receiver<u64>, stats: Arc<Repli
     }
 }
 
-fn command(words: &[&str]) -> Bytes {
+/// A RESP command.
+pub(crate) fn command(words: &[&str]) -> Bytes {
     Frame::Array(words.iter().map(|w| Frame::bulk(w.to_string())).collect()).to_bytes(Protocol::Resp2)
 }
 
@@ -91,7 +92,7 @@ async fn session(
 }
 
 /// Reads one reply frame.
-async fn reply(sock: &mut TcpStream, buf: &mut BytesMut) -> anyhow::Result<Frame> {
+pub(crate) async fn reply(sock: &mut TcpStream, buf: &mut BytesMut) -> anyhow::Result<Frame> {
     loop {
         if let Some((f, used)) = decode_frame(buf)? {
             let _ = buf.split_to(used);

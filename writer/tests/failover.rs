@@ -135,3 +135,139 @@ fn of_two_candidates_one_takes_over_and_the_other_follows() {
         }
     }
 }
+
+/// FAILOVER's replies on a writer without replicas and on bad input are
+/// Redis's (Debian's redis-server is the oracle).
+#[test]
+fn failover_replies_match_redis_without_replicas() {
+    let (ours, theirs) = (common::sixfold(&[]), common::redis());
+    let cases = [
+        "FAILOVER",
+        "FAILOVER ABORT",
+        "FAILOVER TO 127.0.0.1 1",
+        "FAILOVER FORCE",
+        "FAILOVER TO 127.0.0.1 1 FORCE TIMEOUT 10",
+        "FAILOVER TIMEOUT 0",
+        "FAILOVER TIMEOUT -5",
+        "FAILOVER TIMEOUT x",
+        "FAILOVER TO 127.0.0.1",
+        "FAILOVER ABORT TIMEOUT 5",
+        "FAILOVER BOGUS",
+    ];
+    for case in cases {
+        let run = |port: u16| {
+            let mut raw = common::Raw::connect(port);
+            raw.cmd(&case.split(' ').collect::<Vec<_>>())
+        };
+        assert_eq!(run(ours.port), run(theirs.port), "{case}");
+    }
+}
+
+/// A client that follows `-MOVED` (to the address it names) and retries
+/// `-TRYAGAIN` and `-CLUSTERDOWN`, as cluster clients do. Counts what else
+/// it saw.
+#[derive(Default)]
+struct Seen {
+    acks: Vec<(Instant, i64)>,
+    redirects: u64,
+    retries: u64,
+    other_errors: Vec<String>,
+    lost_connections: u64,
+}
+
+fn following_incrs(start: u16, stop: &std::sync::atomic::AtomicBool) -> Seen {
+    let mut seen = Seen::default();
+    let mut addr = format!("127.0.0.1:{start}");
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let Ok(mut c) = redis::Client::open(format!("redis://{addr}/")).and_then(|c| c.get_connection()) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match redis::cmd("INCR").arg("counter").query::<i64>(&mut c) {
+                Ok(v) => seen.acks.push((Instant::now(), v)),
+                Err(e) if e.code() == Some("MOVED") => {
+                    seen.redirects += 1;
+                    addr = e.redirect_node().map(|(a, _)| a.to_string()).unwrap_or(addr);
+                    break;
+                }
+                Err(e) if matches!(e.code(), Some("TRYAGAIN" | "CLUSTERDOWN")) => {
+                    seen.retries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) if e.code().is_some() => seen.other_errors.push(e.to_string()),
+                Err(_) => {
+                    seen.lost_connections += 1;
+                    break;
+                }
+            }
+        }
+    }
+    seen
+}
+
+/// FAILOVER under load: the writer hands over to a caught-up data node;
+/// clients that follow -MOVED see nothing but -MOVED and -TRYAGAIN (no
+/// lost connection, no other error), every acknowledged INCR is in the
+/// new writer's counter, and the old writer is its replica, in place.
+#[test]
+fn failover_under_load_hands_over_with_nothing_lost() {
+    let fabric = Fabric::start("failover-planned");
+    let lease: Vec<String> = LEASE.iter().map(|s| s.to_string()).collect();
+    let old = sixfold_on(free_port(), &[fabric.server_args(), lease.clone()].concat());
+    let new = sixfold_on(free_port(), &[fabric.data_node_args(), lease].concat());
+    let mut w = client(old.port);
+    let deadline = Instant::now() + TAKEOVER_WITHIN;
+    while !redis::cmd("INFO").arg("replication").query::<String>(&mut w).unwrap().contains("connected_slaves:1") {
+        assert!(Instant::now() < deadline, "the data node did not connect to the writer as its replica");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, port) = (stop.clone(), old.port);
+            std::thread::spawn(move || following_incrs(port, &stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = Instant::now();
+    let ok: String = redis::cmd("FAILOVER")
+        .arg("TO")
+        .arg("127.0.0.1")
+        .arg(new.port)
+        .arg("TIMEOUT")
+        .arg(10_000)
+        .query(&mut w)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    while role(&mut client(new.port)).as_deref() != Some("master") {
+        assert!(asked.elapsed() < TAKEOVER_WITHIN, "no handover within {TAKEOVER_WITHIN:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1_500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen: Vec<Seen> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    let acks: Vec<(Instant, i64)> = seen.iter().flat_map(|s| s.acks.iter().copied()).collect();
+    let others: Vec<&String> = seen.iter().flat_map(|s| &s.other_errors).collect();
+    assert!(others.is_empty(), "errors other than -MOVED/-TRYAGAIN: {others:?}");
+    let lost: u64 = seen.iter().map(|s| s.lost_connections).sum();
+    assert_eq!(lost, 0, "no client lost its connection (no reply of unknown outcome)");
+    assert!(seen.iter().all(|s| s.redirects > 0), "every client was redirected to the new writer");
+    assert!(acks.iter().any(|(at, _)| *at > asked + Duration::from_millis(100)), "writes went on after the handover");
+    let counter: i64 = redis::cmd("GET").arg("counter").query(&mut client(new.port)).unwrap();
+    assert_eq!(counter, acks.len() as i64, "every acknowledged INCR, and nothing else, is in the counter");
+    let mut times: Vec<Instant> = acks.iter().map(|(at, _)| *at).collect();
+    times.sort();
+    let pause = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
+    let retries: u64 = seen.iter().map(|s| s.retries).sum();
+    eprintln!(
+        "{} INCRs acknowledged; writes paused for {} ms at most; {retries} retried",
+        acks.len(),
+        pause.as_millis()
+    );
+    let old_role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut w).unwrap();
+    assert_eq!(old_role.get(2), Some(&redis::Value::Int(i64::from(new.port))), "the old writer follows: {old_role:?}");
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut client(new.port)).unwrap();
+    assert!(info.contains("master_failover_state:no-failover"), "{info}");
+}

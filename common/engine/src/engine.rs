@@ -113,6 +113,11 @@ pub struct Engine {
     /// A durable writer whose lease has lapsed: data commands and EXEC
     /// answer `-TRYAGAIN` (another writer may have taken over).
     lease_lapsed: bool,
+    /// A planned failover ([`cmd::failover`]): the replica it hands over
+    /// to, while writes are paused.
+    failover_target: Option<String>,
+    /// A FAILOVER the server has not picked up yet.
+    failover_request: Option<cmd::failover::FailoverRequest>,
     groups: Vec<Vec<Effect>>,
     cur: Vec<Effect>,
     touched: Vec<(usize, Bytes)>,
@@ -142,6 +147,8 @@ impl Engine {
             info_extra: Box::new(|_| Vec::new()),
             loading: false,
             lease_lapsed: false,
+            failover_target: None,
+            failover_request: None,
             groups: Vec::new(),
             cur: Vec::new(),
             touched: Vec::new(),
@@ -170,6 +177,39 @@ impl Engine {
     /// already have changed).
     pub fn set_lease_lapsed(&mut self, lapsed: bool) {
         self.lease_lapsed = lapsed;
+    }
+
+    /// FAILOVER ran: writes pause until the handover ends.
+    pub(crate) fn start_failover(&mut self, req: cmd::failover::FailoverRequest) {
+        self.failover_target = Some(req.target.clone());
+        self.failover_request = Some(req);
+    }
+
+    /// Whether a planned failover is under way.
+    pub fn failover_in_progress(&self) -> bool {
+        self.failover_target.is_some()
+    }
+
+    /// The replica a planned failover hands over to, while under way.
+    pub fn failover_target(&self) -> Option<&str> {
+        self.failover_target.as_deref()
+    }
+
+    /// Whether a FAILOVER waits for the server to pick it up.
+    pub fn failover_requested(&self) -> bool {
+        self.failover_request.is_some()
+    }
+
+    /// The FAILOVER the server is to carry out (once).
+    pub fn take_failover(&mut self) -> Option<cmd::failover::FailoverRequest> {
+        self.failover_request.take()
+    }
+
+    /// Ends a planned failover without a handover (ABORT, timeout): writes
+    /// resume. False if none was under way.
+    pub fn abort_failover(&mut self) -> bool {
+        self.failover_request = None;
+        self.failover_target.take().is_some()
     }
 
     /// Adds fields to INFO sections (the provider gets the section name,
@@ -234,7 +274,9 @@ impl Engine {
     /// pending reply's outcome is unknown, as after a lost connection).
     /// Writes go nowhere until the log names the new writer.
     pub fn demote(&mut self, keep_data: bool) {
-        self.config.replica_of = Some(String::new());
+        // A planned failover names the new writer; otherwise the log will.
+        self.config.replica_of = Some(self.failover_target.take().unwrap_or_default());
+        self.failover_request = None;
         self.config.active_expire = false;
         self.config.durability = "replica".into();
         self.lease_lapsed = false;
@@ -345,7 +387,7 @@ impl Engine {
             }
             self.resume(id);
         }
-        if self.config.active_expire {
+        if self.config.active_expire && self.failover_target.is_none() {
             self.active_expire();
         }
         self.after_commands();
@@ -579,8 +621,15 @@ impl Engine {
         if self.loading && matches!(spec.handler, Handler::Data(_)) {
             return Some(self.reject_in_multi(id, Frame::error("LOADING Sixfold is replaying the log")));
         }
-        if self.lease_lapsed && (matches!(spec.handler, Handler::Data(_)) || spec.name == "exec") {
-            let e = Frame::error("TRYAGAIN this writer's lease has lapsed: another writer may have taken over");
+        let refusal = if self.lease_lapsed && (matches!(spec.handler, Handler::Data(_)) || spec.name == "exec") {
+            Some("TRYAGAIN this writer's lease has lapsed: another writer may have taken over")
+        } else if self.failover_target.is_some() && (spec.has("write") || spec.name == "exec") {
+            Some("TRYAGAIN writes are paused: a failover to another data node is in progress")
+        } else {
+            None
+        };
+        if let Some(text) = refusal {
+            let e = Frame::error(text);
             if spec.name == "exec" {
                 // The transaction is discarded, as after -EXECABORT (an
                 // EXEC without MULTI has nothing to discard).

@@ -17,7 +17,7 @@ pub const NODE_SERVER_NAME: &str = "node.sixfold";
 pub enum CertRole {
     /// `storage-N`: a storage node.
     StorageNode,
-    /// `writer`, `replica`, `replica-N`, `data-N`: a data node (a writer
+    /// `writer`, `replica`, `replica-N`, `data`, `data-N`: a data node (a writer
     /// and a replica are the same role: a replica is promoted in place).
     DataNode,
     /// `snapshotter` or `snapshotter-N`.
@@ -38,7 +38,7 @@ impl CertRole {
         };
         if name.starts_with("storage-") && numbered("storage") {
             CertRole::StorageNode
-        } else if name == "writer" || numbered("replica") || (name.starts_with("data-") && numbered("data")) {
+        } else if name == "writer" || numbered("replica") || numbered("data") {
             CertRole::DataNode
         } else if numbered("snapshotter") {
             CertRole::Snapshotter
@@ -115,6 +115,7 @@ mod tests {
         assert_eq!(CertRole::of("replica"), CertRole::DataNode);
         assert_eq!(CertRole::of("replica-2"), CertRole::DataNode);
         assert_eq!(CertRole::of("data-7"), CertRole::DataNode);
+        assert_eq!(CertRole::of("data"), CertRole::DataNode);
         assert_eq!(CertRole::of("snapshotter"), CertRole::Snapshotter);
         for other in ["storage", "storage-x", "tool", "writer-2", "replicas", "data-", ""] {
             assert_eq!(CertRole::of(other), CertRole::Other, "{other}");

@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod connection;
+pub mod failover;
 pub mod hashes;
 pub mod keys;
 pub mod lists;

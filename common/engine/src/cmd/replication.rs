@@ -108,10 +108,14 @@ pub fn role(e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
 
 /// REPLCONF: `LISTENING-PORT`, `IP-ADDRESS` and others answer OK; `ACK
 /// <lsn>` answers nothing (as in Redis). The writer records both before
-/// the engine runs them ([`parse_replconf`]).
-pub fn replconf(_e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
+/// the engine runs them ([`parse_replconf`]). `TAKEOVER <lsn>` (a writer
+/// handing over in a planned failover) is for replicas only.
+pub fn replconf(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     if a[1].eq_ignore_ascii_case(b"ack") {
         return Ok(None);
+    }
+    if a[1].eq_ignore_ascii_case(b"takeover") && e.config.replica_of.is_none() {
+        return Err(CmdError::msg("ERR REPLCONF TAKEOVER is for replicas: this node is the writer"));
     }
     Ok(Some(Frame::ok()))
 }
@@ -125,6 +129,8 @@ pub enum ReplConf {
     IpAddress(String),
     /// The replica applied the log up to this LSN.
     Ack(u64),
+    /// The writer hands over (FAILOVER): take over once this LSN is applied.
+    Takeover(u64),
 }
 
 /// Parses a REPLCONF the writer tracks; `None` for anything else.
@@ -137,6 +143,7 @@ pub fn parse_replconf(a: &[Bytes]) -> Option<ReplConf> {
         "LISTENING-PORT" => text.parse().ok().map(ReplConf::ListeningPort),
         "IP-ADDRESS" => Some(ReplConf::IpAddress(text.to_string())),
         "ACK" => text.parse().ok().map(ReplConf::Ack),
+        "TAKEOVER" => text.parse().ok().map(ReplConf::Takeover),
         _ => None,
     }
 }

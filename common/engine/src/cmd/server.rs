@@ -108,6 +108,10 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
             if !replica && !extra.iter().any(|(k, _)| k == "connected_slaves") {
                 kv("connected_slaves", "0".into());
             }
+            if !replica {
+                let state = if e.failover_in_progress() { "failover-in-progress" } else { "no-failover" };
+                kv("master_failover_state", state.into());
+            }
             for (k, v) in extra {
                 kv(&k, v);
             }

@@ -2,8 +2,8 @@
 //! key positions, group and handler: one row per command, one line per row.
 
 use super::{
-    Handler, Spec, cluster, connection, hashes, keys, lists, multi, pubsub, replication, server, sets, strings,
-    zranges, zsets,
+    Handler, Spec, cluster, connection, failover, hashes, keys, lists, multi, pubsub, replication, server, sets,
+    strings, zranges, zsets,
 };
 
 /// Every command.
@@ -167,6 +167,7 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "role", arity: 1, flags: &["noscript", "loading", "stale", "fast"], keys: (0,0,0), group: "server", summary: "Returns the replication role.", handler: Handler::Session(replication::role) },
     Spec { name: "readonly", arity: 1, flags: &["loading", "stale", "fast"], keys: (0,0,0), group: "cluster", summary: "Allows reads from a replica on this connection.", handler: Handler::Session(replication::readonly) },
     Spec { name: "readwrite", arity: 1, flags: &["loading", "stale", "fast"], keys: (0,0,0), group: "cluster", summary: "Ends READONLY on this connection.", handler: Handler::Session(replication::readonly) },
+    Spec { name: "failover", arity: -1, flags: &["admin", "noscript", "stale"], keys: (0,0,0), group: "server", summary: "Hands the writer's role to a replica.", handler: Handler::Session(failover::failover) },
     Spec { name: "replconf", arity: -3, flags: &["admin", "noscript", "loading", "stale", "allow_busy"], keys: (0,0,0), group: "server", summary: "A replica's configuration and acknowledgements.", handler: Handler::Session(replication::replconf) },
     Spec { name: "cluster", arity: -2, flags: &["loading", "stale"], keys: (0,0,0), group: "cluster", summary: "Describes the shard: one writer with all 16384 slots and its replicas.", handler: Handler::Session(cluster::cluster) },
     Spec { name: "shutdown", arity: -1, flags: &["admin", "noscript", "loading", "stale", "no_multi"], keys: (0,0,0), group: "server", summary: "Stops the server.", handler: Handler::Session(server::shutdown) },
