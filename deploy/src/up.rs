@@ -74,7 +74,7 @@ pub async fn up(layout: &Layout, bin_dir: &Path) -> anyhow::Result<()> {
     let endpoints: String = data.iter().map(|m| format!("{} {}\n", m.name, m.listen)).collect();
     std::fs::write(layout.dir.join(ENDPOINTS_FILE), endpoints)?;
     print_table(&members, writer);
-    let mut left = running.len();
+    let mut exited = Vec::new();
     let stopping = loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break true,
@@ -82,8 +82,8 @@ pub async fn up(layout: &Layout, bin_dir: &Path) -> anyhow::Result<()> {
             exit = exits.recv() => match exit {
                 Some((name, status)) => {
                     println!("{name} exited ({status}); sixfold up does not restart it");
-                    left -= 1;
-                    if left == 0 {
+                    exited.push(name);
+                    if exited.len() == running.len() {
                         println!("every process of the cluster has exited");
                         break false;
                     }
@@ -94,7 +94,7 @@ pub async fn up(layout: &Layout, bin_dir: &Path) -> anyhow::Result<()> {
     };
     if stopping {
         println!("stopping the cluster ...");
-        stop(&running, &mut exits).await;
+        stop(&running, &exited, &mut exits).await;
     }
     Ok(())
 }
@@ -221,13 +221,14 @@ async fn ask(addr: &str, request: &[u8], expect: &[u8]) -> bool {
     )
 }
 
-/// SIGTERM to the data nodes, then to the storage nodes; SIGKILL to any
-/// that has not exited after [`STOP_TIMEOUT_MS`].
-async fn stop(running: &[Running], exits: &mut mpsc::Receiver<(String, String)>) {
-    let mut alive: HashMap<&str, u32> = running.iter().map(|r| (r.name.as_str(), r.pid)).collect();
+/// SIGTERM to the data nodes, then to the storage nodes (those not in
+/// `exited`); SIGKILL to any that has not exited after [`STOP_TIMEOUT_MS`].
+async fn stop(running: &[Running], exited: &[String], exits: &mut mpsc::Receiver<(String, String)>) {
+    let mut alive: HashMap<&str, u32> =
+        running.iter().filter(|r| !exited.contains(&r.name)).map(|r| (r.name.as_str(), r.pid)).collect();
     for storage in [false, true] {
         let group: Vec<&Running> = running.iter().filter(|r| (r.kind == Kind::Storage) == storage).collect();
-        for r in &group {
+        for r in group.iter().filter(|r| alive.contains_key(r.name.as_str())) {
             let _ = kill(Pid::from_raw(r.pid as i32), Signal::SIGTERM);
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(STOP_TIMEOUT_MS);

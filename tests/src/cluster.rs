@@ -1,5 +1,8 @@
 //! A cluster of real processes for the harness: six storage nodes (two per
-//! zone), a writer and a replica, each killable and restartable, each in
+//! zone) and two equal data nodes (slot [`WRITER`] starts as the writer,
+//! slot [`REPLICA`] as its replica; either takes over when the other
+//! fails, and a restarted one comes back as a replica: [`Cluster::writer_now`]
+//! says which serves), each killable and restartable, each in
 //! its own network namespace when the harness runs as root ([`Net`]). Binaries
 //! come from the cargo target directory of the running test (built if
 //! missing). Everything is killed when the cluster is dropped.
@@ -162,24 +165,59 @@ impl Cluster {
             storage.extend(["--storage".into(), a.to_string()]);
         }
         let (writer, replica) = (net.listen_addr(WRITER, false, RESP_PORT), net.listen_addr(REPLICA, false, RESP_PORT));
-        let mut w = vec!["--role".to_string(), "writer".into(), "--listen".into(), writer.to_string()];
-        w.extend(["--commit-timeout-ms".into(), "1000".into()]);
-        w.extend(storage.clone());
-        slots.push(Slot { args: w, bin: bins.join("sixfold-server"), child: None });
-        let mut r = vec!["--role".to_string(), "replica".into(), "--zone".into(), "b".into()];
-        r.extend(["--writer".into(), writer.to_string(), "--listen".into(), replica.to_string()]);
-        r.extend(storage);
-        slots.push(Slot { args: r, bin: bins.join("sixfold-server"), child: None });
+        for (listen, zone) in [(writer, "a"), (replica, "b")] {
+            let mut a = vec!["--listen".to_string(), listen.to_string(), "--zone".into(), zone.into()];
+            a.extend(["--commit-timeout-ms".into(), "1000".into()]);
+            a.extend(storage.clone());
+            slots.push(Slot { args: a, bin: bins.join("sixfold-server"), child: None });
+        }
         let mut c = Cluster { dir, writer, replica, net, slots };
         // Only the first start of a storage node is a new cluster's: a node
         // restarted after its directory was wiped must know it lost data.
+        // The first data node starts as the writer; every later start of a
+        // data node is an equal one (`--role auto`), so a restarted writer
+        // does not take the role back from the one that took over.
         for i in 0..c.slots.len() {
-            let extra: &[&str] = if i < STORAGE_NODES { &["--new-cluster"] } else { &[] };
+            let extra: &[&str] = match i {
+                WRITER => &["--role", "writer"],
+                _ if i < STORAGE_NODES => &["--new-cluster"],
+                _ => &[],
+            };
             c.slots[i].start(&c.net, i, &[], extra)?;
         }
         c.wait_serving(WRITER)?;
         c.wait_serving(REPLICA)?;
+        c.wait_writer(Duration::from_secs(60))?;
         Ok(c)
+    }
+
+    /// The data node serving as the writer now, if one does: it answers a
+    /// read of a key on a plain connection (a replica redirects it; a
+    /// writer waiting out an old lease asks to retry).
+    pub fn serving_writer(&self) -> Option<usize> {
+        [WRITER, REPLICA].into_iter().find(|&i| serves(self.addr(i)))
+    }
+
+    /// The data node serving as the writer, or [`WRITER`] while none does.
+    pub fn writer_now(&self) -> usize {
+        self.serving_writer().unwrap_or(WRITER)
+    }
+
+    /// The other data node.
+    pub fn other(i: usize) -> usize {
+        if i == WRITER { REPLICA } else { WRITER }
+    }
+
+    /// Waits until a data node serves as the writer; returns it.
+    pub fn wait_writer(&self, within: Duration) -> anyhow::Result<usize> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(w) = self.serving_writer() {
+                return Ok(w);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "no data node serves as the writer after {within:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The RESP address of data node `i` ([`WRITER`] or [`REPLICA`]).
@@ -213,6 +251,12 @@ impl Cluster {
         self.restart_under(i, &[], &[])
     }
 
+    /// Starts data node `i` again as `--role writer` (it fences the other
+    /// at once), if it is down.
+    pub fn restart_as_writer(&mut self, i: usize) -> anyhow::Result<()> {
+        self.restart_under(i, &[], &["--role", "writer"])
+    }
+
     /// Starts process `i` again under `wrapper`, with `extra` arguments,
     /// if it is down.
     pub fn restart_under(&mut self, i: usize, wrapper: &[String], extra: &[&str]) -> anyhow::Result<()> {
@@ -223,15 +267,16 @@ impl Cluster {
         Ok(())
     }
 
-    /// Starts one more writer on the same storage nodes, in the writer's
-    /// namespace, listening on the next port; returns it and its address.
-    pub fn extra_writer(&self) -> anyhow::Result<(Child, SocketAddr)> {
-        let listen = self.net.listen_addr(WRITER, false, RESP_PORT + 1);
-        let mut args = self.slots[WRITER].args.clone();
+    /// Starts one more writer (`--role writer`: it fences the others at
+    /// once) on the same storage nodes, in data node `i`'s namespace,
+    /// listening on the next port; returns it and its address.
+    pub fn extra_writer(&self, i: usize) -> anyhow::Result<(Child, SocketAddr)> {
+        let listen = self.net.listen_addr(i, false, RESP_PORT + 1);
+        let mut args = self.slots[i].args.clone();
         if let Some(i) = args.iter().position(|a| a == "--listen") {
             args[i + 1] = listen.to_string();
         }
-        Ok((spawn(&self.net, WRITER, &self.slots[WRITER].bin, &args, &[], &[])?, listen))
+        Ok((spawn(&self.net, i, &self.slots[i].bin, &args, &[], &["--role", "writer"])?, listen))
     }
 
     /// The data directory of storage node `i`.
@@ -272,4 +317,16 @@ pub fn ping(addr: SocketAddr) -> bool {
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
     let mut buf = [0u8; 7];
     s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// Whether the data node at `addr` serves as the writer (see
+/// [`Cluster::serving_writer`]).
+pub fn serves(addr: SocketAddr) -> bool {
+    let probe = || -> redis::RedisResult<i64> {
+        let client = redis::Client::open(format!("redis://{addr}/"))?;
+        let mut c = client.get_connection_with_timeout(Duration::from_millis(500))?;
+        c.set_read_timeout(Some(Duration::from_secs(2)))?;
+        redis::cmd("EXISTS").arg("harness-probe").query(&mut c)
+    };
+    probe().is_ok()
 }

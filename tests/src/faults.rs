@@ -51,6 +51,7 @@ enum Undo {
         child: Child,
         stop: Arc<AtomicBool>,
         client: JoinHandle<()>,
+        node: usize,
     },
     Thread(JoinHandle<()>),
 }
@@ -74,8 +75,8 @@ pub struct Active {
 
 fn name(i: usize) -> String {
     match i {
-        WRITER => "writer".into(),
-        REPLICA => "replica".into(),
+        WRITER => "data-a".into(),
+        REPLICA => "data-b".into(),
         s => format!("storage-{}", s + 1),
     }
 }
@@ -119,20 +120,24 @@ pub fn start(
             format!("SIGSTOP {} for {ms} ms", names(victims))
         }
         Nemesis::KillReplica => {
-            c.kill(REPLICA);
-            (f.holds, f.undo) = (vec![REPLICA], Undo::Restart(vec![REPLICA]));
-            format!("SIGKILL replica for {ms} ms")
+            let r = Cluster::other(c.writer_now());
+            c.kill(r);
+            (f.holds, f.undo) = (vec![WRITER, REPLICA], Undo::Restart(vec![r]));
+            format!("SIGKILL the replica ({}) for {ms} ms", name(r))
         }
         Nemesis::KillWriter => {
-            c.kill(WRITER);
-            c.restart(WRITER)?;
-            (f.holds, f.until) = (vec![WRITER], Instant::now());
-            "SIGKILL writer, restarted at once".into()
+            // The other data node takes over; this one comes back as its replica.
+            let w = c.writer_now();
+            c.kill(w);
+            c.restart(w)?;
+            (f.holds, f.until) = (vec![WRITER, REPLICA], Instant::now());
+            format!("SIGKILL the writer ({}), restarted at once as a replica: failover", name(w))
         }
         Nemesis::PauseWriter => {
-            c.pause(WRITER, true);
-            (f.holds, f.undo) = (vec![WRITER], Undo::Resume(vec![WRITER]));
-            format!("SIGSTOP writer for {ms} ms")
+            let w = c.writer_now();
+            c.pause(w, true);
+            (f.holds, f.undo) = (vec![WRITER, REPLICA], Undo::Resume(vec![w]));
+            format!("SIGSTOP the writer ({}) for {ms} ms", name(w))
         }
         Nemesis::WipeStorage => {
             c.kill(a);
@@ -161,7 +166,7 @@ pub fn start(
         }
         Nemesis::TwoWriters => two_writers(c, ctx, tag, &mut f)?,
         Nemesis::Oversize => {
-            let (addr, anomalies) = (c.writer, ctx.anomalies.clone());
+            let (addr, anomalies) = (c.addr(c.writer_now()), ctx.anomalies.clone());
             f.undo = Undo::Thread(std::thread::spawn(move || oversize(addr, &anomalies)));
             f.until = Instant::now();
             format!("a {OVERSIZE_BYTES}-byte SET sent to the writer")
@@ -201,12 +206,12 @@ pub fn heal(c: &mut Cluster, f: Active) -> anyhow::Result<()> {
             std::fs::rename(&real, &dir)?;
             c.restart(v)?;
         }
-        Undo::SecondWriter { mut child, stop, client } => {
+        Undo::SecondWriter { mut child, stop, client, node } => {
             stop.store(true, Ordering::Relaxed);
             let _ = child.kill();
             let _ = child.wait();
             let _ = client.join();
-            c.restart(WRITER)?;
+            c.restart(node)?;
         }
         Undo::Thread(t) => {
             let _ = t.join();
@@ -270,16 +275,20 @@ fn flip_byte(dir: &Path, rng: &mut SmallRng) -> anyhow::Result<String> {
 /// Kills the writer and starts it again together with a second writer on
 /// the same storage nodes, and a client writing through the second one.
 fn two_writers(c: &mut Cluster, ctx: &Ctx, tag: u64, f: &mut Active) -> anyhow::Result<String> {
-    c.kill(WRITER);
-    let (child, addr) = c.extra_writer()?;
-    c.restart(WRITER)?;
+    let w = c.writer_now();
+    c.kill(w);
+    let (child, addr) = c.extra_writer(w)?;
+    c.restart_as_writer(w)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (rec, clock, s) = (ctx.rec.clone(), ctx.clock.clone(), stop.clone());
     let process = 1000 + tag;
-    let client = std::thread::spawn(move || writer_client(addr, process, process, &s, &rec, &clock));
-    f.holds = vec![WRITER];
-    f.undo = Undo::SecondWriter { child, stop, client };
-    Ok(format!("two writers started at once on the same storage nodes (client {process} on the second)"))
+    let client = std::thread::spawn(move || writer_client([addr, addr], process, process, &s, &rec, &clock));
+    f.holds = vec![WRITER, REPLICA];
+    f.undo = Undo::SecondWriter { child, stop, client, node: w };
+    Ok(format!(
+        "two writers started at once on the same storage nodes: {} and a second one (client {process} on the second)",
+        name(w)
+    ))
 }
 
 /// Sends a SET over the command limit; anything but the limit's error
@@ -312,14 +321,15 @@ fn zone_and_writer(c: &mut Cluster, rng: &mut SmallRng, hold: Duration) -> anyho
     let extra = others[rng.random_range(0..others.len())];
     zone_nodes.iter().for_each(|&v| c.kill(v));
     std::thread::sleep(hold / 3);
-    c.kill(WRITER);
-    c.restart(WRITER)?;
+    let w = c.writer_now();
+    c.kill(w);
+    c.restart(w)?;
     std::thread::sleep(hold / 3);
     c.pause(extra, true);
     std::thread::sleep(hold / 3);
     zone_nodes.iter().try_for_each(|&v| c.restart(v))?;
     c.pause(extra, false);
-    c.wait_serving(WRITER)?;
+    c.wait_serving(w)?;
     Ok(format!(
         "SIGKILL zone {} ({}), then the writer (restarted with four nodes), then SIGSTOP {} — {} ms in all",
         z + 1,
@@ -361,9 +371,10 @@ fn partition(c: &Cluster, n: Nemesis, rng: &mut SmallRng, tag: u64) -> anyhow::R
         }
         Nemesis::SplitWriter => {
             let storage: Vec<_> = (0..STORAGE_NODES).map(|i| net.ip(i)).collect();
-            net.add(WRITER, tag, &Filter::From(storage.clone()))?;
-            net.add(WRITER, tag, &Filter::To(storage))?;
-            ("split the writer from every storage node".into(), vec![WRITER])
+            let w = c.writer_now();
+            net.add(w, tag, &Filter::From(storage.clone()))?;
+            net.add(w, tag, &Filter::To(storage))?;
+            (format!("split the writer ({}) from every storage node", name(w)), vec![w])
         }
         Nemesis::OneWay => {
             let from = rng.random_range(0..PROCESSES);

@@ -9,10 +9,12 @@
 //! - [`replica`]: reads from one replica never go back and only show values
 //!   the writer's order contains.
 //!
-//! The harness that starts clusters and injects faults builds on this.
+//! The harness that starts clusters and injects faults builds on this;
+//! [`failover`] measures failover under load.
 
 pub mod appends;
 pub mod cluster;
+pub mod failover;
 pub mod faults;
 pub mod history;
 pub mod nemesis;

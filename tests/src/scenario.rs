@@ -55,8 +55,9 @@ pub fn run(name: &str, seed: u64, duration: Duration, nemeses: &[Nemesis], overl
     let (rec, clock, stop) = (Arc::new(Recorded::default()), Arc::new(Clock::new()), Arc::new(AtomicBool::new(false)));
     let mut threads = Vec::new();
     for p in 0..CLIENTS {
-        let (rec, clock, stop, port) = (rec.clone(), clock.clone(), stop.clone(), cluster.writer);
-        threads.push(std::thread::spawn(move || writer_client(port, p + 1, seed ^ p, &stop, &rec, &clock)));
+        let (rec, clock, stop) = (rec.clone(), clock.clone(), stop.clone());
+        let addrs = [cluster.writer, cluster.replica];
+        threads.push(std::thread::spawn(move || writer_client(addrs, p + 1, seed ^ p, &stop, &rec, &clock)));
     }
     {
         let (rec, stop, port) = (rec.clone(), stop.clone(), cluster.replica);
@@ -95,7 +96,8 @@ fn heal(c: &mut Cluster) -> anyhow::Result<()> {
         c.restart(i)?;
     }
     c.wait_serving(crate::cluster::WRITER)?;
-    c.wait_serving(crate::cluster::REPLICA)
+    c.wait_serving(crate::cluster::REPLICA)?;
+    c.wait_writer(Duration::from_secs(60)).map(|_| ())
 }
 
 /// Stretches of over [`UNAVAILABLE_AFTER`] between acknowledged writes

@@ -129,8 +129,11 @@ fn choose(n: Nemesis, rng: &mut SmallRng, active: &[Active], settling: &[(usize,
     let held = |p: usize| active.iter().any(|f| f.holds.contains(&p));
     match n {
         Nemesis::ZoneAndWriter => return (active.is_empty() && settling.is_empty()).then(Vec::new),
-        Nemesis::KillWriter | Nemesis::PauseWriter | Nemesis::TwoWriters => return (!held(WRITER)).then(Vec::new),
-        Nemesis::KillReplica => return (!held(REPLICA)).then(Vec::new),
+        // Which data node is the writer changes with failovers: faults of
+        // either hold both.
+        Nemesis::KillWriter | Nemesis::PauseWriter | Nemesis::TwoWriters | Nemesis::KillReplica => {
+            return (!held(WRITER) && !held(REPLICA)).then(Vec::new);
+        }
         Nemesis::KillStorage
         | Nemesis::PauseStorage
         | Nemesis::WipeStorage

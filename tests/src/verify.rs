@@ -1,8 +1,10 @@
 //! The final check of a run, made from the fabric rather than from any
-//! process's memory: the writer is killed and recovered from the storage
-//! nodes, then every list, the counter and its increments are read from it
-//! and checked against the history; the replica, once at (or past) the
-//! writer's LSN, must have the same `DEBUG DIGEST`; last, the storage nodes are stopped
+//! process's memory: the data node serving as writer is killed, and the
+//! writer that follows (the other data node taking over, or it after its
+//! restart) recovers from the storage nodes; every list, the counter and
+//! its increments are read from it and checked against the history; the
+//! other data node, once at (or past) the writer's LSN, must have the same
+//! `DEBUG DIGEST`; last, the storage nodes are stopped
 //! cleanly and their six logs on disk are compared record by record up to
 //! the commit LSN.
 
@@ -20,6 +22,8 @@ use std::time::{Duration, Instant};
 const STEPS_PER_KEY: u64 = 50_000_000;
 /// How long the replica may take to reach the writer's LSN at the end.
 const CATCH_UP: Duration = Duration::from_secs(60);
+/// How long the final failover may take.
+const TAKE_OVER: Duration = Duration::from_secs(60);
 
 /// What the final check found.
 #[derive(Debug, Default)]
@@ -45,10 +49,13 @@ fn client(addr: std::net::SocketAddr) -> anyhow::Result<redis::Connection> {
 /// everything (see the module doc). Leaves every process stopped.
 pub fn verify(c: &mut Cluster, rec: &Recorded) -> anyhow::Result<Findings> {
     let mut f = Findings::default();
-    c.kill(WRITER);
-    c.restart(WRITER)?;
-    c.wait_serving(WRITER)?;
-    let mut conn = client(c.writer)?;
+    let old = c.wait_writer(TAKE_OVER)?;
+    c.kill(old);
+    c.restart(old)?;
+    c.wait_serving(old)?;
+    let writer = c.wait_writer(TAKE_OVER)?;
+    f.notes.push(format!("final check: the writer killed, the data node at {} serves as writer", c.addr(writer)));
+    let mut conn = client(c.addr(writer))?;
     let registers = rec.registers.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
     match check(&registers, STEPS_PER_KEY) {
         Verdict::Linearizable => {}
@@ -77,7 +84,7 @@ pub fn verify(c: &mut Cluster, rec: &Recorded) -> anyhow::Result<Findings> {
     if let Err(e) = check_monotonic(&order, &reads) {
         f.violations.push(format!("replica: {e}"));
     }
-    let commit = same_digest(c, &mut conn, &mut f)?;
+    let commit = same_digest(c, (writer, &mut conn), &mut f)?;
     compare_logs(c, commit, &mut f)?;
     Ok(f)
 }
@@ -94,10 +101,11 @@ fn offset(conn: &mut redis::Connection) -> anyhow::Result<u64> {
 
 /// Waits until the replica has applied the writer's commit LSN and
 /// compares their `DEBUG DIGEST`; returns the commit LSN.
-fn same_digest(c: &Cluster, writer: &mut redis::Connection, f: &mut Findings) -> anyhow::Result<u64> {
-    c.wait_serving(REPLICA)?;
+fn same_digest(c: &Cluster, (w, writer): (usize, &mut redis::Connection), f: &mut Findings) -> anyhow::Result<u64> {
+    let other = Cluster::other(w);
+    c.wait_serving(other)?;
     let lsn = offset(writer)?;
-    let mut replica = client(c.replica)?;
+    let mut replica = client(c.addr(other))?;
     let deadline = Instant::now() + CATCH_UP;
     let mut at = offset(&mut replica)?;
     while at < lsn && Instant::now() < deadline {

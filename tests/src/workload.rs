@@ -1,5 +1,7 @@
 //! The recorded workload: clients on the writer mix register writes and
 //! reads (unique values, a few keys), list appends and counter increments;
+//! they follow the writer as clients of a Redis Cluster do (`-MOVED` names
+//! it; a lost connection sends them to the other data node);
 //! one client reads a register from the replica. Every operation is
 //! recorded with its invocation and completion times and outcome: an error
 //! reply that says the write did not happen is a failure; a timeout, a
@@ -83,12 +85,50 @@ fn outcome<T>(r: &redis::RedisResult<T>) -> Outcome {
     }
 }
 
-/// One writer-side client until `stop`.
-pub fn writer_client(addr: SocketAddr, process: u64, seed: u64, stop: &AtomicBool, rec: &Recorded, clock: &Clock) {
+/// The address a `-MOVED` reply names.
+fn moved_to<T>(r: &redis::RedisResult<T>) -> Option<SocketAddr> {
+    let e = r.as_ref().err()?;
+    let (host, port) = e.redirect_node()?;
+    format!("{host}:{port}").parse().ok()
+}
+
+/// Whether a reply says "not now" (`-TRYAGAIN`, `-CLUSTERDOWN`, `-LOADING`):
+/// nothing was done; the client waits a little before the next request.
+fn busy<T>(r: &redis::RedisResult<T>) -> bool {
+    r.as_ref().err().is_some_and(|e| matches!(e.code(), Some("TRYAGAIN" | "CLUSTERDOWN" | "LOADING")))
+}
+
+/// What a client does after a request: reconnect (the connection's state
+/// is unknown), follow a redirect, or pause.
+struct Next {
+    broken: bool,
+    moved: Option<SocketAddr>,
+    busy: bool,
+}
+
+impl Next {
+    fn after<T>(r: &redis::RedisResult<T>, broken: bool) -> Next {
+        Next { broken, moved: moved_to(r), busy: busy(r) }
+    }
+}
+
+/// One writer-side client until `stop`, starting on `addrs[0]` (the data
+/// nodes; it follows `-MOVED`, and tries the other after a lost connection).
+pub fn writer_client(
+    addrs: [SocketAddr; 2],
+    process: u64,
+    seed: u64,
+    stop: &AtomicBool,
+    rec: &Recorded,
+    clock: &Clock,
+) {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let mut next_value = 0u64;
+    let (mut addr, mut tried) = (addrs[0], 0usize);
     while !stop.load(Ordering::Relaxed) {
         let Some(mut c) = connect(addr) else {
+            tried += 1;
+            addr = addrs[tried % 2];
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
@@ -96,7 +136,7 @@ pub fn writer_client(addr: SocketAddr, process: u64, seed: u64, stop: &AtomicBoo
             next_value += 1;
             let value = (process << 32) | next_value;
             let invoked = clock.now();
-            let broken = match rng.random_range(0..10) {
+            let next = match rng.random_range(0..10) {
                 0..=3 => {
                     let key = format!("r{}", rng.random_range(0..REGISTERS));
                     let r: redis::RedisResult<()> = redis::cmd("SET").arg(&key).arg(value).query(&mut c);
@@ -110,19 +150,19 @@ pub fn writer_client(addr: SocketAddr, process: u64, seed: u64, stop: &AtomicBoo
                         outcome: o,
                     };
                     rec.registers.lock().map(|mut g| g.push(call)).ok();
-                    o == Outcome::Info
+                    Next::after(&r, o == Outcome::Info)
                 }
                 4..=6 => {
                     let key = format!("r{}", rng.random_range(0..REGISTERS));
                     let r: redis::RedisResult<Option<u64>> = redis::cmd("GET").arg(&key).query(&mut c);
-                    let broken = r.is_err();
+                    let next = Next::after(&r, r.as_ref().is_err_and(|e| e.code().is_none()));
                     let (op, o) = match r {
                         Ok(v) => (RegisterOp::Read(v), Outcome::Ok),
                         Err(_) => (RegisterOp::Read(None), Outcome::Info),
                     };
                     let call = RegisterCall { process, key, op, invoked, completed: clock.now(), outcome: o };
                     rec.registers.lock().map(|mut g| g.push(call)).ok();
-                    broken
+                    next
                 }
                 7..=8 => {
                     let key = format!("l{}", rng.random_range(0..LISTS));
@@ -130,7 +170,7 @@ pub fn writer_client(addr: SocketAddr, process: u64, seed: u64, stop: &AtomicBoo
                     let o = outcome(&r);
                     let a = Append { value, invoked, completed: clock.now(), outcome: o };
                     rec.appends.lock().map(|mut g| g.entry(key).or_default().push(a)).ok();
-                    o == Outcome::Info
+                    Next::after(&r, o == Outcome::Info)
                 }
                 _ => {
                     // Recorded as unknown first: whatever happens to this
@@ -139,16 +179,26 @@ pub fn writer_client(addr: SocketAddr, process: u64, seed: u64, stop: &AtomicBoo
                         g.push((value, Outcome::Info));
                         g.len() - 1
                     });
-                    let o = outcome(&increment(&mut c, value));
+                    let r = increment(&mut c, value);
+                    let o = outcome(&r);
                     if let Ok(at) = at {
                         rec.increments.lock().map(|mut g| g[at].1 = o).ok();
                     }
-                    o == Outcome::Info
+                    Next::after(&r, o == Outcome::Info)
                 }
             };
             rec.ops.fetch_add(1, Ordering::Relaxed);
-            if broken {
+            if let Some(to) = next.moved {
+                addr = to;
+                break; // to the writer the data node named
+            }
+            if next.broken {
+                tried += 1;
+                addr = addrs[tried % 2];
                 break; // reconnect: the connection's state is unknown
+            }
+            if next.busy {
+                std::thread::sleep(Duration::from_millis(20));
             }
         }
     }
