@@ -184,8 +184,10 @@ pub fn kill_writers(
     for k in 1..=kills {
         std::thread::sleep(Duration::from_millis(rng.random_range(1_000..3_000)));
         let w = c.wait_writer(TAKE_OVER)?;
-        let at = clock.now();
+        // From when the process is gone (kill waits for it): no write sent
+        // later can be acknowledged by it.
         c.kill(w);
+        let at = clock.now();
         if let Some(p) = &py {
             py_lines = std::fs::read_to_string(&p.log).map_or(0, |t| t.lines().count());
         }

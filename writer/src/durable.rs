@@ -248,7 +248,7 @@ mod tests {
     fn reads_wait_only_for_their_keys() {
         let (_tx, rx) = watch::channel(Progress::default());
         let mut log =
-            Log::new(1, 1, rx, Arc::new(crate::lease::Lease::new(Default::default(), std::time::Instant::now())));
+            Log::new(1, 1, rx, Arc::new(crate::lease::Lease::new(Default::default(), std::time::Instant::now(), true)));
         let a = [Bytes::from("a")];
         let b = [Bytes::from("b")];
         assert_eq!(log.log_groups(group("a")), 1);

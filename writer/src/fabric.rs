@@ -10,7 +10,7 @@ use crate::metrics as m;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use sixfold_engine::{Engine, decode_group};
-use sixfold_fabric::{Adopted, AppendError, Appender, CommitMode, Promised, Recovery, Rules, Step};
+use sixfold_fabric::{Adopted, AppendError, Appender, CommitMode, Promised, Recovery, Rules, Step, committed_at_most};
 use sixfold_net::framed;
 use sixfold_net::tls::{TlsFiles, client_endpoint, connect};
 use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, RecordKind, Role, decode_run};
@@ -57,9 +57,11 @@ const PREPARE_TIMEOUT_MS: u64 = 2_000;
 /// to the next promiser.
 const READ_TIMEOUT_MS: u64 = 10_000;
 
-/// Asks every node to promise `rec`'s epoch and tells `rec` the answers.
-async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, node_id: u32, rec: &mut Recovery) {
+/// Asks every node to promise `rec`'s epoch and tells `rec` the answers;
+/// returns the promises.
+async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, node_id: u32, rec: &mut Recovery) -> Vec<Promised> {
     let epoch = rec.epoch();
+    let mut promises = Vec::new();
     for (i, addr) in s.storage.iter().enumerate() {
         let ask = async {
             let (mut tx, mut rx) = open(ep, *addr, node_id).await?;
@@ -68,7 +70,9 @@ async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, node_id: u32, rec: &m
         };
         match tokio::time::timeout(Duration::from_millis(PREPARE_TIMEOUT_MS), ask).await {
             Ok(Ok(Message::Promise { last_epoch, last_lsn, commit_lsn, memory, .. })) => {
-                rec.on_promise(i, Promised { last_epoch, last_lsn, commit_lsn, memory })
+                let p = Promised { last_epoch, last_lsn, commit_lsn, memory };
+                promises.push(p);
+                rec.on_promise(i, p);
             }
             Ok(Ok(Message::Error { code: ErrorCode::Fenced, current_epoch, .. })) => rec.on_refused(i, current_epoch),
             Ok(Ok(other)) => tracing::warn!(node = i, ?other, "unexpected answer to Prepare"),
@@ -76,6 +80,7 @@ async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, node_id: u32, rec: &m
             Err(_) => tracing::warn!(node = i, "Prepare timed out"),
         }
     }
+    promises
 }
 
 /// Reads node `addr`'s log up to `upto` (each Read bounded in time).
@@ -105,11 +110,11 @@ async fn adopt(
     s: &FabricSettings,
     node_id: u32,
     mut tries: u32,
-) -> anyhow::Result<(Epoch, Adopted, Vec<Record>)> {
+) -> anyhow::Result<(Epoch, Adopted, Vec<Record>, Option<Lsn>)> {
     let mut epoch: Epoch = 1;
     'epochs: loop {
         let mut rec = Recovery::new(epoch, s.mode, Rules::Safe);
-        prepare(ep, s, node_id, &mut rec).await;
+        let promises = prepare(ep, s, node_id, &mut rec).await;
         let mut read = Vec::new();
         loop {
             match rec.step() {
@@ -139,7 +144,7 @@ async fn adopt(
                         rec.on_silent(node);
                     }
                 },
-                Step::Adopt(a) => return Ok((epoch, a, read)),
+                Step::Adopt(a) => return Ok((epoch, a, read, committed_at_most(&promises))),
             }
         }
     }
@@ -151,17 +156,14 @@ async fn adopt(
 /// (`node_id`, its RESP address `announce`) after it, then hands each
 /// record above `applied` to `apply` (a new writer's engine starts empty,
 /// a replica's holds what it applied).
-/// Returns the appender, ready for the next LSN, when the storage nodes
-/// were fenced (the log adopted), and when the `LeaderChange` was sent
-/// (the lease runs from then).
 pub async fn recover(
     s: &FabricSettings,
     (node_id, announce): (u32, &str),
     (applied, tries): (Lsn, u32),
     mut apply: impl FnMut(&Record) -> anyhow::Result<()>,
-) -> anyhow::Result<(Appender, Instant, Instant)> {
+) -> anyhow::Result<Recovered> {
     let ep = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
-    let (epoch, adopted, records) = adopt(&ep, s, node_id, tries).await?;
+    let (epoch, adopted, records, committed_at_most) = adopt(&ep, s, node_id, tries).await?;
     let fenced = Instant::now();
     // Applied only once the LeaderChange committed them: a candidate fenced
     // before that has changed nothing and may go back to replicating.
@@ -182,7 +184,20 @@ pub async fn recover(
     for r in &to_apply {
         apply(r).with_context(|| format!("record {}", r.lsn))?;
     }
-    Ok((app, fenced, sent))
+    Ok(Recovered { app, fenced, sent, committed_at_most })
+}
+
+/// A recovery that committed its `LeaderChange`.
+pub struct Recovered {
+    /// The appender, ready for the next LSN.
+    pub app: Appender,
+    /// When the storage nodes were fenced (the log adopted).
+    pub fenced: Instant,
+    /// When the `LeaderChange` was sent (the lease runs from then).
+    pub sent: Instant,
+    /// The highest LSN an older writer can have seen committed, if the
+    /// promises tell ([`committed_at_most`]).
+    pub committed_at_most: Option<Lsn>,
 }
 
 /// Applies one record to an engine (effect groups; other kinds change no data).
@@ -194,22 +209,22 @@ pub fn apply_to(engine: &mut Engine, r: &Record) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes `core` the writer's, behind the appender `app` of a recovery that
-/// fenced the storage nodes at `fenced` and sent its `LeaderChange` at
-/// `sent`: installs the log and the lease, and starts the task that ships
-/// records. Returns when the lease may first hold (see
-/// [`crate::lease::Lease::not_before`]) and the shipping task, which ends
-/// when this writer is fenced.
+/// Makes `core` the writer's, behind the recovery `r`: installs the log
+/// and the lease, and starts the task that ships records. With `wait_out`
+/// the lease holds only once any lease of a writer it fenced has ended;
+/// without, at once (the caller knows they have). Returns when the lease
+/// may first hold (see [`crate::lease::Lease::not_before`]) and the
+/// shipping task, which ends when this writer is fenced.
 pub fn start_writing(
     core: &Shared,
-    app: Appender,
-    (fenced, sent): (Instant, Instant),
-    lease: crate::lease::LeaseSettings,
+    r: Recovered,
+    (lease, wait_out): (crate::lease::LeaseSettings, bool),
     commit_timeout: Duration,
 ) -> (Instant, tokio::task::JoinHandle<anyhow::Error>) {
+    let Recovered { app, fenced, sent, .. } = r;
     let start = Progress { commit: app.commit_lsn(), flushed: app.fabric_flushed_lsn() };
     let (progress_tx, progress_rx) = watch::channel(start);
-    let held = std::sync::Arc::new(crate::lease::Lease::new(lease, fenced));
+    let held = std::sync::Arc::new(crate::lease::Lease::new(lease, fenced, wait_out));
     held.renewed(sent);
     let log = crate::durable::Log::new(app.epoch(), app.last_lsn() + 1, progress_rx, held.clone());
     let handles = (log.wake.clone(), log.stats.clone());

@@ -23,7 +23,7 @@ pub struct LeaseSettings {
 
 impl Default for LeaseSettings {
     fn default() -> LeaseSettings {
-        LeaseSettings { lease_ms: 1_000, renew_ms: 200, drift_ms: 100 }
+        LeaseSettings { lease_ms: 600, renew_ms: 150, drift_ms: 60 }
     }
 }
 
@@ -66,10 +66,12 @@ pub struct Lease {
 
 impl Lease {
     /// A lease not held yet, of a writer whose Prepare quorum formed at
-    /// `fenced` (see [`Lease::not_before_ms`]).
-    pub fn new(s: LeaseSettings, fenced: Instant) -> Lease {
+    /// `fenced`; with `wait_out`, it never holds before any lease of a
+    /// writer it fenced has ended (see [`Lease::not_before_ms`]).
+    pub fn new(s: LeaseSettings, fenced: Instant, wait_out: bool) -> Lease {
         let origin = fenced;
-        Lease { origin, lease_ms: s.lease_ms, not_before_ms: s.takeover_after_ms(), until_ms: AtomicU64::new(0) }
+        let not_before_ms = if wait_out { s.takeover_after_ms() } else { 0 };
+        Lease { origin, lease_ms: s.lease_ms, not_before_ms, until_ms: AtomicU64::new(0) }
     }
 
     fn ms(&self, at: Instant) -> u64 {
@@ -121,7 +123,7 @@ mod tests {
     #[test]
     fn the_lease_runs_from_the_send_time_of_the_last_committed_record() {
         let t0 = Instant::now();
-        let l = Lease::new(LeaseSettings { lease_ms: 1000, renew_ms: 200, drift_ms: 0 }, t0);
+        let l = Lease::new(LeaseSettings { lease_ms: 1000, renew_ms: 200, drift_ms: 0 }, t0, true);
         assert!(!l.holds_at(t0), "not held before a record of this writer committed");
         l.renewed(t0 + Duration::from_millis(100));
         assert!(!l.holds_at(t0 + Duration::from_millis(999)), "a writer it fenced may still hold its lease");

@@ -192,9 +192,8 @@ async fn roles(
     loop {
         let tasks = if now { Vec::new() } else { replicate(&core, &s, &stats, &endpoint, from) };
         let Some(t) = s.takeover.clone() else { return };
-        let (app, fenced, sent) = campaign(&core, &s, &stats, (tasks, &endpoint), local, now).await;
-        let (serve_from, shipping) =
-            crate::fabric::start_writing(&core, app, (fenced, sent), t.lease, t.commit_timeout);
+        let (won, wait_out) = campaign(&core, &s, &stats, (tasks, &endpoint), now).await;
+        let (serve_from, shipping) = crate::fabric::start_writing(&core, won, (t.lease, wait_out), t.commit_timeout);
         tracing::warn!(%local, "serving as the writer");
         if let Some(tx) = serving.take() {
             let _ = tx.send(serve_from);
@@ -254,14 +253,18 @@ fn replicate(
 const CAMPAIGN_TRIES: u32 = 3;
 /// How often a replica looks for a lapsed lease.
 const CAMPAIGN_CHECK_MS: u64 = 50;
-/// Step between equally caught-up candidates (by their port), longer than
-/// a takeover usually takes, so one goes first and the others see its
-/// records and stand down.
-const STAGGER_STEP_MS: u64 = 150;
+/// Step between equally caught-up candidates, longer than a takeover
+/// usually takes, so one goes first and the others see its records and
+/// stand down (equals that campaign together are safe, only slower).
+const STAGGER_STEP_MS: u64 = 60;
+/// Steps of the stagger.
+const STAGGER_STEPS: u64 = 4;
 
-/// This candidate's extra wait: one of eight steps, by its port.
-fn stagger_ms(local: SocketAddr) -> u64 {
-    u64::from(local.port() % 8) * STAGGER_STEP_MS
+/// A candidate's extra wait: one of [`STAGGER_STEPS`] steps, by the
+/// address it announces (FNV-1a, stable across restarts).
+pub fn stagger_ms(announce: &str) -> u64 {
+    let h = announce.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    h % STAGGER_STEPS * STAGGER_STEP_MS
 }
 
 /// Waits until nothing new was applied for longer than the writer's lease
@@ -270,20 +273,25 @@ fn stagger_ms(local: SocketAddr) -> u64 {
 /// `now`), then stops replicating and takes over: the writer's recovery,
 /// `LeaderChange`, applying what it lacked. A candidate fenced by another
 /// before its `LeaderChange` committed, or that finds no recovery quorum,
-/// goes back to replicating. Returns what [`crate::fabric::start_writing`] needs.
+/// goes back to replicating. Returns the recovery and whether the new
+/// writer must wait out the leases of the writers it fenced: it need not
+/// after a quiet window in which it had applied every record an older
+/// writer can have seen committed (`docs/protocol.md`, R12).
 async fn campaign(
     core: &Shared,
     s: &ReplicaSettings,
     stats: &Arc<ReplicaStats>,
     (mut tasks, endpoint): (Vec<JoinHandle<()>>, &quinn::Endpoint),
-    local: SocketAddr,
     mut now: bool,
-) -> (sixfold_fabric::Appender, Instant, Instant) {
+) -> (crate::fabric::Recovered, bool) {
     let t = s.takeover.clone().expect("campaign without takeover settings");
     loop {
+        // What this replica had applied when its quiet window began (none
+        // without a window: a first writer, or a handover).
+        let mut quiet_from = None;
         if !now {
             let handover = core.lock().takeover_flag();
-            wait_for_lapse(stats, &t, local, &handover).await;
+            quiet_from = wait_for_lapse(stats, &t, &s.announce, &handover).await;
         }
         tasks.iter().for_each(JoinHandle::abort);
         let applied = stats.applied_lsn.load(Ordering::Relaxed);
@@ -303,7 +311,10 @@ async fn campaign(
         })
         .await;
         match recovered {
-            Ok(won) => return won,
+            Ok(won) => {
+                let seen_all = quiet_from.zip(won.committed_at_most).is_some_and(|(quiet, most)| most <= quiet);
+                return (won, !seen_all);
+            }
             Err(e) => {
                 // Nothing was applied: it goes on replicating whoever won.
                 tracing::warn!(error = %e, "the takeover failed; replicating again");
@@ -315,9 +326,15 @@ async fn campaign(
 }
 
 /// Returns once nothing new was applied for longer than the writer's lease
-/// could last (see [`campaign`]), or once the writer asked this replica to
-/// take over (`handover`: FAILOVER) and it applied what the writer logged.
-async fn wait_for_lapse(stats: &ReplicaStats, t: &Takeover, local: SocketAddr, handover: &AtomicU64) {
+/// could last (see [`campaign`]): the LSN applied through that quiet
+/// window; or once the writer asked this replica to take over (`handover`:
+/// FAILOVER) and it applied what the writer logged: `None`.
+async fn wait_for_lapse(
+    stats: &ReplicaStats,
+    t: &Takeover,
+    announce: &str,
+    handover: &AtomicU64,
+) -> Option<sixfold_wire::Lsn> {
     let quiet = std::time::Duration::from_millis(t.lease.takeover_after_ms());
     let mut last = (stats.applied_lsn.load(Ordering::Relaxed), Instant::now());
     loop {
@@ -327,7 +344,7 @@ async fn wait_for_lapse(stats: &ReplicaStats, t: &Takeover, local: SocketAddr, h
         if asked > 0 && applied >= asked {
             handover.store(0, Ordering::Relaxed);
             tracing::warn!(applied, "the writer hands over (FAILOVER)");
-            return;
+            return None;
         }
         if applied != last.0 {
             last = (applied, Instant::now());
@@ -335,9 +352,9 @@ async fn wait_for_lapse(stats: &ReplicaStats, t: &Takeover, local: SocketAddr, h
         }
         let lag = stats.commit_lsn.load(Ordering::Relaxed).saturating_sub(applied);
         let behind = if stats.caught_up_once.load(Ordering::Relaxed) == 1 { 0 } else { 1 };
-        let wait = quiet * (1 + behind) + std::time::Duration::from_millis(lag.min(1_000) + stagger_ms(local));
+        let wait = quiet * (1 + behind) + std::time::Duration::from_millis(lag.min(1_000) + stagger_ms(announce));
         if last.1.elapsed() > wait {
-            return;
+            return Some(last.0);
         }
     }
 }
@@ -371,11 +388,12 @@ pub fn leader_address(payload: &[u8]) -> Option<String> {
 fn follow_leader_changes(core: &Shared, stats: &ReplicaStats, records: &[sixfold_wire::Record]) {
     let newest = records.iter().rev().find(|r| r.kind == sixfold_wire::RecordKind::LeaderChange);
     let Some(addr) = newest.and_then(|r| leader_address(&r.payload)) else { return };
-    let Ok(mut w) = stats.writer.lock() else { return };
-    if *w != addr {
-        tracing::info!(from = %*w, to = %addr, "the shard has a new writer");
+    let old = stats.writer();
+    if old != addr {
+        tracing::info!(from = %old, to = %addr, "the shard has a new writer");
+        // Not under the `writer` lock: INFO reads it under the core lock.
+        stats.set_writer(&addr);
         core.lock().set_replica_of(&addr);
-        *w = addr;
     }
 }
 

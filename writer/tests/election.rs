@@ -8,6 +8,7 @@
 mod common;
 
 use common::{Fabric, Proc, client, free_port, sixfold_on};
+use sixfold_writer::replica::stagger_ms;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -98,8 +99,11 @@ fn two_nodes_at_once(rep: u64) {
     let fabric = Fabric::start(&format!("election-two-{rep}"));
     let pa = free_port();
     let same_step = rep.is_multiple_of(2);
-    let pb =
-        (0..1000).map(|_| free_port()).find(|p| *p != pa && (p % 8 == pa % 8) == same_step).expect("a second port");
+    let step = |p: u16| stagger_ms(&format!("127.0.0.1:{p}"));
+    let pb = (0..1000)
+        .map(|_| free_port())
+        .find(|p| *p != pa && (step(*p) == step(pa)) == same_step)
+        .expect("a second port");
     let (a, b) = (data_node(&fabric, pa), {
         std::thread::sleep(Duration::from_millis(rep * 37 % 200));
         data_node(&fabric, pb)

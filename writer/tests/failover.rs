@@ -92,7 +92,9 @@ fn of_two_candidates_one_takes_over_and_the_other_follows() {
     let mut writer = sixfold_on(free_port(), &[fabric.server_args(), lease].concat());
     let extra = [LEASE.as_slice(), &["--failover"]].concat();
     let pa = free_port();
-    let pb = (0..1000).map(|_| free_port()).find(|p| p % 8 == pa % 8 && *p != pa).expect("a port in the same step");
+    let step = |p: u16| sixfold_writer::replica::stagger_ms(&format!("127.0.0.1:{p}"));
+    let pb =
+        (0..1000).map(|_| free_port()).find(|p| step(*p) == step(pa) && *p != pa).expect("a port in the same step");
     let mut a = sixfold_on(pa, &fabric.replica_args(writer.port, "b", &extra));
     let mut b = sixfold_on(pb, &fabric.replica_args(writer.port, "c", &extra));
     let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut client(writer.port)).unwrap();

@@ -11,4 +11,4 @@ pub mod recovery;
 pub use client::{AppendError, Appender};
 pub use pipeline::Pipeline;
 pub use quorum::{AckOutcome, COMMIT_QUORUM, CommitMode, CommitTracker, STORAGE_NODES};
-pub use recovery::{Adopted, Promised, Recovery, Rules, Step};
+pub use recovery::{Adopted, Promised, Recovery, Rules, Step, committed_at_most};

@@ -221,12 +221,39 @@ impl Recovery {
     }
 }
 
+/// The highest LSN a writer before the one recovering can have seen
+/// committed, if `promises` tell: with all six nodes promising and none
+/// having lost memory, a record four nodes acknowledged is held by at
+/// least four of them (committed records are never replaced), so none
+/// above the fourth-highest last LSN ever committed. A new writer whose
+/// replica applied that far, and then saw nothing committed for a whole
+/// lease plus the drift bound, knows every older lease has ended.
+pub fn committed_at_most(promises: &[Promised]) -> Option<Lsn> {
+    if promises.len() < STORAGE_NODES || promises.iter().any(|p| p.memory != Memory::Intact) {
+        return None;
+    }
+    let mut last: Vec<Lsn> = promises.iter().map(|p| p.last_lsn).collect();
+    last.sort_unstable_by(|a, b| b.cmp(a));
+    last.get(COMMIT_QUORUM - 1).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn p(last_epoch: Epoch, last_lsn: Lsn, memory: Memory) -> Promised {
         Promised { last_epoch, last_lsn, commit_lsn: 0, memory }
+    }
+
+    #[test]
+    fn what_can_have_committed_is_known_only_from_six_intact_promises() {
+        let six = |lsns: [Lsn; 6]| lsns.map(|l| p(1, l, Memory::Intact)).to_vec();
+        assert_eq!(committed_at_most(&six([9, 7, 12, 7, 5, 8])), Some(7), "four nodes hold 7, only three hold 8");
+        assert_eq!(committed_at_most(&six([3, 3, 3, 3, 3, 3])), Some(3));
+        assert_eq!(committed_at_most(&six([9, 7, 12, 7, 5, 8])[..5]), None, "a silent node may hold more");
+        let mut lost = six([9, 9, 9, 9, 9, 9]);
+        lost[2].memory = Memory::Restarted;
+        assert_eq!(committed_at_most(&lost), None, "a restarted node may have lost what it acknowledged");
     }
 
     #[test]

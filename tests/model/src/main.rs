@@ -76,6 +76,19 @@ struct Cli {
     /// Stop after this many seconds (the run then says it is incomplete).
     #[arg(long)]
     timeout_s: Option<u64>,
+    /// Model leases of this many clock ticks: writers serve only while
+    /// theirs holds, a replica pulls committed records, and a candidate may
+    /// start after a quiet window (then checks: at most one writer serves
+    /// at any instant; a serving writer has every acknowledged write).
+    #[arg(long)]
+    lease_ticks: Option<u8>,
+    /// Clock ticks over a run (with --lease-ticks).
+    #[arg(long, default_value_t = 6)]
+    ticks: u8,
+    /// With --lease-ticks: a candidate serves at once after any quiet
+    /// window, whatever its promises tell (to show the counterexample).
+    #[arg(long)]
+    lease_unsafe: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +107,9 @@ fn main() -> anyhow::Result<()> {
         no_crashes: cli.no_crashes,
         no_fills: cli.no_fills,
         canonical: cli.bfs || cli.simulate.is_some(),
+        lease: cli.lease_ticks,
+        ticks_max: cli.ticks,
+        lease_unsafe: cli.lease_unsafe,
         rules: match cli.rules {
             RuleSet::Safe => Rules::Safe,
             RuleSet::Unsafe => Rules::Unsafe,

@@ -38,6 +38,15 @@ pub struct Config {
     /// Replace each state by its symmetry representative as it is made
     /// (so breadth-first search gets symmetry reduction too).
     pub canonical: bool,
+    /// Leases, in clock ticks (`None`: not modelled): writers serve only
+    /// while theirs holds, a clock ticks, a replica pulls committed
+    /// records, and a candidate may start after a quiet window.
+    pub lease: Option<u8>,
+    /// Clock ticks over a run.
+    pub ticks_max: u8,
+    /// A candidate after a quiet window serves at once whatever the
+    /// promises tell (the rule without its condition, to show why it has one).
+    pub lease_unsafe: bool,
 }
 
 /// One step.
@@ -45,6 +54,13 @@ pub struct Config {
 pub enum Action {
     /// A writer process starts in `epoch`.
     Start(Epoch),
+    /// A candidate starts in `epoch` after its replica saw nothing
+    /// committed for a whole lease (leases only).
+    StartQuiet(Epoch),
+    /// The clock advances one tick (leases only).
+    Tick,
+    /// The replica pulls the committed records of `node` (leases only).
+    Pull(usize),
     /// Storage node `node` answers writer `w`'s Prepare.
     Prepare(usize, usize),
     /// Writer `w` reads the log it chose to adopt.
@@ -53,6 +69,8 @@ pub enum Action {
     ReadFails(usize),
     /// Writer `w` accepts a client write.
     Write(usize),
+    /// Writer `w` logs a `LeaseRenewal` (leases only).
+    Renew(usize),
     /// Writer `w` sends the next Append to `node`, which handles it and
     /// answers. (One step: what happens between the node's answer and the
     /// writer's reading it commutes with both, except a lost link, which
@@ -80,6 +98,9 @@ pub enum Action {
     Die(usize),
 }
 
+/// Lease renewals a writer logs over a run (leases only).
+const RENEWALS_MAX: u8 = 2;
+
 fn record(lsn: Lsn, epoch: Epoch, kind: RecordKind) -> Record {
     Record { lsn, epoch, kind, payload: Bytes::new() }
 }
@@ -97,6 +118,19 @@ impl Config {
             if self.duels && max_epoch > 0 {
                 out.push(Action::Start(max_epoch));
             }
+            if let Some(l) = self.lease
+                && s.now >= s.replica.progress_at.saturating_add(l)
+            {
+                out.push(Action::StartQuiet(max_epoch + 1));
+            }
+        }
+        if self.lease.is_some() {
+            if s.now < self.ticks_max {
+                out.push(Action::Tick);
+            }
+            (0..STORAGE_NODES)
+                .filter(|&n| s.nodes[n].log.commit() > s.replica.applied)
+                .for_each(|n| out.push(Action::Pull(n)));
         }
         let fault = s.faults < self.faults_max;
         for (w, wr) in s.writers.iter().enumerate() {
@@ -113,6 +147,9 @@ impl Config {
                 Phase::Writing(p) => {
                     if wr.writes < self.writes_max {
                         out.push(Action::Write(w));
+                    }
+                    if self.lease.is_some() && wr.lease.renewals < RENEWALS_MAX {
+                        out.push(Action::Renew(w));
                     }
                     for (n, l) in wr.links.iter().enumerate() {
                         if !l.up {
@@ -160,6 +197,18 @@ impl Config {
     fn step(&self, s: &mut State, a: Action) -> Option<()> {
         match a {
             Action::Start(epoch) => s.writers.push(WriterM::new(Recovery::new(epoch, self.mode, self.rules))),
+            Action::StartQuiet(epoch) => {
+                let mut w = WriterM::new(Recovery::new(epoch, self.mode, self.rules));
+                w.lease.quiet = Some(s.replica.applied);
+                s.writers.push(w);
+            }
+            Action::Tick => s.now += 1,
+            Action::Pull(n) => {
+                let commit = s.nodes[n].log.commit();
+                if commit > s.replica.applied {
+                    s.replica = crate::state::ReplicaM { applied: commit, progress_at: s.now };
+                }
+            }
             Action::Prepare(w, n) => self.prepare(s, w, n)?,
             Action::Read(w) => self.read(s, w, false)?,
             Action::ReadFails(w) => {
@@ -168,10 +217,26 @@ impl Config {
             }
             Action::Write(w) => {
                 let wr = &mut s.writers[w];
+                // A client's command runs only while the lease holds.
+                if self.lease.is_some() && !wr.serving(s.now) {
+                    return None;
+                }
                 let Phase::Writing(p) = &mut wr.phase else { return None };
-                p.push(vec![record(p.last_lsn() + 1, wr.epoch, RecordKind::Effects)]);
+                let lsn = p.last_lsn() + 1;
+                p.push(vec![record(lsn, wr.epoch, RecordKind::Effects)]);
                 wr.log.push(wr.epoch);
                 wr.writes += 1;
+                wr.lease.pushed.insert(lsn, s.now);
+                s.ghost.client_writes.insert((lsn, wr.epoch));
+            }
+            Action::Renew(w) => {
+                let wr = &mut s.writers[w];
+                let Phase::Writing(p) = &mut wr.phase else { return None };
+                let lsn = p.last_lsn() + 1;
+                p.push(vec![record(lsn, wr.epoch, RecordKind::LeaseRenewal)]);
+                wr.log.push(wr.epoch);
+                wr.lease.renewals += 1;
+                wr.lease.pushed.insert(lsn, s.now);
             }
             Action::Append(w, n) => {
                 let wr = &mut s.writers[w];
@@ -240,11 +305,14 @@ impl Config {
             Ok((last_epoch, last_lsn)) => {
                 let p = Promised { last_epoch, last_lsn, commit_lsn: log.commit(), memory: log.memory() };
                 rec.on_promise(n, p);
+                wr.lease.promises.push(p);
             }
             Err(r) => rec.on_refused(n, r.current_epoch),
         }
         if let Step::Retry(epoch) = rec.step() {
+            let quiet = wr.lease.quiet;
             *wr = WriterM::new(Recovery::new(epoch, self.mode, self.rules));
+            wr.lease.quiet = quiet;
         }
         Some(())
     }
@@ -270,6 +338,16 @@ impl Config {
         let mut p = Pipeline::after_recovery(wr.epoch, self.mode, committed, suffix, limits());
         p.push(vec![record(a.last_lsn + 1, wr.epoch, RecordKind::LeaderChange)]);
         wr.log.push(wr.epoch);
+        if let Some(l) = self.lease {
+            // As `writer/src/replica.rs` campaign: a candidate whose quiet
+            // window covered everything an older writer can have seen
+            // committed serves at once; any other waits out their leases.
+            let most = sixfold_fabric::committed_at_most(&wr.lease.promises);
+            let seen_all = wr.lease.quiet.zip(most).is_some_and(|(quiet, most)| most <= quiet)
+                || (self.lease_unsafe && wr.lease.quiet.is_some());
+            wr.lease.not_before = if seen_all { 0 } else { s.now.saturating_add(l) };
+            wr.lease.pushed.insert(a.last_lsn + 1, s.now);
+        }
         for (n, l) in wr.links.iter_mut().enumerate() {
             l.up = true;
             p.on_connected(n);
@@ -398,6 +476,35 @@ fn observe(s: &mut State) {
     }
 }
 
+/// Renews leases as `writer/src/fabric.rs` does (a committed record of
+/// the writer's own holds its lease until its push time plus the lease),
+/// then notes two writers serving at once, and a serving writer that lacks
+/// an acknowledged client write (its reads would be stale).
+fn observe_leases(s: &mut State, l: u8) {
+    for wr in &mut s.writers {
+        let Phase::Writing(p) = &wr.phase else { continue };
+        let commit = p.commit_lsn();
+        for lsn in wr.lease.seen_commit + 1..=commit {
+            if let Some(&at) = wr.lease.pushed.get(&lsn) {
+                wr.lease.until = wr.lease.until.max(at.saturating_add(l));
+            }
+        }
+        wr.lease.seen_commit = wr.lease.seen_commit.max(commit);
+    }
+    let serving: Vec<&WriterM> = s.writers.iter().filter(|w| w.serving(s.now)).collect();
+    let g = &mut s.ghost;
+    g.two_serving |= serving.len() > 1;
+    for w in serving {
+        let has = |(lsn, e): &(Lsn, Epoch)| w.log.get(*lsn as usize - 1) == Some(e);
+        let acked_writes = g
+            .acked
+            .iter()
+            .filter(|(lsn, (e, _))| g.client_writes.contains(&(**lsn, *e)))
+            .map(|(lsn, (e, _))| (*lsn, *e));
+        g.stale_read |= !acked_writes.collect::<Vec<_>>().iter().all(has);
+    }
+}
+
 /// The checked model.
 pub struct LogModel(pub Config);
 
@@ -407,6 +514,9 @@ impl LogModel {
         let mut next = s.clone();
         self.0.step(&mut next, a)?;
         observe(&mut next);
+        if let Some(l) = self.0.lease {
+            observe_leases(&mut next, l);
+        }
         Some(next)
     }
 }
@@ -425,6 +535,7 @@ impl Action {
             Action::FlushTake(i) => Action::FlushTake(n(i)),
             Action::FlushWrite(i) => Action::FlushWrite(n(i)),
             Action::Fill(i, j) => Action::Fill(n(i), n(j)),
+            Action::Pull(i) => Action::Pull(n(i)),
             Action::Crash(i) => Action::Crash(n(i)),
             Action::Wipe(i) => Action::Wipe(n(i)),
             ref other => other.clone(),
@@ -442,6 +553,8 @@ impl stateright::Model for LogModel {
             writers: Vec::new(),
             faults: 0,
             ghost: Ghost::default(),
+            now: 0,
+            replica: Default::default(),
         }]
     }
 
@@ -455,6 +568,6 @@ impl stateright::Model for LogModel {
     }
 
     fn properties(&self) -> Vec<stateright::Property<Self>> {
-        crate::props::properties()
+        crate::props::properties(self.0.lease.is_some())
     }
 }

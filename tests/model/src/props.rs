@@ -21,18 +21,30 @@ fn logs_agree_below_commit(s: &State) -> bool {
     })
 }
 
-/// Every property, and two "sometimes" that show the model reaches the
-/// interesting states at all.
-pub fn properties() -> Vec<Property<LogModel>> {
-    vec![
+/// Every property, and "sometimes" ones that show the model reaches the
+/// interesting states at all (with `leases`, also: a candidate served at
+/// once after a quiet window, and a writer served after another had).
+pub fn properties(leases: bool) -> Vec<Property<LogModel>> {
+    let mut v = vec![
         Property::always("every acknowledged record is in every later writer's log", |_, s: &State| !s.ghost.lost_ack),
         Property::always("a record a reader may see is never replaced", |_, s: &State| !s.ghost.lost_visible),
         Property::always("commit never moves back", |_, s: &State| !s.ghost.commit_back),
         Property::always("at most one writer per epoch", |_, s: &State| !two_writers_in_one_epoch(s)),
         Property::always("node logs agree below their commit LSNs", |_, s: &State| logs_agree_below_commit(s)),
+        Property::always("at most one writer serves at any instant (leases)", |_, s: &State| !s.ghost.two_serving),
+        Property::always("a serving writer has every acknowledged write (leases)", |_, s: &State| !s.ghost.stale_read),
         Property::sometimes("a record is acknowledged", |_, s: &State| !s.ghost.acked.is_empty()),
         Property::sometimes("a later writer recovers after a record was acknowledged", |_, s: &State| {
             !s.ghost.acked.is_empty() && s.writers.iter().skip(1).any(|w| matches!(w.phase, Phase::Writing(_)))
         }),
-    ]
+    ];
+    if leases {
+        v.push(Property::sometimes("a candidate serves at once after a quiet window (leases)", |_, s: &State| {
+            s.writers.iter().any(|w| w.lease.quiet.is_some() && w.lease.not_before == 0 && w.serving(s.now))
+        }));
+        v.push(Property::sometimes("a writer serves after an earlier one did (leases)", |_, s: &State| {
+            s.writers.iter().skip(1).any(|w| w.serving(s.now)) && s.writers.iter().any(|w| w.lease.until > 0)
+        }));
+    }
+    v
 }

@@ -2,13 +2,15 @@
 //! model of its segment files and its flusher), the writers that ever ran
 //! (each a real [`Recovery`] or [`Pipeline`], and one link per node carrying
 //! real fabric [`Message`]s in order, as a QUIC stream does), the faults
-//! used, and the ghost record of what clients were told.
+//! used, and the ghost record of what clients were told. With leases: a
+//! clock, each writer's lease, and one replica's view of the log (a
+//! candidate's quiet window).
 //!
 //! Symmetry: storage nodes are interchangeable, so a state is replaced by
 //! the one whose nodes are sorted by a fingerprint of everything that
 //! concerns them ([`State::representative`]).
 
-use sixfold_fabric::{Pipeline, Recovery, STORAGE_NODES};
+use sixfold_fabric::{Pipeline, Promised, Recovery, STORAGE_NODES};
 use sixfold_storage_node::log::LogState;
 use sixfold_wire::{Epoch, Lsn, Memory};
 use std::collections::BTreeMap;
@@ -67,6 +69,38 @@ pub struct WriterM {
     pub writes: u8,
     /// One link per storage node.
     pub links: [Link; STORAGE_NODES],
+    /// The lease (with leases modelled).
+    pub lease: LeaseM,
+}
+
+/// A writer's lease, as `writer/src/lease.rs` keeps it, in clock ticks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct LeaseM {
+    /// When each of its own records (LSN) was pushed: a committed one
+    /// holds the lease until then plus the lease time.
+    pub pushed: BTreeMap<Lsn, u8>,
+    /// The lease holds while the clock is below this.
+    pub until: u8,
+    /// ... and not before this (waiting out the leases it fenced).
+    pub not_before: u8,
+    /// Commit LSN whose renewals were taken.
+    pub seen_commit: Lsn,
+    /// The promises of its recovery (for [`sixfold_fabric::committed_at_most`]).
+    pub promises: Vec<Promised>,
+    /// A candidate's quiet window: what its replica had applied when no
+    /// commit had been seen for a whole lease (none for a plain start).
+    pub quiet: Option<Lsn>,
+    /// `LeaseRenewal` records logged.
+    pub renewals: u8,
+}
+
+/// One replica's view: what it applied and when that last grew.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ReplicaM {
+    /// The last LSN applied.
+    pub applied: Lsn,
+    /// The clock when it last grew.
+    pub progress_at: u8,
 }
 
 /// What clients and readers were shown, and violations seen.
@@ -85,6 +119,12 @@ pub struct Ghost {
     pub lost_visible: bool,
     /// A node's commit LSN went back while it was up.
     pub commit_back: bool,
+    /// Two writers served at the same tick.
+    pub two_serving: bool,
+    /// A serving writer lacked an acknowledged client write (a stale read).
+    pub stale_read: bool,
+    /// Records that are client writes: `(lsn, epoch)`.
+    pub client_writes: std::collections::BTreeSet<(Lsn, Epoch)>,
 }
 
 /// The whole model state.
@@ -98,6 +138,10 @@ pub struct State {
     pub faults: u8,
     /// What was observed.
     pub ghost: Ghost,
+    /// The clock (ticks), with leases modelled.
+    pub now: u8,
+    /// The replica whose quiet windows candidates start from.
+    pub replica: ReplicaM,
 }
 
 impl NodeM {
@@ -139,7 +183,13 @@ impl WriterM {
             log: Vec::new(),
             writes: 0,
             links: Default::default(),
+            lease: LeaseM::default(),
         }
+    }
+
+    /// Whether this writer serves reads and writes at `now`.
+    pub fn serving(&self, now: u8) -> bool {
+        matches!(self.phase, Phase::Writing(_)) && now >= self.lease.not_before && now < self.lease.until
     }
 }
 
