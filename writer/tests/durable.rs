@@ -64,6 +64,9 @@ fn no_dirty_reads_and_writes_resume_when_a_node_returns() {
     let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let mut args = fabric.server_args();
     args.extend(["--metrics-listen".to_string(), metrics.to_string()]);
+    // A lease longer than the pause below: this test is about dirty reads
+    // (with three nodes paused nothing commits, so a short lease lapses).
+    args.extend(["--lease-ms", "10000", "--lease-renew-ms", "500"].map(String::from));
     let _server = sixfold_on(port, &args);
     let mut b = client(port);
     let _: () = b.set("k", "old").unwrap();
