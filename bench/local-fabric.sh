@@ -16,7 +16,7 @@ for i in 1 2 3 4 5 6; do
 done
 storage_args=(--certs "$work/certs")
 for i in 1 2 3 4 5 6; do storage_args+=(--storage "127.0.0.1:$((17500 + i))"); done
-"$bin/sixfold-server" --listen 127.0.0.1:$sixfold_port "${storage_args[@]}" 2>"$work/server.log" &
+"$bin/sixfold-server" --role writer --listen 127.0.0.1:$sixfold_port "${storage_args[@]}" 2>"$work/server.log" &
 pids+=($!)
 
 # wait_port <port>: until it answers PING (30 s at most).

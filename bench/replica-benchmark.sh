@@ -16,7 +16,7 @@ cargo build --release -q -p sixfold-writer -p sixfold-storage-node -p sixfold-be
 bin=${CARGO_TARGET_DIR:-target}/release
 . bench/local-fabric.sh
 wait_port $sixfold_port
-"$bin/sixfold-server" --role replica --zone b --writer 127.0.0.1:$sixfold_port --listen 127.0.0.1:$replica_port \
+"$bin/sixfold-server" --role replica --replica-reads-any --zone b --writer 127.0.0.1:$sixfold_port --listen 127.0.0.1:$replica_port \
   "${storage_args[@]}" 2>"$work/replica.log" &
 pids+=($!)
 redis-server --port $mem_port --bind 127.0.0.1 --save "" --appendonly no >/dev/null &

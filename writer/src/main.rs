@@ -102,6 +102,12 @@ struct Args {
     /// lease (below --lease-ms).
     #[arg(long, default_value_t = LeaseSettings::default().drift_ms)]
     clock_drift_ms: u64,
+    /// Replicas serve reads of keys to every connection (as a standalone
+    /// Redis replica does; a client may read older data than it wrote), not
+    /// only to those that sent READONLY (Redis Cluster's rule, the default:
+    /// others get -MOVED to the writer).
+    #[arg(long)]
+    replica_reads_any: bool,
     /// `--role replica`: take over as writer, in place, once nothing was
     /// committed for longer than the writer's lease (as `--role auto` does).
     /// Every data node of a shard needs the same --lease-ms and
@@ -118,6 +124,7 @@ fn main() -> anyhow::Result<()> {
         maxmemory_bytes: a.maxmemory,
         maxclients: a.maxclients,
         proto_max_bulk_len: a.proto_max_bulk_len,
+        replica_reads_any: a.replica_reads_any,
         ..Config::default()
     };
     let seed = a.seed.unwrap_or_else(|| {

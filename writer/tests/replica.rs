@@ -262,3 +262,30 @@ fn wait_counts_replicas_and_cluster_clients_read_from_them() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// By default a replica redirects a plain connection's reads of keys to
+/// the writer (Redis Cluster's rule) and serves READONLY ones; with
+/// `--replica-reads-any` it serves every connection, as a standalone Redis
+/// replica does.
+#[test]
+fn replicas_serve_reads_to_readonly_connections_or_to_all_with_the_flag() {
+    let s = shard("reads-any", &["--replica-reads-any"]);
+    let mut c = client(s.writer.port);
+    let _: () = c.set("k", "v").unwrap();
+    while info_field(s.writer.port, "connected_slaves") < 2 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(redis::cmd("WAIT").arg(2).arg(5000).query::<i64>(&mut c).unwrap(), 2);
+    let mut plain = client(s.replicas[0].port);
+    assert_eq!(plain.get::<_, String>("k").unwrap(), "v", "a plain connection reads from the replica");
+    let err = plain.set::<_, _, ()>("k", "w").unwrap_err();
+    assert_eq!(err.code(), Some("MOVED"), "writes are still redirected: {err}");
+    drop(s);
+    let s = shard("reads-readonly", &[]);
+    let mut plain = client(s.replicas[0].port);
+    let err = plain.get::<_, String>("k").unwrap_err();
+    assert_eq!(err.code(), Some("MOVED"), "without the flag a plain read is redirected: {err}");
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut plain).unwrap(), 0, "keyless reads are served");
+    let mut ro = replica_client(s.replicas[0].port);
+    assert_eq!(ro.get::<_, Option<String>>("k").unwrap(), None, "a READONLY connection reads from the replica");
+}

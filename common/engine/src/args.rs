@@ -61,3 +61,9 @@ pub fn timeout_ms(b: &[u8]) -> Result<u64, CmdError> {
     }
     Ok((t * 1000.0).ceil() as u64)
 }
+
+/// A command's arguments from its words (`"SET k v"`), for tests.
+#[cfg(test)]
+pub(crate) fn words(s: &str) -> Vec<Bytes> {
+    s.split(' ').map(|w| Bytes::from(w.to_string())).collect()
+}

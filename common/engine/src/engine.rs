@@ -43,6 +43,10 @@ pub struct Config {
     /// `host:port` clients reach this node at (CLUSTER replies; default
     /// `127.0.0.1:<port>`).
     pub announce: Option<String>,
+    /// A replica serves reads of keys to every connection, as a standalone
+    /// Redis replica does (possibly stale for a client that just wrote to
+    /// the writer), not only to READONLY ones.
+    pub replica_reads_any: bool,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             durability: "none".into(),
             replica_of: None,
             announce: None,
+            replica_reads_any: false,
         }
     }
 }
@@ -605,7 +610,7 @@ impl Engine {
             return Some(Frame::error("NOAUTH Authentication required."));
         }
         if let Some(writer) = &self.config.replica_of
-            && (spec.has("write") || (!s.readonly && names_keys(spec, args)))
+            && (spec.has("write") || (!s.readonly && !self.config.replica_reads_any && names_keys(spec, args)))
         {
             // Redis Cluster's rule: a replica redirects writes, and reads
             // of keys on connections that did not ask for READONLY, to the

@@ -103,10 +103,7 @@ pub fn failover(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(s: &str) -> Vec<Bytes> {
-        s.split(' ').map(|w| Bytes::from(w.to_string())).collect()
-    }
+    use crate::args::words as args;
 
     #[test]
     fn parses_redis_syntax_and_its_errors() {

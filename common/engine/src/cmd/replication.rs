@@ -161,10 +161,7 @@ pub fn readonly(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(s: &str) -> Vec<Bytes> {
-        s.split(' ').map(|w| Bytes::from(w.to_string())).collect()
-    }
+    use crate::args::words as args;
 
     #[test]
     fn parses_wait_and_waitaof() {
