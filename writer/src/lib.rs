@@ -2,9 +2,11 @@
 //! As the writer, every write is logged to the six storage nodes and its
 //! reply held until four hold it ([`durable`], [`fabric`]); `--durability
 //! none` is the memory-only benchmark mode. The durable writer serves only
-//! while its lease holds ([`lease`]). As a replica (`--role replica`)
-//! it applies the committed log pulled from the storage nodes ([`replica`])
-//! and serves reads.
+//! while its lease holds ([`lease`]) and hands over on FAILOVER
+//! ([`handover`]). Durable data nodes elect their writer; the others are
+//! replicas that apply the committed log pulled from the storage nodes and
+//! serve reads, take over when the writer fails, and a fenced writer
+//! becomes one again ([`replica`]).
 //!
 //! Threads: tokio tasks, one per connection, read and decode requests and
 //! run them on the engine behind one lock ([`core`]): commands execute one

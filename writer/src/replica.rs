@@ -2,9 +2,11 @@
 //! the storage nodes into a bounded channel; the apply task applies each
 //! batch to the engine under the core lock, so reads on this node see the
 //! log's effects in order, never above the commit LSN, never going back.
-//! Write commands get `-MOVED` (the engine's replica mode). With
-//! `--failover`, a replica that sees nothing committed for longer than the
-//! writer's lease takes over as writer in place ([`campaign`]).
+//! Write commands get `-MOVED` (the engine's replica mode). A data node's
+//! life is one loop ([`roles`]): replicate; take over as writer in place
+//! once nothing was committed for longer than the writer's lease, or when
+//! the writer hands over ([`campaign`]); serve until fenced; become a
+//! replica in place again.
 
 use crate::core::Shared;
 use sixfold_net::tls::{TlsFiles, client_endpoint};
