@@ -226,8 +226,10 @@ impl Config {
                 p.push(vec![record(lsn, wr.epoch, RecordKind::Effects)]);
                 wr.log.push(wr.epoch);
                 wr.writes += 1;
-                wr.lease.pushed.insert(lsn, s.now);
-                s.ghost.client_writes.insert((lsn, wr.epoch));
+                if self.lease.is_some() {
+                    wr.lease.pushed.insert(lsn, s.now);
+                    s.ghost.client_writes.insert((lsn, wr.epoch));
+                }
             }
             Action::Renew(w) => {
                 let wr = &mut s.writers[w];
@@ -305,7 +307,14 @@ impl Config {
             Ok((last_epoch, last_lsn)) => {
                 let p = Promised { last_epoch, last_lsn, commit_lsn: log.commit(), memory: log.memory() };
                 rec.on_promise(n, p);
-                wr.lease.promises.push(p);
+                if self.lease.is_some() {
+                    // In a canonical order: which node answered first does
+                    // not matter to `committed_at_most`, and states that
+                    // differ only in it are one.
+                    wr.lease.promises.push(p);
+                    let key = |p: &Promised| (p.last_epoch, p.last_lsn, p.commit_lsn, p.memory as u8);
+                    wr.lease.promises.sort_unstable_by_key(key);
+                }
             }
             Err(r) => rec.on_refused(n, r.current_epoch),
         }

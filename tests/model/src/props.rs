@@ -31,14 +31,18 @@ pub fn properties(leases: bool) -> Vec<Property<LogModel>> {
         Property::always("commit never moves back", |_, s: &State| !s.ghost.commit_back),
         Property::always("at most one writer per epoch", |_, s: &State| !two_writers_in_one_epoch(s)),
         Property::always("node logs agree below their commit LSNs", |_, s: &State| logs_agree_below_commit(s)),
-        Property::always("at most one writer serves at any instant (leases)", |_, s: &State| !s.ghost.two_serving),
-        Property::always("a serving writer has every acknowledged write (leases)", |_, s: &State| !s.ghost.stale_read),
         Property::sometimes("a record is acknowledged", |_, s: &State| !s.ghost.acked.is_empty()),
         Property::sometimes("a later writer recovers after a record was acknowledged", |_, s: &State| {
             !s.ghost.acked.is_empty() && s.writers.iter().skip(1).any(|w| matches!(w.phase, Phase::Writing(_)))
         }),
     ];
     if leases {
+        v.push(Property::always("at most one writer serves at any instant (leases)", |_, s: &State| {
+            !s.ghost.two_serving
+        }));
+        v.push(Property::always("a serving writer has every acknowledged write (leases)", |_, s: &State| {
+            !s.ghost.stale_read
+        }));
         v.push(Property::sometimes("a candidate serves at once after a quiet window (leases)", |_, s: &State| {
             s.writers.iter().any(|w| w.lease.quiet.is_some() && w.lease.not_before == 0 && w.serving(s.now))
         }));
