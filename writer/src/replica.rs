@@ -327,9 +327,9 @@ async fn campaign(
     }
 }
 
-/// Returns once nothing new was applied for longer than the writer's lease
-/// could last (see [`campaign`]): the LSN applied through that quiet
-/// window; or once the writer asked this replica to take over (`handover`:
+/// Returns once nothing new was applied, and the writer (asked with ROLE)
+/// reported no newer commit, for longer than the writer's lease could last
+/// (see [`campaign`]): the LSN applied through that quiet window; or once the writer asked this replica to take over (`handover`:
 /// FAILOVER) and it applied what the writer logged: `None`.
 async fn wait_for_lapse(
     stats: &ReplicaStats,
@@ -339,9 +339,20 @@ async fn wait_for_lapse(
 ) -> Option<sixfold_wire::Lsn> {
     let quiet = std::time::Duration::from_millis(t.lease.takeover_after_ms());
     let mut last = (stats.applied_lsn.load(Ordering::Relaxed), Instant::now());
+    let mut writer_commit = stats.writer_commit.load(Ordering::Relaxed);
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(CAMPAIGN_CHECK_MS)).await;
         let applied = stats.applied_lsn.load(Ordering::Relaxed);
+        // The writer, asked directly, still commits: it is alive and holds
+        // its lease, even if the storage node this replica reads from
+        // stopped hearing from it. The window starts again (later, with
+        // the same applied LSN: R12 stays sound).
+        let heard = stats.writer_commit.load(Ordering::Relaxed);
+        if heard > writer_commit {
+            writer_commit = heard;
+            last.1 = Instant::now();
+            continue;
+        }
         let asked = handover.load(Ordering::Relaxed);
         if asked > 0 && applied >= asked {
             handover.store(0, Ordering::Relaxed);

@@ -16,8 +16,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-/// How often the writer's ROLE is read.
-const ROLE_EVERY_MS: u64 = 1_000;
+/// How often the writer's ROLE is read (well within a lease: a replica
+/// whose storage node stopped hearing from the writer still sees the
+/// writer's commit LSN grow, and does not campaign).
+const ROLE_EVERY_MS: u64 = 200;
 /// Pause before reconnecting.
 const RECONNECT_MS: u64 = 500;
 /// Most reply bytes buffered from the writer.
