@@ -95,17 +95,9 @@ pub fn now_ms() -> i64 {
 
 impl Shared {
     /// A new core; `stopped` is notified once SHUTDOWN ran.
+    /// A writer's log is installed later ([`Shared::promote`]).
     pub fn new(cfg: Config, seed: u64, limits: Arc<SharedLimits>, stopped: Arc<Notify>) -> Shared {
-        Shared::with_engine(Engine::new(cfg, seed), None, limits, stopped)
-    }
-
-    /// A core around an engine (rebuilt from the log), with its durable log.
-    pub fn with_engine(
-        mut engine: Engine,
-        log: Option<(Log, Duration)>,
-        limits: Arc<SharedLimits>,
-        stopped: Arc<Notify>,
-    ) -> Shared {
+        let mut engine = Engine::new(cfg, seed);
         engine.set_memory_probe(memory_probe());
         let core = Core {
             engine,
@@ -117,11 +109,7 @@ impl Shared {
             stopped,
             takeover: Arc::new(AtomicU64::new(0)),
         };
-        let shared = Shared(Arc::new(Mutex::new(core)), Arc::new(RwLock::new(None)));
-        if let Some((l, t)) = log {
-            shared.install(l, t);
-        }
-        shared
+        Shared(Arc::new(Mutex::new(core)), Arc::new(RwLock::new(None)))
     }
 
     /// Makes this core a durable writer's: writes are logged to `log`,

@@ -19,8 +19,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// A writer's id on the fabric (a replica that takes over keeps its own).
-pub const WRITER_NODE_ID: u32 = 1000;
 /// Pause between retries while fewer than four nodes answer.
 const RETRY_MS: u64 = 1_000;
 /// Record bytes asked for per Read during recovery.
