@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 struct Slot {
     args: Vec<String>,
     bin: PathBuf,
+    /// Where its stderr goes (appended to across restarts).
+    log: PathBuf,
     child: Option<Child>,
 }
 
@@ -25,7 +27,7 @@ impl Slot {
     /// program and its arguments, e.g. `fiu-run`) when given, with `extra`
     /// arguments after its own.
     fn start(&mut self, net: &Net, i: usize, wrapper: &[String], extra: &[&str]) -> std::io::Result<()> {
-        self.child = Some(spawn(net, i, &self.bin, &self.args, wrapper, extra)?);
+        self.child = Some(spawn(net, i, (&self.bin, &self.log), &self.args, wrapper, extra)?);
         Ok(())
     }
 
@@ -48,11 +50,11 @@ impl Slot {
 }
 
 /// Spawns `bin` with `args` and `extra` as process `i` of `net`, under
-/// `wrapper` when given; its output is discarded.
+/// `wrapper` when given; its stderr is appended to `log`.
 fn spawn(
     net: &Net,
     i: usize,
-    bin: &Path,
+    (bin, log): (&Path, &Path),
     args: &[String],
     wrapper: &[String],
     extra: &[&str],
@@ -65,7 +67,8 @@ fn spawn(
         }
         None => net.command(i, bin),
     };
-    cmd.args(args).args(extra).env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn()
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    cmd.args(args).args(extra).env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(log).spawn()
 }
 
 /// Six storage nodes, a writer and a replica.
@@ -147,6 +150,8 @@ impl Cluster {
             .status()?;
         anyhow::ensure!(status.success(), "gen-certs failed");
         let certs = dir.join("certs").display().to_string();
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs)?;
         let net = Net::new(PROCESSES);
         let addrs: Vec<SocketAddr> = (0..STORAGE_NODES).map(|i| net.listen_addr(i, true, STORAGE_PORT)).collect();
         let mut slots = Vec::new();
@@ -158,7 +163,8 @@ impl Cluster {
             for (_, p) in addrs.iter().enumerate().filter(|(j, _)| *j != i) {
                 args.extend(["--peer".into(), p.to_string()]);
             }
-            slots.push(Slot { args, bin: bins.join("sixfold-storage"), child: None });
+            let log = logs.join(format!("storage-{}.log", i + 1));
+            slots.push(Slot { args, bin: bins.join("sixfold-storage"), log, child: None });
         }
         let mut storage = vec!["--certs".to_string(), certs];
         for a in &addrs {
@@ -169,7 +175,8 @@ impl Cluster {
             let mut a = vec!["--listen".to_string(), listen.to_string(), "--zone".into(), zone.into()];
             a.extend(["--commit-timeout-ms".into(), "1000".into()]);
             a.extend(storage.clone());
-            slots.push(Slot { args: a, bin: bins.join("sixfold-server"), child: None });
+            let log = logs.join(format!("data-{zone}.log"));
+            slots.push(Slot { args: a, bin: bins.join("sixfold-server"), log, child: None });
         }
         let mut c = Cluster { dir, writer, replica, net, slots };
         // Only the first start of a storage node is a new cluster's: a node
@@ -276,7 +283,12 @@ impl Cluster {
         if let Some(i) = args.iter().position(|a| a == "--listen") {
             args[i + 1] = listen.to_string();
         }
-        Ok((spawn(&self.net, i, &self.slots[i].bin, &args, &[], &["--role", "writer"])?, listen))
+        Ok((spawn(&self.net, i, (&self.slots[i].bin, &self.slots[i].log), &args, &[], &["--role", "writer"])?, listen))
+    }
+
+    /// Where the processes' logs are.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.dir.join("logs")
     }
 
     /// The data directory of storage node `i`.

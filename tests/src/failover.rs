@@ -175,8 +175,8 @@ pub fn kill_writers(
         threads.push(std::thread::spawn(move || writer_client(addrs, p + 1, seed ^ p, &stop, &rec, &clock)));
     }
     {
-        let (rec, stop, addr) = (rec.clone(), stop.clone(), c.replica);
-        threads.push(std::thread::spawn(move || replica_reader(addr, &stop, &rec)));
+        let (rec, stop, addr, clock) = (rec.clone(), stop.clone(), c.replica, clock.clone());
+        threads.push(std::thread::spawn(move || replica_reader(addr, &stop, &rec, &clock)));
     }
     let py = start_py(&c);
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);

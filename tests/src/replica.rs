@@ -25,6 +25,15 @@ pub enum ReplicaError {
     },
 }
 
+impl ReplicaError {
+    /// Position of the offending read.
+    pub fn index(&self) -> usize {
+        match self {
+            ReplicaError::Unknown { index, .. } | ReplicaError::Backwards { index, .. } => *index,
+        }
+    }
+}
+
 /// `order`: the values the key took on the writer, oldest first; `reads`:
 /// what one client read from one replica, in time order (`None`: missing).
 pub fn check_monotonic(order: &[u64], reads: &[Option<u64>]) -> Result<(), ReplicaError> {

@@ -60,8 +60,8 @@ pub fn run(name: &str, seed: u64, duration: Duration, nemeses: &[Nemesis], overl
         threads.push(std::thread::spawn(move || writer_client(addrs, p + 1, seed ^ p, &stop, &rec, &clock)));
     }
     {
-        let (rec, stop, port) = (rec.clone(), stop.clone(), cluster.replica);
-        threads.push(std::thread::spawn(move || replica_reader(port, &stop, &rec)));
+        let (rec, stop, port, clock) = (rec.clone(), stop.clone(), cluster.replica, clock.clone());
+        threads.push(std::thread::spawn(move || replica_reader(port, &stop, &rec, &clock)));
     }
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let ctx = Ctx { rec: rec.clone(), clock: clock.clone(), anomalies: Arc::new(Mutex::new(Vec::new())) };
@@ -76,6 +76,9 @@ pub fn run(name: &str, seed: u64, duration: Duration, nemeses: &[Nemesis], overl
     let mut violations = found.violations;
     violations.extend(ctx.anomalies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.iter().cloned());
     notes.extend(found.notes);
+    if found.lost > 0 || !violations.is_empty() {
+        notes.push(keep_logs(&cluster));
+    }
     Ok(Report {
         ops: rec.ops.load(Ordering::Relaxed),
         secs,
@@ -87,6 +90,24 @@ pub fn run(name: &str, seed: u64, duration: Duration, nemeses: &[Nemesis], overl
         notes,
         history_path: save(&cluster, &rec)?,
     })
+}
+
+/// Copies the processes' logs out of the cluster's directory (removed when
+/// the cluster is dropped); returns a note saying where.
+fn keep_logs(c: &Cluster) -> String {
+    let name = c.dir.file_name().and_then(|n| n.to_str()).unwrap_or("run");
+    let to = std::env::temp_dir().join(format!("sixfold-logs-{name}"));
+    let copied = std::fs::create_dir_all(&to).and_then(|()| {
+        for e in std::fs::read_dir(c.logs_dir())? {
+            let e = e?;
+            std::fs::copy(e.path(), to.join(e.file_name()))?;
+        }
+        Ok(())
+    });
+    match copied {
+        Ok(()) => format!("process logs: {}", to.display()),
+        Err(e) => format!("process logs not kept: {e}"),
+    }
 }
 
 fn heal(c: &mut Cluster) -> anyhow::Result<()> {
@@ -135,7 +156,8 @@ fn unavailable(rec: &Recorded, end: Nanos) -> anyhow::Result<(f64, f64)> {
     Ok((total as f64 / 1e9, longest as f64 / 1e9))
 }
 
-/// Writes the register history as text next to the system temp directory.
+/// Writes the register history and the replica's reads of the counter as
+/// text into the system temp directory.
 fn save(c: &Cluster, rec: &Recorded) -> anyhow::Result<std::path::PathBuf> {
     let path = std::env::temp_dir()
         .join(format!("sixfold-history-{}.txt", c.dir.file_name().and_then(|n| n.to_str()).unwrap_or("run")));
@@ -146,6 +168,9 @@ fn save(c: &Cluster, rec: &Recorded) -> anyhow::Result<std::path::PathBuf> {
             "{} {} {:?} {} {} {:?}",
             call.process, call.key, call.op, call.invoked, call.completed, call.outcome
         );
+    }
+    for (at, v) in rec.replica_reads.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.iter() {
+        let _ = writeln!(out, "replica GET {} at {at}: {v:?}", crate::workload::COUNTER);
     }
     std::fs::write(&path, out)?;
     Ok(path)

@@ -10,6 +10,7 @@
 
 use crate::appends::{AppendError, check_increments, check_list};
 use crate::cluster::{Cluster, REPLICA, STORAGE_NODES, WRITER};
+use crate::history::Nanos;
 use crate::register::{Verdict, check};
 use crate::replica::check_monotonic;
 use crate::workload::{COUNTER, INCREMENTS, LISTS, Recorded};
@@ -80,9 +81,11 @@ pub fn verify(c: &mut Cluster, rec: &Recorded) -> anyhow::Result<Findings> {
     }
     // The counter took the values 1..=value, in that order, on the writer.
     let order: Vec<u64> = (1..=value).collect();
-    let reads = rec.replica_reads.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let (times, reads): (Vec<Nanos>, Vec<Option<u64>>) =
+        rec.replica_reads.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.iter().copied().unzip();
     if let Err(e) = check_monotonic(&order, &reads) {
-        f.violations.push(format!("replica: {e}"));
+        let at = times.get(e.index()).map_or(0.0, |t| *t as f64 / 1e9);
+        f.violations.push(format!("replica: {e} (at {at:.3} s; the counter ended at {value})"));
     }
     let commit = same_digest(c, (writer, &mut conn), &mut f)?;
     compare_logs(c, commit, &mut f)?;

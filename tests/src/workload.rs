@@ -40,7 +40,7 @@ pub struct Recorded {
     /// Increments: unique id and outcome.
     pub increments: Mutex<Vec<(u64, Outcome)>>,
     /// Values of the counter read from the replica, in order.
-    pub replica_reads: Mutex<Vec<Option<u64>>>,
+    pub replica_reads: Mutex<Vec<(Nanos, Option<u64>)>>,
     /// Operations completed (any outcome).
     pub ops: AtomicU64,
 }
@@ -220,7 +220,7 @@ fn increment(c: &mut redis::Connection, id: u64) -> redis::RedisResult<Vec<i64>>
 }
 
 /// Reads the counter from the replica until `stop`.
-pub fn replica_reader(addr: SocketAddr, stop: &AtomicBool, rec: &Recorded) {
+pub fn replica_reader(addr: SocketAddr, stop: &AtomicBool, rec: &Recorded, clock: &Clock) {
     while !stop.load(Ordering::Relaxed) {
         let Some(mut c) = connect(addr) else {
             std::thread::sleep(Duration::from_millis(50));
@@ -232,7 +232,7 @@ pub fn replica_reader(addr: SocketAddr, stop: &AtomicBool, rec: &Recorded) {
         }
         while !stop.load(Ordering::Relaxed) {
             let Ok(v) = redis::cmd("GET").arg(COUNTER).query::<Option<u64>>(&mut c) else { break };
-            rec.replica_reads.lock().map(|mut g| g.push(v)).ok();
+            rec.replica_reads.lock().map(|mut g| g.push((clock.now(), v))).ok();
             std::thread::sleep(Duration::from_millis(2));
         }
     }

@@ -115,8 +115,7 @@ impl Shared {
     /// Makes this core a durable writer's: writes are logged to `log`,
     /// replies wait for their commit (at most `commit_timeout`), INFO shows
     /// the log's figures.
-    fn install(&self, log: Log, commit_timeout: Duration) {
-        let mut core = self.lock();
+    fn install(&self, core: &mut Core, log: Log, commit_timeout: Duration) {
         let (stats, registry, lease, epoch) =
             (log.stats.clone(), core.replicas.clone(), log.lease.clone(), log.epoch());
         core.engine.set_info_extra(Box::new(move |section| {
@@ -157,10 +156,12 @@ impl Shared {
 
     /// A replica's core becomes the writer's, in place: its engine (with
     /// the data it applied and its clients) now executes writes, logged to
-    /// `log`.
+    /// `log`. One lock: no command runs as a writer's before its effects
+    /// have a log to go to.
     pub fn promote(&self, log: Log, commit_timeout: Duration) {
-        self.lock().engine.promote("fabric");
-        self.install(log, commit_timeout);
+        let mut core = self.lock();
+        core.engine.promote("fabric");
+        self.install(&mut core, log, commit_timeout);
     }
 
     /// The commit LSN and timeout, while this node is the durable writer.

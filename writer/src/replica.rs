@@ -295,7 +295,7 @@ async fn campaign(
             let handover = core.lock().takeover_flag();
             quiet_from = wait_for_lapse(stats, &t, &s.announce, &handover).await;
         }
-        tasks.iter().for_each(JoinHandle::abort);
+        stop_all(std::mem::take(&mut tasks)).await;
         let applied = stats.applied_lsn.load(Ordering::Relaxed);
         tracing::warn!(applied, "no record committed for longer than the writer's lease: taking over");
         let me = (REPLICA_NODE_ID, s.announce.clone());
@@ -324,6 +324,16 @@ async fn campaign(
                 now = false;
             }
         }
+    }
+}
+
+/// Aborts `tasks` and waits until each has ended: an aborted task runs on
+/// until its next await, and the apply task may apply a batch or more
+/// meanwhile, so the applied LSN is final only after this.
+async fn stop_all(tasks: Vec<JoinHandle<()>>) {
+    tasks.iter().for_each(JoinHandle::abort);
+    for t in tasks {
+        let _ = t.await;
     }
 }
 

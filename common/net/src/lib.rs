@@ -1,11 +1,13 @@
 //! Sixfold's fabric network layer: QUIC endpoints (quinn) with mutual TLS
 //! (rustls, ring) under a cluster CA ([`tls`]), certificate generation for
-//! development clusters ([`certs`]), and framed message streams ([`framed`]).
+//! development clusters ([`certs`]), framed message streams ([`framed`]),
+//! and local ports for processes that restart on the same port ([`ports`]).
 //! A peer without a certificate signed by the cluster CA is refused during
 //! the handshake.
 
 pub mod certs;
 pub mod framed;
+pub mod ports;
 pub mod tls;
 
 /// A network-layer failure.

@@ -8,7 +8,7 @@ use sixfold_fabric::{AppendError, Appender};
 use sixfold_net::framed;
 use sixfold_net::tls::{TlsFiles, client_endpoint, connect};
 use sixfold_wire::{Lsn, Message, Record, RecordKind, Role, decode_run};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,8 +34,8 @@ impl Drop for Cluster {
     }
 }
 
-fn free_udp_port() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+fn free_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], sixfold_net::ports::unused_local_port().unwrap()))
 }
 
 impl Cluster {
@@ -56,9 +56,8 @@ impl Cluster {
             .status()
             .unwrap();
         assert!(status.success());
-        let addrs: Vec<SocketAddr> = (0..6).map(|_| free_udp_port()).collect();
-        let metrics =
-            (0..6).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()).collect();
+        let addrs: Vec<SocketAddr> = (0..6).map(|_| free_port()).collect();
+        let metrics = (0..6).map(|_| free_port()).collect();
         let mut c = Cluster { dir, addrs, metrics, procs: (0..6).map(|_| None).collect() };
         for i in 0..6 {
             c.start(i);

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use sixfold_resp::{Frame, decode_frame};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,7 @@ pub fn replica_client(port: u16) -> redis::Connection {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    sixfold_net::ports::unused_local_port().unwrap()
 }
 
 fn wait_ready(port: u16, child: &mut Child) {
@@ -167,7 +167,7 @@ impl Fabric {
         let mut gen_certs = Command::new(storage_bin());
         gen_certs.args(["gen-certs", "--dir"]).arg(dir.join("certs")).stdout(Stdio::null());
         assert!(gen_certs.status().unwrap().success());
-        let addrs = (0..6).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()).collect();
+        let addrs = (0..6).map(|_| SocketAddr::from(([127, 0, 0, 1], free_port()))).collect();
         let mut f = Fabric { dir, addrs, nodes: (0..6).map(|_| None).collect() };
         for i in 0..6 {
             f.start_node(i);
