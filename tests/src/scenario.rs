@@ -48,9 +48,23 @@ const CLIENTS: u64 = 4;
 const UNAVAILABLE_AFTER: Nanos = 1_000_000_000;
 
 /// Runs a scenario with at most `overlap` faults held at once.
+/// A run that fails keeps its processes' logs ([`keep_logs`]).
 pub fn run(name: &str, seed: u64, duration: Duration, nemeses: &[Nemesis], overlap: usize) -> anyhow::Result<Report> {
     let mut cluster = Cluster::start(name)?;
-    let (nemeses, mut notes) = available(&cluster, nemeses);
+    exercise(&mut cluster, seed, duration, nemeses, overlap).map_err(|e| {
+        let kept = keep_logs(&cluster);
+        e.context(kept)
+    })
+}
+
+fn exercise(
+    cluster: &mut Cluster,
+    seed: u64,
+    duration: Duration,
+    nemeses: &[Nemesis],
+    overlap: usize,
+) -> anyhow::Result<Report> {
+    let (nemeses, mut notes) = available(cluster, nemeses);
     notes.insert(0, cluster.net.describe());
     let (rec, clock, stop) = (Arc::new(Recorded::default()), Arc::new(Clock::new()), Arc::new(AtomicBool::new(false)));
     let mut threads = Vec::new();
@@ -65,14 +79,14 @@ pub fn run(name: &str, seed: u64, duration: Duration, nemeses: &[Nemesis], overl
     }
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let ctx = Ctx { rec: rec.clone(), clock: clock.clone(), anomalies: Arc::new(Mutex::new(Vec::new())) };
-    let timeline = schedule(&mut cluster, &ctx, &mut rng, duration, &nemeses, overlap.max(1))?;
+    let timeline = schedule(cluster, &ctx, &mut rng, duration, &nemeses, overlap.max(1))?;
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
     }
     let secs = clock.now() as f64 / 1e9;
-    heal(&mut cluster)?;
-    let found = verify(&mut cluster, &rec)?;
+    heal(cluster)?;
+    let found = verify(cluster, &rec)?;
     let mut violations = found.violations;
     violations.extend(ctx.anomalies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.iter().cloned());
     notes.extend(found.notes);

@@ -110,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         lease: cli.lease_ticks,
         ticks_max: cli.ticks,
         lease_unsafe: cli.lease_unsafe,
+        enabled_only: cli.simulate.is_some(),
         rules: match cli.rules {
             RuleSet::Safe => Rules::Safe,
             RuleSet::Unsafe => Rules::Unsafe,

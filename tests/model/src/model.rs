@@ -47,6 +47,12 @@ pub struct Config {
     /// A candidate after a quiet window serves at once whatever the
     /// promises tell (the rule without its condition, to show why it has one).
     pub lease_unsafe: bool,
+    /// List only actions that change the state. Stateright's random walks
+    /// record a chosen action by its index in a list from which the
+    /// actions that did nothing were already removed, but replay a found
+    /// path by index in the full list: a listed action that does nothing
+    /// makes that replay go wrong ("Unable to reconstruct a `Path`").
+    pub enabled_only: bool,
 }
 
 /// One step.
@@ -568,7 +574,10 @@ impl stateright::Model for LogModel {
     }
 
     fn actions(&self, s: &State, out: &mut Vec<Action>) {
-        self.0.actions(s, out)
+        self.0.actions(s, out);
+        if self.0.enabled_only {
+            out.retain(|a| self.0.step(&mut s.clone(), a.clone()).is_some());
+        }
     }
 
     fn next_state(&self, s: &State, a: Action) -> Option<State> {
