@@ -8,6 +8,7 @@ use crate::report::{HEADER, Line};
 use crate::runner::{RunSettings, run};
 use crate::workload::{KeyPattern, Workload};
 use anyhow::Context;
+use sixfold_resp::probe;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,23 +37,13 @@ impl Drop for Procs {
     }
 }
 
-/// Whether 127.0.0.1:`port` answers `request` with a reply starting with `expect`.
-fn answers(port: u16, request: &[u8], expect: &[u8]) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut buf = vec![0u8; expect.len()];
-    s.write_all(request).is_ok() && s.read_exact(&mut buf).is_ok() && buf == expect
-}
-
 /// Waits until `port` answers PING or, with `writer`, serves as the
-/// shard's writer (answers a read of a key: a replica redirects it, a
-/// writer waiting out an old lease asks to retry).
+/// shard's writer ([`sixfold_resp::probe::serves_as_writer`]).
 fn wait_port(port: u16, what: &str, writer: bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
-    let (request, expect): (&[u8], &[u8]) =
-        if writer { (b"EXISTS sixfold-bench-probe\r\n", b":0\r\n") } else { (b"PING\r\n", b"+PONG\r\n") };
-    while !answers(port, request, expect) {
+    let addr = format!("127.0.0.1:{port}");
+    let up = || if writer { probe::serves_as_writer(&addr) } else { probe::answers_ping(&addr) };
+    while !up() {
         anyhow::ensure!(Instant::now() < deadline, "{what} did not answer on port {port}");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -6,21 +6,9 @@
 
 use crate::layout::read_endpoints;
 use anyhow::Context;
+use sixfold_resp::probe::serves_as_writer as serves;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Whether the node at `addr` serves as writer now: it answers a read of a
-/// key on a plain connection (a replica redirects it; a writer waiting out
-/// an old lease, or pausing for a failover, asks to retry).
-fn serves(addr: &str) -> bool {
-    let probe = || -> redis::RedisResult<i64> {
-        let client = redis::Client::open(format!("redis://{addr}/"))?;
-        let mut c = client.get_connection_with_timeout(Duration::from_secs(1))?;
-        c.set_read_timeout(Some(Duration::from_secs(2)))?;
-        redis::cmd("EXISTS").arg("sixfold-failover-probe").query(&mut c)
-    };
-    probe().is_ok()
-}
 
 /// Hands the writer's role to data node `to` (a name from `sixfold up`'s
 /// table, e.g. `data-2`), or to the most caught-up replica; gives up after

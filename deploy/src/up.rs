@@ -12,11 +12,12 @@ use crate::layout::{ENDPOINTS_FILE, Kind, Layout, Member};
 use anyhow::Context;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use sixfold_resp::probe;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
@@ -129,7 +130,7 @@ async fn wait_writer<'a>(
     let deadline = tokio::time::Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
     loop {
         for m in data {
-            if ask(&m.listen, b"EXISTS sixfold-up-probe\r\n", b":0\r\n").await {
+            if probing(&m.listen, probe::serves_as_writer).await {
                 return Ok(m);
             }
         }
@@ -203,22 +204,13 @@ async fn wait_ready(addr: &str, exits: &mut mpsc::Receiver<(String, String)>) ->
 }
 
 async fn ping(addr: &str) -> bool {
-    ask(addr, b"PING\r\n", b"+PONG\r\n").await
+    probing(addr, probe::answers_ping).await
 }
 
-/// Whether `addr` answers `request` with a reply that starts with `expect`.
-async fn ask(addr: &str, request: &[u8], expect: &[u8]) -> bool {
-    let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await else {
-        return false;
-    };
-    if s.write_all(request).await.is_err() {
-        return false;
-    }
-    let mut buf = vec![0u8; expect.len()];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(1), tokio::io::AsyncReadExt::read_exact(&mut s, &mut buf)).await,
-        Ok(Ok(_)) if buf == expect
-    )
+/// Runs a blocking probe of `addr` off the async threads.
+async fn probing(addr: &str, probe: fn(&str) -> bool) -> bool {
+    let addr = addr.to_string();
+    tokio::task::spawn_blocking(move || probe(&addr)).await.unwrap_or(false)
 }
 
 /// SIGTERM to the data nodes, then to the storage nodes (those not in

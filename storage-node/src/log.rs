@@ -5,7 +5,7 @@
 //! The node's I/O layer persists what this decides (promises, segment
 //! writes and truncations) before it answers.
 
-use sixfold_wire::{EPOCH_MAX, Epoch, ErrorCode, LSN_MAX, Lsn, Memory, Record};
+use sixfold_wire::{EPOCH_MAX, Epoch, ErrorCode, LSN_MAX, Lsn, Memory, NodeId, Record};
 use std::collections::VecDeque;
 
 /// A refused request.
@@ -58,6 +58,9 @@ pub struct LogState {
     generation: u64,
     /// Whether the node may have lost records it acknowledged.
     memory: Memory,
+    /// The writer whose Prepare this node last answered: while the node is
+    /// [`Memory::Wiped`] it takes Appends from that writer only.
+    preparer: Option<NodeId>,
 }
 
 impl LogState {
@@ -76,6 +79,7 @@ impl LogState {
             commit: 0,
             generation: 0,
             memory,
+            preparer: None,
         }
     }
 
@@ -137,10 +141,10 @@ impl LogState {
         Refusal { code, current_epoch: self.promised, detail }
     }
 
-    /// `Prepare{epoch}`: promise iff `epoch` is above the promised epoch.
-    /// On success the caller persists the promise, then answers with
-    /// `(last_epoch, last_lsn)`.
-    pub fn prepare(&mut self, epoch: Epoch) -> Result<(Epoch, Lsn), Refusal> {
+    /// `Prepare{epoch}` from writer `from`: promise iff `epoch` is above the
+    /// promised epoch. On success the caller persists the promise, then
+    /// answers with `(last_epoch, last_lsn)`.
+    pub fn prepare(&mut self, epoch: Epoch, from: NodeId) -> Result<(Epoch, Lsn), Refusal> {
         if epoch > EPOCH_MAX {
             return Err(self.refuse(ErrorCode::BadRequest, format!("epoch {epoch} is above the limit {EPOCH_MAX}")));
         }
@@ -148,12 +152,16 @@ impl LogState {
             return Err(self.refuse(ErrorCode::Fenced, format!("epoch {epoch} not above promised {}", self.promised)));
         }
         self.promised = epoch;
+        // Only a wiped node needs to know (and the model's states stay few).
+        self.preparer = (self.memory == Memory::Wiped).then_some(from);
         Ok((self.last_epoch(), self.last_lsn()))
     }
 
-    /// `Append`: checks the epoch and log matching, then keeps the records.
+    /// `Append` from writer `from`: checks the epoch and log matching, then
+    /// keeps the records.
     pub fn append(
         &mut self,
+        from: NodeId,
         epoch: Epoch,
         prev_lsn: Lsn,
         prev_epoch: Epoch,
@@ -165,10 +173,13 @@ impl LogState {
                 self.refuse(ErrorCode::Fenced, format!("append in epoch {epoch} below promised {}", self.promised))
             );
         }
-        if self.memory == Memory::Wiped && self.promised == 0 {
-            // A wiped node forgot its promise: it could take Appends from a
-            // writer that newer epochs fenced. It waits for a Prepare.
-            let detail = "this node lost its data directory: it accepts Appends after its next Prepare".to_string();
+        if self.memory == Memory::Wiped && (epoch != self.promised || self.preparer != Some(from)) {
+            // A wiped node forgot its promise, so a Prepare in any epoch,
+            // even a stale one (a candidate starts low and climbs), arms it
+            // again: it must not then take Appends from a writer that newer
+            // epochs fenced. Until it holds the log again it takes Appends
+            // from the writer whose Prepare it answered, in that epoch, only.
+            let detail = "this node lost its data directory: until it caught up it accepts Appends only from the writer whose Prepare it answered".to_string();
             return Err(self.refuse(ErrorCode::Unavailable, detail));
         }
         let end = prev_lsn.checked_add(records.len() as Lsn).filter(|e| *e <= LSN_MAX);
@@ -205,12 +216,17 @@ impl LogState {
         // committed: above `matched_end` this node may hold an older
         // epoch's records that the writer's log replaced (Raft's
         // `min(leaderCommit, index of last new entry)`).
+        // Healing needs the writer's whole commit LSN held here: a node
+        // that restarted may miss records above this Append that it had
+        // acknowledged before.
+        let holds_commit = commit <= matched_end;
         let commit = commit.min(matched_end);
         debug_assert!(self.commit() <= self.last_lsn());
         self.commit = self.commit.max(commit);
-        let healed = self.memory != Memory::Intact && self.covers_own_commit(epoch);
+        let healed = self.memory != Memory::Intact && holds_commit && self.covers_own_commit(epoch);
         if healed {
             self.memory = Memory::Intact;
+            self.preparer = None;
         }
         Ok(Accepted { scl: matched_end, promise_raised, truncated_from, healed })
     }
@@ -375,6 +391,9 @@ mod tests {
     use bytes::Bytes;
     use sixfold_wire::RecordKind;
 
+    /// The writer in these tests.
+    const W: NodeId = 1000;
+
     fn recs(from: Lsn, to: Lsn, epoch: Epoch) -> Vec<Record> {
         (from..=to)
             .map(|lsn| Record {
@@ -393,40 +412,40 @@ mod tests {
     #[test]
     fn appends_in_order_and_reports_scl() {
         let mut l = fresh();
-        let a = l.append(1, 0, 0, 0, recs(1, 3, 1)).unwrap();
+        let a = l.append(W, 1, 0, 0, 0, recs(1, 3, 1)).unwrap();
         assert_eq!(a, Accepted { scl: 3, promise_raised: true, truncated_from: None, healed: false });
-        let a = l.append(1, 3, 1, 2, recs(4, 5, 1)).unwrap();
+        let a = l.append(W, 1, 3, 1, 2, recs(4, 5, 1)).unwrap();
         assert_eq!(a.scl, 5);
         assert_eq!(l.commit(), 2);
         // A resent batch is idempotent.
-        assert_eq!(l.append(1, 3, 1, 2, recs(4, 5, 1)).unwrap().scl, 5);
+        assert_eq!(l.append(W, 1, 3, 1, 2, recs(4, 5, 1)).unwrap().scl, 5);
     }
 
     #[test]
     fn lower_epochs_are_fenced() {
         let mut l = fresh();
-        l.prepare(5).unwrap();
-        let e = l.append(4, 0, 0, 0, recs(1, 1, 4)).unwrap_err();
+        l.prepare(5, W).unwrap();
+        let e = l.append(W, 4, 0, 0, 0, recs(1, 1, 4)).unwrap_err();
         assert_eq!((e.code, e.current_epoch), (ErrorCode::Fenced, 5));
-        assert_eq!(l.prepare(5).unwrap_err().code, ErrorCode::Fenced);
-        assert_eq!(l.prepare(6).unwrap(), (0, 0));
+        assert_eq!(l.prepare(5, W).unwrap_err().code, ErrorCode::Fenced);
+        assert_eq!(l.prepare(6, W).unwrap(), (0, 0));
     }
 
     #[test]
     fn gaps_and_mismatched_history_are_refused() {
         let mut l = fresh();
-        l.append(1, 0, 0, 0, recs(1, 3, 1)).unwrap();
-        assert_eq!(l.append(1, 5, 1, 0, recs(6, 6, 1)).unwrap_err().code, ErrorCode::LogMismatch);
-        assert_eq!(l.append(2, 3, 2, 0, recs(4, 4, 2)).unwrap_err().code, ErrorCode::LogMismatch);
+        l.append(W, 1, 0, 0, 0, recs(1, 3, 1)).unwrap();
+        assert_eq!(l.append(W, 1, 5, 1, 0, recs(6, 6, 1)).unwrap_err().code, ErrorCode::LogMismatch);
+        assert_eq!(l.append(W, 2, 3, 2, 0, recs(4, 4, 2)).unwrap_err().code, ErrorCode::LogMismatch);
     }
 
     #[test]
     fn a_newer_epoch_replaces_conflicting_records() {
         let mut l = fresh();
-        l.append(1, 0, 0, 0, recs(1, 5, 1)).unwrap();
+        l.append(W, 1, 0, 0, 0, recs(1, 5, 1)).unwrap();
         l.on_written(5, 0);
         l.on_flushed(5, 0);
-        let a = l.append(2, 2, 1, 0, recs(3, 4, 2)).unwrap();
+        let a = l.append(W, 2, 2, 1, 0, recs(3, 4, 2)).unwrap();
         assert_eq!(a.truncated_from, Some(3));
         assert_eq!(a.scl, 4, "record 5 of epoch 1 is gone");
         assert_eq!(l.epoch_at(3), Some(2));
@@ -440,7 +459,7 @@ mod tests {
     #[test]
     fn hot_tail_is_trimmed_only_below_flushed() {
         let mut l = fresh();
-        l.append(1, 0, 0, 0, recs(1, 10, 1)).unwrap();
+        l.append(W, 1, 0, 0, 0, recs(1, 10, 1)).unwrap();
         l.trim_tail(0);
         assert_eq!(l.read_tail(1, 10, usize::MAX).map(|v| v.len()), Some(10), "nothing flushed yet");
         l.on_written(6, 0);
@@ -466,7 +485,7 @@ mod tests {
     #[test]
     fn a_fill_never_joins_logs_across_epochs() {
         let mut l = fresh();
-        l.append(1, 0, 0, 0, recs(1, 2, 1)).unwrap(); // W1's 1-2, never committed
+        l.append(W, 1, 0, 0, 0, recs(1, 2, 1)).unwrap(); // W1's 1-2, never committed
         // A peer holds W2's log: 1 (epoch 1, committed), 2-4 of epoch 2.
         let mut peer = recs(1, 1, 1);
         peer.extend(recs(2, 4, 2));
@@ -488,13 +507,13 @@ mod tests {
     #[test]
     fn a_write_taken_before_records_were_replaced_never_counts() {
         let mut l = fresh();
-        l.append(1, 0, 0, 0, recs(1, 3, 1)).unwrap();
+        l.append(W, 1, 0, 0, 0, recs(1, 3, 1)).unwrap();
         l.on_written(1, l.generation());
         l.on_flushed(1, l.generation());
         let taken: Vec<Lsn> = l.unwritten().map(|r| r.lsn).collect();
         let generation = l.generation();
         assert_eq!(taken, vec![2, 3]);
-        l.append(2, 1, 1, 0, recs(2, 3, 2)).unwrap();
+        l.append(W, 2, 1, 1, 0, recs(2, 3, 2)).unwrap();
         assert!(!l.write_allowed(generation), "the taken records were replaced");
         l.on_written(3, generation);
         l.on_flushed(3, generation);
@@ -506,23 +525,37 @@ mod tests {
     #[test]
     fn commit_is_capped_at_the_matched_point() {
         let mut l = fresh();
-        l.append(1, 0, 0, 0, recs(1, 3, 1)).unwrap();
+        l.append(W, 1, 0, 0, 0, recs(1, 3, 1)).unwrap();
         // Writer of epoch 2 adopted only record 1 and committed 2-3 of its own elsewhere.
-        let a = l.append(2, 1, 1, 3, Vec::new()).unwrap();
+        let a = l.append(W, 2, 1, 1, 3, Vec::new()).unwrap();
         assert_eq!(l.commit(), 1, "records 2-3 of epoch 1 here are not the committed ones");
         assert_eq!(a.scl, 1, "nor are they acknowledged to the writer");
-        l.append(2, 1, 1, 3, recs(2, 3, 2)).unwrap();
+        l.append(W, 2, 1, 1, 3, recs(2, 3, 2)).unwrap();
         assert_eq!(l.commit(), 3);
     }
 
     #[test]
     fn an_amnesiac_node_heals_once_it_holds_a_writers_own_commit() {
         let mut l = LogState::recovered(1, 0, vec![1], Memory::Restarted);
-        let a = l.append(2, 1, 1, 1, recs(2, 2, 2)).unwrap();
+        let a = l.append(W, 2, 1, 1, 1, recs(2, 2, 2)).unwrap();
         assert!(!a.healed, "commit 1 is of epoch 1: the writer's own record has not committed");
-        let a = l.append(2, 2, 2, 2, Vec::new()).unwrap();
+        let a = l.append(W, 2, 2, 2, 2, Vec::new()).unwrap();
         assert!(a.healed);
         assert_eq!(l.memory(), Memory::Intact);
+    }
+
+    /// A restarted node resent only the start of what it lost does not
+    /// heal on that first part: it may have acknowledged the rest.
+    #[test]
+    fn a_restarted_node_heals_only_when_it_holds_the_whole_commit() {
+        let mut l = LogState::recovered(2, 0, vec![2], Memory::Restarted);
+        // The writer (epoch 2) committed up to 5; this node lost 2-5 and
+        // gets 2-3 back first.
+        let a = l.append(W, 2, 1, 2, 5, recs(2, 3, 2)).unwrap();
+        assert!(!a.healed, "records 4-5 it may have acknowledged are still missing");
+        assert_eq!(l.memory(), Memory::Restarted);
+        let a = l.append(W, 2, 3, 2, 5, recs(4, 5, 2)).unwrap();
+        assert!(a.healed);
     }
 
     /// A wiped node forgot its promise; it must not take an old writer's
@@ -530,17 +563,31 @@ mod tests {
     #[test]
     fn a_wiped_node_takes_appends_only_after_a_prepare() {
         let mut l = LogState::recovered(0, 0, Vec::new(), Memory::Wiped);
-        assert_eq!(l.append(1, 0, 0, 0, recs(1, 1, 1)).unwrap_err().code, ErrorCode::Unavailable);
-        l.prepare(3).unwrap();
-        assert_eq!(l.append(1, 0, 0, 0, recs(1, 1, 1)).unwrap_err().code, ErrorCode::Fenced);
-        assert!(l.append(3, 0, 0, 0, recs(1, 1, 3)).is_ok());
+        assert_eq!(l.append(W, 1, 0, 0, 0, recs(1, 1, 1)).unwrap_err().code, ErrorCode::Unavailable);
+        l.prepare(3, W).unwrap();
+        assert_eq!(l.append(W, 1, 0, 0, 0, recs(1, 1, 1)).unwrap_err().code, ErrorCode::Fenced);
+        assert!(l.append(W, 3, 0, 0, 0, recs(1, 1, 3)).is_ok());
+    }
+
+    /// A stale candidate (it starts in epoch 1 and climbs) arms a wiped
+    /// node in an epoch that an older writer, fenced since by a newer one,
+    /// may still write in: the node takes no Appends from that writer.
+    #[test]
+    fn a_stale_prepare_does_not_open_a_wiped_node_to_a_fenced_writer() {
+        const OLD: NodeId = 7;
+        let mut l = LogState::recovered(0, 0, Vec::new(), Memory::Wiped);
+        l.prepare(1, W).unwrap();
+        let e = l.append(OLD, 1, 0, 0, 0, recs(1, 1, 1)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unavailable, "the old writer of epoch 1 is not the preparer");
+        assert_eq!(l.append(OLD, 2, 0, 0, 0, recs(1, 1, 2)).unwrap_err().code, ErrorCode::Unavailable);
+        assert!(l.append(W, 1, 0, 0, 0, recs(1, 1, 1)).is_ok(), "the preparer may write");
     }
 
     #[test]
     fn epochs_and_lsns_are_bounded() {
         let mut l = fresh();
-        assert_eq!(l.prepare(u64::MAX).unwrap_err().code, ErrorCode::BadRequest);
-        assert_eq!(l.append(u64::MAX, 0, 0, 0, recs(1, 1, 1)).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(l.prepare(u64::MAX, W).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(l.append(W, u64::MAX, 0, 0, 0, recs(1, 1, 1)).unwrap_err().code, ErrorCode::BadRequest);
         assert_eq!(l.promised(), 0, "nothing persisted");
     }
 }

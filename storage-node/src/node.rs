@@ -142,8 +142,16 @@ impl Node {
         lock(&self.log).last_lsn()
     }
 
-    /// Handles an Append.
-    pub fn append(&self, epoch: Epoch, prev_lsn: Lsn, prev_epoch: Epoch, commit: Lsn, records: &[u8]) -> Message {
+    /// Handles an Append from writer `from`.
+    pub fn append(
+        &self,
+        from: NodeId,
+        epoch: Epoch,
+        prev_lsn: Lsn,
+        prev_epoch: Epoch,
+        commit: Lsn,
+        records: &[u8],
+    ) -> Message {
         let records = match decode_run(records) {
             Ok(r) => r,
             Err(e) => {
@@ -153,7 +161,7 @@ impl Node {
         };
         let (count, bytes) = (records.len() as u64, records.iter().map(|r| r.payload.len() as u64).sum::<u64>());
         let mut log = lock(&self.log);
-        let result = log.append(epoch, prev_lsn, prev_epoch, commit, records);
+        let result = log.append(from, epoch, prev_lsn, prev_epoch, commit, records);
         let (last, flushed) = (log.last_lsn(), log.flushed());
         metrics::gauge!(m::SCL).set(last as f64);
         metrics::gauge!(m::COMMIT_LSN).set(log.commit() as f64);
@@ -204,10 +212,10 @@ impl Node {
         Message::Ack { epoch: log.promised(), scl: log.last_lsn(), flushed: log.flushed() }
     }
 
-    /// Handles a Prepare: promise, persist, answer.
-    pub fn prepare(&self, epoch: Epoch) -> Message {
+    /// Handles a Prepare from writer `from`: promise, persist, answer.
+    pub fn prepare(&self, epoch: Epoch, from: NodeId) -> Message {
         let mut log = lock(&self.log);
-        match log.prepare(epoch) {
+        match log.prepare(epoch, from) {
             Ok((last_epoch, last_lsn)) => {
                 tokio::task::block_in_place(|| self.promise.store(epoch, after_crash(log.memory())))
                     .unwrap_or_else(|e| fatal("storing the promise", e));

@@ -67,8 +67,8 @@ async fn stream(
     mut tx: quinn::SendStream,
     mut rx: quinn::RecvStream,
 ) -> Result<(), sixfold_net::NetError> {
-    let role = match framed::recv(&mut rx).await? {
-        Message::Hello { role, .. } => role,
+    let (from, role) = match framed::recv(&mut rx).await? {
+        Message::Hello { node, role } => (node, role),
         _ => {
             let detail = "the first message must be Hello".to_string();
             let m = Message::Error { code: ErrorCode::BadRequest, current_epoch: 0, last_lsn: 0, detail };
@@ -94,13 +94,13 @@ async fn stream(
                     node.flush_wanted.notify_one();
                     node.space.notified().await;
                 }
-                let reply = node.append(epoch, prev_lsn, prev_epoch, commit_lsn, &records);
+                let reply = node.append(from, epoch, prev_lsn, prev_epoch, commit_lsn, &records);
                 if matches!(reply, Message::Error { code: ErrorCode::LogMismatch, .. }) && prev_lsn > node.last_lsn() {
                     spawn_fill(node.clone(), client.clone());
                 }
                 reply
             }
-            Message::Prepare { epoch } => node.prepare(epoch),
+            Message::Prepare { epoch } => node.prepare(epoch, from),
             Message::WaitFlushed { lsn } => node.wait_flushed(lsn).await,
             Message::SubscribeFlushed => return push_flushed(&node, &mut tx).await,
             Message::Read { from_lsn, max_bytes } => node.read(from_lsn, max_bytes, role == Role::Peer),

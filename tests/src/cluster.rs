@@ -324,21 +324,11 @@ impl Drop for Cluster {
 
 /// Whether `addr` answers PING.
 pub fn ping(addr: SocketAddr) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut buf = [0u8; 7];
-    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    sixfold_resp::probe::answers_ping(&addr.to_string())
 }
 
 /// Whether the data node at `addr` serves as the writer (see
 /// [`Cluster::serving_writer`]).
 pub fn serves(addr: SocketAddr) -> bool {
-    let probe = || -> redis::RedisResult<i64> {
-        let client = redis::Client::open(format!("redis://{addr}/"))?;
-        let mut c = client.get_connection_with_timeout(Duration::from_millis(500))?;
-        c.set_read_timeout(Some(Duration::from_secs(2)))?;
-        redis::cmd("EXISTS").arg("harness-probe").query(&mut c)
-    };
-    probe().is_ok()
+    sixfold_resp::probe::serves_as_writer(&addr.to_string())
 }

@@ -91,7 +91,7 @@ fn exercise(
     violations.extend(ctx.anomalies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.iter().cloned());
     notes.extend(found.notes);
     if found.lost > 0 || !violations.is_empty() {
-        notes.push(keep_logs(&cluster));
+        notes.push(keep_logs(cluster));
     }
     Ok(Report {
         ops: rec.ops.load(Ordering::Relaxed),
@@ -102,7 +102,7 @@ fn exercise(
         unavailable: unavailable(&rec, clock.now())?,
         timeline,
         notes,
-        history_path: save(&cluster, &rec)?,
+        history_path: save(cluster, &rec)?,
     })
 }
 

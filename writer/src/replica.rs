@@ -298,7 +298,10 @@ async fn campaign(
         stop_all(std::mem::take(&mut tasks)).await;
         let applied = stats.applied_lsn.load(Ordering::Relaxed);
         tracing::warn!(applied, "no record committed for longer than the writer's lease: taking over");
-        let me = (REPLICA_NODE_ID, s.announce.clone());
+        // Each campaign writes under an id of its own: a storage node that
+        // lost its data directory takes Appends only from the writer whose
+        // Prepare it answered (`docs/protocol.md`, R4).
+        let me = (rand::random::<u32>() | 1, s.announce.clone());
         // A first writer (`now`) waits for its quorum as long as it takes;
         // a candidate gives up after a few tries and watches the log again.
         let tries = if now { u32::MAX } else { CAMPAIGN_TRIES };

@@ -77,3 +77,23 @@ fn exec_after_the_lease_lapsed_runs_nothing_and_discards_the_transaction() {
     assert_eq!(run(&mut e, a, "GET k", 1_000), "$-1\r\n", "the queued SET never ran");
     assert_eq!(run(&mut e, a, "EXEC", 1_000), "-ERR EXEC without MULTI\r\n", "the transaction was discarded");
 }
+
+/// A transaction queued while the node was the writer does not run after
+/// the node became a replica (it was fenced between MULTI and EXEC): its
+/// writes would change the replica's data and be logged nowhere.
+#[test]
+fn exec_of_writes_queued_before_a_demotion_is_refused() {
+    let mut e = Engine::new(Config::default(), 1);
+    let a = e.connect(ClientInfo::default(), 0).unwrap();
+    let r = e.connect(ClientInfo::default(), 0).unwrap();
+    run(&mut e, a, "MULTI", 1_000);
+    assert_eq!(run(&mut e, a, "INCR counter", 1_000), "+QUEUED\r\n");
+    e.demote(true);
+    assert_eq!(run(&mut e, a, "EXEC", 1_000), "-READONLY You can't write against a read only replica.\r\n");
+    run(&mut e, r, "READONLY", 1_000);
+    assert_eq!(run(&mut e, r, "GET counter", 1_000), "$-1\r\n", "the queued INCR did not run");
+    assert_eq!(run(&mut e, a, "EXEC", 1_000), "-ERR EXEC without MULTI\r\n", "the transaction was discarded");
+    run(&mut e, r, "MULTI", 1_000);
+    run(&mut e, r, "GET counter", 1_000);
+    assert_eq!(run(&mut e, r, "EXEC", 1_000), "*1\r\n$-1\r\n", "reads in a transaction still run on a replica");
+}

@@ -9,9 +9,12 @@
 //!   Redis does).
 //! * [`decode_frame`] parses any RESP2/RESP3 value (used by clients, tests,
 //!   the load generator and the fuzz target).
+//! * [`probe`] asks a server one thing, blocking (is it up, does it serve
+//!   as the writer), for the tools around Sixfold.
 
 mod decode;
 mod frame;
+pub mod probe;
 mod request;
 
 pub use decode::decode_frame;

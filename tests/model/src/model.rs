@@ -9,7 +9,7 @@ use bytes::Bytes;
 use sixfold_fabric::pipeline::{Limits, Outcome};
 use sixfold_fabric::{CommitMode, Pipeline, Promised, Recovery, Rules, STORAGE_NODES, Step};
 use sixfold_storage_node::log::LogState;
-use sixfold_wire::{Epoch, Lsn, Memory, Message, Record, RecordKind, decode_run};
+use sixfold_wire::{Epoch, Lsn, Memory, Message, NodeId, Record, RecordKind, decode_run};
 
 /// The size of the checked world.
 #[derive(Debug, Clone)]
@@ -123,6 +123,11 @@ impl Config {
             out.push(Action::Start(max_epoch + 1));
             if self.duels && max_epoch > 0 {
                 out.push(Action::Start(max_epoch));
+            }
+            if max_epoch > 1 {
+                // A real candidate knows no epoch: it prepares 1 first and
+                // climbs past the refusals.
+                out.push(Action::Start(1));
             }
             if let Some(l) = self.lease
                 && s.now >= s.replica.progress_at.saturating_add(l)
@@ -250,7 +255,7 @@ impl Config {
                 let wr = &mut s.writers[w];
                 let Phase::Writing(p) = &mut wr.phase else { return None };
                 let m = p.poll_send(n, 0)?;
-                let reply = deliver(&mut s.nodes[n], m);
+                let reply = deliver(&mut s.nodes[n], w as NodeId, m);
                 let outcome = p.on_reply(n, reply, 0);
                 outcome_of(s, w, n, outcome);
             }
@@ -309,7 +314,7 @@ impl Config {
         let Phase::Recovering { rec, asked } = &mut wr.phase else { return None };
         *asked |= 1 << n;
         let log = &mut s.nodes[n].log;
-        match log.prepare(wr.epoch) {
+        match log.prepare(wr.epoch, w as NodeId) {
             Ok((last_epoch, last_lsn)) => {
                 let p = Promised { last_epoch, last_lsn, commit_lsn: log.commit(), memory: log.memory() };
                 rec.on_promise(n, p);
@@ -393,7 +398,7 @@ impl Config {
 }
 
 /// A storage node handles one message, as `node.rs` does.
-fn deliver(node: &mut NodeM, m: Message) -> Message {
+fn deliver(node: &mut NodeM, from: NodeId, m: Message) -> Message {
     let Message::Append { epoch, prev_lsn, prev_epoch, commit_lsn, records } = m else {
         return Message::Error {
             code: sixfold_wire::ErrorCode::BadRequest,
@@ -403,7 +408,7 @@ fn deliver(node: &mut NodeM, m: Message) -> Message {
         };
     };
     let records = decode_run(&records).unwrap_or_default();
-    match node.log.append(epoch, prev_lsn, prev_epoch, commit_lsn, records) {
+    match node.log.append(from, epoch, prev_lsn, prev_epoch, commit_lsn, records) {
         Ok(acc) => {
             if let Some(from) = acc.truncated_from {
                 node.disk.retain(|r| r.0 < from);
