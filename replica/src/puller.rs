@@ -1,11 +1,11 @@
-//! The pull loop: reads committed records from one storage node at a time
+//! The pull loop: reads committed records ([`LogReader`]) from one storage node at a time
 //! and sends them in batches into a bounded channel. A node that errs, does
 //! not answer within the read timeout, or knows of committed records it
 //! cannot serve (its log lags) is left for the next one ([`Source`]).
 
 use crate::source::Source;
-use sixfold_net::{NetError, framed, tls};
-use sixfold_wire::{Lsn, Message, NodeId, Record, Role, decode_run};
+use sixfold_fabric::{LogReader, ReadError, Records};
+use sixfold_wire::{Lsn, NodeId, Record, Role};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,18 +49,12 @@ pub struct Batch {
 /// Why a pull session ended.
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
-    /// Network or framing failure.
+    /// The Read failed (network, time, refusal, or a bad answer).
     #[error(transparent)]
-    Net(#[from] NetError),
-    /// The node did not answer in time.
-    #[error("no answer within {0} ms")]
-    Timeout(u64),
+    Read(#[from] ReadError),
     /// The node knows of committed records it does not hold.
     #[error("the node's log lags behind the commit LSN {0}")]
     Lagging(Lsn),
-    /// An answer that is not records from the requested LSN.
-    #[error("bad answer: {0}")]
-    BadAnswer(String),
     /// The data node stopped taking batches.
     #[error("the applier is gone")]
     Closed,
@@ -137,32 +131,18 @@ impl Puller {
 
     async fn session(&mut self, addr: SocketAddr) -> Result<(), PullError> {
         let timeout = Duration::from_millis(self.s.read_timeout_ms);
-        let conn = tokio::time::timeout(timeout, tls::connect(&self.endpoint, addr))
-            .await
-            .map_err(|_| PullError::Timeout(self.s.read_timeout_ms))??;
-        let (mut tx, mut rx) = conn.open_bi().await.map_err(|e| NetError::Quic(e.to_string()))?;
-        framed::send(&mut tx, &Message::Hello { node: self.s.node_id, role: Role::Reader }).await?;
+        let mut reader = LogReader::open(&self.endpoint, addr, (self.s.node_id, Role::Reader), timeout).await?;
         let mut stalled_since: Option<Instant> = None;
         let mut staleness = crate::source::Staleness::default();
         let started = Instant::now();
         loop {
-            framed::send(&mut tx, &Message::Read { from_lsn: self.next, max_bytes: self.s.read_bytes_max }).await?;
-            let answer = tokio::time::timeout(timeout, framed::recv(&mut rx))
-                .await
-                .map_err(|_| PullError::Timeout(self.s.read_timeout_ms))??;
-            let Message::Records { records, commit_lsn } = answer else {
-                return Err(PullError::BadAnswer(format!("{answer:?}")));
-            };
-            let recs = decode_run(&records).map_err(|e| PullError::BadAnswer(e.to_string()))?;
+            let Records { records, commit_lsn, bytes } = reader.read(self.next, self.s.read_bytes_max).await?;
             let writer_commit = self.s.writer_commit.load(std::sync::atomic::Ordering::Relaxed);
             let now_ms = started.elapsed().as_millis() as u64;
             if staleness.observe(commit_lsn, writer_commit, now_ms, self.s.stale_ms) {
                 return Err(PullError::Lagging(commit_lsn));
             }
-            if recs.first().is_some_and(|r| r.lsn != self.next) {
-                return Err(PullError::BadAnswer(format!("records from {} asked from {}", recs[0].lsn, self.next)));
-            }
-            if recs.is_empty() {
+            let Some(last) = records.last().map(|r| r.lsn) else {
                 if commit_lsn >= self.next {
                     let since = *stalled_since.get_or_insert_with(Instant::now);
                     if since.elapsed() > timeout {
@@ -170,15 +150,14 @@ impl Puller {
                     }
                 }
                 if self.sent_commit.is_none_or(|c| commit_lsn > c) {
-                    self.send(Batch { records: recs, commit_lsn, bytes: 0 }).await?;
+                    self.send(Batch { records, commit_lsn, bytes: 0 }).await?;
                 }
                 tokio::time::sleep(Duration::from_millis(self.s.idle_poll_ms)).await;
                 continue;
-            }
+            };
             stalled_since = None;
-            self.next = recs[recs.len() - 1].lsn + 1;
-            let bytes = records.len();
-            self.send(Batch { records: recs, commit_lsn, bytes }).await?;
+            self.next = last + 1;
+            self.send(Batch { records, commit_lsn, bytes }).await?;
         }
     }
 

@@ -8,11 +8,13 @@
 //! peers (as a `Peer`, which may read above the commit LSN).
 
 use crate::node::Node;
+use sixfold_fabric::{LogReader, ReadError};
 use sixfold_net::certs::{CertRole, peer_name};
 use sixfold_net::framed;
-use sixfold_wire::{ErrorCode, Lsn, Message, Role, decode_run};
+use sixfold_wire::{ErrorCode, Lsn, Message, Role};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// Serves connections from `endpoint` until it closes.
 pub async fn serve(node: Arc<Node>, endpoint: quinn::Endpoint, client: quinn::Endpoint) {
@@ -126,6 +128,9 @@ async fn push_flushed(node: &Node, tx: &mut quinn::SendStream) -> Result<(), six
     }
 }
 
+/// A peer that does not answer a fill's Read within this is left.
+const FILL_READ_TIMEOUT_MS: u64 = 10_000;
+
 /// Starts a hole-filling pass unless one is running.
 pub fn spawn_fill(node: Arc<Node>, client: quinn::Endpoint) {
     if node.filling.swap(true, Ordering::AcqRel) {
@@ -147,24 +152,19 @@ pub fn spawn_fill(node: Arc<Node>, client: quinn::Endpoint) {
 
 /// Reads from `peer` from this node's last record on and joins what
 /// matches (log matching, `LogState::fill`); returns how many records came.
-async fn fill_from(
-    node: &Node,
-    client: &quinn::Endpoint,
-    peer: std::net::SocketAddr,
-) -> Result<u64, sixfold_net::NetError> {
-    let conn = sixfold_net::tls::connect(client, peer).await?;
-    let (mut tx, mut rx) = conn.open_bi().await.map_err(|e| sixfold_net::NetError::Quic(e.to_string()))?;
-    framed::send(&mut tx, &Message::Hello { node: node.cfg.node_id, role: Role::Peer }).await?;
+async fn fill_from(node: &Node, client: &quinn::Endpoint, peer: std::net::SocketAddr) -> Result<u64, ReadError> {
+    let me = (node.cfg.node_id, Role::Peer);
+    let mut reader = LogReader::open(client, peer, me, Duration::from_millis(FILL_READ_TIMEOUT_MS)).await?;
     let mut added: u64 = 0;
     loop {
         let from: Lsn = node.fill_from();
-        framed::send(&mut tx, &Message::Read { from_lsn: from, max_bytes: node.cfg.read_bytes_max as u32 }).await?;
-        let Message::Records { records, .. } = framed::recv(&mut rx).await? else {
-            return Ok(added);
+        let recs = match reader.read(from, node.cfg.read_bytes_max as u32).await {
+            Ok(got) => got.records,
+            Err(ReadError::Refused { .. }) => return Ok(added),
+            Err(e) => return Err(e),
         };
-        let recs = decode_run(&records)?;
         let before = node.last_lsn();
-        if recs.is_empty() || recs[0].lsn != from || (recs.len() == 1 && from == before) {
+        if recs.is_empty() || (recs.len() == 1 && from == before) {
             return Ok(added);
         }
         match node.fill(recs) {

@@ -11,6 +11,7 @@ use crate::nemesis::{Nemesis, available};
 use crate::schedule::{Timeline, schedule};
 use crate::verify::verify;
 use crate::workload::{Clock, Recorded, replica_reader, writer_client};
+use anyhow::Context as _;
 use rand::SeedableRng;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,7 +86,7 @@ fn exercise(
         let _ = t.join();
     }
     let secs = clock.now() as f64 / 1e9;
-    heal(cluster)?;
+    heal(cluster).context("healing every fault after the run")?;
     let found = verify(cluster, &rec)?;
     let mut violations = found.violations;
     violations.extend(ctx.anomalies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.iter().cloned());

@@ -10,10 +10,12 @@ use crate::metrics as m;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use sixfold_engine::{Engine, decode_group};
-use sixfold_fabric::{Adopted, AppendError, Appender, CommitMode, Promised, Recovery, Rules, Step, committed_at_most};
+use sixfold_fabric::{
+    Adopted, AppendError, Appender, CommitMode, LogReader, Promised, Recovery, Rules, Step, committed_at_most,
+};
 use sixfold_net::framed;
 use sixfold_net::tls::{TlsFiles, client_endpoint, connect};
-use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, RecordKind, Role, decode_run};
+use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, RecordKind, Role};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -83,19 +85,15 @@ async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, node_id: u32, rec: &m
 
 /// Reads node `addr`'s log up to `upto` (each Read bounded in time).
 async fn read_log(ep: &quinn::Endpoint, addr: SocketAddr, node_id: u32, upto: Lsn) -> anyhow::Result<Vec<Record>> {
-    let (mut tx, mut rx) = open(ep, addr, node_id).await?;
+    let timeout = Duration::from_millis(READ_TIMEOUT_MS);
+    let mut reader = LogReader::open(ep, addr, (node_id, Role::Peer), timeout).await?;
     let mut out: Vec<Record> = Vec::new();
-    let limit = Duration::from_millis(READ_TIMEOUT_MS);
     while (out.len() as Lsn) < upto {
-        let from = out.len() as Lsn + 1;
-        framed::send(&mut tx, &Message::Read { from_lsn: from, max_bytes: READ_BYTES }).await?;
-        let reply = tokio::time::timeout(limit, framed::recv(&mut rx)).await.context("read timed out")??;
-        let Message::Records { records, .. } = reply else { bail!("{addr} did not send records") };
-        let recs = decode_run(&records)?;
-        if recs.first().is_none_or(|r| r.lsn != from) {
+        let got = reader.read(out.len() as Lsn + 1, READ_BYTES).await?;
+        if got.records.is_empty() {
             break;
         }
-        out.extend(recs.into_iter().take_while(|r| r.lsn <= upto));
+        out.extend(got.records.into_iter().take_while(|r| r.lsn <= upto));
     }
     Ok(out)
 }
