@@ -298,6 +298,9 @@ fn oversize(addr: std::net::SocketAddr, anomalies: &std::sync::Mutex<Vec<String>
         let client = redis::Client::open(format!("redis://{addr}/"))?;
         let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
         conn.set_read_timeout(Some(Duration::from_secs(20)))?;
+        // A node that another fault paused or cut off never reads it: the
+        // send must end too (heal joins this thread).
+        conn.set_write_timeout(Some(Duration::from_secs(20)))?;
         redis::cmd("SET").arg("oversize").arg(vec![b'x'; OVERSIZE_BYTES]).query(&mut conn)
     })();
     let wrong = match &reply {
