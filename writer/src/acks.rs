@@ -90,7 +90,7 @@ impl Registry {
     /// `slaveN:ip=..,port=..,state=online,offset=..,lag=..` (lag in LSNs
     /// behind `commit`).
     pub fn info(&self, commit: Lsn) -> Vec<(String, String)> {
-        let replicas: Vec<Replica> = self.with(|m| m.values().filter(|r| r.port > 0).cloned().collect());
+        let replicas = self.announced();
         let mut v = vec![("connected_slaves".to_string(), replicas.len().to_string())];
         for (i, r) in replicas.iter().enumerate() {
             let lag = commit.saturating_sub(r.applied);
@@ -100,6 +100,18 @@ impl Registry {
             ));
         }
         v
+    }
+
+    /// The replicas that announced their port, as ROLE and CLUSTER show them.
+    pub fn members(&self) -> Vec<sixfold_engine::cmd::cluster::Member> {
+        let offset = |lsn: Lsn| i64::try_from(lsn).unwrap_or(i64::MAX);
+        let member =
+            |r: Replica| sixfold_engine::cmd::cluster::Member { ip: r.ip, port: r.port, offset: offset(r.applied) };
+        self.announced().into_iter().map(member).collect()
+    }
+
+    fn announced(&self) -> Vec<Replica> {
+        self.with(|m| m.values().filter(|r| r.port > 0).cloned().collect())
     }
 }
 

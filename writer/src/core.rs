@@ -9,6 +9,7 @@ use crate::acks::Registry;
 use crate::durable::{Log, Progress};
 use crate::server::SharedLimits;
 use bytes::Bytes;
+use sixfold_engine::cmd::cluster::Shard;
 use sixfold_engine::cmd::replication::{ReplConf, WaitFor, parse_replconf, parse_wait};
 use sixfold_engine::{ClientId, ClientInfo, Config, Engine};
 use sixfold_wire::{Lsn, Record};
@@ -128,6 +129,12 @@ impl Shared {
             }
             fields
         }));
+        let (stats, registry) = (log.stats.clone(), core.replicas.clone());
+        core.engine.set_shard_view(Box::new(move || Shard {
+            commit_lsn: stats.commit_lsn.load(Ordering::Relaxed),
+            replicas: registry.members(),
+            ..Shard::default()
+        }));
         let replicas = core.replicas.clone();
         let durable = Durable { epoch: log.epoch(), progress: log.progress.clone(), commit_timeout, replicas };
         core.log = Some(log);
@@ -209,6 +216,11 @@ impl Core {
     /// Sets the server's extra INFO fields.
     pub fn set_info_extra(&mut self, provider: sixfold_engine::InfoExtra) {
         self.engine.set_info_extra(provider);
+    }
+
+    /// Where ROLE and CLUSTER learn the shard's replication from.
+    pub fn set_shard_view(&mut self, provider: sixfold_engine::ShardView) {
+        self.engine.set_shard_view(provider);
     }
 
     /// Registers a connection; `Err` holds the refusal to send (maxclients).

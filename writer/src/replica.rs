@@ -9,6 +9,7 @@
 //! replica in place again.
 
 use crate::core::Shared;
+use sixfold_engine::cmd::cluster::{Member, Shard};
 use sixfold_net::tls::{TlsFiles, client_endpoint};
 use sixfold_replica::{Batch, BufferGauge, PullSettings, Puller};
 use std::net::SocketAddr;
@@ -58,9 +59,8 @@ pub struct Takeover {
     pub commit_timeout: std::time::Duration,
 }
 
-/// The writer's commit LSN and its replicas `(ip, port, offset)`, as its
-/// ROLE reports them.
-pub type WriterRole = (u64, Vec<(String, String, String)>);
+/// The writer's commit LSN and its replicas, as its ROLE reports them.
+pub type WriterRole = (u64, Vec<Member>);
 
 /// What `INFO replication` reports on a replica.
 #[derive(Debug, Default)]
@@ -87,7 +87,7 @@ pub struct ReplicaStats {
     /// restarted replica never shows an older state than it (or another)
     /// showed.
     pub catch_up_to: AtomicU64,
-    /// The writer's commit LSN and replicas `(ip, port, offset)`, from its ROLE.
+    /// The writer's commit LSN and replicas, from its ROLE.
     pub shard: std::sync::Mutex<WriterRole>,
 }
 
@@ -142,10 +142,21 @@ impl ReplicaStats {
         let mut v: Vec<(String, String)> = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let shard = self.shard.lock().map(|g| g.clone()).unwrap_or_default();
         v.push(("master_repl_offset".into(), shard.0.to_string()));
-        for (i, (ip, port, offset)) in shard.1.iter().enumerate() {
-            v.push((format!("slave{i}"), format!("ip={ip},port={port},state=online,offset={offset}")));
+        for (i, m) in shard.1.iter().enumerate() {
+            v.push((format!("slave{i}"), format!("ip={},port={},state=online,offset={}", m.ip, m.port, m.offset)));
         }
         v
+    }
+
+    /// The shard as ROLE and CLUSTER show it on this replica.
+    pub fn shard(&self) -> Shard {
+        let (commit_lsn, replicas) = self.shard.lock().map(|g| g.clone()).unwrap_or_default();
+        Shard {
+            commit_lsn,
+            applied_lsn: self.applied_lsn.load(Ordering::Relaxed),
+            link_up: self.caught_up_once.load(Ordering::Relaxed) == 1,
+            replicas,
+        }
     }
 }
 
@@ -172,11 +183,13 @@ pub fn start(
 
 /// The INFO replication fields of a replica.
 pub fn show_replica_info(core: &Shared, stats: &Arc<ReplicaStats>) {
-    let info = stats.clone();
-    core.lock().set_info_extra(Box::new(move |section| match section {
+    let (info, shard) = (stats.clone(), stats.clone());
+    let mut core = core.lock();
+    core.set_info_extra(Box::new(move |section| match section {
         "replication" => info.info(),
         _ => Vec::new(),
     }));
+    core.set_shard_view(Box::new(move || shard.shard()));
 }
 
 /// A data node's life: replicate; take over when the writer's lease lapsed

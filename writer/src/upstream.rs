@@ -7,8 +7,9 @@
 //! new writer after a failover.
 
 use crate::core::Shared;
-use crate::replica::{ReplicaStats, serve_when_caught_up};
+use crate::replica::{ReplicaStats, WriterRole, serve_when_caught_up};
 use bytes::{Bytes, BytesMut};
+use sixfold_engine::cmd::cluster::Member;
 use sixfold_resp::{Frame, Protocol, decode_frame};
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,7 +114,7 @@ fn is_master(f: &Frame) -> bool {
 }
 
 /// The writer's `[master, offset, [[ip, port, offset], ...]]`.
-fn parse_role(f: &Frame) -> (u64, Vec<(String, String, String)>) {
+fn parse_role(f: &Frame) -> WriterRole {
     let text = |f: &Frame| match f {
         Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
         Frame::Integer(n) => n.to_string(),
@@ -121,14 +122,19 @@ fn parse_role(f: &Frame) -> (u64, Vec<(String, String, String)>) {
     };
     let Frame::Array(parts) = f else { return (0, Vec::new()) };
     let offset = match parts.get(1) {
-        Some(Frame::Integer(n)) => *n as u64,
+        Some(Frame::Integer(n)) => u64::try_from(*n).unwrap_or(0),
         _ => 0,
+    };
+    let member = |x: &[Frame]| Member {
+        ip: text(&x[0]),
+        port: text(&x[1]).parse().unwrap_or(0),
+        offset: text(&x[2]).parse().unwrap_or(0),
     };
     let replicas = match parts.get(2) {
         Some(Frame::Array(rs)) => rs
             .iter()
             .filter_map(|r| match r {
-                Frame::Array(x) if x.len() == 3 => Some((text(&x[0]), text(&x[1]), text(&x[2]))),
+                Frame::Array(x) if x.len() == 3 => Some(member(x)),
                 _ => None,
             })
             .collect(),
@@ -148,7 +154,8 @@ mod tests {
             Frame::Integer(42),
             Frame::Array(vec![Frame::Array(vec![Frame::bulk("127.0.0.1"), Frame::bulk("6380"), Frame::bulk("40")])]),
         ]);
-        assert_eq!(parse_role(&role), (42, vec![("127.0.0.1".into(), "6380".into(), "40".into())]));
+        let member = Member { ip: "127.0.0.1".into(), port: 6380, offset: 40 };
+        assert_eq!(parse_role(&role), (42, vec![member]));
         assert_eq!(parse_role(&Frame::Null), (0, Vec::new()));
         assert!(is_master(&role));
         assert!(!is_master(&Frame::Error("LOADING".into())));

@@ -96,6 +96,10 @@ const EXPIRE_SLOTS_PER_TICK: usize = 2_000;
 /// Extra INFO fields for a section, supplied by the server around the engine.
 pub type InfoExtra = Box<dyn Fn(&str) -> Vec<(String, String)> + Send>;
 
+/// The shard's replication as the server around the engine knows it now
+/// (ROLE and the CLUSTER commands are made from it).
+pub type ShardView = Box<dyn Fn() -> cmd::cluster::Shard + Send>;
+
 /// The in-memory engine.
 pub struct Engine {
     pub(crate) ks: Keyspace,
@@ -112,6 +116,7 @@ pub struct Engine {
     pub(crate) stats: Stats,
     pub(crate) used_memory: Box<dyn Fn() -> usize + Send>,
     pub(crate) info_extra: InfoExtra,
+    pub(crate) shard: ShardView,
     /// A replica replaying the log before it first caught up: data
     /// commands answer `-LOADING`.
     loading: bool,
@@ -150,6 +155,7 @@ impl Engine {
             stats: Stats::default(),
             used_memory: Box::new(|| 0),
             info_extra: Box::new(|_| Vec::new()),
+            shard: Box::new(cmd::cluster::Shard::default),
             loading: false,
             lease_lapsed: false,
             failover_target: None,
@@ -221,6 +227,11 @@ impl Engine {
     /// e.g. `persistence` or `replication`).
     pub fn set_info_extra(&mut self, provider: InfoExtra) {
         self.info_extra = provider;
+    }
+
+    /// Where ROLE and CLUSTER learn the shard's replication from.
+    pub fn set_shard_view(&mut self, provider: ShardView) {
+        self.shard = provider;
     }
 
     /// How client commands treat expired keys: deleted and logged on the

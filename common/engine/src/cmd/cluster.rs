@@ -6,9 +6,8 @@
 //! its hash tag, modulo 16384, as Redis computes them.
 //!
 //! The topology comes from the server: the writer's own address or
-//! `replica_of`, and the `slaveN:ip=..,port=..,offset=..` fields of INFO
-//! replication (the writer's registry of replicas; on a replica, the copy
-//! it keeps of the writer's ROLE).
+//! `replica_of`, and the [`Shard`] it reports (the writer's registry of
+//! replicas; on a replica, the copy it keeps of the writer's ROLE).
 
 use crate::args::upper;
 use crate::cmd::SessionResult;
@@ -52,6 +51,19 @@ impl Member {
     }
 }
 
+/// What the server reports of the shard's replication.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shard {
+    /// The writer's commit LSN (on a replica, as the writer last reported it).
+    pub commit_lsn: u64,
+    /// On a replica: the LSN it applied.
+    pub applied_lsn: u64,
+    /// On a replica: whether it caught up with the writer and follows it.
+    pub link_up: bool,
+    /// The replicas the writer knows (on a replica, as the writer last reported them).
+    pub replicas: Vec<Member>,
+}
+
 /// The shard as this node knows it.
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -70,41 +82,29 @@ fn split_addr(a: &str) -> (String, u16) {
     (ip.to_string(), port.parse().unwrap_or(0))
 }
 
-/// The topology from the engine's settings and its INFO replication fields.
+/// The topology from the engine's settings and the server's [`Shard`].
 pub fn topology(e: &Engine) -> Topology {
-    let fields = (e.info_extra)("replication");
-    let num = |k: &str| fields.iter().find(|(f, _)| f == k).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let shard = (e.shard)();
     let announce = e.config.announce.clone().unwrap_or_else(|| format!("127.0.0.1:{}", e.config.port));
     let (ip, port) = split_addr(&announce);
-    let replicas: Vec<Member> = fields
-        .iter()
-        .filter(|(k, _)| k.strip_prefix("slave").is_some_and(|n| n.parse::<u32>().is_ok()))
-        .map(|(_, v)| {
-            let part = |name: &str| v.split(',').find_map(|p| p.strip_prefix(name)?.strip_prefix('=')).unwrap_or("");
-            Member {
-                ip: part("ip").to_string(),
-                port: part("port").parse().unwrap_or(0),
-                offset: part("offset").parse().unwrap_or(0),
-            }
-        })
-        .collect();
+    let offset = |lsn: u64| i64::try_from(lsn).unwrap_or(i64::MAX);
+    let mut replicas = shard.replicas;
     match &e.config.replica_of {
         Some(w) => {
             let (wip, wport) = split_addr(w);
-            let me = Member { ip, port, offset: num("slave_repl_offset") };
-            let mut replicas = replicas;
+            let me = Member { ip, port, offset: offset(shard.applied_lsn) };
             if !replicas.iter().any(|r| r.ip == me.ip && r.port == me.port) {
                 replicas.push(me.clone());
             }
             Topology {
-                master: Member { ip: wip, port: wport, offset: num("master_repl_offset") },
+                master: Member { ip: wip, port: wport, offset: offset(shard.commit_lsn) },
                 replicas,
                 me_master: false,
                 me,
             }
         }
         None => {
-            let me = Member { ip, port, offset: num("master_repl_offset") };
+            let me = Member { ip, port, offset: offset(shard.commit_lsn) };
             Topology { master: me.clone(), replicas, me_master: true, me }
         }
     }

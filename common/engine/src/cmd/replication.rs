@@ -79,10 +79,10 @@ pub fn waitaof(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
 
 /// ROLE: `[master, offset, [[ip, port, offset], ...]]` on the writer,
 /// `[slave, host, port, state, offset]` on a replica, from the server's
-/// INFO replication fields.
+/// [`crate::cmd::cluster::Shard`].
 pub fn role(e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
     let t = crate::cmd::cluster::topology(e);
-    let link_up = (e.info_extra)("replication").iter().any(|(k, v)| k == "master_link_status" && v == "up");
+    let link_up = (e.shard)().link_up;
     if !t.me_master {
         return Ok(Some(Frame::Array(vec![
             Frame::bulk("slave"),
