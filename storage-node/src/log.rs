@@ -231,6 +231,24 @@ impl LogState {
         Ok(Accepted { scl: matched_end, promise_raised, truncated_from, healed })
     }
 
+    /// After an Append of a writer in `epoch` was refused for log matching:
+    /// if this node holds a record at `prev_lsn` of another epoch than the
+    /// writer's `prev_epoch` there, that record is in no log of a writer
+    /// that can still commit (the writer's log holds every committed
+    /// record), and by log matching neither is any record after it: they
+    /// are dropped, so the node can fill the writer's records in from a
+    /// peer (otherwise a node holding an older epoch's record at the
+    /// writer's resend point under a longer suffix stays out of the quorum
+    /// for the whole epoch). Returns the LSN the log now ends at, if cut.
+    pub fn drop_divergent(&mut self, epoch: Epoch, prev_lsn: Lsn, prev_epoch: Epoch) -> Option<Lsn> {
+        let held = self.epoch_at(prev_lsn)?;
+        if epoch < self.promised || held == prev_epoch || prev_lsn <= self.commit() || prev_lsn <= self.base {
+            return None;
+        }
+        self.truncate_after(prev_lsn - 1);
+        Some(prev_lsn - 1)
+    }
+
     /// The commit LSN this node holds covers a record of `epoch` (the
     /// writer's own, so at or after its `LeaderChange`): every record
     /// committed before that writer took over, and every record it
@@ -437,6 +455,24 @@ mod tests {
         l.append(W, 1, 0, 0, 0, recs(1, 3, 1)).unwrap();
         assert_eq!(l.append(W, 1, 5, 1, 0, recs(6, 6, 1)).unwrap_err().code, ErrorCode::LogMismatch);
         assert_eq!(l.append(W, 2, 3, 2, 0, recs(4, 4, 2)).unwrap_err().code, ErrorCode::LogMismatch);
+    }
+
+    /// A node with an older epoch's record at the writer's resend point,
+    /// under a longer suffix, drops them (then fills from a peer); a
+    /// record at or below its commit LSN, or one that matches, stays.
+    #[test]
+    fn a_divergent_suffix_under_the_resend_point_is_dropped() {
+        let mut l = fresh();
+        l.append(W, 1, 0, 0, 2, recs(1, 10, 1)).unwrap();
+        assert_eq!(l.commit(), 2);
+        // The writer of epoch 3 adopted a log whose record 8 is of epoch 2.
+        assert_eq!(l.append(W, 3, 8, 2, 8, recs(9, 9, 3)).unwrap_err().code, ErrorCode::LogMismatch);
+        assert_eq!(l.drop_divergent(3, 8, 2), Some(7));
+        assert_eq!(l.last_lsn(), 7);
+        assert_eq!(l.drop_divergent(3, 7, 1), None, "record 7 matches");
+        assert_eq!(l.drop_divergent(3, 2, 2), None, "record 2 is committed here");
+        assert_eq!(l.drop_divergent(0, 5, 2), None, "a fenced writer cuts nothing");
+        assert_eq!(l.last_lsn(), 7);
     }
 
     #[test]

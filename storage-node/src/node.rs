@@ -188,6 +188,16 @@ impl Node {
                 if r.code == ErrorCode::Fenced {
                     metrics::counter!(m::FENCED).increment(1);
                 }
+                if r.code == ErrorCode::LogMismatch
+                    && let Some(lsn) = log.drop_divergent(epoch, prev_lsn, prev_epoch)
+                {
+                    tracing::info!(
+                        lsn,
+                        "the writer's log differs from this node's here: dropped this node's records above"
+                    );
+                    self.truncate_store(log.generation(), lsn);
+                    return error(r, log.last_lsn());
+                }
                 error(r, last)
             }
         }

@@ -415,12 +415,19 @@ fn deliver(node: &mut NodeM, from: NodeId, m: Message) -> Message {
             }
             Message::Ack { epoch, scl: acc.scl, flushed: node.log.flushed() }
         }
-        Err(r) => Message::Error {
-            code: r.code,
-            current_epoch: r.current_epoch,
-            last_lsn: node.log.last_lsn(),
-            detail: String::new(),
-        },
+        Err(r) => {
+            if r.code == sixfold_wire::ErrorCode::LogMismatch
+                && let Some(lsn) = node.log.drop_divergent(epoch, prev_lsn, prev_epoch)
+            {
+                node.disk.retain(|d| d.0 <= lsn);
+            }
+            Message::Error {
+                code: r.code,
+                current_epoch: r.current_epoch,
+                last_lsn: node.log.last_lsn(),
+                detail: String::new(),
+            }
+        }
     }
 }
 
