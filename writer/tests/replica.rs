@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Fabric, Proc, Raw, client, free_port, replica_client, sixfold_on};
+use common::{Fabric, Proc, Raw, client, free_port, query, replica_client, sixfold_on};
 use rand::{Rng, SeedableRng};
 use redis::Commands;
 use std::sync::Arc;
@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 fn digest(port: u16) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(&mut client(port)).unwrap()
+    query(port, redis::cmd("DEBUG").arg("DIGEST"))
 }
 
 fn info_field(port: u16, name: &str) -> u64 {
-    let info: String = redis::cmd("INFO").arg("replication").query(&mut client(port)).unwrap();
+    let info: String = query(port, redis::cmd("INFO").arg("replication"));
     let line = info.lines().find(|l| l.starts_with(&format!("{name}:"))).unwrap_or_else(|| panic!("{name} in {info}"));
     line.split(':').nth(1).unwrap().trim().parse().unwrap()
 }

@@ -39,6 +39,30 @@ pub fn replica_client(port: u16) -> redis::Connection {
     c
 }
 
+/// Runs an idempotent `cmd` on 127.0.0.1:`port` on a fresh connection,
+/// again on a new one if the test process's socket call was interrupted
+/// (EINTR: Linux interrupts a read with a timeout when this process is
+/// stopped and continued, as a loaded CI machine may do).
+pub fn query<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> T {
+    let mut tries = 0;
+    loop {
+        match cmd.query(&mut client(port)) {
+            Ok(v) => return v,
+            Err(e) if e.is_io_error() && tries < 5 && interrupted(&e) => tries += 1,
+            Err(e) => panic!("{cmd:?} on port {port}: {e}"),
+        }
+    }
+}
+
+fn interrupted(e: &redis::RedisError) -> bool {
+    use std::error::Error;
+    type Inner = std::sync::Arc<dyn Error + Send + Sync>;
+    e.source()
+        .and_then(|s| s.downcast_ref::<Inner>())
+        .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
+}
+
 pub fn free_port() -> u16 {
     sixfold_net::ports::unused_local_port().unwrap()
 }
