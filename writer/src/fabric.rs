@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use sixfold_engine::{Engine, decode_group};
 use sixfold_fabric::{
-    Adopted, AppendError, Appender, CommitMode, LogReader, Promised, Recovery, Rules, Step, committed_at_most,
+    Adopted, AppendError, Appender, CommitMode, LogReader, Promised, Recovery, Rules, Step, leased_at_most,
 };
 use sixfold_net::framed;
 use sixfold_net::tls::{TlsFiles, client_endpoint, connect};
@@ -140,7 +140,7 @@ async fn adopt(
                         rec.on_silent(node);
                     }
                 },
-                Step::Adopt(a) => return Ok((epoch, a, read, committed_at_most(&promises))),
+                Step::Adopt(a) => return Ok((epoch, a, read, leased_at_most(&promises))),
             }
         }
     }
@@ -159,7 +159,7 @@ pub async fn recover(
     mut apply: impl FnMut(&Record) -> anyhow::Result<()>,
 ) -> anyhow::Result<Recovered> {
     let ep = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
-    let (epoch, adopted, records, committed_at_most) = adopt(&ep, s, node_id, tries).await?;
+    let (epoch, adopted, records, leased_at_most) = adopt(&ep, s, node_id, tries).await?;
     let fenced = Instant::now();
     // Applied only once the LeaderChange committed them: a candidate fenced
     // before that has changed nothing and may go back to replicating.
@@ -180,7 +180,7 @@ pub async fn recover(
     for r in &to_apply {
         apply(r).with_context(|| format!("record {}", r.lsn))?;
     }
-    Ok(Recovered { app, fenced, sent, committed_at_most })
+    Ok(Recovered { app, fenced, sent: (last_lsn + 1, sent), leased_at_most })
 }
 
 /// A recovery that committed its `LeaderChange`.
@@ -189,11 +189,12 @@ pub struct Recovered {
     pub app: Appender,
     /// When the storage nodes were fenced (the log adopted).
     pub fenced: Instant,
-    /// When the `LeaderChange` was sent (the lease runs from then).
-    pub sent: Instant,
-    /// The highest LSN an older writer can have seen committed, if the
-    /// promises tell ([`committed_at_most`]).
-    pub committed_at_most: Option<Lsn>,
+    /// The `LeaderChange`'s LSN and when it was sent (the lease runs from
+    /// then, once four nodes acknowledged learning its commit).
+    pub sent: (Lsn, Instant),
+    /// The highest LSN from which a writer it fenced can have renewed its
+    /// lease, if the promises tell ([`leased_at_most`]).
+    pub leased_at_most: Option<Lsn>,
 }
 
 /// Applies one record to an engine (effect groups; other kinds change no data).
@@ -221,13 +222,12 @@ pub fn start_writing(
     let start = Progress { commit: app.commit_lsn(), flushed: app.fabric_flushed_lsn() };
     let (progress_tx, progress_rx) = watch::channel(start);
     let held = std::sync::Arc::new(crate::lease::Lease::new(lease, fenced, wait_out));
-    held.renewed(sent);
     let log = crate::durable::Log::new(app.epoch(), app.last_lsn() + 1, progress_rx, held.clone());
     let handles = (log.wake.clone(), log.stats.clone());
     core.promote(log, commit_timeout);
     let renew = Duration::from_millis(lease.renew_ms);
     let serve_from = held.not_before();
-    let shipping = tokio::spawn(ship(core.clone(), app, progress_tx, handles, held, renew));
+    let shipping = tokio::spawn(ship(core.clone(), (app, sent), progress_tx, handles, held, renew));
     (serve_from, shipping)
 }
 
@@ -261,18 +261,25 @@ fn publish(app: &Appender, stats: &LogStats) {
     metrics::gauge!(m::INFLIGHT_RECORDS).set(last.saturating_sub(app.commit_lsn()) as f64);
 }
 
-/// Records pushed and not yet committed: (last LSN, when), for the commit
-/// latency histogram and the lease. Bounded by the appender's held-bytes limit.
+/// Records pushed: (last LSN, when), until they commit (for the commit
+/// latency histogram), and until four nodes acknowledged learning their
+/// commit (for the lease). Bounded by the appender's held-bytes limit.
 type Pending = std::collections::VecDeque<(Lsn, Instant)>;
 
+/// Takes the entries of `pending` at or below `lsn`, oldest first.
+fn passed(pending: &mut Pending, lsn: Lsn) -> impl Iterator<Item = Instant> + '_ {
+    std::iter::from_fn(move || pending.pop_front_if(|(last, _)| *last <= lsn).map(|(_, at)| at))
+}
+
 /// Ships queued records to the fabric (several batches in flight per node),
-/// publishes the commit LSN, renews the lease with each committed record
-/// (from when it was sent) and logs a `LeaseRenewal` after `renew` without
-/// any record. Returns once this writer is fenced (it must not serve any
+/// publishes the commit LSN, renews the lease with each record whose
+/// commit four nodes acknowledged learning (from when it was sent; the
+/// first is the `LeaderChange`, `first`) and logs a `LeaseRenewal` after
+/// `renew` without any record. Returns once this writer is fenced (it must not serve any
 /// more; dropping `progress` fails the replies still waiting).
 pub async fn ship(
     core: Shared,
-    mut app: Appender,
+    (mut app, first): (Appender, (Lsn, Instant)),
     progress: watch::Sender<Progress>,
     log: (std::sync::Arc<tokio::sync::Notify>, std::sync::Arc<LogStats>),
     lease: std::sync::Arc<crate::lease::Lease>,
@@ -280,7 +287,7 @@ pub async fn ship(
 ) -> anyhow::Error {
     let (wake, stats) = log;
     publish(&app, &stats);
-    let mut pending = Pending::new();
+    let (mut pending, mut unleased) = (Pending::new(), Pending::from([first]));
     let mut last_push = Instant::now();
     loop {
         tokio::select! {
@@ -298,6 +305,7 @@ pub async fn ship(
                     metrics::histogram!(m::BATCH_BYTES).record(bytes as f64);
                     last_push = Instant::now();
                     pending.push_back((last.lsn, last_push));
+                    unleased.push_back((last.lsn, last_push));
                     app.push(records);
                 }
             }
@@ -312,6 +320,7 @@ pub async fn ship(
                 }
             }
         }
+        passed(&mut unleased, app.lease_lsn()).for_each(|at| lease.renewed(at));
         let lsn = app.commit_lsn();
         let last = *progress.borrow();
         if app.fabric_flushed_lsn() > last.flushed && lsn == last.commit {
@@ -319,11 +328,8 @@ pub async fn ship(
             publish(&app, &stats);
         }
         if lsn > last.commit {
-            while pending.front().is_some_and(|(last, _)| *last <= lsn) {
-                if let Some((_, at)) = pending.pop_front() {
-                    metrics::histogram!(m::COMMIT_SECONDS).record(at.elapsed().as_secs_f64());
-                    lease.renewed(at);
-                }
+            for at in passed(&mut pending, lsn) {
+                metrics::histogram!(m::COMMIT_SECONDS).record(at.elapsed().as_secs_f64());
             }
             metrics::counter!(m::COMMITTED_RECORDS).increment(lsn - last.commit);
             progress.send_replace(Progress { commit: lsn, flushed: app.fabric_flushed_lsn() });

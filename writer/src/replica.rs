@@ -330,7 +330,7 @@ async fn campaign(
         .await;
         match recovered {
             Ok(won) => {
-                let seen_all = quiet_from.zip(won.committed_at_most).is_some_and(|(quiet, most)| most <= quiet);
+                let seen_all = quiet_from.zip(won.leased_at_most).is_some_and(|(quiet, most)| most <= quiet);
                 return (won, !seen_all);
             }
             Err(e) => {

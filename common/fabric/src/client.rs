@@ -131,6 +131,12 @@ impl Appender {
         self.pipe.last_lsn()
     }
 
+    /// The highest LSN whose commit four nodes acknowledged learning
+    /// ([`Pipeline::lease_lsn`]).
+    pub fn lease_lsn(&self) -> Lsn {
+        self.pipe.lease_lsn()
+    }
+
     /// What node `i` last acknowledged: (SCL, flushed LSN).
     pub fn node_ack(&self, i: usize) -> Option<(Lsn, Lsn)> {
         self.pipe.node_ack(i)

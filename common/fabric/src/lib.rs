@@ -14,4 +14,4 @@ pub use client::{AppendError, Appender};
 pub use pipeline::Pipeline;
 pub use quorum::{AckOutcome, COMMIT_QUORUM, CommitMode, CommitTracker, STORAGE_NODES};
 pub use reader::{LogReader, ReadError, Records};
-pub use recovery::{Adopted, Promised, Recovery, Rules, Step, committed_at_most};
+pub use recovery::{Adopted, Promised, Recovery, Rules, Step, leased_at_most};

@@ -10,7 +10,7 @@
 //! fails too; the pipeline starts a new *generation* from where the node's
 //! log ends and ignores the failures of the old one.
 
-use crate::quorum::{AckOutcome, CommitMode, CommitTracker, STORAGE_NODES};
+use crate::quorum::{AckOutcome, COMMIT_QUORUM, CommitMode, CommitTracker, STORAGE_NODES};
 use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, encode_run};
 use std::collections::VecDeque;
 
@@ -58,6 +58,9 @@ struct Sent {
     prev_lsn: Lsn,
     bytes: usize,
     at_ms: u64,
+    /// The commit LSN the node learns when it accepts this Append: the one
+    /// sent, capped at the Append's last LSN (the node counts no more).
+    commit: Lsn,
 }
 
 /// What the pipeline knows about one node.
@@ -75,6 +78,8 @@ struct NodeState {
     resend_at_ms: u64,
     /// Commit LSN last sent to the node.
     told_commit: Lsn,
+    /// Highest commit LSN the node acknowledged learning (this link).
+    acked_commit: Lsn,
     /// Highest flushed LSN the node reported (a report may overtake the
     /// Ack of the records it covers).
     flushed: Lsn,
@@ -157,6 +162,16 @@ impl Pipeline {
     /// The commit LSN.
     pub fn commit_lsn(&self) -> Lsn {
         self.tracker.commit_lsn()
+    }
+
+    /// The highest LSN whose commit four nodes acknowledged learning: a
+    /// writer's lease runs only from records at or below it, so a
+    /// candidate bounds every lease it fences by the commit LSNs that the
+    /// storage nodes promise with (`docs/protocol.md` R12).
+    pub fn lease_lsn(&self) -> Lsn {
+        let mut known = self.nodes.each_ref().map(|n| n.acked_commit);
+        known.sort_unstable_by(|a, b| b.cmp(a));
+        known[COMMIT_QUORUM - 1].min(self.commit_lsn())
     }
 
     /// The LSN on disk on four nodes.
@@ -257,7 +272,8 @@ impl Pipeline {
         let prev_epoch = self.epoch_at(prev_lsn);
         let n = &mut self.nodes[i];
         n.sent_to = prev_lsn + batch.len() as Lsn;
-        n.inflight.push_back(Sent { generation: n.generation, prev_lsn, bytes, at_ms: now_ms });
+        let commit = commit_lsn.min(n.sent_to);
+        n.inflight.push_back(Sent { generation: n.generation, prev_lsn, bytes, at_ms: now_ms, commit });
         n.inflight_bytes += bytes;
         n.told_commit = commit_lsn;
         Some(Message::Append { epoch: self.epoch, prev_lsn, prev_epoch, commit_lsn, records: encode_run(&batch) })
@@ -272,6 +288,7 @@ impl Pipeline {
         match reply {
             Message::Ack { epoch, scl, flushed } => {
                 self.nodes[i].scl = scl;
+                self.nodes[i].acked_commit = self.nodes[i].acked_commit.max(sent.commit);
                 self.ack(i, epoch, scl, flushed)
             }
             Message::Error { code: ErrorCode::Fenced, current_epoch, .. } => Outcome::Fenced(current_epoch),
@@ -417,6 +434,45 @@ mod tests {
             p.on_reply(i, ack(2), 0);
         }
         assert!(p.settled());
+    }
+
+    /// The lease runs only from records whose commit four nodes
+    /// acknowledged learning, counted no further than each Append reached.
+    #[test]
+    fn the_lease_lsn_is_the_commit_four_nodes_acknowledged_learning() {
+        let mut p = all_up();
+        p.push(recs(1, 3));
+        for i in 0..4 {
+            p.poll_send(i, 0).unwrap();
+            p.on_reply(i, ack(3), 0);
+        }
+        assert_eq!((p.commit_lsn(), p.lease_lsn()), (3, 0), "committed, but no node has heard so");
+        p.push(recs(4, 4));
+        // Nodes 4 and 5 lag: their first Append carries records 1-4 and commit 3.
+        for i in 4..6 {
+            p.poll_send(i, 0).unwrap();
+            p.on_reply(i, ack(4), 0);
+        }
+        for i in 0..2 {
+            p.poll_send(i, 0).unwrap();
+            p.on_reply(i, ack(4), 0);
+        }
+        assert_eq!(p.lease_lsn(), 3, "four nodes acknowledged an Append carrying commit 3");
+        assert_eq!(p.commit_lsn(), 4);
+        let mut q = all_up();
+        q.push(recs(1, 6));
+        for i in 0..4 {
+            q.poll_send(i, 0).unwrap();
+            q.on_reply(i, ack(6), 0);
+        }
+        q.push(recs(7, 7));
+        for i in 0..4 {
+            q.poll_send(i, 0).unwrap();
+            q.on_reply(i, ack(7), 0);
+        }
+        assert_eq!(q.lease_lsn(), 6);
+        q.on_lost(3);
+        assert_eq!(q.lease_lsn(), 0, "a node whose link was lost may have lost what it learned");
     }
 
     #[test]

@@ -221,20 +221,22 @@ impl Recovery {
     }
 }
 
-/// The highest LSN a writer before the one recovering can have seen
-/// committed, if `promises` tell: with all six nodes promising and none
-/// having lost memory, a record four nodes acknowledged is held by at
-/// least four of them (committed records are never replaced), so none
-/// above the fourth-highest last LSN ever committed. A new writer whose
-/// replica applied that far, and then saw nothing committed for a whole
-/// lease plus the drift bound, knows every older lease has ended.
-pub fn committed_at_most(promises: &[Promised]) -> Option<Lsn> {
-    if promises.len() < STORAGE_NODES || promises.iter().any(|p| p.memory != Memory::Intact) {
-        return None;
-    }
-    let mut last: Vec<Lsn> = promises.iter().map(|p| p.last_lsn).collect();
-    last.sort_unstable_by(|a, b| b.cmp(a));
-    last.get(COMMIT_QUORUM - 1).copied()
+/// The highest LSN from which a writer fenced by the one recovering can
+/// have renewed its lease, if `promises` tell. A writer's lease runs only
+/// from records at or below an LSN whose commit four nodes acknowledged
+/// learning ([`crate::Pipeline::lease_lsn`]); those four include all but
+/// two of the promisers, and a promiser that never lost its memory learned
+/// that commit before it promised (a promise fences the older epochs) and
+/// still knows it. So with `n` ≥ 3 intact promisers, at least `n - 2` of
+/// them report a commit LSN at or above that record: the `n - 2`-th
+/// highest intact commit LSN bounds it. A candidate whose replica applied
+/// that far before a quiet window of a whole lease plus the drift bound
+/// knows every lease it fenced has ended (`docs/protocol.md` R12).
+pub fn leased_at_most(promises: &[Promised]) -> Option<Lsn> {
+    let mut commits: Vec<Lsn> = promises.iter().filter(|p| p.memory == Memory::Intact).map(|p| p.commit_lsn).collect();
+    let beyond_quorum = STORAGE_NODES - COMMIT_QUORUM;
+    commits.sort_unstable_by(|a, b| b.cmp(a));
+    commits.len().checked_sub(beyond_quorum + 1).and_then(|i| commits.get(i).copied())
 }
 
 #[cfg(test)]
@@ -246,14 +248,28 @@ mod tests {
     }
 
     #[test]
-    fn what_can_have_committed_is_known_only_from_six_intact_promises() {
-        let six = |lsns: [Lsn; 6]| lsns.map(|l| p(1, l, Memory::Intact)).to_vec();
-        assert_eq!(committed_at_most(&six([9, 7, 12, 7, 5, 8])), Some(7), "four nodes hold 7, only three hold 8");
-        assert_eq!(committed_at_most(&six([3, 3, 3, 3, 3, 3])), Some(3));
-        assert_eq!(committed_at_most(&six([9, 7, 12, 7, 5, 8])[..5]), None, "a silent node may hold more");
-        let mut lost = six([9, 9, 9, 9, 9, 9]);
+    fn a_fenced_lease_is_bounded_by_the_commit_lsns_intact_nodes_promise() {
+        let with = |commits: &[Lsn]| -> Vec<Promised> {
+            commits
+                .iter()
+                .map(|&c| Promised { last_epoch: 1, last_lsn: 20, commit_lsn: c, memory: Memory::Intact })
+                .collect()
+        };
+        // Four nodes learned commit 7 before promising; two others may
+        // have learned more only if they are the two of any four that
+        // are missing here.
+        assert_eq!(leased_at_most(&with(&[9, 7, 12, 7, 5, 8])), Some(7), "a fourth node knows at most 7");
+        assert_eq!(leased_at_most(&with(&[3, 3, 3, 3, 3, 3])), Some(3));
+        assert_eq!(leased_at_most(&with(&[9, 7, 12, 7, 5])), Some(7), "five promisers: the third highest");
+        assert_eq!(leased_at_most(&with(&[9, 7, 12, 7])), Some(9), "four promisers: the second highest");
+        assert_eq!(leased_at_most(&with(&[9, 7, 12])), Some(12), "three promisers: the highest");
+        assert_eq!(leased_at_most(&with(&[9, 7])), None, "two silent nodes and these two may all be other four");
+        let mut lost = with(&[9, 9, 9, 9, 9, 9]);
         lost[2].memory = Memory::Restarted;
-        assert_eq!(committed_at_most(&lost), None, "a restarted node may have lost what it acknowledged");
+        lost[3].memory = Memory::Wiped;
+        assert_eq!(lost.len(), 6);
+        assert_eq!(leased_at_most(&lost), Some(9), "nodes that lost memory do not count: four intact, second highest");
+        assert_eq!(leased_at_most(&lost[2..5]), None, "one intact promiser is not enough");
     }
 
     #[test]

@@ -89,6 +89,10 @@ struct Cli {
     /// window, whatever its promises tell (to show the counterexample).
     #[arg(long)]
     lease_unsafe: bool,
+    /// With --lease-ticks: writers renew their lease from every committed
+    /// record, as before the commit-knowledge rule (R12).
+    #[arg(long)]
+    lease_from_commit: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -110,6 +114,7 @@ fn main() -> anyhow::Result<()> {
         lease: cli.lease_ticks,
         ticks_max: cli.ticks,
         lease_unsafe: cli.lease_unsafe,
+        lease_from_commit: cli.lease_from_commit,
         enabled_only: cli.simulate.is_some(),
         rules: match cli.rules {
             RuleSet::Safe => Rules::Safe,

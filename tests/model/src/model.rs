@@ -47,6 +47,10 @@ pub struct Config {
     /// A candidate after a quiet window serves at once whatever the
     /// promises tell (the rule without its condition, to show why it has one).
     pub lease_unsafe: bool,
+    /// Writers renew their lease from every committed record, not only
+    /// from those whose commit four nodes acknowledged learning (the rule
+    /// before R12 bounded leases by promised commit LSNs, to show why).
+    pub lease_from_commit: bool,
     /// List only actions that change the state. Stateright's random walks
     /// record a chosen action by its index in a list from which the
     /// actions that did nothing were already removed, but replay a found
@@ -320,7 +324,7 @@ impl Config {
                 rec.on_promise(n, p);
                 if self.lease.is_some() {
                     // In a canonical order: which node answered first does
-                    // not matter to `committed_at_most`, and states that
+                    // not matter to `leased_at_most`, and states that
                     // differ only in it are one.
                     wr.lease.promises.push(p);
                     let key = |p: &Promised| (p.last_epoch, p.last_lsn, p.commit_lsn, p.memory as u8);
@@ -360,9 +364,9 @@ impl Config {
         wr.log.push(wr.epoch);
         if let Some(l) = self.lease {
             // As `writer/src/replica.rs` campaign: a candidate whose quiet
-            // window covered everything an older writer can have seen
-            // committed serves at once; any other waits out their leases.
-            let most = sixfold_fabric::committed_at_most(&wr.lease.promises);
+            // window covered every record an older writer can have renewed
+            // its lease from serves at once; any other waits out their leases.
+            let most = sixfold_fabric::leased_at_most(&wr.lease.promises);
             let seen_all = wr.lease.quiet.zip(most).is_some_and(|(quiet, most)| most <= quiet)
                 || (self.lease_unsafe && wr.lease.quiet.is_some());
             wr.lease.not_before = if seen_all { 0 } else { s.now.saturating_add(l) };
@@ -503,14 +507,15 @@ fn observe(s: &mut State) {
     }
 }
 
-/// Renews leases as `writer/src/fabric.rs` does (a committed record of
-/// the writer's own holds its lease until its push time plus the lease),
+/// Renews leases as `writer/src/fabric.rs` does (a record of the writer's
+/// own whose commit four nodes acknowledged learning holds its lease until
+/// its push time plus the lease),
 /// then notes two writers serving at once, and a serving writer that lacks
 /// an acknowledged client write (its reads would be stale).
-fn observe_leases(s: &mut State, l: u8) {
+fn observe_leases(s: &mut State, l: u8, from_commit: bool) {
     for wr in &mut s.writers {
         let Phase::Writing(p) = &wr.phase else { continue };
-        let commit = p.commit_lsn();
+        let commit = if from_commit { p.commit_lsn() } else { p.lease_lsn() };
         for lsn in wr.lease.seen_commit + 1..=commit {
             if let Some(&at) = wr.lease.pushed.get(&lsn) {
                 wr.lease.until = wr.lease.until.max(at.saturating_add(l));
@@ -542,7 +547,7 @@ impl LogModel {
         self.0.step(&mut next, a)?;
         observe(&mut next);
         if let Some(l) = self.0.lease {
-            observe_leases(&mut next, l);
+            observe_leases(&mut next, l, self.0.lease_from_commit);
         }
         Some(next)
     }

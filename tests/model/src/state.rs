@@ -85,7 +85,7 @@ pub struct LeaseM {
     pub not_before: u8,
     /// Commit LSN whose renewals were taken.
     pub seen_commit: Lsn,
-    /// The promises of its recovery (for [`sixfold_fabric::committed_at_most`]).
+    /// The promises of its recovery (for [`sixfold_fabric::leased_at_most`]).
     pub promises: Vec<Promised>,
     /// A candidate's quiet window: what its replica had applied when no
     /// commit had been seen for a whole lease (none for a plain start).
