@@ -83,13 +83,18 @@ async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, node_id: u32, rec: &m
     promises
 }
 
-/// Reads node `addr`'s log up to `upto` (each Read bounded in time).
-async fn read_log(ep: &quinn::Endpoint, addr: SocketAddr, node_id: u32, upto: Lsn) -> anyhow::Result<Vec<Record>> {
+/// Reads node `addr`'s log from `from` up to `upto` (each Read bounded in time).
+async fn read_log(
+    ep: &quinn::Endpoint,
+    addr: SocketAddr,
+    node_id: u32,
+    (from, upto): (Lsn, Lsn),
+) -> anyhow::Result<Vec<Record>> {
     let timeout = Duration::from_millis(READ_TIMEOUT_MS);
     let mut reader = LogReader::open(ep, addr, (node_id, Role::Peer), timeout).await?;
     let mut out: Vec<Record> = Vec::new();
-    while (out.len() as Lsn) < upto {
-        let got = reader.read(out.len() as Lsn + 1, READ_BYTES).await?;
+    while from + (out.len() as Lsn) <= upto {
+        let got = reader.read(from + out.len() as Lsn, READ_BYTES).await?;
         if got.records.is_empty() {
             break;
         }
@@ -99,13 +104,14 @@ async fn read_log(ep: &quinn::Endpoint, addr: SocketAddr, node_id: u32, upto: Ls
 }
 
 /// Runs recoveries (the pure [`Recovery`] state machine) until one adopts
-/// a log: the adopted decision and the records read, up to its last LSN.
-/// Gives up after `tries` rounds without a recovery quorum.
+/// a log: the adopted decision and the records read, up to its last LSN,
+/// from the first one the caller lacks ([`first_to_read`]). Gives up after
+/// `tries` rounds without a recovery quorum.
 async fn adopt(
     ep: &quinn::Endpoint,
     s: &FabricSettings,
     node_id: u32,
-    mut tries: u32,
+    (applied, mut tries): (Lsn, u32),
 ) -> anyhow::Result<(Epoch, Adopted, Vec<Record>, Option<Lsn>)> {
     let mut epoch: Epoch = 1;
     'epochs: loop {
@@ -129,21 +135,35 @@ async fn adopt(
                     epoch = epoch.checked_add(1).context("epochs exhausted")?;
                     continue 'epochs;
                 }
-                Step::Read { node, upto_lsn, .. } => match read_log(ep, s.storage[node], node_id, upto_lsn).await {
-                    Ok(recs) => {
-                        let (lsn, e) = recs.last().map_or((0, 0), |r| (r.lsn, r.epoch));
-                        rec.on_read(node, lsn, e);
-                        read = recs;
+                Step::Read { node, upto_lsn, .. } => {
+                    let from = first_to_read(applied, rec.highest_promised_commit(), upto_lsn);
+                    match read_log(ep, s.storage[node], node_id, (from, upto_lsn)).await {
+                        Ok(recs) => {
+                            let (lsn, e) = recs.last().map_or((0, 0), |r| (r.lsn, r.epoch));
+                            rec.on_read(node, lsn, e);
+                            read = recs;
+                        }
+                        Err(e) => {
+                            tracing::warn!(node, error = %e, "could not read the adopted log; trying the next promiser");
+                            rec.on_silent(node);
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!(node, error = %e, "could not read the adopted log; trying the next promiser");
-                        rec.on_silent(node);
-                    }
-                },
+                }
                 Step::Adopt(a) => return Ok((epoch, a, read, leased_at_most(&promises))),
             }
         }
     }
+}
+
+/// The first LSN of the adopted log (which ends at `upto`) a recovery must
+/// read when the engine already applied up to `applied`: the records above
+/// it (to apply), the one at the commit LSN the adopted log will count
+/// (`known`: the new writer's committed base, whose epoch it needs) and
+/// those above that (to resend), and at least the last one (which the
+/// state machine checks). What the engine applied is committed, so it is
+/// in the adopted log (R1–R6).
+fn first_to_read(applied: Lsn, known: Lsn, upto: Lsn) -> Lsn {
+    (applied + 1).min(known.max(1)).min(upto.max(1))
 }
 
 /// Start-up, and a replica's takeover: fences older writers, adopts the
@@ -159,7 +179,7 @@ pub async fn recover(
     mut apply: impl FnMut(&Record) -> anyhow::Result<()>,
 ) -> anyhow::Result<Recovered> {
     let ep = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
-    let (epoch, adopted, records, leased_at_most) = adopt(&ep, s, node_id, tries).await?;
+    let (epoch, adopted, records, leased_at_most) = adopt(&ep, s, node_id, (applied, tries)).await?;
     let fenced = Instant::now();
     // Applied only once the LeaderChange committed them: a candidate fenced
     // before that has changed nothing and may go back to replicating.
@@ -336,5 +356,20 @@ pub async fn ship(
             publish(&app, &stats);
             core.lock().on_commit(lsn);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_to_read;
+
+    #[test]
+    fn a_recovery_reads_only_what_the_engine_lacks_and_the_committed_base() {
+        assert_eq!(first_to_read(0, 0, 0), 1, "an empty log: nothing to read");
+        assert_eq!(first_to_read(0, 50, 60), 1, "an empty engine reads the whole log");
+        assert_eq!(first_to_read(70, 50, 60), 50, "the committed base's record, for its epoch");
+        assert_eq!(first_to_read(40, 50, 60), 41, "the records the engine lacks");
+        assert_eq!(first_to_read(60, 60, 60), 60, "at least the last record");
+        assert_eq!(first_to_read(60, 0, 60), 1, "no commit learned: from the start");
     }
 }

@@ -275,11 +275,27 @@ const STAGGER_STEP_MS: u64 = 60;
 /// Steps of the stagger.
 const STAGGER_STEPS: u64 = 4;
 
-/// A candidate's extra wait: one of [`STAGGER_STEPS`] steps, by the
-/// address it announces (FNV-1a, stable across restarts).
+/// A candidate's extra wait when it knows of no order: one of
+/// [`STAGGER_STEPS`] steps, by the address it announces (FNV-1a, stable
+/// across restarts).
 pub fn stagger_ms(announce: &str) -> u64 {
     let h = announce.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     h % STAGGER_STEPS * STAGGER_STEP_MS
+}
+
+/// A candidate's extra wait: a step per replica before it in address
+/// order among the replicas the writer last listed (the same list on
+/// every replica, so no two of them wait alike; the only one waits not at
+/// all); [`stagger_ms`] for a replica the writer did not list.
+pub fn campaign_stagger_ms(announce: &str, replicas: &[Member]) -> u64 {
+    let (host, port) = announce.rsplit_once(':').unwrap_or((announce, ""));
+    let me = (host.trim_matches(['[', ']']), port.parse::<u16>().unwrap_or(0));
+    let mut known: Vec<(&str, u16)> = replicas.iter().map(|m| (m.ip.as_str(), m.port)).collect();
+    known.sort_unstable();
+    match known.iter().position(|m| *m == me) {
+        Some(rank) => (rank as u64).min(STAGGER_STEPS - 1) * STAGGER_STEP_MS,
+        None => stagger_ms(announce),
+    }
 }
 
 /// Waits until nothing new was applied for longer than the writer's lease
@@ -391,7 +407,9 @@ async fn wait_for_lapse(
         }
         let lag = stats.commit_lsn.load(Ordering::Relaxed).saturating_sub(applied);
         let behind = if stats.caught_up_once.load(Ordering::Relaxed) == 1 { 0 } else { 1 };
-        let wait = quiet * (1 + behind) + std::time::Duration::from_millis(lag.min(1_000) + stagger_ms(announce));
+        let replicas = stats.shard.lock().map(|g| g.1.clone()).unwrap_or_default();
+        let stagger = campaign_stagger_ms(announce, &replicas);
+        let wait = quiet * (1 + behind) + std::time::Duration::from_millis(lag.min(1_000) + stagger);
         if last.1.elapsed() > wait {
             return Some(last.0);
         }
@@ -469,6 +487,17 @@ async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaSt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn candidates_the_writer_listed_wait_by_their_rank_in_address_order() {
+        let m = |ip: &str, port| Member { ip: ip.into(), port, offset: 0 };
+        let listed = [m("10.0.0.9", 6379), m("10.0.0.10", 6379), m("::1", 7000)];
+        assert_eq!(campaign_stagger_ms("10.0.0.10:6379", &listed), 0);
+        assert_eq!(campaign_stagger_ms("10.0.0.9:6379", &listed), STAGGER_STEP_MS);
+        assert_eq!(campaign_stagger_ms("[::1]:7000", &listed), 2 * STAGGER_STEP_MS);
+        assert_eq!(campaign_stagger_ms("10.0.0.9:6379", &listed[..1]), 0, "the only replica waits no extra");
+        assert_eq!(campaign_stagger_ms("10.0.0.7:6379", &listed), stagger_ms("10.0.0.7:6379"), "not listed");
+    }
 
     #[test]
     fn a_leader_change_names_the_writers_address() {

@@ -82,9 +82,11 @@ fn a_replica_takes_over_in_place_with_every_acknowledged_write() {
 }
 
 /// Two replicas may take over, equally caught up and with ports in the same
-/// stagger step, so they campaign at about the same moment: exactly one
-/// serves as the writer, with every acknowledged write; the other follows
-/// it (one fenced after it had begun to write became a replica in place).
+/// hash stagger step (the writer's list of replicas orders them 60 ms
+/// apart, unless one of them missed it): exactly one serves as the writer,
+/// with every acknowledged write; the other follows it (one fenced after
+/// it had begun to write became a replica in place). Campaigns at the same
+/// moment are in `election.rs`.
 #[test]
 fn of_two_candidates_one_takes_over_and_the_other_follows() {
     let fabric = Fabric::start("failover-two");

@@ -166,12 +166,19 @@ impl Recovery {
             self.on_silent(node);
             return;
         }
-        let known = self.promised().map(|(_, p)| p.commit_lsn).max().unwrap_or(0).min(p.last_lsn);
+        let known = self.highest_promised_commit().min(p.last_lsn);
         let known_commit = match self.rules {
             Rules::Unsafe => p.last_lsn,
             Rules::Safe => known,
         };
         self.adopted = Some(Adopted { node, last_lsn: p.last_lsn, last_epoch: p.last_epoch, known_commit });
+    }
+
+    /// The highest commit LSN a promiser still counted had learned: with
+    /// [`Rules::Safe`], what the adopted log will count as committed
+    /// ([`Adopted::known_commit`], capped at its last LSN).
+    pub fn highest_promised_commit(&self) -> Lsn {
+        self.promised().map(|(_, p)| p.commit_lsn).max().unwrap_or(0)
     }
 
     fn promised(&self) -> impl Iterator<Item = (usize, Promised)> + '_ {
