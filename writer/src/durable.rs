@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 use sixfold_engine::{Effect, encode_group};
+use sixfold_node::{Journal, Progress};
 use sixfold_wire::RECORD_PAYLOAD_BYTES_MAX;
 use sixfold_wire::{Epoch, Lsn, Record, RecordKind};
 use std::collections::{HashMap, VecDeque};
@@ -19,15 +20,6 @@ use tokio::sync::{Notify, watch};
 
 /// Record bytes queued for the fabric before clients stop being read.
 pub const QUEUE_BYTES_MAX: usize = 64 * 1024 * 1024;
-
-/// How far the log is confirmed, as the fabric task publishes it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// Committed: held by four storage nodes.
-    pub commit: Lsn,
-    /// On disk on four storage nodes.
-    pub flushed: Lsn,
-}
 
 /// Figures of the durable log, shared with `INFO persistence`.
 #[derive(Debug, Default)]
@@ -80,7 +72,10 @@ impl LogStats {
     }
 }
 
-/// The writer's log as seen from the core.
+/// The writer's durable log: records queued for the fabric, the last
+/// uncommitted write per key, progress and figures. The core logs effect
+/// groups to it ([`Journal`]); the fabric task takes its queue and notes
+/// commits, behind its lock only.
 pub struct Log {
     epoch: Epoch,
     next_lsn: Lsn,
@@ -144,29 +139,30 @@ impl Log {
         self.last_lsn()
     }
 
-    /// The log's epoch.
-    pub fn epoch(&self) -> Epoch {
+    /// Records waiting for the fabric, in LSN order.
+    pub fn take_queue(&mut self) -> Vec<Record> {
+        self.queue_bytes = 0;
+        self.stats.queued_bytes.store(0, Ordering::Relaxed);
+        self.queue.drain(..).collect()
+    }
+
+    /// Forgets writes at or below `commit`.
+    pub fn on_commit(&mut self, commit: Lsn) {
+        self.pending.retain(|_, lsn| *lsn > commit);
+    }
+}
+
+impl Journal for Log {
+    fn epoch(&self) -> Epoch {
         self.epoch
     }
 
-    /// The last `Effects` record logged (0: none): the engine's data holds
-    /// every write up to it.
-    pub fn last_effects_lsn(&self) -> Lsn {
-        self.last_effects
-    }
-
-    /// The last LSN assigned.
-    pub fn last_lsn(&self) -> Lsn {
-        self.next_lsn - 1
-    }
-
-    /// True while too many record bytes wait for the fabric.
-    pub fn full(&self) -> bool {
-        self.queue_bytes > QUEUE_BYTES_MAX
+    fn lease_holds(&self) -> bool {
+        self.lease.holds()
     }
 
     /// The LSN a command naming `keys` must wait for before its reply.
-    pub fn wait_for(&self, keys: Option<&[Bytes]>) -> Lsn {
+    fn wait_for(&self, keys: Option<&[Bytes]>) -> Lsn {
         match keys {
             None => self.last_lsn(),
             Some(keys) => keys.iter().filter_map(|k| self.pending.get(k)).copied().max().unwrap_or(0).max(self.barrier),
@@ -176,7 +172,7 @@ impl Log {
     /// Logs effect groups as records and remembers the keys their effects
     /// write (an effect without key positions, such as FLUSHALL, is a
     /// barrier). Returns the last LSN assigned (0 if nothing was logged).
-    pub fn log_groups(&mut self, groups: Vec<Vec<Effect>>) -> Lsn {
+    fn log_groups(&mut self, groups: Vec<Vec<Effect>>) -> Lsn {
         let mut last = 0;
         for g in groups {
             for e in &g {
@@ -206,16 +202,30 @@ impl Log {
         last
     }
 
-    /// Records waiting for the fabric, in LSN order.
-    pub fn take_queue(&mut self) -> Vec<Record> {
-        self.queue_bytes = 0;
-        self.stats.queued_bytes.store(0, Ordering::Relaxed);
-        self.queue.drain(..).collect()
+    fn refusal(&self, args: &[Bytes]) -> Option<String> {
+        too_large(args).then(|| too_large_error(args))
     }
 
-    /// Forgets writes at or below `commit`.
-    pub fn on_commit(&mut self, commit: Lsn) {
-        self.pending.retain(|_, lsn| *lsn > commit);
+    /// The last LSN assigned.
+    fn last_lsn(&self) -> Lsn {
+        self.next_lsn - 1
+    }
+
+    fn last_effects_lsn(&self) -> Lsn {
+        self.last_effects
+    }
+
+    fn commit_lsn(&self) -> Lsn {
+        self.progress.borrow().commit
+    }
+
+    /// True while too many record bytes wait for the fabric.
+    fn full(&self) -> bool {
+        self.queue_bytes > QUEUE_BYTES_MAX
+    }
+
+    fn wake(&self) {
+        self.wake.notify_one();
     }
 }
 

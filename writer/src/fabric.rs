@@ -4,20 +4,23 @@
 //! commit a `LeaderChange`), and the task
 //! that ships queued records and publishes the commit LSN.
 
-use crate::core::Shared;
-use crate::durable::{LogStats, Progress};
+use crate::durable::{Log, LogStats};
 use crate::metrics as m;
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use sixfold_engine::{Engine, decode_group};
+use sixfold_engine::cmd::cluster::Shard;
 use sixfold_fabric::{
     Adopted, AppendError, Appender, CommitMode, LogReader, Promised, Recovery, Rules, Step, leased_at_most,
+    reader::open_stream,
 };
 use sixfold_net::framed;
-use sixfold_net::tls::{TlsFiles, client_endpoint, connect};
+use sixfold_net::tls::{TlsFiles, client_endpoint};
+use sixfold_node::core::{Durable, SharedJournal};
+use sixfold_node::{Progress, Shared};
 use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, RecordKind, Role};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -39,36 +42,29 @@ pub struct FabricSettings {
     pub mode: CommitMode,
 }
 
-/// A stream to one storage node.
-async fn open(
-    ep: &quinn::Endpoint,
-    addr: SocketAddr,
-    node_id: u32,
-) -> anyhow::Result<(quinn::SendStream, quinn::RecvStream)> {
-    let conn = tokio::time::timeout(Duration::from_secs(2), connect(ep, addr)).await.context("connect timed out")??;
-    let (mut tx, rx) = conn.open_bi().await?;
-    framed::send(&mut tx, &Message::Hello { node: node_id, role: Role::Peer }).await?;
-    Ok((tx, rx))
-}
-
 /// How long one node may take to answer a Prepare.
 const PREPARE_TIMEOUT_MS: u64 = 2_000;
 /// How long one Read of the adopted log may take before recovery moves on
 /// to the next promiser.
 const READ_TIMEOUT_MS: u64 = 10_000;
 
-/// Asks every node to promise `rec`'s epoch and tells `rec` the answers;
-/// returns the promises.
+/// Asks every node at once to promise `rec`'s epoch (a node that does not
+/// answer costs [`PREPARE_TIMEOUT_MS`] once, not once per node after it)
+/// and tells `rec` the answers, in node order; returns the promises.
 async fn prepare(ep: &quinn::Endpoint, s: &FabricSettings, node_id: u32, rec: &mut Recovery) -> Vec<Promised> {
     let epoch = rec.epoch();
-    let mut promises = Vec::new();
-    for (i, addr) in s.storage.iter().enumerate() {
+    let timeout = Duration::from_millis(PREPARE_TIMEOUT_MS);
+    let asks = s.storage.iter().map(|addr| async move {
         let ask = async {
-            let (mut tx, mut rx) = open(ep, *addr, node_id).await?;
+            let (mut tx, mut rx) = open_stream(ep, *addr, (node_id, Role::Peer), timeout).await?;
             framed::send(&mut tx, &Message::Prepare { epoch }).await?;
             anyhow::Ok(framed::recv(&mut rx).await?)
         };
-        match tokio::time::timeout(Duration::from_millis(PREPARE_TIMEOUT_MS), ask).await {
+        tokio::time::timeout(timeout, ask).await
+    });
+    let mut promises = Vec::new();
+    for (i, answer) in futures::future::join_all(asks).await.into_iter().enumerate() {
+        match answer {
             Ok(Ok(Message::Promise { last_epoch, last_lsn, commit_lsn, memory, .. })) => {
                 let p = Promised { last_epoch, last_lsn, commit_lsn, memory };
                 promises.push(p);
@@ -217,15 +213,6 @@ pub struct Recovered {
     pub leased_at_most: Option<Lsn>,
 }
 
-/// Applies one record to an engine (effect groups; other kinds change no data).
-pub fn apply_to(engine: &mut Engine, r: &Record) -> anyhow::Result<()> {
-    if r.kind == RecordKind::Effects {
-        let group = decode_group(&r.payload)?;
-        engine.apply(&group).map_err(|e| anyhow::anyhow!("does not apply: {e}"))?;
-    }
-    Ok(())
-}
-
 /// Makes `core` the writer's, behind the recovery `r`: installs the log
 /// and the lease, and starts the task that ships records. With `wait_out`
 /// the lease holds only once any lease of a writer it fenced has ended;
@@ -241,14 +228,52 @@ pub fn start_writing(
     let Recovered { app, fenced, sent, .. } = r;
     let start = Progress { commit: app.commit_lsn(), flushed: app.fabric_flushed_lsn() };
     let (progress_tx, progress_rx) = watch::channel(start);
-    let held = std::sync::Arc::new(crate::lease::Lease::new(lease, fenced, wait_out));
-    let log = crate::durable::Log::new(app.epoch(), app.last_lsn() + 1, progress_rx, held.clone());
-    let handles = (log.wake.clone(), log.stats.clone());
-    core.promote(log, commit_timeout);
+    let held = Arc::new(crate::lease::Lease::new(lease, fenced, wait_out));
+    let log = Log::new(app.epoch(), app.last_lsn() + 1, progress_rx.clone(), held.clone());
+    let (wake, stats) = (log.wake.clone(), log.stats.clone());
+    let log = Arc::new(Mutex::new(log));
+    let replicas = core.lock().replicas();
+    let durable = Durable { epoch: app.epoch(), progress: progress_rx, commit_timeout, replicas: replicas.clone() };
+    let journal: SharedJournal = log.clone();
+    core.promote(journal, durable, views(app.epoch(), &stats, &held, &replicas));
     let renew = Duration::from_millis(lease.renew_ms);
     let serve_from = held.not_before();
-    let shipping = tokio::spawn(ship(core.clone(), (app, sent), progress_tx, handles, held, renew));
+    let shipping = tokio::spawn(ship(core.clone(), (app, sent), progress_tx, (log, wake, stats), held, renew));
     (serve_from, shipping)
+}
+
+/// What INFO and ROLE/CLUSTER show on the writer: the log's figures, its
+/// epoch, the lease left, the replicas and what they applied.
+fn views(
+    epoch: Epoch,
+    stats: &Arc<LogStats>,
+    lease: &Arc<crate::lease::Lease>,
+    registry: &Arc<sixfold_node::acks::Registry>,
+) -> (sixfold_engine::InfoExtra, sixfold_engine::ShardView) {
+    let (info_stats, lease, info_registry) = (stats.clone(), lease.clone(), registry.clone());
+    let info: sixfold_engine::InfoExtra = Box::new(move |section| {
+        let mut fields = info_stats.info(section);
+        if section == "replication" {
+            fields.push(("writer_epoch".into(), epoch.to_string()));
+            let left = lease.left_at(Instant::now()).as_millis();
+            fields.push(("lease_left_ms".into(), if lease.holds() { left } else { 0 }.to_string()));
+            fields.extend(info_registry.info(info_stats.commit_lsn.load(std::sync::atomic::Ordering::Relaxed)));
+        }
+        fields
+    });
+    let (stats, registry) = (stats.clone(), registry.clone());
+    let shard: sixfold_engine::ShardView = Box::new(move || Shard {
+        commit_lsn: stats.commit_lsn.load(std::sync::atomic::Ordering::Relaxed),
+        replicas: registry.members(),
+        ..Shard::default()
+    });
+    (info, shard)
+}
+
+/// A thread panicked while it held the durable log: stop, as for the core.
+fn poisoned() -> ! {
+    tracing::error!("a thread panicked while it held the durable log; stopping");
+    std::process::exit(70);
 }
 
 /// Appends `records` and waits until they commit; fails only if fenced.
@@ -301,21 +326,19 @@ pub async fn ship(
     core: Shared,
     (mut app, first): (Appender, (Lsn, Instant)),
     progress: watch::Sender<Progress>,
-    log: (std::sync::Arc<tokio::sync::Notify>, std::sync::Arc<LogStats>),
-    lease: std::sync::Arc<crate::lease::Lease>,
+    (log, wake, stats): (Arc<Mutex<Log>>, Arc<tokio::sync::Notify>, Arc<LogStats>),
+    lease: Arc<crate::lease::Lease>,
     renew: Duration,
 ) -> anyhow::Error {
-    let (wake, stats) = log;
+    let locked = || log.lock().unwrap_or_else(|_| poisoned());
     publish(&app, &stats);
     let (mut pending, mut unleased) = (Pending::new(), Pending::from([first]));
     let mut last_push = Instant::now();
     loop {
         tokio::select! {
             _ = wake.notified(), if app.accepts() => {
-                let (records, failover) = {
-                    let mut c = core.lock();
-                    (c.take_queue(), c.take_failover())
-                };
+                let records = locked().take_queue();
+                let failover = core.lock().take_failover();
                 if let Some(req) = failover {
                     tokio::spawn(crate::handover::hand_over(core.clone(), req, progress.subscribe()));
                 }
@@ -330,7 +353,7 @@ pub async fn ship(
                 }
             }
             _ = tokio::time::sleep_until((last_push + renew).into()), if app.accepts() => {
-                core.lock().log_renewal();
+                locked().log_renewal();
                 last_push = Instant::now();
             }
             stepped = app.step() => {
@@ -354,7 +377,7 @@ pub async fn ship(
             metrics::counter!(m::COMMITTED_RECORDS).increment(lsn - last.commit);
             progress.send_replace(Progress { commit: lsn, flushed: app.fabric_flushed_lsn() });
             publish(&app, &stats);
-            core.lock().on_commit(lsn);
+            locked().on_commit(lsn);
         }
     }
 }

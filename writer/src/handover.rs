@@ -5,15 +5,15 @@
 //! campaigns at once, fences this writer, and waits out this writer's
 //! lease before it serves; this writer, fenced with nothing uncommitted,
 //! becomes the target's replica keeping its data and its clients (see
-//! [`crate::core::Shared::demote`]). Clients see `-TRYAGAIN` for writes
+//! [`Shared::demote`]). Clients see `-TRYAGAIN` for writes
 //! during the handover, then `-MOVED` to the new writer. If the handover
 //! does not happen within FAILOVER's timeout (or [`HANDOVER_MS_MAX`]),
 //! writes resume here.
 
-use crate::core::Shared;
-use crate::durable::Progress;
 use bytes::BytesMut;
 use sixfold_engine::cmd::failover::FailoverRequest;
+use sixfold_node::Progress;
+use sixfold_node::Shared;
 use sixfold_resp::Frame;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -73,9 +73,9 @@ async fn ready(
 /// Sends `REPLCONF TAKEOVER <lsn>` to the replica at `target`.
 async fn ask_takeover(target: &str, lsn: sixfold_wire::Lsn) -> anyhow::Result<()> {
     let mut sock = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(target)).await??;
-    sock.write_all(&crate::upstream::command(&["REPLCONF", "TAKEOVER", &lsn.to_string()])).await?;
+    sock.write_all(&sixfold_replica::upstream::command(&["REPLCONF", "TAKEOVER", &lsn.to_string()])).await?;
     let mut buf = BytesMut::new();
-    match tokio::time::timeout(Duration::from_secs(2), crate::upstream::reply(&mut sock, &mut buf)).await?? {
+    match tokio::time::timeout(Duration::from_secs(2), sixfold_replica::upstream::reply(&mut sock, &mut buf)).await?? {
         Frame::Simple(s) if s == "OK" => Ok(()),
         other => anyhow::bail!("{target} refused to take over: {other:?}"),
     }

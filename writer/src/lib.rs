@@ -1,29 +1,21 @@
-//! `sixfold-server`: the Sixfold data node. It serves the engine over RESP.
-//! As the writer, every write is logged to the six storage nodes and its
-//! reply held until four hold it ([`durable`], [`fabric`]); `--durability
-//! none` is the memory-only benchmark mode. The durable writer serves only
-//! while its lease holds ([`lease`]) and hands over on FAILOVER
-//! ([`handover`]). Durable data nodes elect their writer; the others are
-//! replicas that apply the committed log pulled from the storage nodes and
-//! serve reads, take over when the writer fails, and a fenced writer
-//! becomes one again ([`replica`]).
+//! The writer role of a Sixfold data node, and the `sixfold-server` binary
+//! that wires both roles. As the writer, every write is logged to the six
+//! storage nodes and its reply held until four hold it ([`durable`],
+//! [`fabric`]); the writer serves only while its lease holds ([`lease`]),
+//! hands over on FAILOVER ([`handover`]), and becomes a replica in place
+//! when fenced. [`roles`] is a durable data node's life (replicate,
+//! campaign, serve as writer, demote); [`server`] one process.
+//! `--durability none` is the memory-only benchmark mode.
 //!
-//! Threads: tokio tasks, one per connection, read and decode requests and
-//! run them on the engine behind one lock ([`core`]): commands execute one
-//! at a time in arrival order, and a connection reads its next requests only
-//! after writing the replies to the previous ones, so a slow client or a
-//! flood of requests applies backpressure instead of growing memory.
+//! What both roles share (listener, connections, the engine behind one
+//! lock) is `sixfold-node`; the replica role is `sixfold-replica`.
 
-pub mod acks;
-pub mod conn;
-pub mod core;
 pub mod durable;
 pub mod fabric;
 pub mod handover;
 pub mod lease;
 pub mod metrics;
-pub mod replica;
+pub mod roles;
 pub mod server;
-pub mod upstream;
 
 pub use server::{Durability, Role, ServerConfig, run};

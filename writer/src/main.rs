@@ -4,9 +4,10 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use sixfold_engine::Config;
+use sixfold_replica::ReplicaSettings;
 use sixfold_writer::fabric::FabricSettings;
 use sixfold_writer::lease::LeaseSettings;
-use sixfold_writer::replica::{ReplicaSettings, Takeover};
+use sixfold_writer::roles::Takeover;
 use sixfold_writer::{Durability, Role, ServerConfig};
 use std::net::SocketAddr;
 
@@ -170,6 +171,7 @@ fn main() -> anyhow::Result<()> {
         None => String::new(),
     };
     let takes_over = a.role != Role::Replica || a.failover;
+    let takeover = fabric.clone().filter(|_| takes_over).map(|fabric| Takeover { fabric, lease, commit_timeout });
     let replica = fabric.clone().map(|fabric| ReplicaSettings {
         writer: a.writer.unwrap_or_default(),
         storage: fabric.storage.clone(),
@@ -177,7 +179,7 @@ fn main() -> anyhow::Result<()> {
         certs: fabric.certs.clone(),
         cert_name: fabric.cert_name.clone(),
         apply_buffer_bytes_max: a.apply_buffer_bytes_max,
-        takeover: takes_over.then_some(Takeover { fabric, lease, commit_timeout }),
+        quiet_ms: lease.takeover_after_ms(),
         take_over_first: a.role == Role::Writer,
         announce: announce.clone(),
     });
@@ -188,6 +190,7 @@ fn main() -> anyhow::Result<()> {
         seed,
         fabric,
         replica,
+        takeover,
         commit_timeout,
         lease,
     };

@@ -1,5 +1,6 @@
-//! The writer's Prometheus metrics: names and the exporter. Every name here
-//! is what dashboards use.
+//! The writer role's Prometheus metrics, and the data node's exporter
+//! (which also describes the node's and the replica role's). Every name
+//! here is what dashboards use.
 
 use std::net::SocketAddr;
 
@@ -20,30 +21,6 @@ pub const INFLIGHT_BYTES: &str = "sixfold_writer_inflight_bytes";
 /// Each storage node's acknowledged LSN, label `node` (gauge).
 pub const NODE_ACKED_LSN: &str = "sixfold_writer_node_acked_lsn";
 
-/// Commands executed (counter).
-pub const COMMANDS: &str = "sixfold_commands_total";
-/// Client connections open (gauge).
-pub const CONNECTED_CLIENTS: &str = "sixfold_connected_clients";
-/// Bytes allocated by the process (gauge).
-pub const USED_MEMORY_BYTES: &str = "sixfold_used_memory_bytes";
-/// Replica: last LSN applied (gauge).
-pub const REPLICA_APPLIED_LSN: &str = "sixfold_replica_applied_lsn";
-/// Replica: records committed and not yet applied (gauge).
-pub const REPLICA_LAG_RECORDS: &str = "sixfold_replica_lag_records";
-/// Replica: pulled record bytes not yet applied (gauge).
-pub const REPLICA_LAG_BYTES: &str = "sixfold_replica_lag_bytes";
-/// Replica: milliseconds behind the commit LSN (gauge).
-pub const REPLICA_LAG_MS: &str = "sixfold_replica_lag_ms";
-
-/// Publishes the replica's progress.
-pub fn replica(applied: u64, commit: u64, stats: &crate::replica::ReplicaStats) {
-    use std::sync::atomic::Ordering::Relaxed;
-    metrics::gauge!(REPLICA_APPLIED_LSN).set(applied as f64);
-    metrics::gauge!(REPLICA_LAG_RECORDS).set(commit.saturating_sub(applied) as f64);
-    metrics::gauge!(REPLICA_LAG_BYTES).set(stats.buffer.bytes.load(Relaxed) as f64);
-    metrics::gauge!(REPLICA_LAG_MS).set(stats.lag_ms.load(Relaxed) as f64);
-}
-
 /// Serves `/metrics` on `addr`.
 pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     sixfold_telemetry::serve_metrics(addr)?;
@@ -54,13 +31,8 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     metrics::describe_gauge!(COMMIT_LSN, "Commit LSN");
     metrics::describe_gauge!(INFLIGHT_RECORDS, "Records logged and not yet committed");
     metrics::describe_gauge!(INFLIGHT_BYTES, metrics::Unit::Bytes, "Record bytes not yet on disk on four nodes");
-    metrics::describe_counter!(COMMANDS, "Commands executed");
-    metrics::describe_gauge!(CONNECTED_CLIENTS, "Client connections open");
-    metrics::describe_gauge!(USED_MEMORY_BYTES, metrics::Unit::Bytes, "Bytes allocated by the process");
-    metrics::describe_gauge!(REPLICA_APPLIED_LSN, "Last LSN applied on this replica");
-    metrics::describe_gauge!(REPLICA_LAG_RECORDS, "Committed records not yet applied");
-    metrics::describe_gauge!(REPLICA_LAG_BYTES, metrics::Unit::Bytes, "Pulled record bytes not yet applied");
-    metrics::describe_gauge!(REPLICA_LAG_MS, metrics::Unit::Milliseconds, "Time behind the commit LSN");
+    sixfold_node::metrics::describe();
+    sixfold_replica::metrics::describe();
     metrics::describe_gauge!(NODE_ACKED_LSN, "LSN each storage node acknowledged");
     Ok(())
 }

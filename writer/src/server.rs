@@ -1,15 +1,18 @@
-//! The listener: binds the RESP port, creates the shared core and its ticker, accepts
-//! connections, and stops on SHUTDOWN, SIGTERM or Ctrl-C.
+//! One `sixfold-server` process: binds the RESP port, creates the shared
+//! core and its ticker, starts the data node's roles ([`crate::roles`]),
+//! and serves clients until SHUTDOWN, SIGTERM or Ctrl-C
+//! ([`sixfold_node::listener`]).
 
-use crate::conn;
-use crate::core::Shared;
 use crate::fabric::FabricSettings;
-use crate::replica::{self, ReplicaSettings, ReplicaStats};
+use crate::roles::{self, Takeover};
 use anyhow::Context;
 use sixfold_engine::Config;
+use sixfold_node::{Shared, SharedLimits};
+use sixfold_replica::role::show_replica_info;
+use sixfold_replica::{ReplicaSettings, ReplicaStats};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -51,18 +54,13 @@ pub struct ServerConfig {
     pub fabric: Option<FabricSettings>,
     /// The roles of a durable data node (`None`: `--durability none`).
     pub replica: Option<ReplicaSettings>,
+    /// Whether and how it takes over as writer (`None`: a replica only).
+    pub takeover: Option<Takeover>,
     /// How long a reply may wait for its commit before it becomes a
     /// `-TIMEOUT` error (outcome unknown).
     pub commit_timeout: Duration,
     /// The durable writer's lease.
     pub lease: crate::lease::LeaseSettings,
-}
-
-/// Limits shared by the connection tasks and updated by CONFIG SET.
-#[derive(Debug)]
-pub struct SharedLimits {
-    /// `proto-max-bulk-len`.
-    pub bulk_bytes_max: AtomicU64,
 }
 
 /// Runs the server until SHUTDOWN or a termination signal.
@@ -89,10 +87,11 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             let core = Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone());
             let stats = Arc::new(ReplicaStats::default());
             stats.set_writer(&r.writer);
-            replica::show_replica_info(&core, &stats);
+            show_replica_info(&core, &stats);
             core.lock().set_loading(true);
             let (serving_tx, serving) = tokio::sync::oneshot::channel();
-            replica::start(core.clone(), &r, stats, local, serving_tx).context("starting the data node")?;
+            roles::start(core.clone(), (&r, cfg.takeover.clone()), stats, local, serving_tx)
+                .context("starting the data node")?;
             if r.take_over_first {
                 // A writer takes clients once it serves, and once any
                 // writer it fenced has lost its lease (it renews meanwhile).
@@ -104,55 +103,6 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         None => Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone()),
     };
     tokio::spawn(core.clone().ticker());
-    tracing::info!(%local, "serving clients");
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((sock, peer)) => spawn_conn(sock, peer, local, core.clone(), limits.clone()),
-                Err(e) => {
-                    // Out of file descriptors and the like: keep serving the others.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-            },
-            _ = stopped.notified() => {
-                tracing::info!("SHUTDOWN received, exiting");
-                return Ok(());
-            }
-            _ = shutdown_signal() => {
-                tracing::info!("termination signal received, exiting");
-                return Ok(());
-            }
-        }
-    }
-}
-
-fn spawn_conn(sock: tokio::net::TcpStream, peer: SocketAddr, local: SocketAddr, h: Shared, l: Arc<SharedLimits>) {
-    tokio::spawn(async move {
-        if let Err(e) = conn::serve(sock, peer, local, h, l).await {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
-        }
-    });
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
-/// The current `proto-max-bulk-len`.
-pub fn bulk_limit(l: &SharedLimits) -> usize {
-    l.bulk_bytes_max.load(Ordering::Relaxed) as usize
+    sixfold_node::listener::serve(listener, core, limits, stopped).await;
+    Ok(())
 }

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{Fabric, Proc, client, free_port, sixfold_on};
-use sixfold_writer::replica::stagger_ms;
+use sixfold_replica::campaign::stagger_ms;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

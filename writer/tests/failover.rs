@@ -94,7 +94,7 @@ fn of_two_candidates_one_takes_over_and_the_other_follows() {
     let mut writer = sixfold_on(free_port(), &[fabric.server_args(), lease].concat());
     let extra = [LEASE.as_slice(), &["--failover"]].concat();
     let pa = free_port();
-    let step = |p: u16| sixfold_writer::replica::stagger_ms(&format!("127.0.0.1:{p}"));
+    let step = |p: u16| sixfold_replica::campaign::stagger_ms(&format!("127.0.0.1:{p}"));
     let pb =
         (0..1000).map(|_| free_port()).find(|p| step(*p) == step(pa) && *p != pa).expect("a port in the same step");
     let mut a = sixfold_on(pa, &fabric.replica_args(writer.port, "b", &extra));

@@ -43,6 +43,23 @@ pub struct Records {
     pub bytes: usize,
 }
 
+/// Connects to storage node `addr` (within `timeout`) and opens a stream on
+/// which it said `Hello` as `me` in `role`: what each request stream to a
+/// storage node starts with, other than the writer's Appends.
+pub async fn open_stream(
+    ep: &quinn::Endpoint,
+    addr: SocketAddr,
+    (me, role): (NodeId, Role),
+    timeout: Duration,
+) -> Result<(quinn::SendStream, quinn::RecvStream), ReadError> {
+    let conn = tokio::time::timeout(timeout, tls::connect(ep, addr))
+        .await
+        .map_err(|_| ReadError::Timeout(timeout.as_millis()))??;
+    let (mut tx, rx) = conn.open_bi().await.map_err(|e| NetError::Quic(e.to_string()))?;
+    framed::send(&mut tx, &Message::Hello { node: me, role }).await?;
+    Ok((tx, rx))
+}
+
 /// An open read stream to one storage node.
 pub struct LogReader {
     tx: quinn::SendStream,
@@ -60,11 +77,7 @@ impl LogReader {
         (me, role): (NodeId, Role),
         timeout: Duration,
     ) -> Result<LogReader, ReadError> {
-        let conn = tokio::time::timeout(timeout, tls::connect(ep, addr))
-            .await
-            .map_err(|_| ReadError::Timeout(timeout.as_millis()))??;
-        let (mut tx, rx) = conn.open_bi().await.map_err(|e| NetError::Quic(e.to_string()))?;
-        framed::send(&mut tx, &Message::Hello { node: me, role }).await?;
+        let (tx, rx) = open_stream(ep, addr, (me, role), timeout).await?;
         Ok(LogReader { tx, rx, timeout })
     }
 

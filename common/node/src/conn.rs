@@ -3,8 +3,8 @@
 //! that other clients' commands produced for it (pub/sub, unblocked pops).
 
 use crate::core::{Output, Shared, Then};
-use crate::durable::Progress;
-use crate::server::{SharedLimits, bulk_limit};
+use crate::journal::Progress;
+use crate::listener::{SharedLimits, bulk_limit};
 use bytes::{Bytes, BytesMut};
 use sixfold_engine::ClientInfo;
 use sixfold_engine::cmd::replication::wait_reply;

@@ -6,13 +6,12 @@
 //! through their `Notify` and drain their own output.
 
 use crate::acks::Registry;
-use crate::durable::{Log, Progress};
-use crate::server::SharedLimits;
+use crate::journal::{Journal, Progress};
+use crate::listener::SharedLimits;
 use bytes::Bytes;
-use sixfold_engine::cmd::cluster::Shard;
 use sixfold_engine::cmd::replication::{ReplConf, WaitFor, parse_replconf, parse_wait};
-use sixfold_engine::{ClientId, ClientInfo, Config, Engine};
-use sixfold_wire::{Lsn, Record};
+use sixfold_engine::{ClientId, ClientInfo, Config, Engine, InfoExtra, ShardView, decode_group};
+use sixfold_wire::{Lsn, Record, RecordKind};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -54,11 +53,26 @@ const BLOCKED_TICK_MS: u64 = 10;
 /// How often the allocator's statistics are refreshed for maxmemory.
 const MEMORY_PROBE_MS: u64 = 10;
 
+/// The writer's durable log, behind its own lock (see [`crate::journal`]).
+pub type SharedJournal = Arc<Mutex<dyn Journal>>;
+
+/// Locks the durable log; a panic while it was held stops the process, as
+/// for the core ([`Shared::lock`]).
+pub fn lock_journal(j: &SharedJournal) -> MutexGuard<'_, dyn Journal + 'static> {
+    match j.lock() {
+        Ok(g) => g,
+        Err(_) => {
+            tracing::error!("a thread panicked while it held the durable log; stopping");
+            std::process::exit(70);
+        }
+    }
+}
+
 /// The engine and the wake-up handles of its clients.
 pub struct Core {
     engine: Engine,
-    /// The durable log (`--durability fabric`).
-    log: Option<Log>,
+    /// The durable log, while this node is the writer.
+    log: Option<SharedJournal>,
     /// Each client's last logged write (for WAIT and WAITAOF).
     last_write: HashMap<ClientId, Lsn>,
     /// Replicas that announced themselves with REPLCONF.
@@ -113,34 +127,6 @@ impl Shared {
         Shared(Arc::new(Mutex::new(core)), Arc::new(RwLock::new(None)))
     }
 
-    /// Makes this core a durable writer's: writes are logged to `log`,
-    /// replies wait for their commit (at most `commit_timeout`), INFO shows
-    /// the log's figures.
-    fn install(&self, core: &mut Core, log: Log, commit_timeout: Duration) {
-        let (stats, registry, lease, epoch) =
-            (log.stats.clone(), core.replicas.clone(), log.lease.clone(), log.epoch());
-        core.engine.set_info_extra(Box::new(move |section| {
-            let mut fields = stats.info(section);
-            if section == "replication" {
-                fields.push(("writer_epoch".into(), epoch.to_string()));
-                let left = lease.left_at(std::time::Instant::now()).as_millis();
-                fields.push(("lease_left_ms".into(), if lease.holds() { left } else { 0 }.to_string()));
-                fields.extend(registry.info(stats.commit_lsn.load(Ordering::Relaxed)));
-            }
-            fields
-        }));
-        let (stats, registry) = (log.stats.clone(), core.replicas.clone());
-        core.engine.set_shard_view(Box::new(move || Shard {
-            commit_lsn: stats.commit_lsn.load(Ordering::Relaxed),
-            replicas: registry.members(),
-            ..Shard::default()
-        }));
-        let replicas = core.replicas.clone();
-        let durable = Durable { epoch: log.epoch(), progress: log.progress.clone(), commit_timeout, replicas };
-        core.log = Some(log);
-        *self.1.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(durable);
-    }
-
     /// The writer was fenced by a newer one (its fabric task has ended):
     /// it becomes a replica in place ([`Engine::demote`]). If every write
     /// it executed committed, its data is the committed log's and it goes
@@ -152,9 +138,12 @@ impl Shared {
         let mut core = self.lock();
         let target = core.engine.failover_target().map(str::to_string);
         let Some(log) = core.log.take() else { return (1, target) };
-        let commit = log.progress.borrow().commit;
-        let keep = log.last_effects_lsn() <= commit;
-        tracing::warn!(commit, last_write = log.last_effects_lsn(), keep, "demoted: serving as a replica");
+        let (commit, last_write) = {
+            let j = lock_journal(&log);
+            (j.commit_lsn(), j.last_effects_lsn())
+        };
+        let keep = last_write <= commit;
+        tracing::warn!(commit, last_write, keep, "demoted: serving as a replica");
         core.engine.demote(keep);
         core.last_write.clear();
         core.after(None);
@@ -163,12 +152,16 @@ impl Shared {
 
     /// A replica's core becomes the writer's, in place: its engine (with
     /// the data it applied and its clients) now executes writes, logged to
-    /// `log`. One lock: no command runs as a writer's before its effects
-    /// have a log to go to.
-    pub fn promote(&self, log: Log, commit_timeout: Duration) {
+    /// `log`; replies wait for their commit as `durable` says; INFO and
+    /// ROLE/CLUSTER show `info` and `shard`. One lock: no command runs as a
+    /// writer's before its effects have a log to go to.
+    pub fn promote(&self, log: SharedJournal, durable: Durable, (info, shard): (InfoExtra, ShardView)) {
         let mut core = self.lock();
         core.engine.promote("fabric");
-        self.install(&mut core, log, commit_timeout);
+        core.engine.set_info_extra(info);
+        core.engine.set_shard_view(shard);
+        core.log = Some(log);
+        *self.1.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(durable);
     }
 
     /// The commit LSN and timeout, while this node is the durable writer.
@@ -223,6 +216,11 @@ impl Core {
         self.engine.set_shard_view(provider);
     }
 
+    /// The replicas that announced themselves with REPLCONF (WAIT, ROLE).
+    pub fn replicas(&self) -> Arc<Registry> {
+        self.replicas.clone()
+    }
+
     /// Registers a connection; `Err` holds the refusal to send (maxclients).
     pub fn connect(&mut self, info: ClientInfo, waker: Arc<Notify>) -> Result<ClientId, Bytes> {
         let id = self.engine.connect(info, now_ms())?;
@@ -252,10 +250,12 @@ impl Core {
         self.engine.set_lease_lapsed(!lease_held);
         let mut wait = 0;
         metrics::counter!(crate::metrics::COMMANDS).increment(cmds.len() as u64);
+        // One lock of the durable log for the batch, taken after the core's.
+        let mut log = self.log.as_ref().map(lock_journal);
         let mut cmds = cmds.into_iter();
         let mut then = None;
         while let Some(c) = cmds.next() {
-            if let Some(log) = &self.log {
+            if let Some(log) = log.as_deref() {
                 if let Some(Ok(w)) = parse_wait(&c)
                     && self.engine.may_block(id)
                 {
@@ -264,20 +264,18 @@ impl Core {
                     break;
                 }
                 wait = wait.max(read_wait(log, &c));
-            }
-            if self.log.is_some() && crate::durable::too_large(&c) {
-                self.engine.refuse(id, &crate::durable::too_large_error(&c));
-                continue;
+                if let Some(e) = log.refusal(&c) {
+                    self.engine.refuse(id, &e);
+                    continue;
+                }
             }
             match parse_replconf(&c) {
-                Some(ReplConf::Takeover(lsn)) if self.log.is_none() => {
-                    self.takeover.store(lsn.max(1), Ordering::Relaxed)
-                }
+                Some(ReplConf::Takeover(lsn)) if log.is_none() => self.takeover.store(lsn.max(1), Ordering::Relaxed),
                 Some(r) => self.replicas.on_replconf(id, r),
                 None => {}
             }
             self.engine.feed(id, c, now);
-            if let Some(log) = self.log.as_mut() {
+            if let Some(log) = log.as_deref_mut() {
                 let last = log.log_groups(self.engine.take_effects());
                 if last > 0 {
                     self.last_write.insert(id, last);
@@ -285,6 +283,7 @@ impl Core {
                 wait = wait.max(last);
             }
         }
+        drop(log);
         match then.as_mut() {
             Some(t) => t.error = error,
             None => {
@@ -304,9 +303,14 @@ impl Core {
         Output { out, close, wait, epoch: self.log_epoch(), then }
     }
 
+    /// The durable log, locked, while this node is the writer.
+    fn journal(&self) -> Option<MutexGuard<'_, dyn Journal + 'static>> {
+        self.log.as_ref().map(lock_journal)
+    }
+
     /// Whether this node may serve data now: no durable log, or its lease holds.
     fn lease_holds(&self) -> bool {
-        self.log.as_ref().is_none_or(|l| l.lease.holds())
+        self.journal().is_none_or(|l| l.lease_holds())
     }
 
     /// Where a writer's planned-failover request lands (see [`Core::takeover`]).
@@ -327,52 +331,33 @@ impl Core {
 
     /// The last LSN logged (0 without a durable log).
     pub fn last_lsn(&self) -> Lsn {
-        self.log.as_ref().map_or(0, Log::last_lsn)
-    }
-
-    /// Logs a `LeaseRenewal` (durable writer only).
-    pub fn log_renewal(&mut self) {
-        if let Some(l) = self.log.as_mut() {
-            l.log_renewal();
-        }
+        self.journal().map_or(0, |l| l.last_lsn())
     }
 
     /// The output queued for `id` by other clients' commands (it waits for
     /// every write logged so far).
     pub fn take(&mut self, id: ClientId) -> Output {
         let (out, close) = self.engine.take_client_output(id);
-        Output { out, close, wait: self.log.as_ref().map_or(0, Log::last_lsn), epoch: self.log_epoch(), then: None }
+        Output { out, close, wait: self.last_lsn(), epoch: self.log_epoch(), then: None }
     }
 
     /// The durable log's epoch (0: none).
     fn log_epoch(&self) -> sixfold_wire::Epoch {
-        self.log.as_ref().map_or(0, Log::epoch)
+        self.journal().map_or(0, |l| l.epoch())
     }
 
     /// Applies committed log records (replica role): the effect groups of
     /// `Effects` records, in order. Returns the last LSN applied, if any.
     pub fn apply_records(&mut self, records: &[Record]) -> anyhow::Result<Option<Lsn>> {
         for r in records {
-            crate::fabric::apply_to(&mut self.engine, r).map_err(|e| anyhow::anyhow!("record {}: {e:#}", r.lsn))?;
+            apply_to(&mut self.engine, r).map_err(|e| anyhow::anyhow!("record {}: {e:#}", r.lsn))?;
         }
         Ok(records.last().map(|r| r.lsn))
     }
 
-    /// Records waiting for the fabric.
-    pub fn take_queue(&mut self) -> Vec<Record> {
-        self.log.as_mut().map(Log::take_queue).unwrap_or_default()
-    }
-
-    /// Records up to `lsn` committed.
-    pub fn on_commit(&mut self, lsn: Lsn) {
-        if let Some(l) = self.log.as_mut() {
-            l.on_commit(lsn);
-        }
-    }
-
     /// True while too many records wait for the fabric (stop reading clients).
     pub fn log_full(&self) -> bool {
-        self.log.as_ref().is_some_and(Log::full)
+        self.journal().is_some_and(|l| l.full())
     }
 
     /// After commands ran: wake the other clients that have output, log the
@@ -389,7 +374,7 @@ impl Core {
         // Effects of expiry and of served blocked clients; with
         // --durability none they are not logged anywhere.
         let groups = self.engine.take_effects();
-        if let Some(log) = self.log.as_mut() {
+        if let Some(mut log) = self.journal() {
             log.log_groups(groups);
         }
         if self.engine.take_config_changed() {
@@ -399,20 +384,29 @@ impl Core {
         if self.engine.shutdown_requested() {
             self.stopped.notify_one();
         }
-        if let Some(log) = self.log.as_ref()
-            && self.engine.failover_requested()
+        if self.engine.failover_requested()
+            && let Some(log) = self.journal()
         {
             // The fabric task picks the FAILOVER up.
-            log.wake.notify_one();
+            log.wake();
         }
     }
+}
+
+/// Applies one record to an engine (effect groups; other kinds change no data).
+pub fn apply_to(engine: &mut Engine, r: &Record) -> anyhow::Result<()> {
+    if r.kind == RecordKind::Effects {
+        let group = decode_group(&r.payload)?;
+        engine.apply(&group).map_err(|e| anyhow::anyhow!("does not apply: {e}"))?;
+    }
+    Ok(())
 }
 
 /// What a command must wait for before its reply: data commands wait for
 /// the uncommitted writes to the keys they name (all writes if their keys
 /// cannot be known); EXEC waits for all; connection and server commands
 /// read no data and wait for nothing.
-fn read_wait(log: &Log, args: &[Bytes]) -> Lsn {
+fn read_wait(log: &dyn Journal, args: &[Bytes]) -> Lsn {
     use sixfold_engine::cmd::{Handler, command_keys, lookup};
     match args.first().and_then(|n| lookup(n)) {
         Some(spec) if matches!(spec.handler, Handler::Data(_)) => log.wait_for(command_keys(args).as_deref()),

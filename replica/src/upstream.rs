@@ -6,10 +6,10 @@
 //! INFO and the CLUSTER commands. Reconnects after any failure, and to the
 //! new writer after a failover.
 
-use crate::core::Shared;
-use crate::replica::{ReplicaStats, WriterRole, serve_when_caught_up};
+use crate::role::{ReplicaStats, WriterRole, serve_when_caught_up};
 use bytes::{Bytes, BytesMut};
 use sixfold_engine::cmd::cluster::Member;
+use sixfold_node::Shared;
 use sixfold_resp::{Frame, Protocol, decode_frame};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub async fn run(me: String, mut applied: watch::Receiver<u64>, stats: Arc<Repli
 }
 
 /// A RESP command.
-pub(crate) fn command(words: &[&str]) -> Bytes {
+pub fn command(words: &[&str]) -> Bytes {
     Frame::Array(words.iter().map(|w| Frame::bulk(w.to_string())).collect()).to_bytes(Protocol::Resp2)
 }
 
@@ -95,7 +95,7 @@ async fn session(
 }
 
 /// Reads one reply frame.
-pub(crate) async fn reply(sock: &mut TcpStream, buf: &mut BytesMut) -> anyhow::Result<Frame> {
+pub async fn reply(sock: &mut TcpStream, buf: &mut BytesMut) -> anyhow::Result<Frame> {
     loop {
         if let Some((f, used)) = decode_frame(buf)? {
             let _ = buf.split_to(used);

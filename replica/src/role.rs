@@ -2,16 +2,13 @@
 //! the storage nodes into a bounded channel; the apply task applies each
 //! batch to the engine under the core lock, so reads on this node see the
 //! log's effects in order, never above the commit LSN, never going back.
-//! Write commands get `-MOVED` (the engine's replica mode). A data node's
-//! life is one loop ([`roles`]): replicate; take over as writer in place
-//! once nothing was committed for longer than the writer's lease, or when
-//! the writer hands over ([`campaign`]); serve until fenced; become a
-//! replica in place again.
+//! Write commands get `-MOVED` (the engine's replica mode). The upstream
+//! link ([`crate::upstream`]) acknowledges what was applied to the writer;
+//! when the writer is gone the replica campaigns ([`crate::campaign`]).
 
-use crate::core::Shared;
+use crate::puller::{Batch, BufferGauge, PullSettings, Puller};
 use sixfold_engine::cmd::cluster::{Member, Shard};
-use sixfold_net::tls::{TlsFiles, client_endpoint};
-use sixfold_replica::{Batch, BufferGauge, PullSettings, Puller};
+use sixfold_node::Shared;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,23 +37,13 @@ pub struct ReplicaSettings {
     pub cert_name: String,
     /// Bound of pulled records waiting to be applied.
     pub apply_buffer_bytes_max: u64,
-    /// Take over as writer when the writer's lease has lapsed (`--failover`).
-    pub takeover: Option<Takeover>,
+    /// How long a replica must have seen nothing committed before it may
+    /// take over: the writer's lease plus the clock-drift bound.
+    pub quiet_ms: u64,
     /// Take over at once on start, without waiting for a lapse (`--role writer`).
     pub take_over_first: bool,
     /// This node's RESP address as others reach it (empty: the bound address).
     pub announce: String,
-}
-
-/// What a replica needs to take over as writer.
-#[derive(Debug, Clone)]
-pub struct Takeover {
-    /// The storage fabric, as a writer reaches it.
-    pub fabric: crate::fabric::FabricSettings,
-    /// The lease settings (the writer's must be the same).
-    pub lease: crate::lease::LeaseSettings,
-    /// How long replies may wait for their commit, once writer.
-    pub commit_timeout: std::time::Duration,
 }
 
 /// The writer's commit LSN and its replicas, as its ROLE reports them.
@@ -107,7 +94,7 @@ impl ReplicaStats {
     /// The replica's figures once it replicates again from `from`, after
     /// this node stopped being the writer (the shard's writer is not known
     /// until the log names it).
-    fn restart_at(&self, from: sixfold_wire::Lsn) {
+    pub fn restart_at(&self, from: sixfold_wire::Lsn) {
         self.set_writer("");
         self.applied_lsn.store(from - 1, Ordering::Relaxed);
         self.commit_lsn.store(from - 1, Ordering::Relaxed);
@@ -164,23 +151,6 @@ impl ReplicaStats {
 /// left for the next one (the writer's is read every second).
 const STALE_NODE_MS: u64 = 3_000;
 
-/// Starts the data node's roles (this node serves clients at `local`):
-/// replicating, and with [`ReplicaSettings::takeover`], taking over as
-/// writer when the shard's writer is gone and back to replicating when a
-/// newer writer fenced it ([`roles`]). `serving` hears when this node
-/// first serves as writer, and from when its lease may hold. Returns at once.
-pub fn start(
-    core: Shared,
-    s: &ReplicaSettings,
-    stats: Arc<ReplicaStats>,
-    local: SocketAddr,
-    serving: tokio::sync::oneshot::Sender<Instant>,
-) -> anyhow::Result<()> {
-    let endpoint = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
-    tokio::spawn(roles(core, s.clone(), stats, (endpoint, local), serving));
-    Ok(())
-}
-
 /// The INFO replication fields of a replica.
 pub fn show_replica_info(core: &Shared, stats: &Arc<ReplicaStats>) {
     let (info, shard) = (stats.clone(), stats.clone());
@@ -192,47 +162,9 @@ pub fn show_replica_info(core: &Shared, stats: &Arc<ReplicaStats>) {
     core.set_shard_view(Box::new(move || shard.shard()));
 }
 
-/// A data node's life: replicate; take over when the writer's lease lapsed
-/// ([`campaign`]); serve as writer until fenced; then become a replica in
-/// place ([`Shared::demote`]) and go round again.
-async fn roles(
-    core: Shared,
-    s: ReplicaSettings,
-    stats: Arc<ReplicaStats>,
-    (endpoint, local): (quinn::Endpoint, SocketAddr),
-    serving: tokio::sync::oneshot::Sender<Instant>,
-) {
-    let mut serving = Some(serving);
-    let (mut from, mut now) = (1, s.take_over_first);
-    loop {
-        let tasks = if now { Vec::new() } else { replicate(&core, &s, &stats, &endpoint, from) };
-        let Some(t) = s.takeover.clone() else { return };
-        let (won, wait_out) = campaign(&core, &s, &stats, (tasks, &endpoint), now).await;
-        let (serve_from, shipping) = crate::fabric::start_writing(&core, won, (t.lease, wait_out), t.commit_timeout);
-        tracing::warn!(%local, "serving as the writer");
-        if let Some(tx) = serving.take() {
-            let _ = tx.send(serve_from);
-        }
-        let why = match shipping.await {
-            Ok(e) => e,
-            Err(e) => anyhow::anyhow!("the fabric task ended: {e}"),
-        };
-        tracing::warn!(reason = %why, "no longer the writer: replicating the new one");
-        let target;
-        (from, target) = core.demote();
-        stats.restart_at(from);
-        if let Some(t) = target {
-            stats.set_writer(&t);
-        }
-        show_replica_info(&core, &stats);
-        crate::metrics::replica(from - 1, from - 1, &stats);
-        now = false;
-    }
-}
-
 /// Starts pulling from LSN `from`, applying and acknowledging; returns the
 /// tasks (aborted when this replica takes over).
-fn replicate(
+pub fn replicate(
     core: &Shared,
     s: &ReplicaSettings,
     stats: &Arc<ReplicaStats>,
@@ -262,158 +194,6 @@ fn replicate(
         tokio::spawn(apply(core.clone(), rx, stats.clone(), applied_tx)),
         tokio::spawn(crate::upstream::run(s.announce.clone(), applied_rx, stats.clone(), core.clone())),
     ]
-}
-
-/// Recovery attempts of a candidate before it watches the log again.
-const CAMPAIGN_TRIES: u32 = 3;
-/// How often a replica looks for a lapsed lease.
-const CAMPAIGN_CHECK_MS: u64 = 50;
-/// Step between equally caught-up candidates, longer than a takeover
-/// usually takes, so one goes first and the others see its records and
-/// stand down (equals that campaign together are safe, only slower).
-const STAGGER_STEP_MS: u64 = 60;
-/// Steps of the stagger.
-const STAGGER_STEPS: u64 = 4;
-
-/// A candidate's extra wait when it knows of no order: one of
-/// [`STAGGER_STEPS`] steps, by the address it announces (FNV-1a, stable
-/// across restarts).
-pub fn stagger_ms(announce: &str) -> u64 {
-    let h = announce.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    h % STAGGER_STEPS * STAGGER_STEP_MS
-}
-
-/// A candidate's extra wait: a step per replica before it in address
-/// order among the replicas the writer last listed (the same list on
-/// every replica, so no two of them wait alike; the only one waits not at
-/// all); [`stagger_ms`] for a replica the writer did not list.
-pub fn campaign_stagger_ms(announce: &str, replicas: &[Member]) -> u64 {
-    let (host, port) = announce.rsplit_once(':').unwrap_or((announce, ""));
-    let me = (host.trim_matches(['[', ']']), port.parse::<u16>().unwrap_or(0));
-    let mut known: Vec<(&str, u16)> = replicas.iter().map(|m| (m.ip.as_str(), m.port)).collect();
-    known.sort_unstable();
-    match known.iter().position(|m| *m == me) {
-        Some(rank) => (rank as u64).min(STAGGER_STEPS - 1) * STAGGER_STEP_MS,
-        None => stagger_ms(announce),
-    }
-}
-
-/// Waits until nothing new was applied for longer than the writer's lease
-/// could last (plus more while this replica lags, so the most caught-up
-/// replica goes first, and a step by port between equals; at once with
-/// `now`), then stops replicating and takes over: the writer's recovery,
-/// `LeaderChange`, applying what it lacked. A candidate fenced by another
-/// before its `LeaderChange` committed, or that finds no recovery quorum,
-/// goes back to replicating. Returns the recovery and whether the new
-/// writer must wait out the leases of the writers it fenced: it need not
-/// after a quiet window in which it had applied every record an older
-/// writer can have seen committed (`docs/protocol.md`, R12).
-async fn campaign(
-    core: &Shared,
-    s: &ReplicaSettings,
-    stats: &Arc<ReplicaStats>,
-    (mut tasks, endpoint): (Vec<JoinHandle<()>>, &quinn::Endpoint),
-    mut now: bool,
-) -> (crate::fabric::Recovered, bool) {
-    let t = s.takeover.clone().expect("campaign without takeover settings");
-    loop {
-        // What this replica had applied when its quiet window began (none
-        // without a window: a first writer, or a handover).
-        let mut quiet_from = None;
-        if !now {
-            let handover = core.lock().takeover_flag();
-            quiet_from = wait_for_lapse(stats, &t, &s.announce, &handover).await;
-        }
-        stop_all(std::mem::take(&mut tasks)).await;
-        let applied = stats.applied_lsn.load(Ordering::Relaxed);
-        tracing::warn!(applied, "no record committed for longer than the writer's lease: taking over");
-        // Each campaign writes under an id of its own: a storage node that
-        // lost its data directory takes Appends only from the writer whose
-        // Prepare it answered (`docs/protocol.md`, R4).
-        let me = (rand::random::<u32>() | 1, s.announce.clone());
-        // A first writer (`now`) waits for its quorum as long as it takes;
-        // a candidate gives up after a few tries and watches the log again.
-        let tries = if now { u32::MAX } else { CAMPAIGN_TRIES };
-        // Called only once the LeaderChange committed these records: one
-        // that does not apply stops the process, as in [`apply`].
-        let recovered = crate::fabric::recover(&t.fabric, (me.0, &me.1), (applied, tries), |r| {
-            if let Err(e) = core.lock().apply_records(std::slice::from_ref(r)) {
-                tracing::error!(error = %e, "stopping: a committed record does not apply");
-                std::process::exit(4);
-            }
-            Ok(())
-        })
-        .await;
-        match recovered {
-            Ok(won) => {
-                let seen_all = quiet_from.zip(won.leased_at_most).is_some_and(|(quiet, most)| most <= quiet);
-                return (won, !seen_all);
-            }
-            Err(e) => {
-                // Nothing was applied: it goes on replicating whoever won.
-                tracing::warn!(error = %e, "the takeover failed; replicating again");
-                tasks = replicate(core, s, stats, endpoint, applied + 1);
-                now = false;
-            }
-        }
-    }
-}
-
-/// Aborts `tasks` and waits until each has ended: an aborted task runs on
-/// until its next await, and the apply task may apply a batch or more
-/// meanwhile, so the applied LSN is final only after this.
-async fn stop_all(tasks: Vec<JoinHandle<()>>) {
-    tasks.iter().for_each(JoinHandle::abort);
-    for t in tasks {
-        let _ = t.await;
-    }
-}
-
-/// Returns once nothing new was applied, and the writer (asked with ROLE)
-/// reported no newer commit, for longer than the writer's lease could last
-/// (see [`campaign`]): the LSN applied through that quiet window; or once the writer asked this replica to take over (`handover`:
-/// FAILOVER) and it applied what the writer logged: `None`.
-async fn wait_for_lapse(
-    stats: &ReplicaStats,
-    t: &Takeover,
-    announce: &str,
-    handover: &AtomicU64,
-) -> Option<sixfold_wire::Lsn> {
-    let quiet = std::time::Duration::from_millis(t.lease.takeover_after_ms());
-    let mut last = (stats.applied_lsn.load(Ordering::Relaxed), Instant::now());
-    let mut writer_commit = stats.writer_commit.load(Ordering::Relaxed);
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(CAMPAIGN_CHECK_MS)).await;
-        let applied = stats.applied_lsn.load(Ordering::Relaxed);
-        // The writer, asked directly, still commits: it is alive and holds
-        // its lease, even if the storage node this replica reads from
-        // stopped hearing from it. The window starts again (later, with
-        // the same applied LSN: R12 stays sound).
-        let heard = stats.writer_commit.load(Ordering::Relaxed);
-        if heard > writer_commit {
-            writer_commit = heard;
-            last.1 = Instant::now();
-            continue;
-        }
-        let asked = handover.load(Ordering::Relaxed);
-        if asked > 0 && applied >= asked {
-            handover.store(0, Ordering::Relaxed);
-            tracing::warn!(applied, "the writer hands over (FAILOVER)");
-            return None;
-        }
-        if applied != last.0 {
-            last = (applied, Instant::now());
-            continue;
-        }
-        let lag = stats.commit_lsn.load(Ordering::Relaxed).saturating_sub(applied);
-        let behind = if stats.caught_up_once.load(Ordering::Relaxed) == 1 { 0 } else { 1 };
-        let replicas = stats.shard.lock().map(|g| g.1.clone()).unwrap_or_default();
-        let stagger = campaign_stagger_ms(announce, &replicas);
-        let wait = quiet * (1 + behind) + std::time::Duration::from_millis(lag.min(1_000) + stagger);
-        if last.1.elapsed() > wait {
-            return Some(last.0);
-        }
-    }
 }
 
 /// Turns `-LOADING` off once the replica applied the writer's commit LSN
@@ -479,7 +259,7 @@ async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaSt
             behind_since.get_or_insert_with(Instant::now).elapsed().as_millis() as u64
         };
         stats.lag_ms.store(lag, Ordering::Relaxed);
-        crate::metrics::replica(applied, commit, &stats);
+        crate::metrics::publish(applied, commit, &stats);
         acked.send_if_modified(|a| std::mem::replace(a, applied) != applied);
     }
 }
@@ -487,17 +267,6 @@ async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaSt
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn candidates_the_writer_listed_wait_by_their_rank_in_address_order() {
-        let m = |ip: &str, port| Member { ip: ip.into(), port, offset: 0 };
-        let listed = [m("10.0.0.9", 6379), m("10.0.0.10", 6379), m("::1", 7000)];
-        assert_eq!(campaign_stagger_ms("10.0.0.10:6379", &listed), 0);
-        assert_eq!(campaign_stagger_ms("10.0.0.9:6379", &listed), STAGGER_STEP_MS);
-        assert_eq!(campaign_stagger_ms("[::1]:7000", &listed), 2 * STAGGER_STEP_MS);
-        assert_eq!(campaign_stagger_ms("10.0.0.9:6379", &listed[..1]), 0, "the only replica waits no extra");
-        assert_eq!(campaign_stagger_ms("10.0.0.7:6379", &listed), stagger_ms("10.0.0.7:6379"), "not listed");
-    }
 
     #[test]
     fn a_leader_change_names_the_writers_address() {

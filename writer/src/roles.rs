@@ -1,0 +1,99 @@
+//! A durable data node's life (DESIGN §6), the one place where its two
+//! roles meet: replicate (`sixfold-replica`); campaign when the writer is
+//! gone; take over with the writer's recovery ([`crate::fabric::recover`]);
+//! serve as writer until fenced; then become a replica in place
+//! ([`Shared::demote`]) and go round again.
+
+use sixfold_net::tls::{TlsFiles, client_endpoint};
+use sixfold_node::Shared;
+use sixfold_replica::campaign::campaign;
+use sixfold_replica::role::{replicate, show_replica_info};
+use sixfold_replica::{ReplicaSettings, ReplicaStats};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What a replica needs to take over as writer.
+#[derive(Debug, Clone)]
+pub struct Takeover {
+    /// The storage fabric, as a writer reaches it.
+    pub fabric: crate::fabric::FabricSettings,
+    /// The lease settings (the writer's must be the same).
+    pub lease: crate::lease::LeaseSettings,
+    /// How long replies may wait for their commit, once writer.
+    pub commit_timeout: std::time::Duration,
+}
+
+/// Starts the data node's roles (this node serves clients at `local`):
+/// replicating, and with `takeover`, taking over as writer when the
+/// shard's writer is gone and back to replicating when a newer writer
+/// fenced it (`roles`). `serving` hears when this node first serves as
+/// writer, and from when its lease may hold. Returns at once.
+pub fn start(
+    core: Shared,
+    (s, takeover): (&ReplicaSettings, Option<Takeover>),
+    stats: Arc<ReplicaStats>,
+    local: SocketAddr,
+    serving: tokio::sync::oneshot::Sender<Instant>,
+) -> anyhow::Result<()> {
+    let endpoint = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
+    tokio::spawn(roles(core, (s.clone(), takeover), stats, (endpoint, local), serving));
+    Ok(())
+}
+
+/// The loop: replicate; campaign; serve as writer until fenced; demote.
+async fn roles(
+    core: Shared,
+    (s, takeover): (ReplicaSettings, Option<Takeover>),
+    stats: Arc<ReplicaStats>,
+    (endpoint, local): (quinn::Endpoint, SocketAddr),
+    serving: tokio::sync::oneshot::Sender<Instant>,
+) {
+    let mut serving = Some(serving);
+    let (mut from, mut now) = (1, s.take_over_first);
+    loop {
+        let tasks = if now { Vec::new() } else { replicate(&core, &s, &stats, &endpoint, from) };
+        let Some(t) = takeover.clone() else { return };
+        let recover = |applied, tries| {
+            let (core, fabric, announce) = (core.clone(), t.fabric.clone(), s.announce.clone());
+            async move {
+                // Each campaign writes under an id of its own: a storage
+                // node that lost its data directory takes Appends only from
+                // the writer whose Prepare it answered (`docs/protocol.md`, R4).
+                let me = rand::random::<u32>() | 1;
+                // Called only once the LeaderChange committed these records:
+                // one that does not apply stops the process, as a replica does.
+                let won = crate::fabric::recover(&fabric, (me, &announce), (applied, tries), |r| {
+                    if let Err(e) = core.lock().apply_records(std::slice::from_ref(r)) {
+                        tracing::error!(error = %e, "stopping: a committed record does not apply");
+                        std::process::exit(4);
+                    }
+                    Ok(())
+                })
+                .await?;
+                let leased_at_most = won.leased_at_most;
+                Ok((won, leased_at_most))
+            }
+        };
+        let (won, wait_out) = campaign(&core, &s, &stats, (tasks, &endpoint), now, recover).await;
+        let (serve_from, shipping) = crate::fabric::start_writing(&core, won, (t.lease, wait_out), t.commit_timeout);
+        tracing::warn!(%local, "serving as the writer");
+        if let Some(tx) = serving.take() {
+            let _ = tx.send(serve_from);
+        }
+        let why = match shipping.await {
+            Ok(e) => e,
+            Err(e) => anyhow::anyhow!("the fabric task ended: {e}"),
+        };
+        tracing::warn!(reason = %why, "no longer the writer: replicating the new one");
+        let target;
+        (from, target) = core.demote();
+        stats.restart_at(from);
+        if let Some(t) = target {
+            stats.set_writer(&t);
+        }
+        show_replica_info(&core, &stats);
+        sixfold_replica::metrics::publish(from - 1, from - 1, &stats);
+        now = false;
+    }
+}
