@@ -85,6 +85,10 @@ struct Cli {
     /// Clock ticks over a run (with --lease-ticks).
     #[arg(long, default_value_t = 6)]
     ticks: u8,
+    /// With --lease-ticks: the clock-drift bound in ticks (a writer's clock
+    /// may run this much slow over a lease; candidates wait it out too).
+    #[arg(long, default_value_t = 0)]
+    drift_ticks: u8,
     /// With --lease-ticks: a candidate serves at once after any quiet
     /// window, whatever its promises tell (to show the counterexample).
     #[arg(long)]
@@ -113,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         canonical: cli.bfs || cli.simulate.is_some(),
         lease: cli.lease_ticks,
         ticks_max: cli.ticks,
+        drift: cli.drift_ticks,
         lease_unsafe: cli.lease_unsafe,
         lease_from_commit: cli.lease_from_commit,
         enabled_only: cli.simulate.is_some(),

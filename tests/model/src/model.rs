@@ -44,6 +44,10 @@ pub struct Config {
     pub lease: Option<u8>,
     /// Clock ticks over a run.
     pub ticks_max: u8,
+    /// The clock-drift bound, in ticks: a writer's clock may run this much
+    /// slow over a lease (it serves that much longer), and candidates wait
+    /// a lease plus this bound, as `--clock-drift-ms` in the real code.
+    pub drift: u8,
     /// A candidate after a quiet window serves at once whatever the
     /// promises tell (the rule without its condition, to show why it has one).
     pub lease_unsafe: bool,
@@ -134,7 +138,7 @@ impl Config {
                 out.push(Action::Start(1));
             }
             if let Some(l) = self.lease
-                && s.now >= s.replica.progress_at.saturating_add(l)
+                && s.now >= s.replica.progress_at.saturating_add(l).saturating_add(self.drift)
             {
                 out.push(Action::StartQuiet(max_epoch + 1));
             }
@@ -233,7 +237,7 @@ impl Config {
             Action::Write(w) => {
                 let wr = &mut s.writers[w];
                 // A client's command runs only while the lease holds.
-                if self.lease.is_some() && !wr.serving(s.now) {
+                if self.lease.is_some() && !wr.serving(s.now, self.drift) {
                     return None;
                 }
                 let Phase::Writing(p) = &mut wr.phase else { return None };
@@ -369,7 +373,7 @@ impl Config {
             let most = sixfold_fabric::leased_at_most(&wr.lease.promises);
             let seen_all = wr.lease.quiet.zip(most).is_some_and(|(quiet, most)| most <= quiet)
                 || (self.lease_unsafe && wr.lease.quiet.is_some());
-            wr.lease.not_before = if seen_all { 0 } else { s.now.saturating_add(l) };
+            wr.lease.not_before = if seen_all { 0 } else { s.now.saturating_add(l).saturating_add(self.drift) };
             wr.lease.pushed.insert(a.last_lsn + 1, s.now);
         }
         for (n, l) in wr.links.iter_mut().enumerate() {
@@ -512,7 +516,7 @@ fn observe(s: &mut State) {
 /// its push time plus the lease),
 /// then notes two writers serving at once, and a serving writer that lacks
 /// an acknowledged client write (its reads would be stale).
-fn observe_leases(s: &mut State, l: u8, from_commit: bool) {
+fn observe_leases(s: &mut State, (l, drift): (u8, u8), from_commit: bool) {
     for wr in &mut s.writers {
         let Phase::Writing(p) = &wr.phase else { continue };
         let commit = if from_commit { p.commit_lsn() } else { p.lease_lsn() };
@@ -523,7 +527,7 @@ fn observe_leases(s: &mut State, l: u8, from_commit: bool) {
         }
         wr.lease.seen_commit = wr.lease.seen_commit.max(commit);
     }
-    let serving: Vec<&WriterM> = s.writers.iter().filter(|w| w.serving(s.now)).collect();
+    let serving: Vec<&WriterM> = s.writers.iter().filter(|w| w.serving(s.now, drift)).collect();
     let g = &mut s.ghost;
     g.two_serving |= serving.len() > 1;
     for w in serving {
@@ -547,7 +551,7 @@ impl LogModel {
         self.0.step(&mut next, a)?;
         observe(&mut next);
         if let Some(l) = self.0.lease {
-            observe_leases(&mut next, l, self.0.lease_from_commit);
+            observe_leases(&mut next, (l, self.0.drift), self.0.lease_from_commit);
         }
         Some(next)
     }

@@ -43,11 +43,16 @@ pub fn properties(leases: bool) -> Vec<Property<LogModel>> {
         v.push(Property::always("a serving writer has every acknowledged write (leases)", |_, s: &State| {
             !s.ghost.stale_read
         }));
-        v.push(Property::sometimes("a candidate serves at once after a quiet window (leases)", |_, s: &State| {
-            s.writers.iter().any(|w| w.lease.quiet.is_some() && w.lease.not_before == 0 && w.serving(s.now))
-        }));
-        v.push(Property::sometimes("a writer serves after an earlier one did (leases)", |_, s: &State| {
-            s.writers.iter().skip(1).any(|w| w.serving(s.now)) && s.writers.iter().any(|w| w.lease.until > 0)
+        v.push(Property::sometimes(
+            "a candidate serves at once after a quiet window (leases)",
+            |m: &LogModel, s: &State| {
+                s.writers
+                    .iter()
+                    .any(|w| w.lease.quiet.is_some() && w.lease.not_before == 0 && w.serving(s.now, m.0.drift))
+            },
+        ));
+        v.push(Property::sometimes("a writer serves after an earlier one did (leases)", |m: &LogModel, s: &State| {
+            s.writers.iter().skip(1).any(|w| w.serving(s.now, m.0.drift)) && s.writers.iter().any(|w| w.lease.until > 0)
         }));
     }
     v

@@ -187,9 +187,13 @@ impl WriterM {
         }
     }
 
-    /// Whether this writer serves reads and writes at `now`.
-    pub fn serving(&self, now: u8) -> bool {
-        matches!(self.phase, Phase::Writing(_)) && now >= self.lease.not_before && now < self.lease.until
+    /// Whether this writer serves reads and writes at `now`, when its clock
+    /// may run up to `drift` ticks slow over a lease (it takes its lease
+    /// to end that much later than it does).
+    pub fn serving(&self, now: u8, drift: u8) -> bool {
+        matches!(self.phase, Phase::Writing(_))
+            && now >= self.lease.not_before
+            && now < self.lease.until.saturating_add(drift)
     }
 }
 

@@ -27,6 +27,7 @@ fn config(lease_from_commit: bool) -> Config {
         canonical: false,
         lease: Some(1),
         ticks_max: 4,
+        drift: 0,
         lease_unsafe: false,
         lease_from_commit,
         enabled_only: false,
@@ -80,7 +81,7 @@ fn two_serving(lease_from_commit: bool) -> bool {
     }
     s = step(&m, s, Action::Read(1));
     s = drain(&m, s, 1, 0..6);
-    assert!(s.writers[1].serving(s.now), "the candidate serves at tick {}", s.now);
+    assert!(s.writers[1].serving(s.now, 0), "the candidate serves at tick {}", s.now);
     s.ghost.two_serving
 }
 
