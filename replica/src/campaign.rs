@@ -15,7 +15,7 @@ use std::time::Instant;
 use tokio::task::JoinHandle;
 
 /// Recovery attempts of a candidate before it watches the log again.
-pub const CAMPAIGN_TRIES: u32 = 3;
+const CAMPAIGN_TRIES: u32 = 3;
 /// How often a replica looks for a lapsed lease.
 const CAMPAIGN_CHECK_MS: u64 = 50;
 /// Step between equally caught-up candidates, longer than a takeover

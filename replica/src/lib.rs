@@ -16,12 +16,16 @@
 //!   for the writer's commit LSN and its replicas).
 //! - [`campaign`]: when to take over (quiet window, rank, handover).
 //! - [`metrics`]: the replica's Prometheus metrics.
+//! - [`staging`]: records received before commit and applied at commit,
+//!   and retained until flushed, as a pure state machine (the Aurora read
+//!   path; not yet driven by the puller).
 
 pub mod campaign;
 pub mod metrics;
 pub mod puller;
 pub mod role;
 pub mod source;
+pub mod staging;
 pub mod upstream;
 
 pub use puller::{Batch, BufferGauge, PullSettings, Puller};
