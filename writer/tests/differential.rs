@@ -292,3 +292,71 @@ fn sixfold_answers_like_redis() {
         mismatches.iter().take(25).cloned().collect::<Vec<_>>().join("\n")
     );
 }
+
+/// Glob patterns (KEYS, SCAN MATCH, SSCAN MATCH, PUBSUB CHANNELS, PSUBSCRIBE)
+/// on keys and channels with the pattern bytes in them, against Redis;
+/// among them CVE-2022-36021's `a*a*...*b` on a 40-byte key, which a
+/// backtracking matcher takes hours over (this test would then time out):
+/// the server answers at once, and PING after it.
+#[test]
+fn glob_patterns_match_as_in_redis_and_in_bounded_time() {
+    let ours = sixfold(&[]);
+    let theirs = redis();
+    let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    let long = "a".repeat(40);
+    let hostile = format!("{}b", "a*".repeat(20));
+    let names = ["a", "ab", "ba", "a]", "]", "-", "a-b", "\\", "a\\", "^", "[", "a[", "[a", "aaa", "abc", &long];
+    let patterns = [
+        "*", "a*", "?", "[ab]", "[^a]*", "[a-b]*", "[b-a]", "*[", "[a-", "a\\*", "\\", "\\a", "[]]", "[\\]]", "*a*a*c",
+        "[^", "a[", "*]", "??*", &hostile,
+    ];
+    let mut sub = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    for c in [&mut a, &mut b] {
+        c.cmd(&["FLUSHALL"]);
+        for n in names {
+            c.cmd(&["SET", n, "1"]);
+            c.cmd(&["SADD", "set", n]);
+        }
+    }
+    for n in names {
+        assert_eq!(sub.0.cmd(&["SUBSCRIBE", n]), sub.1.cmd(&["SUBSCRIBE", n]));
+    }
+    let mut psub = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    for p in patterns {
+        assert_eq!(psub.0.cmd(&["PSUBSCRIBE", p]), psub.1.cmd(&["PSUBSCRIBE", p]), "PSUBSCRIBE {p}");
+    }
+    for n in names {
+        // Receivers: the one SUBSCRIBE, plus each pattern that matches.
+        assert_eq!(a.cmd(&["PUBLISH", n, "m"]), b.cmd(&["PUBLISH", n, "m"]), "PUBLISH {n}");
+    }
+    let sorted = |f: Frame| match f {
+        Frame::Array(mut v) => {
+            v.sort_by_key(|x| format!("{x:?}"));
+            Frame::Array(v)
+        }
+        other => other,
+    };
+    let scan_all = |c: &mut Raw, cmd: &[&str], p: &str| -> Frame {
+        let mut args: Vec<&str> = cmd.to_vec();
+        args.extend(["0", "MATCH", p, "COUNT", "1000"]);
+        match c.cmd(&args) {
+            Frame::Array(mut v) if v.len() == 2 => sorted(v.remove(1)),
+            other => other,
+        }
+    };
+    for p in patterns {
+        assert_eq!(sorted(a.cmd(&["KEYS", p])), sorted(b.cmd(&["KEYS", p])), "KEYS {p}");
+        assert_eq!(scan_all(&mut a, &["SCAN"], p), scan_all(&mut b, &["SCAN"], p), "SCAN MATCH {p}");
+        assert_eq!(scan_all(&mut a, &["SSCAN", "set"], p), scan_all(&mut b, &["SSCAN", "set"], p), "SSCAN MATCH {p}");
+        let channels = |c: &mut Raw| sorted(c.cmd(&["PUBSUB", "CHANNELS", p]));
+        assert_eq!(channels(&mut a), channels(&mut b), "PUBSUB CHANNELS {p}");
+        assert_eq!(a.cmd(&["PING"]), Frame::Simple("PONG".into()), "PING after {p}");
+    }
+    // Random patterns over the bytes that mean something to the matcher.
+    let mut rng = SmallRng::seed_from_u64(7);
+    for _ in 0..3000 {
+        let len = rng.random_range(0..8);
+        let p: String = (0..len).map(|_| b"ab*?[]^-\\"[rng.random_range(0..9)] as char).collect();
+        assert_eq!(sorted(a.cmd(&["KEYS", &p])), sorted(b.cmd(&["KEYS", &p])), "KEYS {p:?}");
+    }
+}
