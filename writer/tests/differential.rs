@@ -360,3 +360,39 @@ fn glob_patterns_match_as_in_redis_and_in_bounded_time() {
         assert_eq!(sorted(a.cmd(&["KEYS", &p])), sorted(b.cmd(&["KEYS", &p])), "KEYS {p:?}");
     }
 }
+
+/// A client that has not authenticated gets Redis's limits (CVE-2021-32675):
+/// at most 10 arguments of at most 16 KiB, so a stranger cannot make the
+/// server reserve a declared 512 MB bulk; the errors are Redis's. After
+/// AUTH — even in the same packet — a large request goes through.
+#[test]
+fn strangers_get_redis_request_limits_until_they_authenticate() {
+    use std::io::{Read, Write};
+    let ours = sixfold(&["--requirepass", "pw"]);
+    let theirs = redis();
+    assert_eq!(Raw::connect(theirs.port).cmd(&["CONFIG", "SET", "requirepass", "pw"]), Frame::ok());
+    let answer = |port: u16, payload: &[u8]| -> String {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
+        s.write_all(payload).unwrap();
+        let mut out = vec![0u8; 4096];
+        let n = s.read(&mut out).unwrap_or(0);
+        String::from_utf8_lossy(&out[..n]).into_owned()
+    };
+    let big = "x".repeat(100_000);
+    let authed_then_big =
+        format!("*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n{big}\r\n", big.len());
+    let payloads: [&[u8]; 6] = [
+        b"*11\r\n",
+        b"*1\r\n$16385\r\n",
+        b"*1\r\n$536870912\r\n",
+        b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+        b"*3\r\n$4\r\nAUTH\r\n$3\r\nbad\r\n$2\r\npw\r\n",
+        authed_then_big.as_bytes(),
+    ];
+    for p in payloads {
+        let (a, b) = (answer(ours.port, p), answer(theirs.port, p));
+        assert_eq!(a, b, "{:?}", String::from_utf8_lossy(&p[..p.len().min(40)]));
+    }
+    assert_eq!(answer(ours.port, b"*11\r\n"), "-ERR Protocol error: unauthenticated multibulk length\r\n");
+}

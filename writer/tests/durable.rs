@@ -312,3 +312,45 @@ fn wait_and_waitaof_follow_the_fabric() {
     assert!(field(&info, "master_repl_offset:") >= 3, "{info}");
     assert!(info.contains("storage_node_6:acked_lsn="), "{info}");
 }
+
+/// With a password, an unauthenticated connection's REPLCONF is refused
+/// (`-NOAUTH`) and registers nothing: WAIT does not count it, INFO does
+/// not list it. After AUTH the same REPLCONFs register a replica.
+#[test]
+fn an_anonymous_replconf_is_refused_and_never_counted() {
+    use sixfold_resp::Frame;
+    let fabric = Fabric::start("replconf-auth");
+    let port = free_port();
+    let args = [fabric.server_args(), vec!["--requirepass".into(), "s3cret".into()]].concat();
+    let _server = sixfold_on(port, &args);
+    let mut anon = common::Raw::connect(port);
+    for cmd in [
+        &["REPLCONF", "LISTENING-PORT", "7000"][..],
+        &["REPLCONF", "IP-ADDRESS", "10.0.0.9"],
+        &["REPLCONF", "ACK", "999999"],
+    ] {
+        match anon.cmd(cmd) {
+            Frame::Error(e) => assert!(e.starts_with("NOAUTH"), "{cmd:?}: {e}"),
+            other => panic!("{cmd:?} answered {other:?}"),
+        }
+    }
+    let mut c = client(port);
+    let _: () = redis::cmd("AUTH").arg("s3cret").query(&mut c).unwrap();
+    let _: () = c.set("k", "v").unwrap();
+    assert_eq!(redis::cmd("WAIT").arg(1).arg(100).query::<i64>(&mut c).unwrap(), 0, "no replica was registered");
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut c).unwrap();
+    assert!(info.contains("connected_slaves:0"), "{info}");
+    // Authenticated, the same announcements count.
+    assert_eq!(anon.cmd(&["AUTH", "s3cret"]), Frame::ok());
+    for cmd in [&["REPLCONF", "LISTENING-PORT", "7000"][..], &["REPLCONF", "IP-ADDRESS", "10.0.0.9"]] {
+        assert_eq!(anon.cmd(cmd), Frame::ok(), "{cmd:?}");
+    }
+    anon.send(&[b"REPLCONF", b"ACK", b"999999"]);
+    assert_eq!(
+        redis::cmd("WAIT").arg(1).arg(2000).query::<i64>(&mut c).unwrap(),
+        1,
+        "the authenticated replica counts"
+    );
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut c).unwrap();
+    assert!(info.contains("connected_slaves:1"), "{info}");
+}

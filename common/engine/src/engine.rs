@@ -240,6 +240,19 @@ impl Engine {
         if self.config.replica_of.is_some() { Mode::Replica } else { Mode::Execute }
     }
 
+    /// Whether client `id` has authenticated (or needs not).
+    pub fn is_authenticated(&self, id: ClientId) -> bool {
+        self.sessions.get(&id).is_some_and(|s| s.authenticated)
+    }
+
+    /// Whether client `id`'s next command runs now, as itself: the client
+    /// is authenticated and not queueing a transaction. What a server does
+    /// beside the engine for a command (a replica's REPLCONF) happens only
+    /// then.
+    pub fn runs_now(&self, id: ClientId) -> bool {
+        self.sessions.get(&id).is_some_and(|s| s.authenticated && s.multi.is_none())
+    }
+
     /// Whether client `id` could block in its next command right now: it
     /// is authenticated, not inside MULTI, not already blocked, not in
     /// subscriber mode, and gets replies. The durable writer blocks such a

@@ -55,11 +55,17 @@ async fn pump(
     limits: &SharedLimits,
 ) -> anyhow::Result<()> {
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
-    let mut decoder = RequestDecoder::new(Limits { bulk_bytes_max: bulk_limit(limits), ..Limits::default() });
+    // A client that has not authenticated gets a stranger's limits, and its
+    // requests are decoded one at a time (an AUTH lifts them for the next).
+    let mut authed = core.lock().authenticated(id);
+    let limits_now =
+        |authed: bool| Limits { bulk_bytes_max: bulk_limit(limits), unauthenticated: !authed, ..Limits::default() };
+    let mut decoder = RequestDecoder::new(limits_now(authed));
     loop {
         tokio::select! {
             _ = waker.notified() => {
                 let o = core.lock().take(id);
+                authed = o.authenticated;
                 if deliver(sock, core, o, false).await? {
                     return Ok(());
                 }
@@ -68,14 +74,16 @@ async fn pump(
                 if n? == 0 {
                     return Ok(());
                 }
-                decoder.set_limits(Limits { bulk_bytes_max: bulk_limit(limits), ..Limits::default() });
                 loop {
-                    let (cmds, error) = decode(&mut decoder, &mut buf);
+                    decoder.set_limits(limits_now(authed));
+                    let batch = if authed { BATCH_COMMANDS_MAX } else { 1 };
+                    let (cmds, error) = decode(&mut decoder, &mut buf, batch);
                     if cmds.is_empty() && error.is_none() {
                         break;
                     }
                     let protocol_error = error.is_some();
                     let o = core.lock().run(id, cmds, error);
+                    authed = o.authenticated;
                     if deliver_all(sock, &mut buf, id, core, o, protocol_error).await? {
                         return Ok(());
                     }
@@ -203,11 +211,11 @@ fn timed_out(out: &[u8], lsn: u64, timeout: std::time::Duration) -> Bytes {
     Bytes::from(err.repeat(frames))
 }
 
-/// Decodes up to [`BATCH_COMMANDS_MAX`] complete requests from `buf`.
+/// Decodes up to `most` complete requests from `buf`.
 /// Returns them and the protocol error that followed (if any).
-fn decode(decoder: &mut RequestDecoder, buf: &mut BytesMut) -> (Vec<Vec<Bytes>>, Option<String>) {
+fn decode(decoder: &mut RequestDecoder, buf: &mut BytesMut, most: usize) -> (Vec<Vec<Bytes>>, Option<String>) {
     let mut cmds = Vec::new();
-    while cmds.len() < BATCH_COMMANDS_MAX {
+    while cmds.len() < most {
         match decoder.decode(buf) {
             Ok(Some(args)) if args.is_empty() => {}
             Ok(Some(args)) => cmds.push(args),

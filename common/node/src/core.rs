@@ -32,6 +32,9 @@ pub struct Output {
     pub epoch: sixfold_wire::Epoch,
     /// A WAIT or WAITAOF that stopped the batch, and what follows it.
     pub then: Option<Then>,
+    /// Whether the client has authenticated, after the batch (its next
+    /// requests are decoded with a stranger's limits until it has).
+    pub authenticated: bool,
 }
 
 /// A WAIT or WAITAOF the connection blocks on, then the rest of its batch.
@@ -221,6 +224,11 @@ impl Core {
         self.replicas.clone()
     }
 
+    /// Whether client `id` has authenticated (or needs not).
+    pub fn authenticated(&self, id: ClientId) -> bool {
+        self.engine.is_authenticated(id)
+    }
+
     /// Registers a connection; `Err` holds the refusal to send (maxclients).
     pub fn connect(&mut self, info: ClientInfo, waker: Arc<Notify>) -> Result<ClientId, Bytes> {
         let id = self.engine.connect(info, now_ms())?;
@@ -269,7 +277,10 @@ impl Core {
                     continue;
                 }
             }
-            match parse_replconf(&c) {
+            // Only from an authenticated client, and not when queued in
+            // MULTI: an anonymous one must not register as a replica
+            // (counted by WAIT, shown to cluster clients) or ask for a takeover.
+            match parse_replconf(&c).filter(|_| self.engine.runs_now(id)) {
                 Some(ReplConf::Takeover(lsn)) if log.is_none() => self.takeover.store(lsn.max(1), Ordering::Relaxed),
                 Some(r) => self.replicas.on_replconf(id, r),
                 None => {}
@@ -298,9 +309,10 @@ impl Core {
             // The lease lapsed while the batch ran (the process may have
             // been stopped in between): what it read may be stale, so
             // nothing of it leaves; the client sees the connection close.
-            return Output { out: Bytes::new(), close: true, wait: 0, epoch: 0, then: None };
+            return Output { out: Bytes::new(), close: true, wait: 0, epoch: 0, then: None, authenticated: false };
         }
-        Output { out, close, wait, epoch: self.log_epoch(), then }
+        let authenticated = self.engine.is_authenticated(id);
+        Output { out, close, wait, epoch: self.log_epoch(), then, authenticated }
     }
 
     /// The durable log, locked, while this node is the writer.
@@ -338,7 +350,8 @@ impl Core {
     /// every write logged so far).
     pub fn take(&mut self, id: ClientId) -> Output {
         let (out, close) = self.engine.take_client_output(id);
-        Output { out, close, wait: self.last_lsn(), epoch: self.log_epoch(), then: None }
+        let authenticated = self.engine.is_authenticated(id);
+        Output { out, close, wait: self.last_lsn(), epoch: self.log_epoch(), then: None, authenticated }
     }
 
     /// The durable log's epoch (0: none).

@@ -11,11 +11,26 @@ pub struct Limits {
     pub multibulk_len_max: usize,
     /// Longest inline request or header line (64 KiB in Redis).
     pub inline_bytes_max: usize,
+    /// The client has not authenticated: as Redis (CVE-2021-32675), at
+    /// most [`UNAUTHENTICATED_MULTIBULK_LEN_MAX`] arguments of at most
+    /// [`UNAUTHENTICATED_BULK_BYTES_MAX`] bytes, so no stranger makes the
+    /// server reserve a declared 512 MB bulk.
+    pub unauthenticated: bool,
 }
+
+/// Most arguments in a request of a client that has not authenticated.
+pub const UNAUTHENTICATED_MULTIBULK_LEN_MAX: i64 = 10;
+/// Largest bulk argument of a client that has not authenticated.
+pub const UNAUTHENTICATED_BULK_BYTES_MAX: i64 = 16 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { bulk_bytes_max: 512 * 1024 * 1024, multibulk_len_max: i32::MAX as usize, inline_bytes_max: 64 * 1024 }
+        Limits {
+            bulk_bytes_max: 512 * 1024 * 1024,
+            multibulk_len_max: i32::MAX as usize,
+            inline_bytes_max: 64 * 1024,
+            unauthenticated: false,
+        }
     }
 }
 
@@ -106,6 +121,9 @@ impl RequestDecoder {
                 let Some((n, next)) = self.header(buf, 0, b'*')? else {
                     return Ok(None);
                 };
+                if self.limits.unauthenticated && n > UNAUTHENTICATED_MULTIBULK_LEN_MAX {
+                    return Err(ProtocolError::new("unauthenticated multibulk length"));
+                }
                 if n > self.limits.multibulk_len_max as i64 {
                     return Err(ProtocolError::new("invalid multibulk length"));
                 }
@@ -161,6 +179,9 @@ impl RequestDecoder {
         let Some((n, next)) = self.header(buf, at, b'$')? else {
             return Ok(None);
         };
+        if self.limits.unauthenticated && n > UNAUTHENTICATED_BULK_BYTES_MAX {
+            return Err(ProtocolError::new("unauthenticated bulk length"));
+        }
         if n < 0 || n as u64 > self.limits.bulk_bytes_max as u64 {
             return Err(ProtocolError::new("invalid bulk length"));
         }
@@ -330,6 +351,14 @@ mod tests {
         assert_eq!(e(b"*1\r\n+x\r\n"), "expected '$', got '+'");
         assert_eq!(e(b"*1\r\n$-5\r\n"), "invalid bulk length");
         assert_eq!(e(b"*x\r\n"), "invalid multibulk length");
+        let stranger = |input: &[u8]| {
+            let mut d = RequestDecoder::new(Limits { unauthenticated: true, ..Limits::default() });
+            d.decode(&mut BytesMut::from(input)).map(|r| r.map(|a| a.len())).map_err(|e| e.to_string())
+        };
+        assert_eq!(stranger(b"*11\r\n"), Err("Protocol error: unauthenticated multibulk length".into()));
+        assert_eq!(stranger(b"*1\r\n$16385\r\n"), Err("Protocol error: unauthenticated bulk length".into()));
+        assert_eq!(stranger(b"*1\r\n$536870912\r\n"), Err("Protocol error: unauthenticated bulk length".into()));
+        assert_eq!(stranger(b"*10\r\n$16384\r\n"), Ok(None), "at the limits: waits for the rest");
         assert_eq!(e(b"set \"abc\r\n"), "unbalanced quotes in request");
         let big = vec![b'a'; 70 * 1024];
         assert_eq!(e(&big), "too big inline request");
