@@ -47,6 +47,9 @@ pub struct Config {
     /// Redis replica does (possibly stale for a client that just wrote to
     /// the writer), not only to READONLY ones.
     pub replica_reads_any: bool,
+    /// CONFIG parameters stored without acting on them, as set (the
+    /// others report Redis's default; `cmd::config`).
+    pub stored: std::collections::BTreeMap<&'static str, String>,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             replica_of: None,
             announce: None,
             replica_reads_any: false,
+            stored: std::collections::BTreeMap::new(),
         }
     }
 }

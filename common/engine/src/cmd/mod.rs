@@ -6,6 +6,7 @@
 //! engine (connection state, transactions, pub/sub, server info).
 
 pub mod cluster;
+pub mod config;
 pub mod connection;
 pub mod failover;
 pub mod hashes;

@@ -124,8 +124,30 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
     }
 }
 
-/// The CONFIG parameters Sixfold has, with their current values.
+/// The CONFIG parameters that act in Sixfold (the others are stored only:
+/// [`super::config`]).
+const ACTING: [&str; 10] = [
+    "maxmemory",
+    "maxmemory-policy",
+    "maxclients",
+    "requirepass",
+    "proto-max-bulk-len",
+    "port",
+    "databases",
+    "save",
+    "appendonly",
+    "timeout",
+];
+
+/// Every CONFIG parameter with its current value.
 fn config_params(e: &Engine) -> Vec<(&'static str, String)> {
+    let mut all = acting_params(e);
+    all.extend(super::config::stored(e, &ACTING));
+    all
+}
+
+/// The parameters that act, with their current values ([`ACTING`]).
+fn acting_params(e: &Engine) -> Vec<(&'static str, String)> {
     let c = &e.config;
     vec![
         ("maxmemory", c.maxmemory_bytes.to_string()),
@@ -142,7 +164,7 @@ fn config_params(e: &Engine) -> Vec<(&'static str, String)> {
 }
 
 /// Parses a memory value: `100`, `10kb`, `64mb`, `1gb` (and k/m/g).
-fn memory_value(b: &[u8]) -> Option<u64> {
+pub(crate) fn memory_value(b: &[u8]) -> Option<u64> {
     let s = String::from_utf8_lossy(b).to_lowercase();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
@@ -184,9 +206,15 @@ fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
         "port" | "databases" | "save" | "appendonly" | "timeout" => {
             return Err(failed("can't set immutable config"));
         }
-        _ => {
-            return Err(CmdError::msg(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")));
-        }
+        _ => match super::config::set(e, name, v) {
+            Some(Ok(())) => return Ok(()),
+            Some(Err(why)) => return Err(failed(&why)),
+            None => {
+                return Err(CmdError::msg(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                )));
+            }
+        },
     }
     e.config_changed = true;
     Ok(())

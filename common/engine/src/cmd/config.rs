@@ -1,0 +1,96 @@
+//! The CONFIG parameters Sixfold stores without acting on them: every
+//! parameter of Redis 7.0 ([`crate::redis_config::PARAMS`]) that has no
+//! effect here is accepted by CONFIG SET with Redis's checks and errors,
+//! kept, and reported by CONFIG GET (`docs/config.md` lists which ones
+//! act). The ones that act are in [`super::server`].
+
+use crate::engine::Engine;
+use crate::redis_config::{Kind, PARAMS};
+use bytes::Bytes;
+
+/// Every stored parameter with its value (set, or Redis's default);
+/// `skip` names the ones the caller reports itself.
+pub fn stored(e: &Engine, skip: &[&str]) -> Vec<(&'static str, String)> {
+    PARAMS
+        .iter()
+        .filter(|(name, ..)| !skip.contains(name))
+        .map(|&(name, default, _)| {
+            let value = match e.config.stored.get(name) {
+                Some(v) => v.clone(),
+                None if name == "dir" => std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+                None => default.to_string(),
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+/// CONFIG SET of a stored parameter (`Err`: Redis's reason for refusing
+/// the value); `None` when Redis has no such parameter.
+pub fn set(e: &mut Engine, name: &str, v: &Bytes) -> Option<Result<(), String>> {
+    let &(key, _, kind) = PARAMS.iter().find(|(n, ..)| *n == name)?;
+    Some(check(kind, v).map(|value| {
+        e.config.stored.insert(key, value);
+    }))
+}
+
+/// The value to store for `v`, normalized as Redis reports it, or
+/// Redis's reason for refusing it.
+fn check(kind: Kind, v: &Bytes) -> Result<String, String> {
+    let text = String::from_utf8_lossy(v);
+    let refuse = |why: String| Err(why);
+    let in_range = |n: i64, min: i64, max: i64| {
+        if (min..=max).contains(&n) {
+            Ok(n.to_string())
+        } else {
+            refuse(format!("argument must be between {min} and {max} inclusive"))
+        }
+    };
+    match kind {
+        Kind::Bool => match text.to_ascii_lowercase().as_str() {
+            b @ ("yes" | "no") => Ok(b.to_string()),
+            _ => refuse("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int { min, max } => match crate::util::parse_i64(v) {
+            Some(n) => in_range(n, min, max),
+            None => refuse("argument couldn't be parsed into an integer".into()),
+        },
+        Kind::Memory { min, max } => match super::server::memory_value(v).and_then(|n| i64::try_from(n).ok()) {
+            Some(n) => in_range(n, min, max),
+            None => refuse("argument must be a memory value".into()),
+        },
+        Kind::Enum(options) => match options.iter().find(|o| o.eq_ignore_ascii_case(&text)) {
+            Some(o) => Ok(o.to_string()),
+            None => refuse(format!("argument(s) must be one of the following: {}", options.join(", "))),
+        },
+        Kind::Text => Ok(text.into_owned()),
+        Kind::Immutable => refuse("can't set immutable config".into()),
+        Kind::Protected => refuse("can't set protected config".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_checked_and_normalized_as_redis_does() {
+        let ok = |k, v: &str| check(k, &Bytes::from(v.to_string()));
+        assert_eq!(ok(Kind::Bool, "YES"), Ok("yes".into()));
+        assert_eq!(ok(Kind::Bool, "maybe"), Err("argument must be 'yes' or 'no'".into()));
+        assert_eq!(ok(Kind::Int { min: -1, max: 10 }, "7"), Ok("7".into()));
+        assert_eq!(
+            ok(Kind::Int { min: -1, max: 10 }, "-5"),
+            Err("argument must be between -1 and 10 inclusive".into())
+        );
+        assert_eq!(ok(Kind::Int { min: 0, max: 10 }, "1k"), Err("argument couldn't be parsed into an integer".into()));
+        assert_eq!(ok(Kind::Memory { min: 0, max: i64::MAX }, "2mb"), Ok("2097152".into()));
+        assert_eq!(ok(Kind::Memory { min: 0, max: i64::MAX }, "abc"), Err("argument must be a memory value".into()));
+        assert_eq!(ok(Kind::Enum(&["everysec", "always", "no"]), "ALWAYS"), Ok("always".into()));
+        assert_eq!(
+            ok(Kind::Enum(&["everysec", "always", "no"]), "sometimes"),
+            Err("argument(s) must be one of the following: everysec, always, no".into())
+        );
+        assert_eq!(ok(Kind::Immutable, "1"), Err("can't set immutable config".into()));
+    }
+}
