@@ -58,6 +58,7 @@ async fn session(
     let mut sock = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(writer)).await??;
     sock.set_nodelay(true)?;
     let mut buf = BytesMut::new();
+    authenticate(&mut sock, &mut buf, core).await?;
     let (ip, port) = me.rsplit_once(':').unwrap_or((me, "0"));
     for (k, v) in [("LISTENING-PORT", port), ("IP-ADDRESS", ip.trim_matches(['[', ']']))] {
         sock.write_all(&command(&["REPLCONF", k, v])).await?;
@@ -91,6 +92,24 @@ async fn session(
                 serve_when_caught_up(core, stats);
             }
         }
+    }
+}
+
+/// Sends `AUTH [masteruser] masterauth` on a new connection to another
+/// data node, when this node has a `masterauth` (CONFIG).
+pub async fn authenticate(sock: &mut TcpStream, buf: &mut BytesMut, core: &Shared) -> anyhow::Result<()> {
+    let (user, pass) = {
+        let c = core.lock();
+        (c.config_value("masteruser"), c.config_value("masterauth"))
+    };
+    let Some(pass) = pass else { return Ok(()) };
+    let mut words = vec!["AUTH"];
+    words.extend(user.as_deref());
+    words.push(&pass);
+    sock.write_all(&command(&words)).await?;
+    match reply(sock, buf).await? {
+        Frame::Error(e) => anyhow::bail!("the other data node refused AUTH (masterauth): {e}"),
+        _ => Ok(()),
     }
 }
 

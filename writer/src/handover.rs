@@ -35,7 +35,7 @@ pub async fn hand_over(core: Shared, req: FailoverRequest, progress: watch::Rece
         Err(_) => Err(anyhow::anyhow!("the target did not catch up within {} ms", limit.as_millis())),
     };
     let result = match asked {
-        Ok(()) => ask_takeover(&req.target, lsn).await,
+        Ok(()) => ask_takeover(&core, &req.target, lsn).await,
         Err(e) => Err(e),
     };
     if let Err(e) = result {
@@ -70,11 +70,13 @@ async fn ready(
     Ok(())
 }
 
-/// Sends `REPLCONF TAKEOVER <lsn>` to the replica at `target`.
-async fn ask_takeover(target: &str, lsn: sixfold_wire::Lsn) -> anyhow::Result<()> {
+/// Sends `REPLCONF TAKEOVER <lsn>` to the replica at `target` (after
+/// AUTH with this node's `masterauth`, if it has one).
+async fn ask_takeover(core: &Shared, target: &str, lsn: sixfold_wire::Lsn) -> anyhow::Result<()> {
     let mut sock = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(target)).await??;
-    sock.write_all(&sixfold_replica::upstream::command(&["REPLCONF", "TAKEOVER", &lsn.to_string()])).await?;
     let mut buf = BytesMut::new();
+    sixfold_replica::upstream::authenticate(&mut sock, &mut buf, core).await?;
+    sock.write_all(&sixfold_replica::upstream::command(&["REPLCONF", "TAKEOVER", &lsn.to_string()])).await?;
     match tokio::time::timeout(Duration::from_secs(2), sixfold_replica::upstream::reply(&mut sock, &mut buf)).await?? {
         Frame::Simple(s) if s == "OK" => Ok(()),
         other => anyhow::bail!("{target} refused to take over: {other:?}"),

@@ -30,6 +30,14 @@ struct Args {
     /// Password of the default user (AUTH / HELLO AUTH).
     #[arg(long)]
     requirepass: Option<String>,
+    /// Password this node gives the writer when it replicates (and a
+    /// writer gives the replica it hands over to): the other data nodes'
+    /// `--requirepass`. CONFIG SET masterauth changes it at run time.
+    #[arg(long)]
+    masterauth: Option<String>,
+    /// User name for --masterauth (AUTH user password).
+    #[arg(long)]
+    masteruser: Option<String>,
     /// Memory limit in bytes (0: none); past it, writes that grow memory get -OOM.
     #[arg(long, default_value_t = 0)]
     maxmemory: u64,
@@ -120,7 +128,7 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     sixfold_telemetry::init_logging();
     let a = Args::parse();
-    let engine = Config {
+    let mut engine = Config {
         requirepass: a.requirepass.map(Bytes::from),
         maxmemory_bytes: a.maxmemory,
         maxclients: a.maxclients,
@@ -128,6 +136,11 @@ fn main() -> anyhow::Result<()> {
         replica_reads_any: a.replica_reads_any,
         ..Config::default()
     };
+    for (name, value) in [("masterauth", a.masterauth), ("masteruser", a.masteruser)] {
+        if let Some(v) = value {
+            engine.stored.insert(name, v);
+        }
+    }
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
     });

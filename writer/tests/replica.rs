@@ -289,3 +289,40 @@ fn replicas_serve_reads_to_readonly_connections_or_to_all_with_the_flag() {
     let mut ro = replica_client(s.replicas[0].port);
     assert_eq!(ro.get::<_, Option<String>>("k").unwrap(), None, "a READONLY connection reads from the replica");
 }
+
+/// With a password on every data node, a replica authenticates to the
+/// writer with `--masterauth`: it catches up, serves reads, and WAIT on
+/// the writer counts it. Without `--masterauth` it never registers.
+#[test]
+fn replicas_authenticate_to_a_writer_with_a_password() {
+    let fabric = Fabric::start("masterauth");
+    let auth = ["--requirepass", "pw", "--masterauth", "pw"];
+    let owned = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let writer = sixfold_on(free_port(), &[fabric.server_args(), owned(&auth)].concat());
+    let replica = sixfold_on(free_port(), &fabric.replica_args(writer.port, "b", &auth));
+    let stranger = sixfold_on(free_port(), &fabric.replica_args(writer.port, "c", &["--requirepass", "pw"]));
+    let authed = |port: u16| {
+        let c = redis::Client::open(format!("redis://:pw@127.0.0.1:{port}/")).unwrap();
+        let conn = c.get_connection().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        conn
+    };
+    let mut w = authed(writer.port);
+    let _: () = w.set("k", "v").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut authed(replica.port)).unwrap();
+        if info.contains("master_link_status:up") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replica did not catch up:\n{info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _: () = w.set("k", "w").unwrap();
+    let counted: i64 = redis::cmd("WAIT").arg(2).arg(1000).query(&mut w).unwrap();
+    assert_eq!(counted, 1, "the replica with --masterauth counts, the one without does not");
+    let mut r = authed(replica.port);
+    let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
+    assert_eq!(r.get::<_, String>("k").unwrap(), "w");
+    drop(stranger);
+}

@@ -224,6 +224,13 @@ impl Core {
         self.replicas.clone()
     }
 
+    /// A CONFIG parameter stored without effect in the engine, if set and
+    /// not empty (`masterauth`, `masteruser`: what this node gives the
+    /// writer it connects to).
+    pub fn config_value(&self, name: &str) -> Option<String> {
+        self.engine.config().stored.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+
     /// Whether client `id` has authenticated (or needs not).
     pub fn authenticated(&self, id: ClientId) -> bool {
         self.engine.is_authenticated(id)
