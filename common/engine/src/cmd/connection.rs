@@ -67,6 +67,13 @@ pub fn reset(e: &mut Engine, id: ClientId, _a: &[Bytes]) -> SessionResult {
     Ok(Some(Frame::Simple("RESET".into())))
 }
 
+/// Whether two passwords are equal, in time that depends on neither (their
+/// BLAKE3 digests are compared in constant time), as Redis compares
+/// password hashes: a guesser learns nothing from how long AUTH takes.
+fn same_password(a: &[u8], b: &[u8]) -> bool {
+    blake3::hash(a) == blake3::hash(b)
+}
+
 /// Checks a password for the default user.
 fn check_password(e: &Engine, user: Option<&Bytes>, pass: &Bytes) -> Result<(), CmdError> {
     let wrong = || CmdError::msg("WRONGPASS invalid username-password pair or user is disabled.");
@@ -74,7 +81,7 @@ fn check_password(e: &Engine, user: Option<&Bytes>, pass: &Bytes) -> Result<(), 
         return Err(wrong());
     }
     match &e.config.requirepass {
-        Some(p) if p == pass => Ok(()),
+        Some(p) if same_password(p, pass) => Ok(()),
         Some(_) => Err(wrong()),
         None if user.is_some() => Ok(()),
         None => Err(CmdError::msg(
@@ -337,4 +344,15 @@ fn kill(e: &mut Engine, me: ClientId, a: &[Bytes]) -> SessionResult {
         e.close_client(*v);
     }
     Ok(Some(Frame::Integer(victims.len() as i64)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_compare_by_value() {
+        assert!(super::same_password(b"s3cret", b"s3cret"));
+        assert!(!super::same_password(b"s3cret", b"s3cres"));
+        assert!(!super::same_password(b"s3cret", b"s3cre"));
+        assert!(super::same_password(b"", b""));
+    }
 }
