@@ -55,7 +55,7 @@ pub enum StageError {
 }
 
 /// Staged and retained records of one replica.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Staging {
     /// The last record applied: (LSN, epoch); (0, 0) before any.
     applied: (Lsn, Epoch),

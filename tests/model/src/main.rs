@@ -97,6 +97,10 @@ struct Cli {
     /// record, as before the commit-knowledge rule (R12).
     #[arg(long)]
     lease_from_commit: bool,
+    /// Add a replica that stages records above the commit LSN and applies
+    /// them at writers' commit notifications (`replica/src/staging.rs`).
+    #[arg(long)]
+    staging: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -120,6 +124,7 @@ fn main() -> anyhow::Result<()> {
         drift: cli.drift_ticks,
         lease_unsafe: cli.lease_unsafe,
         lease_from_commit: cli.lease_from_commit,
+        staging: cli.staging,
         enabled_only: cli.simulate.is_some(),
         rules: match cli.rules {
             RuleSet::Safe => Rules::Safe,

@@ -55,6 +55,10 @@ pub struct Config {
     /// from those whose commit four nodes acknowledged learning (the rule
     /// before R12 bounded leases by promised commit LSNs, to show why).
     pub lease_from_commit: bool,
+    /// Model a replica that reads every node's whole log (above the commit
+    /// LSN), stages it, and applies at writers' commit notifications
+    /// (`replica/src/staging.rs`): what it applies is visible to readers.
+    pub staging: bool,
     /// List only actions that change the state. Stateright's random walks
     /// record a chosen action by its index in a list from which the
     /// actions that did nothing were already removed, but replay a found
@@ -83,6 +87,12 @@ pub enum Action {
     ReadFails(usize),
     /// Writer `w` accepts a client write.
     Write(usize),
+    /// The staging replica reads node `n`'s log from where it stands (with
+    /// `staging`).
+    StageRead(usize),
+    /// Writer `w` tells the staging replica its commit LSN and the epoch
+    /// of the record there; the replica applies what that proves.
+    Notify(usize),
     /// Writer `w` logs a `LeaseRenewal` (leases only).
     Renew(usize),
     /// Writer `w` sends the next Append to `node`, which handles it and
@@ -141,6 +151,16 @@ impl Config {
                 && s.now >= s.replica.progress_at.saturating_add(l).saturating_add(self.drift)
             {
                 out.push(Action::StartQuiet(max_epoch + 1));
+            }
+        }
+        if let Some(st) = &s.staging {
+            (0..STORAGE_NODES)
+                .filter(|&n| s.nodes[n].log.last_lsn() >= st.read_from())
+                .for_each(|n| out.push(Action::StageRead(n)));
+            for (w, wr) in s.writers.iter().enumerate() {
+                if matches!(&wr.phase, Phase::Writing(p) if p.commit_lsn() > st.commit().0) {
+                    out.push(Action::Notify(w));
+                }
             }
         }
         if self.lease.is_some() {
@@ -228,6 +248,8 @@ impl Config {
                     s.replica = crate::state::ReplicaM { applied: commit, progress_at: s.now };
                 }
             }
+            Action::StageRead(n) => stage_read(s, n)?,
+            Action::Notify(w) => notify(s, w)?,
             Action::Prepare(w, n) => self.prepare(s, w, n)?,
             Action::Read(w) => self.read(s, w, false)?,
             Action::ReadFails(w) => {
@@ -511,6 +533,38 @@ fn observe(s: &mut State) {
     }
 }
 
+/// The staging replica reads node `n`'s log (a `Peer` read: everything
+/// the node holds) from where its chain stands, as the puller would.
+fn stage_read(s: &mut State, n: usize) -> Option<()> {
+    let st = s.staging.as_mut()?;
+    let epochs = s.nodes[n].epochs();
+    let from = st.read_from();
+    let records: Vec<Record> =
+        (from..=epochs.len() as Lsn).map(|l| record(l, epochs[l as usize - 1], RecordKind::Effects)).collect();
+    let before = st.clone();
+    // A refused read (a lagging node) changes nothing: the puller reads another.
+    let _ = st.on_read(records);
+    (*st != before).then_some(())
+}
+
+/// Writer `w` notifies its commit (LSN, epoch there); what the replica
+/// applies becomes visible to its readers: it must be the committed log.
+fn notify(s: &mut State, w: usize) -> Option<()> {
+    let wr = &s.writers[w];
+    let Phase::Writing(p) = &wr.phase else { return None };
+    let c = p.commit_lsn();
+    let e = *wr.log.get(c.checked_sub(1)? as usize)?;
+    let st = s.staging.as_mut()?;
+    let before = st.clone();
+    st.on_commit(c, e);
+    let g = &mut s.ghost;
+    for r in st.take_ready() {
+        g.lost_visible |= g.visible.entry(r.lsn).or_insert((r.epoch, wr.epoch)).0 != r.epoch;
+        g.lost_ack |= g.acked.get(&r.lsn).is_some_and(|a| a.0 != r.epoch);
+    }
+    (*st != before).then_some(())
+}
+
 /// Renews leases as `writer/src/fabric.rs` does (a record of the writer's
 /// own whose commit four nodes acknowledged learning holds its lease until
 /// its push time plus the lease),
@@ -572,6 +626,7 @@ impl Action {
             Action::FlushWrite(i) => Action::FlushWrite(n(i)),
             Action::Fill(i, j) => Action::Fill(n(i), n(j)),
             Action::Pull(i) => Action::Pull(n(i)),
+            Action::StageRead(i) => Action::StageRead(n(i)),
             Action::Crash(i) => Action::Crash(n(i)),
             Action::Wipe(i) => Action::Wipe(n(i)),
             ref other => other.clone(),
@@ -591,6 +646,10 @@ impl stateright::Model for LogModel {
             ghost: Ghost::default(),
             now: 0,
             replica: Default::default(),
+            staging: self.0.staging.then(|| {
+                let one = record(1, 1, RecordKind::Effects).encoded_len();
+                sixfold_replica::staging::Staging::new((0, 0), 2 * one, 2 * one)
+            }),
         }]
     }
 
@@ -607,6 +666,6 @@ impl stateright::Model for LogModel {
     }
 
     fn properties(&self) -> Vec<stateright::Property<Self>> {
-        crate::props::properties(self.0.lease.is_some())
+        crate::props::properties(self.0.lease.is_some(), self.0.staging)
     }
 }

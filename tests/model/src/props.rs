@@ -24,7 +24,7 @@ fn logs_agree_below_commit(s: &State) -> bool {
 /// Every property, and "sometimes" ones that show the model reaches the
 /// interesting states at all (with `leases`, also: a candidate served at
 /// once after a quiet window, and a writer served after another had).
-pub fn properties(leases: bool) -> Vec<Property<LogModel>> {
+pub fn properties(leases: bool, staging: bool) -> Vec<Property<LogModel>> {
     let mut v = vec![
         Property::always("every acknowledged record is in every later writer's log", |_, s: &State| !s.ghost.lost_ack),
         Property::always("a record a reader may see is never replaced", |_, s: &State| !s.ghost.lost_visible),
@@ -36,6 +36,11 @@ pub fn properties(leases: bool) -> Vec<Property<LogModel>> {
             !s.ghost.acked.is_empty() && s.writers.iter().skip(1).any(|w| matches!(w.phase, Phase::Writing(_)))
         }),
     ];
+    if staging {
+        v.push(Property::sometimes("the staging replica applied a later writer's record", |_, s: &State| {
+            s.staging.as_ref().is_some_and(|st| st.applied().1 >= 2)
+        }));
+    }
     if leases {
         v.push(Property::always("at most one writer serves at any instant (leases)", |_, s: &State| {
             !s.ghost.two_serving

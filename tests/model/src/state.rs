@@ -142,6 +142,10 @@ pub struct State {
     pub now: u8,
     /// The replica whose quiet windows candidates start from.
     pub replica: ReplicaM,
+    /// A replica that stages records above the commit LSN and applies them
+    /// at a writer's commit notification (with `--staging`): the real
+    /// `sixfold_replica::staging::Staging`.
+    pub staging: Option<sixfold_replica::staging::Staging>,
 }
 
 impl NodeM {

@@ -30,6 +30,7 @@ fn config(lease_from_commit: bool) -> Config {
         drift: 0,
         lease_unsafe: false,
         lease_from_commit,
+        staging: false,
         enabled_only: false,
     }
 }
