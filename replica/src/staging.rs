@@ -176,7 +176,7 @@ impl Staging {
                 }
                 _ => {
                     // A newer epoch replaced the staged record there.
-                    self.drop_staged_from(self.applied.0 + 1);
+                    self.drop_staged();
                     return Ok(());
                 }
             }
@@ -218,14 +218,12 @@ impl Staging {
         Ok(())
     }
 
-    /// Drops the staged records from `lsn` on, and what was seen past them.
-    fn drop_staged_from(&mut self, lsn: Lsn) {
+    /// Drops every staged record, and what was seen past them: the next
+    /// read starts at the applied LSN.
+    fn drop_staged(&mut self) {
         (self.seen, self.seen_to) = (Vec::new(), 0);
-        while self.staged.back().is_some_and(|r| r.lsn >= lsn) {
-            if let Some(r) = self.staged.pop_back() {
-                self.staged_bytes -= r.encoded_len();
-            }
-        }
+        self.staged.clear();
+        self.staged_bytes = 0;
     }
 
     /// A commit notification: the log is committed through `lsn`, whose
@@ -250,7 +248,7 @@ impl Staging {
         match self.epoch_at(lsn) {
             None => Vec::new(),
             Some(e) if e != epoch => {
-                self.drop_staged_from(self.applied.0 + 1);
+                self.drop_staged();
                 Vec::new()
             }
             Some(_) => {
