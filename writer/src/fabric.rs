@@ -270,12 +270,6 @@ fn views(
     (info, shard)
 }
 
-/// A thread panicked while it held the durable log: stop, as for the core.
-fn poisoned() -> ! {
-    tracing::error!("a thread panicked while it held the durable log; stopping");
-    std::process::exit(70);
-}
-
 /// Appends `records` and waits until they commit; fails only if fenced.
 async fn append_until_committed(app: &mut Appender, records: Vec<Record>) -> anyhow::Result<Lsn> {
     let mut next = records;
@@ -330,7 +324,7 @@ pub async fn ship(
     lease: Arc<crate::lease::Lease>,
     renew: Duration,
 ) -> anyhow::Error {
-    let locked = || log.lock().unwrap_or_else(|_| poisoned());
+    let locked = || sixfold_node::core::lock_journal(&log);
     publish(&app, &stats);
     let (mut pending, mut unleased) = (Pending::new(), Pending::from([first]));
     let mut last_push = Instant::now();

@@ -59,9 +59,10 @@ const MEMORY_PROBE_MS: u64 = 10;
 /// The writer's durable log, behind its own lock (see [`crate::journal`]).
 pub type SharedJournal = Arc<Mutex<dyn Journal>>;
 
-/// Locks the durable log; a panic while it was held stops the process, as
-/// for the core ([`Shared::lock`]).
-pub fn lock_journal(j: &SharedJournal) -> MutexGuard<'_, dyn Journal + 'static> {
+/// Locks the durable log (as the core sees it, or the writer's own type);
+/// a panic while it was held stops the process, as for the core
+/// ([`Shared::lock`]).
+pub fn lock_journal<J: ?Sized>(j: &Mutex<J>) -> MutexGuard<'_, J> {
     match j.lock() {
         Ok(g) => g,
         Err(_) => {
@@ -142,7 +143,7 @@ impl Shared {
         let target = core.engine.failover_target().map(str::to_string);
         let Some(log) = core.log.take() else { return (1, target) };
         let (commit, last_write) = {
-            let j = lock_journal(&log);
+            let j = lock_journal(&*log);
             (j.commit_lsn(), j.last_effects_lsn())
         };
         let keep = last_write <= commit;
@@ -266,7 +267,7 @@ impl Core {
         let mut wait = 0;
         metrics::counter!(crate::metrics::COMMANDS).increment(cmds.len() as u64);
         // One lock of the durable log for the batch, taken after the core's.
-        let mut log = self.log.as_ref().map(lock_journal);
+        let mut log = self.log.as_deref().map(lock_journal);
         let mut cmds = cmds.into_iter();
         let mut then = None;
         while let Some(c) = cmds.next() {
@@ -324,7 +325,7 @@ impl Core {
 
     /// The durable log, locked, while this node is the writer.
     fn journal(&self) -> Option<MutexGuard<'_, dyn Journal + 'static>> {
-        self.log.as_ref().map(lock_journal)
+        self.log.as_deref().map(lock_journal)
     }
 
     /// Whether this node may serve data now: no durable log, or its lease holds.
