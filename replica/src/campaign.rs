@@ -94,7 +94,8 @@ where
             Err(e) => {
                 // Nothing was applied: it goes on replicating whoever won.
                 tracing::warn!(error = %e, "the takeover failed; replicating again");
-                tasks = replicate(core, s, stats, endpoint, applied + 1);
+                let epoch = stats.applied_epoch.load(Ordering::Relaxed);
+                tasks = replicate(core, s, stats, endpoint, (applied, epoch));
                 now = false;
             }
         }

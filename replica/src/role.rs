@@ -1,19 +1,22 @@
-//! The replica role (DESIGN §5): a [`Puller`] reads committed records from
-//! the storage nodes into a bounded channel; the apply task applies each
-//! batch to the engine under the core lock, so reads on this node see the
-//! log's effects in order, never above the commit LSN, never going back.
-//! Write commands get `-MOVED` (the engine's replica mode). The upstream
-//! link ([`crate::upstream`]) acknowledges what was applied to the writer;
-//! when the writer is gone the replica campaigns ([`crate::campaign`]).
+//! The replica role (DESIGN §5): the [`Replicator`] stages records a
+//! [`Puller`] reads from the storage nodes and applies them to the engine
+//! under the core lock once the writer's notifications ([`crate::notify`])
+//! prove them committed, so reads on this node see the log's effects in
+//! order, never above the commit LSN, never going back. Write commands get
+//! `-MOVED` (the engine's replica mode). The upstream link
+//! ([`crate::upstream`]) acknowledges what was applied to the writer; when
+//! the writer is gone the replica campaigns ([`crate::campaign`]).
 
-use crate::puller::{Batch, BufferGauge, PullSettings, Puller};
+use crate::notify::Notice;
+use crate::puller::{PullSettings, Puller};
+use crate::replicator::{Links, Replicator};
+use crate::staging::Staging;
 use sixfold_engine::cmd::cluster::{Member, Shard};
 use sixfold_node::Shared;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -35,8 +38,12 @@ pub struct ReplicaSettings {
     pub certs: PathBuf,
     /// Name of this node's certificate files.
     pub cert_name: String,
-    /// Bound of pulled records waiting to be applied.
-    pub apply_buffer_bytes_max: u64,
+    /// Bound of staged records (read, not yet known committed): past it
+    /// the replica stops reading ahead and lags.
+    pub staged_bytes_max: u64,
+    /// Bound of applied records retained until the writer's flush
+    /// confirmation covers them.
+    pub retained_bytes_max: u64,
     /// How long a replica must have seen nothing committed before it may
     /// take over: the writer's lease plus the clock-drift bound.
     pub quiet_ms: u64,
@@ -57,15 +64,31 @@ pub struct ReplicaStats {
     pub writer: std::sync::Mutex<String>,
     /// Last LSN applied.
     pub applied_lsn: AtomicU64,
+    /// Epoch of the record at `applied_lsn` (0: none applied).
+    pub applied_epoch: AtomicU64,
+    /// Last LSN staged (read, maybe not committed; never visible).
+    pub staged_to: AtomicU64,
+    /// Bytes of staged records, their peak and their bound.
+    pub staged_bytes: AtomicU64,
+    /// Peak of `staged_bytes`.
+    pub staged_bytes_peak: AtomicU64,
+    /// Bound of `staged_bytes`.
+    pub staged_bytes_max: AtomicU64,
+    /// Staged records dropped because another epoch replaced them (or
+    /// the node read from differs), all told.
+    pub staged_discarded: AtomicU64,
+    /// Bytes of applied records retained until the flush confirmation.
+    pub retained_bytes: AtomicU64,
+    /// Peak of `retained_bytes`.
+    pub retained_bytes_peak: AtomicU64,
+    /// Bound of `retained_bytes`.
+    pub retained_bytes_max: AtomicU64,
     /// Highest commit LSN heard from a storage node or the writer.
     pub commit_lsn: AtomicU64,
     /// The writer's commit LSN from its last ROLE (0: not heard yet).
     pub writer_commit: Arc<AtomicU64>,
-    /// Pulled record bytes not yet applied, and their peak.
-    pub buffer: Arc<BufferGauge>,
-    /// The bound of the buffered bytes.
-    pub buffer_bytes_max: AtomicU64,
-    /// Milliseconds the applied LSN has been behind the commit LSN (0 when caught up).
+    /// Milliseconds since the oldest commit notification not yet applied
+    /// was heard (0 when caught up).
     pub lag_ms: AtomicU64,
     /// 1 once the replica caught up with the log for the first time.
     pub caught_up_once: AtomicU64,
@@ -93,13 +116,14 @@ impl ReplicaStats {
 
     /// The replica's figures once it replicates again from `from`, after
     /// this node stopped being the writer (the shard's writer is not known
-    /// until the log names it).
-    pub fn restart_at(&self, from: sixfold_wire::Lsn) {
+    /// until the log names it), with the record `applied` (LSN, epoch).
+    pub fn restart_at(&self, applied: (sixfold_wire::Lsn, sixfold_wire::Epoch)) {
         self.set_writer("");
-        self.applied_lsn.store(from - 1, Ordering::Relaxed);
-        self.commit_lsn.store(from - 1, Ordering::Relaxed);
+        self.applied_lsn.store(applied.0, Ordering::Relaxed);
+        self.applied_epoch.store(applied.1, Ordering::Relaxed);
+        self.commit_lsn.store(applied.0, Ordering::Relaxed);
         self.lag_ms.store(0, Ordering::Relaxed);
-        let fresh = u64::from(from == 1);
+        let fresh = u64::from(applied.0 == 0);
         self.caught_up_once.store(1 - fresh, Ordering::Relaxed);
         self.catch_up_to.store(0, Ordering::Relaxed);
     }
@@ -121,10 +145,16 @@ impl ReplicaStats {
             ("replica_applied_lsn", applied.to_string()),
             ("replica_commit_lsn", commit.to_string()),
             ("replica_lag_records", commit.saturating_sub(applied).to_string()),
-            ("replica_lag_bytes", get(&self.buffer.bytes).to_string()),
+            ("replica_lag_bytes", get(&self.staged_bytes).to_string()),
             ("replica_lag_ms", get(&self.lag_ms).to_string()),
-            ("replica_apply_buffer_peak_bytes", get(&self.buffer.peak_bytes).to_string()),
-            ("replica_apply_buffer_bytes_max", get(&self.buffer_bytes_max).to_string()),
+            ("replica_staged_lsn", get(&self.staged_to).to_string()),
+            ("replica_staged_bytes", get(&self.staged_bytes).to_string()),
+            ("replica_staged_bytes_peak", get(&self.staged_bytes_peak).to_string()),
+            ("replica_staged_bytes_max", get(&self.staged_bytes_max).to_string()),
+            ("replica_staged_discarded_records", get(&self.staged_discarded).to_string()),
+            ("replica_retained_bytes", get(&self.retained_bytes).to_string()),
+            ("replica_retained_bytes_peak", get(&self.retained_bytes_peak).to_string()),
+            ("replica_retained_bytes_max", get(&self.retained_bytes_max).to_string()),
         ];
         let mut v: Vec<(String, String)> = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let shard = self.shard.lock().map(|g| g.clone()).unwrap_or_default();
@@ -147,10 +177,6 @@ impl ReplicaStats {
     }
 }
 
-/// A storage node whose commit LSN stays below the writer's this long is
-/// left for the next one (the writer's is read every second).
-const STALE_NODE_MS: u64 = 3_000;
-
 /// The INFO replication fields of a replica.
 pub fn show_replica_info(core: &Shared, stats: &Arc<ReplicaStats>) {
     let (info, shard) = (stats.clone(), stats.clone());
@@ -162,20 +188,18 @@ pub fn show_replica_info(core: &Shared, stats: &Arc<ReplicaStats>) {
     core.set_shard_view(Box::new(move || shard.shard()));
 }
 
-/// Starts pulling from LSN `from`, applying and acknowledging; returns the
-/// tasks (aborted when this replica takes over).
+/// Starts replicating after the record `applied` (LSN, epoch; (0, 0):
+/// none): reading, staging, applying, hearing notifications and
+/// acknowledging; returns the tasks (aborted when this replica takes over).
 pub fn replicate(
     core: &Shared,
     s: &ReplicaSettings,
     stats: &Arc<ReplicaStats>,
     endpoint: &quinn::Endpoint,
-    from: sixfold_wire::Lsn,
+    applied: (sixfold_wire::Lsn, sixfold_wire::Epoch),
 ) -> Vec<JoinHandle<()>> {
-    // The channel holds all batches but the one being applied.
-    let batches = (s.apply_buffer_bytes_max / u64::from(READ_BYTES_MAX)).max(2) as usize;
-    stats.buffer_bytes_max.store(batches as u64 * u64::from(READ_BYTES_MAX), Ordering::Relaxed);
-    stats.buffer.bytes.store(0, Ordering::Relaxed);
-    let (tx, rx) = mpsc::channel(batches - 1);
+    stats.staged_bytes_max.store(s.staged_bytes_max, Ordering::Relaxed);
+    stats.retained_bytes_max.store(s.retained_bytes_max, Ordering::Relaxed);
     let settings = PullSettings {
         storage: s.storage.clone(),
         zones: ["a", "a", "b", "b", "c", "c"].iter().map(|z| z.to_string()).collect(),
@@ -183,16 +207,21 @@ pub fn replicate(
         node_id: REPLICA_NODE_ID,
         read_bytes_max: READ_BYTES_MAX,
         read_timeout_ms: 1_000,
-        idle_poll_ms: 1,
-        writer_commit: stats.writer_commit.clone(),
-        stale_ms: STALE_NODE_MS,
     };
-    let puller = Puller::new(endpoint.clone(), settings, from, tx, stats.buffer.clone());
-    let (applied_tx, applied_rx) = watch::channel(from.saturating_sub(1));
+    // One read out at a time: the replicator asks for the next when the
+    // answer is in (its staging bound is the backpressure).
+    let (asks, asks_rx) = mpsc::channel(1);
+    let (answers_tx, answers) = mpsc::channel(1);
+    let (notices_tx, notices) = watch::channel(Notice::default());
+    let (acked, acked_rx) = watch::channel(applied.0);
+    let staging = Staging::new(applied, s.staged_bytes_max as usize, s.retained_bytes_max as usize);
+    let links = Links { asks, answers, notices, acked };
+    let replicator = Replicator::new(core.clone(), stats.clone(), staging, links);
     vec![
-        tokio::spawn(puller.run()),
-        tokio::spawn(apply(core.clone(), rx, stats.clone(), applied_tx)),
-        tokio::spawn(crate::upstream::run(s.announce.clone(), applied_rx, stats.clone(), core.clone())),
+        tokio::spawn(Puller::new(endpoint.clone(), settings).run(asks_rx, answers_tx)),
+        tokio::spawn(replicator.run()),
+        tokio::spawn(crate::notify::run(stats.clone(), core.clone(), notices_tx)),
+        tokio::spawn(crate::upstream::run(s.announce.clone(), acked_rx, stats.clone(), core.clone())),
     ]
 }
 
@@ -222,7 +251,7 @@ pub fn leader_address(payload: &[u8]) -> Option<String> {
 
 /// After a failover the last `LeaderChange` names the new writer: writes
 /// are redirected there, ROLE and INFO name it, the upstream link moves.
-fn follow_leader_changes(core: &Shared, stats: &ReplicaStats, records: &[sixfold_wire::Record]) {
+pub(crate) fn follow_leader_changes(core: &Shared, stats: &ReplicaStats, records: &[sixfold_wire::Record]) {
     let newest = records.iter().rev().find(|r| r.kind == sixfold_wire::RecordKind::LeaderChange);
     let Some(addr) = newest.and_then(|r| leader_address(&r.payload)) else { return };
     let old = stats.writer();
@@ -231,36 +260,6 @@ fn follow_leader_changes(core: &Shared, stats: &ReplicaStats, records: &[sixfold
         // Not under the `writer` lock: INFO reads it under the core lock.
         stats.set_writer(&addr);
         core.lock().set_replica_of(&addr);
-    }
-}
-
-/// Applies batches in order; stops the process if a record does not apply
-/// (the replica's state would no longer be the log's).
-async fn apply(core: Shared, mut rx: mpsc::Receiver<Batch>, stats: Arc<ReplicaStats>, acked: watch::Sender<u64>) {
-    let mut behind_since: Option<Instant> = None;
-    while let Some(b) = rx.recv().await {
-        let applied = match core.lock().apply_records(&b.records) {
-            Ok(Some(lsn)) => lsn,
-            Ok(None) => stats.applied_lsn.load(Ordering::Relaxed),
-            Err(e) => {
-                tracing::error!(error = %e, "stopping: a committed record does not apply");
-                std::process::exit(4);
-            }
-        };
-        stats.buffer.applied(b.bytes as u64);
-        stats.applied_lsn.store(applied, Ordering::Relaxed);
-        follow_leader_changes(&core, &stats, &b.records);
-        let commit = stats.commit_lsn.fetch_max(b.commit_lsn, Ordering::Relaxed).max(b.commit_lsn);
-        serve_when_caught_up(&core, &stats);
-        let lag = if applied >= commit {
-            behind_since = None;
-            0
-        } else {
-            behind_since.get_or_insert_with(Instant::now).elapsed().as_millis() as u64
-        };
-        stats.lag_ms.store(lag, Ordering::Relaxed);
-        crate::metrics::publish(applied, commit, &stats);
-        acked.send_if_modified(|a| std::mem::replace(a, applied) != applied);
     }
 }
 

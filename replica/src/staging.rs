@@ -70,6 +70,10 @@ pub struct Staging {
     seen_to: Lsn,
     /// The newest commit notification: (LSN, epoch of the record there).
     commit: (Lsn, Epoch),
+    /// The newest older commit fact that was within reach (staged or seen)
+    /// when it came: it proves part of the chain while the newest
+    /// notification is still past what was read (a full staging area).
+    reached: (Lsn, Epoch),
     /// Applied records not yet covered by the fabric flushed LSN.
     retained: VecDeque<Record>,
     retained_bytes: usize,
@@ -87,6 +91,7 @@ impl Staging {
             seen: Vec::new(),
             seen_to: 0,
             commit: applied,
+            reached: applied,
             retained: VecDeque::new(),
             retained_bytes: 0,
             retained_bytes_max,
@@ -183,7 +188,7 @@ impl Staging {
         }
         (self.seen, self.seen_to) = (Vec::new(), 0);
         for r in next {
-            if self.wants_more() && self.seen.is_empty() {
+            if self.fits(&r) && self.seen.is_empty() {
                 self.stage(r)?;
             } else {
                 self.see(&r)?;
@@ -208,6 +213,12 @@ impl Staging {
         Ok(())
     }
 
+    /// Whether `r` may be staged within the bound (one record always may:
+    /// a record larger than the bound must not stop the replica).
+    fn fits(&self, r: &Record) -> bool {
+        self.staged.is_empty() || self.staged_bytes + r.encoded_len() <= self.staged_bytes_max
+    }
+
     fn stage(&mut self, r: Record) -> Result<(), StageError> {
         let last_epoch = self.staged.back().map_or(self.applied.1, |s| s.epoch);
         if r.lsn != self.staged_to() + 1 || r.epoch < last_epoch {
@@ -227,24 +238,33 @@ impl Staging {
     }
 
     /// A commit notification: the log is committed through `lsn`, whose
-    /// record is of `epoch`. Older notifications change nothing.
+    /// record is of `epoch` (from the writer, or a storage node's commit
+    /// LSN with its record there). An older one still counts when it is
+    /// within what was read and the newest is not (kept as `reached`).
     pub fn on_commit(&mut self, lsn: Lsn, epoch: Epoch) {
         if lsn > self.commit.0 {
+            let (old, reach) = (self.commit, self.staged_to().max(self.seen_to));
             self.commit = (lsn, epoch);
+            if old.0 > self.reached.0 && old.0 <= reach {
+                self.reached = old;
+            }
+        } else if lsn > self.reached.0 && lsn <= self.staged_to().max(self.seen_to) {
+            self.reached = (lsn, epoch);
         }
     }
 
-    /// The staged records the newest notification proves committed, in
+    /// The staged records the newest notification (or, while that is past
+    /// what was read, the newest older one within it) proves committed, in
     /// order, to apply now (they move to the retained records): those up
-    /// to the commit LSN when the chain holds that LSN (staged, or seen
-    /// past the bound) with the notified epoch. If it holds another epoch
-    /// there, the chain is not the committed log: all of it is dropped and
-    /// read again.
+    /// to its LSN when the chain holds that LSN (staged, or seen past the
+    /// bound) with its epoch. If it holds another epoch there, the chain
+    /// is not the committed log: all of it is dropped and read again.
     pub fn take_ready(&mut self) -> Vec<Record> {
-        let (lsn, epoch) = self.commit;
-        if lsn <= self.applied.0 {
+        let applied = self.applied.0;
+        let within = |f: &(Lsn, Epoch)| f.0 > applied && self.epoch_at(f.0).is_some();
+        let Some((lsn, epoch)) = [self.commit, self.reached].into_iter().find(within) else {
             return Vec::new();
-        }
+        };
         match self.epoch_at(lsn) {
             None => Vec::new(),
             Some(e) if e != epoch => {
@@ -403,5 +423,32 @@ mod tests {
         assert!(u.should_read(), "full, but the notified LSN was not seen yet");
         u.on_read(recs(1, 2..=6)).unwrap();
         assert_eq!(u.take_ready().len(), 2);
+    }
+
+    /// A replica paused through a burst: the newest notification is far
+    /// past what one read shows, so the node's own commit LSN (an older
+    /// fact, within the read) must prove the staged chain.
+    #[test]
+    fn an_older_commit_fact_within_reach_proves_the_chain_while_the_newest_is_past_it() {
+        let one = recs(1, 1..=1)[0].encoded_len();
+        let mut s = Staging::new((0, 0), 3 * one, 0);
+        s.on_commit(100, 1);
+        s.on_read(recs(1, 1..=6)).unwrap();
+        assert!(s.take_ready().is_empty(), "LSN 100 was not read: nothing proves the chain yet");
+        s.on_commit(6, 1);
+        assert_eq!(lsns(&s.take_ready()), vec![(1, 1), (2, 1), (3, 1)]);
+        assert_eq!(s.commit(), (100, 1), "the newest notification stays");
+        // An old writer's suffix 7..9 is seen; a new writer (epoch 2)
+        // replaced it from 7 on, and a node tells its commit at 8.
+        s.on_read(recs(1, 3..=9)).unwrap();
+        s.on_commit(8, 2);
+        assert!(s.take_ready().is_empty(), "the chain holds epoch 1 at 8: it was dropped");
+        assert_eq!(s.staged_to(), 3);
+        // A notification that overtakes a fact within reach keeps it.
+        let mut t = Staging::new((0, 0), 3 * one, 0);
+        t.on_read(recs(1, 1..=6)).unwrap();
+        t.on_commit(5, 1);
+        t.on_commit(100, 1);
+        assert_eq!(t.take_ready().len(), 3);
     }
 }

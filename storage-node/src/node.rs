@@ -58,6 +58,9 @@ pub struct Node {
     pub space: Notify,
     /// The flushed LSN, for subscribers.
     pub flushed: watch::Sender<(Lsn, Epoch)>,
+    /// What the log holds: (last LSN, commit LSN, generation), for reads
+    /// that wait for news ([`Node::wait_for_news`]).
+    news: watch::Sender<(Lsn, Lsn, u64)>,
     /// A hole-filling pass is running.
     pub filling: AtomicBool,
     /// The log's generation, mirrored for the flusher (set before the
@@ -119,6 +122,7 @@ impl Node {
         let log = LogState::recovered(promised, rec.base, rec.epochs, memory);
         tracing::info!(promised, last_lsn = log.last_lsn(), ?memory, "recovered the log");
         let (flushed, _) = watch::channel(log.flushed_mark());
+        let (news, _) = watch::channel((log.last_lsn(), log.commit(), log.generation()));
         Ok(Arc::new(Node {
             cfg,
             log: Mutex::new(log),
@@ -127,6 +131,7 @@ impl Node {
             flush_wanted: Notify::new(),
             space: Notify::new(),
             flushed,
+            news,
             filling: AtomicBool::new(false),
             generation: AtomicU64::new(0),
         }))
@@ -142,8 +147,23 @@ impl Node {
         lock(&self.log).last_lsn()
     }
 
-    /// Handles an Append from writer `from`.
+    /// Handles an Append from writer `from`, then tells reads waiting for
+    /// news (whichever way it went: it may have cut the log back).
     pub fn append(
+        &self,
+        from: NodeId,
+        epoch: Epoch,
+        prev_lsn: Lsn,
+        prev_epoch: Epoch,
+        commit: Lsn,
+        records: &[u8],
+    ) -> Message {
+        let reply = self.append_records(from, epoch, prev_lsn, prev_epoch, commit, records);
+        self.publish(&lock(&self.log));
+        reply
+    }
+
+    fn append_records(
         &self,
         from: NodeId,
         epoch: Epoch,
@@ -201,6 +221,24 @@ impl Node {
                 error(r, last)
             }
         }
+    }
+
+    /// Tells reads waiting for news what the log holds now.
+    fn publish(&self, log: &LogState) {
+        let now = (log.last_lsn(), log.commit(), log.generation());
+        self.news.send_if_modified(|v| std::mem::replace(v, now) != now);
+    }
+
+    /// Returns once the node holds a record past `from`, or its log or
+    /// commit LSN changed, or `wait_ms` passed (at most
+    /// [`sixfold_wire::message::READ_WAIT_MS_MAX`]).
+    pub async fn wait_for_news(&self, from: Lsn, wait_ms: u32) {
+        let mut rx = self.news.subscribe();
+        if rx.borrow_and_update().0 > from {
+            return;
+        }
+        let wait = std::time::Duration::from_millis(u64::from(wait_ms.min(sixfold_wire::message::READ_WAIT_MS_MAX)));
+        let _ = tokio::time::timeout(wait, rx.changed()).await;
     }
 
     /// Drops segment records above `lsn` after the log replaced them in
@@ -273,7 +311,9 @@ impl Node {
     pub fn fill(&self, records: Vec<Record>) -> Result<bool, Refusal> {
         metrics::counter!(m::HOLES_FILLED).increment(records.len() as u64);
         let mut log = lock(&self.log);
-        let cut = log.fill(records)?;
+        let cut = log.fill(records);
+        self.publish(&log);
+        let cut = cut?;
         if let Some(lsn) = cut {
             tracing::info!(lsn, "a peer holds a newer epoch's record: dropped this node's record above it");
             self.truncate_store(log.generation(), lsn);

@@ -105,7 +105,12 @@ async fn stream(
             Message::Prepare { epoch } => node.prepare(epoch, from),
             Message::WaitFlushed { lsn } => node.wait_flushed(lsn).await,
             Message::SubscribeFlushed => return push_flushed(&node, &mut tx).await,
-            Message::Read { from_lsn, max_bytes } => node.read(from_lsn, max_bytes, role == Role::Peer),
+            Message::Read { from_lsn, max_bytes, wait_ms } => {
+                if wait_ms > 0 {
+                    node.wait_for_news(from_lsn, wait_ms).await;
+                }
+                node.read(from_lsn, max_bytes, role == Role::Peer)
+            }
             other => {
                 let detail = format!("unexpected request {:?}", std::mem::discriminant(&other));
                 Message::Error { code: ErrorCode::BadRequest, current_epoch: 0, last_lsn: node.last_lsn(), detail }

@@ -30,7 +30,7 @@ fn forbidden(m: &Message) -> bool {
 async fn requests_are_authorized_by_the_certificates_role() {
     let c = Cluster::with_certs("roles", &["snapshotter", "tool"]);
     let append = || Message::Append { epoch: 1, prev_lsn: 0, prev_epoch: 0, commit_lsn: 0, records: Vec::new() };
-    let read = || Message::Read { from_lsn: 1, max_bytes: 1024 };
+    let read = || Message::Read { from_lsn: 1, max_bytes: 1024, wait_ms: 0 };
     for cert in ["snapshotter", "tool", "storage-2"] {
         for role in [Role::Writer, Role::Peer] {
             assert!(forbidden(&ask(&c, cert, role, Message::Prepare { epoch: 7 }).await), "{cert} prepared");

@@ -92,10 +92,15 @@ struct Args {
     /// first. The six --storage addresses are zones a, a, b, b, c, c.
     #[arg(long, default_value = "a")]
     zone: String,
-    /// Replica: most pulled record bytes waiting to be applied; past it the
-    /// replica stops pulling and lags.
+    /// Replica: most bytes of records read ahead of their commit (staged,
+    /// never visible); past it the replica stops reading ahead and lags.
+    #[arg(long, alias = "apply-buffer-bytes-max", default_value_t = 64 * 1024 * 1024)]
+    staged_bytes_max: u64,
+    /// Replica: most bytes of applied records kept until the writer's
+    /// flush confirmation covers them (a storage node that lost its tail
+    /// can be refilled from them).
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
-    apply_buffer_bytes_max: u64,
+    retained_bytes_max: u64,
     /// Network I/O threads.
     #[arg(long, default_value_t = 2)]
     io_threads: usize,
@@ -191,7 +196,8 @@ fn main() -> anyhow::Result<()> {
         zone: a.zone,
         certs: fabric.certs.clone(),
         cert_name: fabric.cert_name.clone(),
-        apply_buffer_bytes_max: a.apply_buffer_bytes_max,
+        staged_bytes_max: a.staged_bytes_max,
+        retained_bytes_max: a.retained_bytes_max,
         quiet_ms: lease.takeover_after_ms(),
         take_over_first: a.role == Role::Writer,
         announce: announce.clone(),

@@ -50,9 +50,9 @@ async fn roles(
     serving: tokio::sync::oneshot::Sender<Instant>,
 ) {
     let mut serving = Some(serving);
-    let (mut from, mut now) = (1, s.take_over_first);
+    let (mut applied, mut now) = ((0, 0), s.take_over_first);
     loop {
-        let tasks = if now { Vec::new() } else { replicate(&core, &s, &stats, &endpoint, from) };
+        let tasks = if now { Vec::new() } else { replicate(&core, &s, &stats, &endpoint, applied) };
         let Some(t) = takeover.clone() else { return };
         let recover = |applied, tries| {
             let (core, fabric, announce) = (core.clone(), t.fabric.clone(), s.announce.clone());
@@ -87,13 +87,13 @@ async fn roles(
         };
         tracing::warn!(reason = %why, "no longer the writer: replicating the new one");
         let target;
-        (from, target) = core.demote();
-        stats.restart_at(from);
+        (applied, target) = core.demote();
+        stats.restart_at(applied);
         if let Some(t) = target {
             stats.set_writer(&t);
         }
         show_replica_info(&core, &stats);
-        sixfold_replica::metrics::publish(from - 1, from - 1, &stats);
+        sixfold_replica::metrics::publish(applied.0, applied.0, &stats);
         now = false;
     }
 }

@@ -148,18 +148,31 @@ fn replica_reads_are_monotonic_and_never_uncommitted() {
     stop.store(true, Ordering::Relaxed);
     incrementer.join().unwrap();
     assert!(last > 0 && reads > 100, "reads kept seeing progress ({reads} reads, last {last})");
-    // With three storage nodes stopped a write cannot commit: the replica
-    // keeps the old value while the writer's client waits.
+    // With four storage nodes stopped (zones a and c) a write cannot
+    // commit; the two of zone b hold it, and the replica of zone b reads
+    // it from them into its staging area, but keeps showing the old value
+    // while the writer's client waits.
     converge(writer, replica, "before the stop");
     let before: i64 = replica_client(replica).get("counter").unwrap();
-    for i in 0..3 {
+    let stalled = [0, 1, 4, 5];
+    for i in stalled {
         s.fabric.signal(i, "-STOP");
     }
+    let applied = info_field(replica, "replica_applied_lsn");
     let mut raw = Raw::connect(writer);
     raw.send_raw(b"INCR counter\r\n");
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(replica_client(replica).get::<_, i64>("counter").unwrap(), before, "an uncommitted write is invisible");
-    for i in 0..3 {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while info_field(replica, "replica_staged_lsn") <= applied {
+        assert!(Instant::now() < deadline, "the uncommitted INCR did not reach the replica's staging area");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for _ in 0..20 {
+        let v: i64 = replica_client(replica).get("counter").unwrap();
+        assert_eq!(v, before, "an uncommitted write is invisible, though staged");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(info_field(replica, "replica_applied_lsn"), applied, "nothing uncommitted was applied");
+    for i in stalled {
         s.fabric.signal(i, "-CONT");
     }
     assert_eq!(raw.read(), Some(sixfold_resp::Frame::Integer(before + 1)));
@@ -170,7 +183,7 @@ fn replica_reads_are_monotonic_and_never_uncommitted() {
 fn a_stopped_replica_catches_up_within_its_buffer_bound() {
     let bound = 2 * 1024 * 1024;
     let bound_arg = bound.to_string();
-    let s = shard("stopped", &["--apply-buffer-bytes-max", &bound_arg]);
+    let s = shard("stopped", &["--staged-bytes-max", &bound_arg, "--retained-bytes-max", &bound_arg]);
     let replica = s.replicas[0].port;
     let pid = s.replicas[0].child.id().to_string();
     assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
@@ -186,9 +199,74 @@ fn a_stopped_replica_catches_up_within_its_buffer_bound() {
     assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
     converge(s.writer.port, replica, "after SIGCONT");
     assert_eq!(redis::cmd("DBSIZE").query::<u64>(&mut client(replica)).unwrap(), 100_000);
-    let peak = info_field(replica, "replica_apply_buffer_peak_bytes");
-    assert!(peak > 0 && peak <= bound, "the apply buffer peaked at {peak} bytes, bound {bound}");
+    // The writer's flush confirmations let the retained records go.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(replica, "replica_retained_bytes") > bound / 8 {
+        assert!(Instant::now() < deadline, "retained records were not dropped once flushed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let peak = info_field(replica, "replica_staged_bytes_peak");
+    assert!(peak > 0 && peak <= bound, "the staging area peaked at {peak} bytes, bound {bound}");
+    let kept = info_field(replica, "replica_retained_bytes_peak");
+    assert!(kept > 0 && kept <= bound, "retention peaked at {kept} bytes, bound {bound}");
     assert_eq!(info_field(replica, "replica_lag_records"), 0);
+}
+
+/// A replica staged an old writer's uncommitted record; a new writer
+/// (restarted on the same address, recovering without the two nodes that
+/// hold it) replaces it at that LSN. The replica drops the staged record
+/// and never shows it. The shard commits on disk (`--commit disk`), so
+/// storage nodes killed and restarted still form a recovery quorum.
+#[test]
+fn staged_records_of_an_old_epoch_are_discarded() {
+    let mut fabric = Fabric::start("epochs");
+    let mut args = fabric.server_args();
+    args.extend(["--commit", "disk"].map(String::from));
+    let writer = free_port();
+    let mut w = sixfold_on(writer, &args);
+    let r = sixfold_on(free_port(), &fabric.replica_args(writer, "b", &[]));
+    let replica = r.port;
+    let _: i64 = client(writer).incr("counter", 5).unwrap();
+    converge(writer, replica, "before the faults");
+    // Only zone b (nodes 3 and 4) receives the next write: it never commits.
+    let others = [0, 1, 4, 5];
+    for i in others {
+        fabric.kill_node(i);
+    }
+    let applied = info_field(replica, "replica_applied_lsn");
+    let mut raw = Raw::connect(writer);
+    raw.send_raw(b"INCR counter\r\n");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while info_field(replica, "replica_staged_lsn") <= applied {
+        assert!(Instant::now() < deadline, "the uncommitted INCR did not reach the replica's staging area");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The writer dies; a new one recovers from the four other nodes.
+    for i in [2, 3] {
+        fabric.signal(i, "-STOP");
+    }
+    w.child.kill().unwrap();
+    w.child.wait().unwrap();
+    for i in others {
+        fabric.start_node(i);
+    }
+    let _w = sixfold_on(writer, &args);
+    let _: i64 = client(writer).incr("counter", 10).unwrap();
+    for i in [2, 3] {
+        fabric.signal(i, "-CONT");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v: Option<i64> = replica_client(replica).get("counter").unwrap();
+        assert_ne!(v, Some(6), "the replica showed the old writer's uncommitted INCR");
+        if v == Some(15) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replica did not reach the new writer's value: {v:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(info_field(replica, "replica_staged_discarded_records") > 0, "the old epoch's staged records were dropped");
+    converge(writer, replica, "after the new writer");
 }
 
 #[test]

@@ -84,10 +84,20 @@ impl LogReader {
     /// Reads records from `from` on, at most `max_bytes` of them (at least
     /// one if there is one).
     pub async fn read(&mut self, from: Lsn, max_bytes: u32) -> Result<Records, ReadError> {
-        framed::send(&mut self.tx, &Message::Read { from_lsn: from, max_bytes }).await?;
-        let answer = tokio::time::timeout(self.timeout, framed::recv(&mut self.rx))
+        self.read_waiting(from, max_bytes, 0).await
+    }
+
+    /// [`LogReader::read`], but a node that holds nothing past `from` may
+    /// wait up to `wait_ms` for an append or a commit before it answers
+    /// (the long poll of `Message::Read`); the answer is awaited that much
+    /// longer than the read timeout.
+    pub async fn read_waiting(&mut self, from: Lsn, max_bytes: u32, wait_ms: u32) -> Result<Records, ReadError> {
+        let wait_ms = wait_ms.min(sixfold_wire::message::READ_WAIT_MS_MAX);
+        framed::send(&mut self.tx, &Message::Read { from_lsn: from, max_bytes, wait_ms }).await?;
+        let limit = self.timeout + Duration::from_millis(u64::from(wait_ms));
+        let answer = tokio::time::timeout(limit, framed::recv(&mut self.rx))
             .await
-            .map_err(|_| ReadError::Timeout(self.timeout.as_millis()))??;
+            .map_err(|_| ReadError::Timeout(limit.as_millis()))??;
         let (records, commit_lsn) = match answer {
             Message::Records { records, commit_lsn } => (records, commit_lsn),
             Message::Error { code, detail, .. } => return Err(ReadError::Refused { code, detail }),

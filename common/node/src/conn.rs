@@ -83,9 +83,13 @@ async fn pump(
                     }
                     let protocol_error = error.is_some();
                     let o = core.lock().run(id, cmds, error);
+                    let notify = o.notify;
                     authed = o.authenticated;
                     if deliver_all(sock, &mut buf, id, core, o, protocol_error).await? {
                         return Ok(());
+                    }
+                    if notify {
+                        return push_commits(sock, core).await;
                     }
                 }
                 check_buffer(&mut buf)?;
@@ -114,6 +118,36 @@ async fn deliver_all(
         let Some(reply) = block_in_wait(sock, buf, core, &t).await? else { return Ok(true) };
         sock.write_all(&reply).await?;
         o = core.lock().run(id, t.rest, t.error);
+    }
+}
+
+/// After `REPLCONF NOTIFY 1`: pushes `[commit, <commit LSN>, <epoch of
+/// the record there>, <fabric flushed LSN>]` each time the commit or
+/// flushed LSN moves (coalesced: one push for every change seen since the
+/// last write, never one per record), until the replica goes away or this
+/// node stops being the writer (the connection closes). Every commit this
+/// writer publishes is at or above its `LeaderChange`, so the record
+/// there is of its epoch.
+async fn push_commits(sock: &mut TcpStream, core: &Shared) -> anyhow::Result<()> {
+    let Some(d) = core.durable() else { return Ok(()) };
+    let mut progress = d.progress.clone();
+    let mut ignored = [0u8; 512];
+    loop {
+        let p = *progress.borrow_and_update();
+        let push = format!("*4\r\n$6\r\ncommit\r\n:{}\r\n:{}\r\n:{}\r\n", p.commit, d.epoch, p.flushed);
+        sock.write_all(push.as_bytes()).await?;
+        tokio::select! {
+            changed = progress.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+            }
+            n = sock.read(&mut ignored) => {
+                if n? == 0 {
+                    return Ok(());
+                }
+            }
+        }
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Output {
     /// Whether the client has authenticated, after the batch (its next
     /// requests are decoded with a stranger's limits until it has).
     pub authenticated: bool,
+    /// A replica asked for commit notifications (`REPLCONF NOTIFY`): after
+    /// this output the connection only carries them.
+    pub notify: bool,
 }
 
 /// A WAIT or WAITAOF the connection blocks on, then the rest of its batch.
@@ -135,23 +138,25 @@ impl Shared {
     /// it becomes a replica in place ([`Engine::demote`]). If every write
     /// it executed committed, its data is the committed log's and it goes
     /// on from there; otherwise its data is dropped and replayed from the
-    /// first LSN. Returns the first LSN to replicate, and the new writer's
-    /// address if a planned failover named it.
-    pub fn demote(&self) -> (Lsn, Option<String>) {
+    /// first LSN. Returns the last record the data holds (LSN, epoch; (0,
+    /// 0): none), and the new writer's address if a planned failover named
+    /// it. Every commit LSN a writer publishes is at or above its
+    /// `LeaderChange`, so the record there is of its epoch.
+    pub fn demote(&self) -> ((Lsn, sixfold_wire::Epoch), Option<String>) {
         *self.1.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         let mut core = self.lock();
         let target = core.engine.failover_target().map(str::to_string);
-        let Some(log) = core.log.take() else { return (1, target) };
-        let (commit, last_write) = {
+        let Some(log) = core.log.take() else { return ((0, 0), target) };
+        let (commit, last_write, epoch) = {
             let j = lock_journal(&*log);
-            (j.commit_lsn(), j.last_effects_lsn())
+            (j.commit_lsn(), j.last_effects_lsn(), j.epoch())
         };
         let keep = last_write <= commit;
         tracing::warn!(commit, last_write, keep, "demoted: serving as a replica");
         core.engine.demote(keep);
         core.last_write.clear();
         core.after(None);
-        (if keep { commit + 1 } else { 1 }, target)
+        (if keep { (commit, epoch) } else { (0, 0) }, target)
     }
 
     /// A replica's core becomes the writer's, in place: its engine (with
@@ -269,7 +274,7 @@ impl Core {
         // One lock of the durable log for the batch, taken after the core's.
         let mut log = self.log.as_deref().map(lock_journal);
         let mut cmds = cmds.into_iter();
-        let mut then = None;
+        let (mut then, mut notify) = (None, false);
         while let Some(c) = cmds.next() {
             if let Some(log) = log.as_deref() {
                 if let Some(Ok(w)) = parse_wait(&c)
@@ -290,6 +295,8 @@ impl Core {
             // (counted by WAIT, shown to cluster clients) or ask for a takeover.
             match parse_replconf(&c).filter(|_| self.engine.runs_now(id)) {
                 Some(ReplConf::Takeover(lsn)) if log.is_none() => self.takeover.store(lsn.max(1), Ordering::Relaxed),
+                Some(ReplConf::Notify(1)) if log.is_some() => notify = true,
+                Some(ReplConf::Notify(_)) => {}
                 Some(r) => self.replicas.on_replconf(id, r),
                 None => {}
             }
@@ -317,10 +324,11 @@ impl Core {
             // The lease lapsed while the batch ran (the process may have
             // been stopped in between): what it read may be stale, so
             // nothing of it leaves; the client sees the connection close.
-            return Output { out: Bytes::new(), close: true, wait: 0, epoch: 0, then: None, authenticated: false };
+            let (out, wait, epoch) = (Bytes::new(), 0, 0);
+            return Output { out, close: true, wait, epoch, then: None, authenticated: false, notify: false };
         }
         let authenticated = self.engine.is_authenticated(id);
-        Output { out, close, wait, epoch: self.log_epoch(), then, authenticated }
+        Output { out, close, wait, epoch: self.log_epoch(), then, authenticated, notify }
     }
 
     /// The durable log, locked, while this node is the writer.
@@ -359,7 +367,7 @@ impl Core {
     pub fn take(&mut self, id: ClientId) -> Output {
         let (out, close) = self.engine.take_client_output(id);
         let authenticated = self.engine.is_authenticated(id);
-        Output { out, close, wait: self.last_lsn(), epoch: self.log_epoch(), then: None, authenticated }
+        Output { out, close, wait: self.last_lsn(), epoch: self.log_epoch(), then: None, authenticated, notify: false }
     }
 
     /// The durable log's epoch (0: none).

@@ -13,6 +13,8 @@ use rkyv::{Archive, Deserialize, Serialize};
 /// ([`crate::record::RECORD_PAYLOAD_BYTES_MAX`]) with room for its header
 /// and the message around it, so every valid record can be shipped.
 pub const FRAME_BYTES_MAX: usize = crate::record::RECORD_PAYLOAD_BYTES_MAX + 1024 * 1024;
+/// Longest a storage node holds a `Read` with `wait_ms` before answering.
+pub const READ_WAIT_MS_MAX: u32 = 5_000;
 /// Size of the length prefix.
 pub const FRAME_HEADER_BYTES: usize = 4;
 
@@ -113,6 +115,12 @@ pub enum Message {
         from_lsn: Lsn,
         /// Most bytes of records in the answer.
         max_bytes: u32,
+        /// When the node holds nothing past `from_lsn`, how long it may
+        /// wait for an append or a new commit LSN before it answers (0:
+        /// answer at once; the node caps it at `READ_WAIT_MS_MAX`). A
+        /// replica's long poll: it learns of records as soon as the node
+        /// holds them, and an idle one costs nothing.
+        wait_ms: u32,
     },
     /// Storage → reader: records.
     Records {
@@ -216,7 +224,7 @@ mod tests {
             Message::Ack { epoch: 2, scl: 11, flushed: 8 },
             Message::Prepare { epoch: 5 },
             Message::Promise { epoch: 5, last_epoch: 2, last_lsn: 11, commit_lsn: 9, memory: Memory::Restarted },
-            Message::Read { from_lsn: 1, max_bytes: 4096 },
+            Message::Read { from_lsn: 1, max_bytes: 4096, wait_ms: 100 },
             Message::Records { records: vec![], commit_lsn: 4 },
             Message::FlushedLsn { lsn: 7, epoch: 2 },
             Message::WaitFlushed { lsn: 9 },

@@ -117,7 +117,7 @@ pub async fn read_all(ep: &quinn::Endpoint, addr: SocketAddr, role: Role) -> Vec
     let mut all = Vec::new();
     let mut next = 1;
     loop {
-        framed::send(&mut tx, &Message::Read { from_lsn: next, max_bytes: 1 << 20 }).await.unwrap();
+        framed::send(&mut tx, &Message::Read { from_lsn: next, max_bytes: 1 << 20, wait_ms: 0 }).await.unwrap();
         let Message::Records { records, .. } = framed::recv(&mut rx).await.unwrap() else { panic!("Records expected") };
         let recs = decode_run(&records).unwrap();
         if recs.is_empty() {

@@ -534,7 +534,9 @@ fn observe(s: &mut State) {
 }
 
 /// The staging replica reads node `n`'s log (a `Peer` read: everything
-/// the node holds) from where its chain stands, as the puller would.
+/// the node holds) from where its chain stands, as the puller would, and
+/// takes the node's commit LSN, with its record there, as a commit fact
+/// (`replica/src/replicator.rs`); what that proves it applies.
 fn stage_read(s: &mut State, n: usize) -> Option<()> {
     let st = s.staging.as_mut()?;
     let epochs = s.nodes[n].epochs();
@@ -542,9 +544,28 @@ fn stage_read(s: &mut State, n: usize) -> Option<()> {
     let records: Vec<Record> =
         (from..=epochs.len() as Lsn).map(|l| record(l, epochs[l as usize - 1], RecordKind::Effects)).collect();
     let before = st.clone();
+    let fact = sixfold_replica::replicator::committed_in(&records, s.nodes[n].log.commit());
     // A refused read (a lagging node) changes nothing: the puller reads another.
     let _ = st.on_read(records);
-    (*st != before).then_some(())
+    if let Some((c, e)) = fact {
+        st.on_commit(c, e);
+    }
+    let changed = *st != before;
+    let promised = s.nodes[n].log.promised();
+    apply_ready(s, promised);
+    changed.then_some(())
+}
+
+/// The staging replica applies what its commit facts prove: it becomes
+/// visible to its readers, so it must be the committed log (`epoch`
+/// names who made it visible, for the ghost's record).
+fn apply_ready(s: &mut State, epoch: sixfold_wire::Epoch) {
+    let Some(st) = s.staging.as_mut() else { return };
+    let g = &mut s.ghost;
+    for r in st.take_ready() {
+        g.lost_visible |= g.visible.entry(r.lsn).or_insert((r.epoch, epoch)).0 != r.epoch;
+        g.lost_ack |= g.acked.get(&r.lsn).is_some_and(|a| a.0 != r.epoch);
+    }
 }
 
 /// Writer `w` notifies its commit (LSN, epoch there); what the replica
@@ -554,15 +575,13 @@ fn notify(s: &mut State, w: usize) -> Option<()> {
     let Phase::Writing(p) = &wr.phase else { return None };
     let c = p.commit_lsn();
     let e = *wr.log.get(c.checked_sub(1)? as usize)?;
+    let epoch = wr.epoch;
     let st = s.staging.as_mut()?;
     let before = st.clone();
     st.on_commit(c, e);
-    let g = &mut s.ghost;
-    for r in st.take_ready() {
-        g.lost_visible |= g.visible.entry(r.lsn).or_insert((r.epoch, wr.epoch)).0 != r.epoch;
-        g.lost_ack |= g.acked.get(&r.lsn).is_some_and(|a| a.0 != r.epoch);
-    }
-    (*st != before).then_some(())
+    let changed = *st != before;
+    apply_ready(s, epoch);
+    changed.then_some(())
 }
 
 /// Renews leases as `writer/src/fabric.rs` does (a record of the writer's

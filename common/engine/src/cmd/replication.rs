@@ -109,10 +109,15 @@ pub fn role(e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
 /// REPLCONF: `LISTENING-PORT`, `IP-ADDRESS` and others answer OK; `ACK
 /// <lsn>` answers nothing (as in Redis). The writer records both before
 /// the engine runs them ([`parse_replconf`]). `TAKEOVER <lsn>` (a writer
-/// handing over in a planned failover) is for replicas only.
+/// handing over in a planned failover) is for replicas only; `NOTIFY 1`
+/// (a replica asking for commit notifications on this connection) for the
+/// writer only.
 pub fn replconf(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     if a[1].eq_ignore_ascii_case(b"ack") {
         return Ok(None);
+    }
+    if a[1].eq_ignore_ascii_case(b"notify") && e.config.replica_of.is_some() {
+        return Err(CmdError::msg("ERR REPLCONF NOTIFY is for the writer: this node is a replica"));
     }
     if a[1].eq_ignore_ascii_case(b"takeover") && e.config.replica_of.is_none() {
         return Err(CmdError::msg("ERR REPLCONF TAKEOVER is for replicas: this node is the writer"));
@@ -131,6 +136,9 @@ pub enum ReplConf {
     Ack(u64),
     /// The writer hands over (FAILOVER): take over once this LSN is applied.
     Takeover(u64),
+    /// A replica asks for commit notifications on this connection (the
+    /// number is the version of their format, 1).
+    Notify(u64),
 }
 
 /// Parses a REPLCONF the writer tracks; `None` for anything else.
@@ -144,6 +152,7 @@ pub fn parse_replconf(a: &[Bytes]) -> Option<ReplConf> {
         "IP-ADDRESS" => Some(ReplConf::IpAddress(text.to_string())),
         "ACK" => text.parse().ok().map(ReplConf::Ack),
         "TAKEOVER" => text.parse().ok().map(ReplConf::Takeover),
+        "NOTIFY" => text.parse().ok().map(ReplConf::Notify),
         _ => None,
     }
 }
