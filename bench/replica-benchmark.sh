@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GET throughput on a replica and on the durable writer against
-# redis-server (no persistence), all in one run, then replica lag at 1,000
-# and 10,000 writes per second. Prints Markdown.
+# redis-server (no persistence), all in one run, then replica lag at 10,000
+# writes per second (one INCR per round trip) and 50,000 (8 connections,
+# 16 deep), then the CPU an idle replica uses over 60 s. Prints Markdown.
 # Usage: bench/replica-benchmark.sh [requests] [clients]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +45,21 @@ for p in 1 16; do
   echo "| $p | $rep ($rep50/$rep99) | $wr ($wr50/$wr99) | $mem ($mem50/$mem99) | ${r1}x | ${r2}x |"
 done
 echo
-for rate in 1000 10000; do
-  echo "measuring replica lag at $rate writes/s ..." >&2
-  "$bin/sixfold-replica-lag" --writer 127.0.0.1:$sixfold_port --replica 127.0.0.1:$replica_port --rate $rate --seconds 10 --connections $((rate / 200 + 4))
-done
+# lag <rate> <connections> <pipeline>
+lag() {
+  echo "measuring replica lag at $1 writes/s ($2 connections, pipeline $3) ..." >&2
+  "$bin/sixfold-replica-lag" --writer 127.0.0.1:$sixfold_port --replica 127.0.0.1:$replica_port --rate "$1" \
+    --seconds 10 --connections "$2" --pipeline "$3"
+}
+lag 10000 54 1
+lag 50000 8 16
+echo
+# The idle replica's CPU: utime + stime from /proc over 60 s, nothing written.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+replica_pid=${pids[-2]}
+sleep 5
+echo "measuring the idle replica's CPU over 60 s ..." >&2
+before=$(ticks "$replica_pid"); sleep 60; after=$(ticks "$replica_pid")
+hz=$(getconf CLK_TCK)
+awk -v a="$before" -v b="$after" -v hz="$hz" \
+  'BEGIN { printf "idle replica CPU over 60 s: %.2f s of CPU, %.2f%% of one core\n", (b - a) / hz, 100 * (b - a) / hz / 60 }'

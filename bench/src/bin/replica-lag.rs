@@ -2,10 +2,12 @@
 //! writer takes to become visible on a replica.
 //!
 //! A writer client INCRs a counter at a fixed rate and notes when each value
-//! was acknowledged; a reader polls the counter on the replica as fast as it
-//! can. When the reader first sees value `v`, every value up to `v` not yet
-//! seen gets the lag `now - acknowledged(value)` (0 if the replica showed it
-//! before the writer's reply arrived). Prints p50/p90/p99/max in ms.
+//! was acknowledged (with `--pipeline N`, each connection sends N INCRs at
+//! once and all are acknowledged when the replies arrive); a reader polls
+//! the counter on the replica as fast as it can. When the reader first sees
+//! value `v`, every value up to `v` not yet seen gets the lag `now -
+//! acknowledged(value)` (0 if the replica showed it before the writer's
+//! reply arrived). Prints p50/p90/p99/max in ms.
 
 use anyhow::Context;
 use clap::Parser;
@@ -34,6 +36,9 @@ struct Args {
     /// Concurrent writer connections (to reach high rates).
     #[arg(long, default_value_t = 8)]
     connections: u64,
+    /// INCRs each connection sends at once (a pipeline).
+    #[arg(long, default_value_t = 1)]
+    pipeline: u64,
 }
 
 /// Acknowledgement time of each counter value.
@@ -44,14 +49,23 @@ fn connect(addr: &str) -> anyhow::Result<redis::Connection> {
     c.get_connection().with_context(|| format!("connecting to {addr}"))
 }
 
-/// One writer connection: INCRs at `rate / connections` per second.
-fn write(addr: String, per_conn: f64, until: Instant, acked: Acked) -> anyhow::Result<()> {
+/// One writer connection: INCRs at `per_conn` per second, `depth` at a time.
+fn write(addr: String, (per_conn, depth): (f64, u64), until: Instant, acked: Acked) -> anyhow::Result<()> {
     let mut c = connect(&addr)?;
-    let period = Duration::from_secs_f64(1.0 / per_conn);
+    let period = Duration::from_secs_f64(depth as f64 / per_conn);
+    let mut pipe = redis::pipe();
+    for _ in 0..depth {
+        pipe.cmd("INCR").arg("sixfold:lag");
+    }
     let mut next = Instant::now();
     while Instant::now() < until {
-        let v: i64 = redis::cmd("INCR").arg("sixfold:lag").query(&mut c)?;
-        acked.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(v, Instant::now());
+        let values: Vec<i64> = pipe.query(&mut c)?;
+        let now = Instant::now();
+        let mut map = acked.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        values.into_iter().for_each(|v| {
+            map.insert(v, now);
+        });
+        drop(map);
         next += period;
         if let Some(d) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(d);
@@ -70,7 +84,7 @@ fn main() -> anyhow::Result<()> {
     let writers: Vec<_> = (0..a.connections)
         .map(|_| {
             let (addr, acked) = (a.writer.clone(), acked.clone());
-            std::thread::spawn(move || write(addr, per_conn, until, acked))
+            std::thread::spawn(move || write(addr, (per_conn, a.pipeline.max(1)), until, acked))
         })
         .collect();
     let done = Arc::new(AtomicBool::new(false));
@@ -87,8 +101,10 @@ fn main() -> anyhow::Result<()> {
         if v > seen {
             let now = Instant::now();
             let map = acked.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-            for (_, t) in map.range(seen + 1..=v) {
-                lag.record(now.saturating_duration_since(*t).as_micros().max(1) as u64)?;
+            for value in seen + 1..=v {
+                // Not acknowledged yet: the replica showed it first (lag 0).
+                let t = map.get(&value).map_or(0, |t| now.saturating_duration_since(*t).as_micros());
+                lag.record(t.max(1) as u64)?;
             }
             seen = v;
         }
@@ -105,8 +121,9 @@ fn main() -> anyhow::Result<()> {
     let written = acked.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.len();
     let ms = |q: f64| lag.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "rate {}/s: {written} writes, {} seen on the replica ({reads} reads); lag ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
+        "rate {}/s (pipeline {}): {written} writes, {} seen on the replica ({reads} reads); lag ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
         a.rate,
+        a.pipeline,
         lag.len(),
         ms(0.5),
         ms(0.9),

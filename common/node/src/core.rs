@@ -56,8 +56,11 @@ pub struct Then {
 const TICK_MS: u64 = 100;
 /// Period while clients wait in blocking commands (timeout precision).
 const BLOCKED_TICK_MS: u64 = 10;
-/// How often the allocator's statistics are refreshed for maxmemory.
+/// How often the allocator's statistics are refreshed for maxmemory
+/// while the engine asks for them.
 const MEMORY_PROBE_MS: u64 = 10;
+/// How often they are refreshed otherwise (INFO's used_memory, metrics).
+const IDLE_MEMORY_PROBE_MS: u64 = 1_000;
 
 /// The writer's durable log, behind its own lock (see [`crate::journal`]).
 pub type SharedJournal = Arc<Mutex<dyn Journal>>;
@@ -445,10 +448,14 @@ fn read_wait(log: &dyn Journal, args: &[Bytes]) -> Lsn {
 }
 
 /// Bytes allocated by the process, refreshed by a background thread so the
-/// engine's maxmemory check costs one atomic load.
+/// engine's maxmemory check costs one atomic load: every
+/// [`MEMORY_PROBE_MS`] while the engine asks (the first ask after a quiet
+/// spell wakes the thread), every [`IDLE_MEMORY_PROBE_MS`] otherwise, so
+/// an idle node does not spend CPU on it.
 fn memory_probe() -> Box<dyn Fn() -> usize + Send> {
     let used = Arc::new(AtomicU64::new(0));
-    let writer = used.clone();
+    let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (writer, wanted) = (used.clone(), asked.clone());
     let spawned = std::thread::Builder::new().name("memory-probe".into()).spawn(move || {
         loop {
             if tikv_jemalloc_ctl::epoch::advance().is_ok()
@@ -457,11 +464,26 @@ fn memory_probe() -> Box<dyn Fn() -> usize + Send> {
                 writer.store(n as u64, Ordering::Relaxed);
                 metrics::gauge!(crate::metrics::USED_MEMORY_BYTES).set(n as f64);
             }
-            std::thread::sleep(Duration::from_millis(MEMORY_PROBE_MS));
+            if wanted.swap(false, Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(MEMORY_PROBE_MS));
+            } else {
+                std::thread::park_timeout(Duration::from_millis(IDLE_MEMORY_PROBE_MS));
+            }
         }
     });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "no memory probe thread: used_memory stays 0");
-    }
-    Box::new(move || used.load(Ordering::Relaxed) as usize)
+    let thread = match spawned {
+        Ok(h) => Some(h.thread().clone()),
+        Err(e) => {
+            tracing::warn!(error = %e, "no memory probe thread: used_memory stays 0");
+            None
+        }
+    };
+    Box::new(move || {
+        if !asked.swap(true, Ordering::Relaxed)
+            && let Some(t) = &thread
+        {
+            t.unpark();
+        }
+        used.load(Ordering::Relaxed) as usize
+    })
 }
