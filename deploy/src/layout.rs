@@ -66,6 +66,12 @@ impl Layout {
         format!("127.0.0.1:{}", self.storage_port as usize + i)
     }
 
+    /// Where data node `d` serves its retained records to storage nodes
+    /// (QUIC, after the storage nodes' ports).
+    fn retention_addr(&self, d: usize) -> String {
+        format!("127.0.0.1:{}", self.storage_port as usize + STORAGE_NODES + d)
+    }
+
     fn storage_args(&self) -> Vec<String> {
         let mut a = vec!["--certs".to_string(), self.certs().display().to_string()];
         for i in 0..STORAGE_NODES {
@@ -86,6 +92,7 @@ impl Layout {
             args.extend(["--cert-name".to_string(), "data".into()]);
             args.extend(self.storage_args());
             args.extend(["--metrics-listen".to_string(), m.clone()]);
+            args.extend(["--fabric-listen".to_string(), self.retention_addr(d)]);
             out.push(Member { name: format!("data-{}", d + 1), kind: Kind::Data, zone, listen, metrics: m, args });
         }
         out
@@ -101,6 +108,9 @@ impl Layout {
         args.extend(["--metrics-listen".to_string(), metrics.clone()]);
         for j in (0..STORAGE_NODES).filter(|&j| j != i) {
             args.extend(["--peer".to_string(), self.storage_addr(j)]);
+        }
+        for d in 0..self.data_nodes {
+            args.extend(["--replica".to_string(), self.retention_addr(d)]);
         }
         Member { name: format!("storage-{n}"), kind: Kind::Storage, zone: ZONES[i].into(), listen, metrics, args }
     }
@@ -138,5 +148,8 @@ mod tests {
             assert_eq!(d.args.iter().filter(|a| *a == "--storage").count(), 6);
         }
         assert_eq!(m[0].args.iter().filter(|a| *a == "--peer").count(), 5);
+        assert_eq!(m[0].args.iter().filter(|a| *a == "--replica").count(), 3, "every data node's retention");
+        let fabric_ports: Vec<&String> = m[6..].iter().map(|d| &d.args[d.args.len() - 1]).collect();
+        assert_eq!(fabric_ports, ["127.0.0.1:7107", "127.0.0.1:7108", "127.0.0.1:7109"]);
     }
 }

@@ -16,6 +16,8 @@
 //! - [`notify`]: the writer's commit notifications (`REPLCONF NOTIFY`).
 //! - [`replicator`]: the loop that drives staging with reads and
 //!   notifications and applies under the core lock.
+//! - [`retention`]: storage nodes read retained records back (QUIC, the
+//!   storage-node certificate role only) to refill a lost tail.
 //! - [`role`]: replicating — the tasks, following `LeaderChange` records,
 //!   serving reads once caught up, INFO replication.
 //! - [`upstream`]: the RESP link to the writer (REPLCONF ACK for WAIT, ROLE
@@ -28,6 +30,7 @@ pub mod metrics;
 pub mod notify;
 pub mod puller;
 pub mod replicator;
+pub mod retention;
 pub mod role;
 pub mod source;
 pub mod staging;

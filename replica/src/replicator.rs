@@ -13,6 +13,7 @@
 
 use crate::notify::Notice;
 use crate::puller::{LONG_POLL_MS, ReadAnswer, ReadAsk};
+use crate::retention::RetainedAsk;
 use crate::role::{ReplicaStats, follow_leader_changes, serve_when_caught_up};
 use crate::source::Staleness;
 use crate::staging::{StageError, Staging};
@@ -45,6 +46,8 @@ pub struct Links {
     pub notices: watch::Receiver<Notice>,
     /// The LSN applied, for the upstream link's `REPLCONF ACK`.
     pub acked: watch::Sender<Lsn>,
+    /// Storage nodes' reads of retained records ([`crate::retention`]).
+    pub retained: mpsc::Receiver<RetainedAsk>,
 }
 
 /// The read path's state.
@@ -105,6 +108,7 @@ impl Replicator {
                     let n = *self.links.notices.borrow_and_update();
                     self.on_notice(n);
                 }
+                Some(ask) = self.links.retained.recv() => self.answer_retained(ask),
             }
             self.apply_ready();
             // Only a drop moves the staged LSN back (to the applied one).
@@ -120,6 +124,22 @@ impl Replicator {
     /// What the read path has: staged, seen, applied.
     fn progress(&self) -> (Lsn, Lsn, (Lsn, Epoch)) {
         (self.staging.staged_to(), self.staging.commit().0, self.staging.applied())
+    }
+
+    /// Retained records from `ask.from` on, contiguous, within its bytes.
+    fn answer_retained(&self, ask: RetainedAsk) {
+        let mut bytes = 0;
+        let records: Vec<Record> = self
+            .staging
+            .retained_from(ask.from)
+            .zip(ask.from..)
+            .take_while(|(r, lsn)| {
+                bytes += r.encoded_len();
+                r.lsn == *lsn && (bytes <= ask.max_bytes || *lsn == ask.from)
+            })
+            .map(|(r, _)| r.clone())
+            .collect();
+        let _ = ask.reply.send((records, self.staging.applied().0));
     }
 
     fn on_notice(&mut self, n: Notice) {

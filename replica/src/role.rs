@@ -51,6 +51,12 @@ pub struct ReplicaSettings {
     pub take_over_first: bool,
     /// This node's RESP address as others reach it (empty: the bound address).
     pub announce: String,
+    /// Where storage nodes read retained records back (QUIC; none: not
+    /// served).
+    pub retention_listen: Option<SocketAddr>,
+    /// Where the server on `retention_listen` hands reads (set by whoever
+    /// starts it, inside the runtime).
+    pub retention: Option<crate::retention::Desk>,
 }
 
 /// The writer's commit LSN and its replicas, as its ROLE reports them.
@@ -215,7 +221,8 @@ pub fn replicate(
     let (notices_tx, notices) = watch::channel(Notice::default());
     let (acked, acked_rx) = watch::channel(applied.0);
     let staging = Staging::new(applied, s.staged_bytes_max as usize, s.retained_bytes_max as usize);
-    let links = Links { asks, answers, notices, acked };
+    let retained = s.retention.as_ref().map_or_else(|| mpsc::channel(1).1, |desk| desk.open());
+    let links = Links { asks, answers, notices, acked, retained };
     let replicator = Replicator::new(core.clone(), stats.clone(), staging, links);
     vec![
         tokio::spawn(Puller::new(endpoint.clone(), settings).run(asks_rx, answers_tx)),

@@ -65,6 +65,14 @@ struct RunArgs {
     /// Another storage node of the shard (repeat for each).
     #[arg(long = "peer")]
     peers: Option<Vec<SocketAddr>>,
+    /// A replica's --fabric-listen address, whose retained records refill
+    /// this node's lost tail (repeat for each).
+    #[arg(long = "replica")]
+    replicas: Option<Vec<SocketAddr>>,
+    /// Fault injection for tests: each flush to disk waits this long first
+    /// (a slow disk; records stay in memory only meanwhile).
+    #[arg(long)]
+    fault_flush_delay_ms: Option<u64>,
     /// Segment file size before a new one starts.
     #[arg(long)]
     segment_bytes_max: Option<u64>,
@@ -107,6 +115,8 @@ impl RunArgs {
             certs: self.certs.or(file.certs),
             cert_name: self.cert_name.or(file.cert_name),
             peers: self.peers.or(file.peers),
+            replicas: self.replicas.or(file.replicas),
+            fault_flush_delay_ms: self.fault_flush_delay_ms.or(file.fault_flush_delay_ms),
             segment_bytes_max: self.segment_bytes_max.or(file.segment_bytes_max),
             hot_tail_bytes_max: self.hot_tail_bytes_max.or(file.hot_tail_bytes_max),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
@@ -136,6 +146,8 @@ fn main() -> anyhow::Result<()> {
         listen: a.listen.unwrap_or_else(|| ([127, 0, 0, 1], 7100).into()),
         data_dir: a.data_dir.context("--data-dir is required")?,
         peers: a.peers.unwrap_or_default(),
+        replicas: a.replicas.unwrap_or_default(),
+        fault_flush_delay_ms: a.fault_flush_delay_ms.unwrap_or(0),
         segment_bytes_max: a.segment_bytes_max.unwrap_or(64 * 1024 * 1024),
         hot_tail_bytes_max: a.hot_tail_bytes_max.unwrap_or(256 * 1024 * 1024),
         hot_tail_keep_bytes: 16 * 1024 * 1024,

@@ -28,6 +28,11 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// The other storage nodes of the shard (hole filling).
     pub peers: Vec<SocketAddr>,
+    /// Replicas serving their retained records (`--fabric-listen`): read
+    /// first when filling a hole, since they hold committed records only.
+    pub replicas: Vec<SocketAddr>,
+    /// Fault injection (a slow disk): each flush waits this long first.
+    pub fault_flush_delay_ms: u64,
     /// Size at which a segment file is sealed and a new one started.
     pub segment_bytes_max: u64,
     /// Bound of the in-memory hot tail; past it the node stops reading
@@ -352,6 +357,9 @@ impl Node {
                 let Some(last) = recs.last().map(|r| r.lsn) else {
                     break;
                 };
+                if self.cfg.fault_flush_delay_ms > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(self.cfg.fault_flush_delay_ms)).await;
+                }
                 let node = self.clone();
                 let written = tokio::task::spawn_blocking(move || {
                     let mut store = lock(&node.store);

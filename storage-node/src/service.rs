@@ -4,8 +4,9 @@
 //! the stream closed; the node keeps serving its other peers.
 //!
 //! Hole filling: after a restart, and whenever a writer's Append refers to
-//! records this node lacks, the node reads the missing records from its
-//! peers (as a `Peer`, which may read above the commit LSN).
+//! records this node lacks, the node reads the missing records from the
+//! replicas' retained records (committed ones, kept until flushed) and
+//! from its peers (as a `Peer`, which may read above the commit LSN).
 
 use crate::node::Node;
 use sixfold_fabric::{LogReader, ReadError};
@@ -142,7 +143,8 @@ pub fn spawn_fill(node: Arc<Node>, client: quinn::Endpoint) {
         return;
     }
     tokio::spawn(async move {
-        for peer in node.cfg.peers.clone() {
+        // Replicas first: what they retained is committed.
+        for peer in node.cfg.replicas.iter().chain(&node.cfg.peers).copied() {
             match fill_from(&node, &client, peer).await {
                 Ok(n) if n > 0 => {
                     tracing::info!(%peer, records = n, last_lsn = node.last_lsn(), "filled a hole from a peer")

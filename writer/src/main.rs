@@ -101,6 +101,11 @@ struct Args {
     /// can be refilled from them).
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     retained_bytes_max: u64,
+    /// Replica: QUIC address on which storage nodes read its retained
+    /// records back to refill a lost tail (storage-node certificates only;
+    /// give the same address to the storage nodes' --replica).
+    #[arg(long)]
+    fabric_listen: Option<SocketAddr>,
     /// Network I/O threads.
     #[arg(long, default_value_t = 2)]
     io_threads: usize,
@@ -201,6 +206,8 @@ fn main() -> anyhow::Result<()> {
         quiet_ms: lease.takeover_after_ms(),
         take_over_first: a.role == Role::Writer,
         announce: announce.clone(),
+        retention_listen: a.fabric_listen,
+        retention: None,
     });
     let cfg = ServerConfig {
         listen: a.listen,

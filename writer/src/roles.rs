@@ -4,7 +4,7 @@
 //! serve as writer until fenced; then become a replica in place
 //! ([`Shared::demote`]) and go round again.
 
-use sixfold_net::tls::{TlsFiles, client_endpoint};
+use sixfold_net::tls::{TlsFiles, client_endpoint, server_endpoint};
 use sixfold_node::Shared;
 use sixfold_replica::campaign::campaign;
 use sixfold_replica::role::{replicate, show_replica_info};
@@ -36,8 +36,16 @@ pub fn start(
     local: SocketAddr,
     serving: tokio::sync::oneshot::Sender<Instant>,
 ) -> anyhow::Result<()> {
-    let endpoint = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
-    tokio::spawn(roles(core, (s.clone(), takeover), stats, (endpoint, local), serving));
+    let files = TlsFiles::in_dir(&s.certs, &s.cert_name);
+    let endpoint = client_endpoint(&files)?;
+    let mut s = s.clone();
+    if let Some(addr) = s.retention_listen {
+        let desk = sixfold_replica::retention::Desk::default();
+        tokio::spawn(sixfold_replica::retention::serve(server_endpoint(addr, &files)?, desk.clone()));
+        s.retention = Some(desk);
+        tracing::info!(%addr, "serving retained records to storage nodes");
+    }
+    tokio::spawn(roles(core, (s, takeover), stats, (endpoint, local), serving));
     Ok(())
 }
 

@@ -152,11 +152,6 @@ pub enum Message {
         /// for the writer whose log holds that same record there.
         epoch: Epoch,
     },
-    /// Writer → data nodes: records up to `lsn` are committed.
-    CommitLsn {
-        /// Commit LSN.
-        lsn: Lsn,
-    },
     /// A refusal.
     Error {
         /// Why.
@@ -230,7 +225,6 @@ mod tests {
             Message::WaitFlushed { lsn: 9 },
             Message::SubscribeFlushed,
             Message::Truncate { lsn: 5 },
-            Message::CommitLsn { lsn: 7 },
             Message::Error { code: ErrorCode::Fenced, current_epoch: 6, last_lsn: 3, detail: "fenced".into() },
         ]
     }

@@ -172,6 +172,8 @@ pub struct Fabric {
     pub dir: std::path::PathBuf,
     pub addrs: Vec<std::net::SocketAddr>,
     pub nodes: Vec<Option<Child>>,
+    /// More flags for every storage node.
+    pub node_args: Vec<String>,
 }
 
 impl Drop for Fabric {
@@ -186,13 +188,19 @@ impl Drop for Fabric {
 
 impl Fabric {
     pub fn start(name: &str) -> Fabric {
+        Fabric::start_with(name, &[])
+    }
+
+    /// Six storage nodes started with `node_args` besides the usual flags.
+    pub fn start_with(name: &str, node_args: &[&str]) -> Fabric {
         let dir = std::env::temp_dir().join(format!("sixfold-durable-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut gen_certs = Command::new(storage_bin());
         gen_certs.args(["gen-certs", "--dir"]).arg(dir.join("certs")).stdout(Stdio::null());
         assert!(gen_certs.status().unwrap().success());
         let addrs = (0..6).map(|_| SocketAddr::from(([127, 0, 0, 1], free_port()))).collect();
-        let mut f = Fabric { dir, addrs, nodes: (0..6).map(|_| None).collect() };
+        let node_args = node_args.iter().map(|a| a.to_string()).collect();
+        let mut f = Fabric { dir, addrs, nodes: (0..6).map(|_| None).collect(), node_args };
         for i in 0..6 {
             f.start_node(i);
         }
@@ -217,6 +225,7 @@ impl Fabric {
             .arg(self.dir.join(format!("node-{}", i + 1)))
             .arg("--certs")
             .arg(self.dir.join("certs"))
+            .args(&self.node_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null());
         for (j, a) in self.addrs.iter().enumerate() {
