@@ -59,10 +59,16 @@ impl Layout {
 
     /// The certificate names the cluster needs.
     pub fn cert_names() -> Vec<String> {
-        (1..=STORAGE_NODES).map(|i| format!("storage-{i}")).chain(["data".into()]).collect()
+        (1..=STORAGE_NODES).map(|i| format!("storage-{i}")).chain(["data".into(), "snapshotter".into()]).collect()
     }
 
-    fn storage_addr(&self, i: usize) -> String {
+    /// The directory with the cluster's certificates.
+    pub fn certs_dir(&self) -> PathBuf {
+        self.certs()
+    }
+
+    /// Storage node `i`'s QUIC address (0-based).
+    pub fn storage_addr(&self, i: usize) -> String {
         format!("127.0.0.1:{}", self.storage_port as usize + i)
     }
 

@@ -7,8 +7,11 @@
 //! - [`status`]: `sixfold status`: roles, LSNs and lag of a running
 //!   cluster, and who holds the lease.
 //! - [`failover`]: `sixfold failover`: a planned handover of the writer's role.
+//! - [`snapshot`]: `sixfold snapshot now | list | verify`: off-box snapshots
+//!   into a directory or S3.
 
 pub mod failover;
 pub mod layout;
+pub mod snapshot;
 pub mod status;
 pub mod up;

@@ -1,6 +1,6 @@
 //! `sixfold`: starts a complete local Sixfold cluster (`sixfold up`),
-//! reports on it (`sixfold status`) and hands the writer's role over
-//! (`sixfold failover`).
+//! reports on it (`sixfold status`), hands the writer's role over
+//! (`sixfold failover`) and snapshots it (`sixfold snapshot`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -60,6 +60,37 @@ enum Cmd {
         #[arg(long, default_value = "./sixfold-data")]
         dir: PathBuf,
     },
+    /// Off-box snapshots: restore the newest verified one, read the log
+    /// past it, write, upload and verify a new one (the writer never
+    /// notices); list and verify them.
+    Snapshot {
+        #[command(subcommand)]
+        op: SnapshotOp,
+        /// Data directory of the cluster.
+        #[arg(long, default_value = "./sixfold-data", global = true)]
+        dir: PathBuf,
+        /// First storage node port, as given to `sixfold up`.
+        #[arg(long, default_value_t = 7101, global = true)]
+        storage_port: u16,
+        /// The object store: a directory, or s3://bucket/prefix?endpoint=URL&region=R&path_style=true
+        /// (credentials from the AWS environment); default DIR/snapshots.
+        #[arg(long, global = true)]
+        store: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SnapshotOp {
+    /// Make a snapshot now.
+    Now,
+    /// List the snapshots (name, size, LSN, epoch).
+    List,
+    /// Restore each snapshot (or one) in memory and check every checksum
+    /// and its digest.
+    Verify {
+        /// One snapshot's name (as `list` shows it).
+        name: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,6 +113,21 @@ fn main() -> anyhow::Result<()> {
             for line in sixfold_deploy::status::lines(&dir)? {
                 println!("{line}");
             }
+            Ok(())
+        }
+        Cmd::Snapshot { op, dir, storage_port, store } => {
+            use sixfold_deploy::snapshot as snap;
+            let layout = Layout { dir, port: 0, data_nodes: 0, storage_port, metrics_port: 0 };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let store = store.as_deref();
+            let lines = rt.block_on(async {
+                match op {
+                    SnapshotOp::Now => snap::now(&layout, store).await.map(|l| vec![l]),
+                    SnapshotOp::List => snap::list(&layout, store).await,
+                    SnapshotOp::Verify { name } => snap::verify(&layout, store, name.as_deref()).await,
+                }
+            })?;
+            lines.iter().for_each(|l| println!("{l}"));
             Ok(())
         }
     }

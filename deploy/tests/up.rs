@@ -171,3 +171,109 @@ fn up_serves_stops_on_sigterm_and_brings_the_data_back() {
     drop(_second);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `sixfold snapshot` with its arguments for the cluster in `dir`.
+fn snapshot(dir: &Path, base: u16, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sixfold"))
+        .arg("snapshot")
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .args(["--storage-port", &(base + 10).to_string()])
+        .output()
+        .unwrap()
+}
+
+/// The newest snapshot that verifies, restored, plus the log past it:
+/// its digest (as `DEBUG DIGEST` shows it) and the LSN reached.
+fn restore_and_replay(dir: &Path, base: u16) -> (String, u64, String) {
+    use sixfold_snapshot::{LogSource, Position};
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = sixfold_objstore::open(&dir.join("snapshots").display().to_string()).await.unwrap();
+        let (restored, _) = sixfold_snapshot::restore_newest(store.as_ref()).await.unwrap();
+        let r = restored.expect("a snapshot verifies");
+        let tls = sixfold_net::tls::TlsFiles::in_dir(&dir.join("certs"), "snapshotter");
+        let endpoint = sixfold_net::tls::client_endpoint(&tls).unwrap();
+        let storage = (0..6).map(|i| format!("127.0.0.1:{}", base + 10 + i).parse().unwrap()).collect();
+        let src = LogSource { endpoint, storage, node_id: 3001, timeout: Duration::from_secs(5) };
+        let h = r.header;
+        let mut engine = r.engine;
+        let from = Position { lsn: h.lsn, epoch: h.epoch, checksum: h.log_checksum };
+        let at = sixfold_snapshot::catch_up(&mut engine, &src, from, |_| {}).await.unwrap();
+        let hex: String = engine.digest().iter().map(|b| format!("{b:02x}")).collect();
+        (hex, at.lsn, r.name)
+    })
+}
+
+#[test]
+fn snapshots_restore_to_the_replicas_state_and_survive_corruption_and_kills() {
+    use rand::{Rng, SeedableRng};
+    let dir = std::env::temp_dir().join(format!("sixfold-snap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let base = 41_000 + (std::process::id() % 400) as u16 * 40;
+    let (_up, writer) = up(&dir, base);
+    let replica = if writer == base { base + 1 } else { base };
+    let mut w = conn(writer);
+    let write_batch = |w: &mut redis::Connection, round: u32| {
+        for i in 0..300 {
+            let _: () = w.set(format!("key:{round}:{i}"), i).unwrap();
+            let _: () = w.hset(format!("h:{}", i % 7), format!("f{round}"), i).unwrap();
+            let _: () = w.zadd("z", format!("m{i}"), f64::from(i) / 3.0 + f64::from(round)).unwrap();
+            let _: () = w.rpush(format!("l:{}", i % 5), round).unwrap();
+        }
+        let _: () = w.expire(format!("key:{round}:0"), 100_000).unwrap();
+        assert_eq!(redis::cmd("WAIT").arg(1).arg(10_000).query::<i64>(w).unwrap(), 1);
+    };
+    write_batch(&mut w, 1);
+    let out = snapshot(&dir, base, &["now"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && said.contains("verified"), "{said} {}", String::from_utf8_lossy(&out.stderr));
+    write_batch(&mut w, 2);
+    assert!(snapshot(&dir, base, &["now"]).status.success());
+    write_batch(&mut w, 3);
+    // Snapshot + the log past it is the replica's state at the same LSN.
+    let digest = |port: u16| redis::cmd("DEBUG").arg("DIGEST").query::<String>(&mut conn(port)).unwrap();
+    let (restored, lsn, newest) = restore_and_replay(&dir, base);
+    assert_eq!(restored, digest(replica), "restored at LSN {lsn}");
+    assert_eq!(restored, digest(writer));
+    let listed = String::from_utf8_lossy(&snapshot(&dir, base, &["list"]).stdout).to_string();
+    assert_eq!(listed.lines().filter(|l| l.contains(".snap")).count(), 2, "{listed}");
+    assert!(snapshot(&dir, base, &["verify"]).status.success());
+    // A corrupted snapshot is reported and skipped: the one before is used.
+    let file = dir.join("snapshots").join(&newest);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+    let out = snapshot(&dir, base, &["verify"]);
+    assert!(!out.status.success(), "verify fails on the corrupted snapshot");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&newest) && err.contains("corrupted"), "{err}");
+    let (again, _, used) = restore_and_replay(&dir, base);
+    assert_ne!(used, newest, "the corrupted snapshot is not used");
+    assert_eq!(again, digest(writer), "the previous snapshot and more log give the same state");
+    std::fs::remove_file(&file).unwrap();
+    // A snapshotter killed at any moment leaves only snapshots that verify.
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(15);
+    for round in 4..8 {
+        write_batch(&mut w, round);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sixfold"))
+            .args(["snapshot", "now", "--dir"])
+            .arg(&dir)
+            .args(["--storage-port", &(base + 10).to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..400)));
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = snapshot(&dir, base, &["verify"]);
+        assert!(out.status.success(), "after a kill: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let (last, _, _) = restore_and_replay(&dir, base);
+    assert_eq!(last, digest(writer));
+    drop(_up);
+    let _ = std::fs::remove_dir_all(&dir);
+}

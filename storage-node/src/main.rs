@@ -30,7 +30,7 @@ enum Cmd {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "storage-1,storage-2,storage-3,storage-4,storage-5,storage-6,writer,replica,data,data-1,data-2,data-3"
+            default_value = "storage-1,storage-2,storage-3,storage-4,storage-5,storage-6,writer,replica,data,data-1,data-2,data-3,snapshotter"
         )]
         names: Vec<String>,
     },

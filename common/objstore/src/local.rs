@@ -2,7 +2,8 @@
 //! `<root>/a/b`. A new object is written under `<root>/.partial/` and
 //! renamed into place once complete and fsynced (then the directory is
 //! fsynced), so a reader never sees part of one; partial files left by a
-//! killed writer are never listed, and are removed when the store opens.
+//! killed writer are never listed, and are removed when the store opens
+//! once they are an hour old.
 
 use crate::{ObjectInfo, ObjectStore, ObjectWriter, StoreError, check_name};
 use async_trait::async_trait;
@@ -12,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 /// Where unfinished objects are written.
 const PARTIAL_DIR: &str = ".partial";
+/// A partial object untouched this long is a killed writer's.
+pub const PARTIAL_STALE_SECS: u64 = 3600;
 
 /// A directory of objects.
 #[derive(Debug, Clone)]
@@ -26,12 +29,21 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
 
 impl LocalDir {
     /// The store in `root` (created if missing); drops partial objects a
-    /// killed writer left.
+    /// killed writer left over [`PARTIAL_STALE_SECS`] ago (younger ones may
+    /// be another writer's, still at work).
     pub fn open(root: impl AsRef<Path>) -> Result<LocalDir, StoreError> {
         let root = root.as_ref().to_path_buf();
         let partial = root.join(PARTIAL_DIR);
-        let _ = std::fs::remove_dir_all(&partial);
         std::fs::create_dir_all(&partial).map_err(io(format!("creating {}", partial.display())))?;
+        let stale = |e: &std::fs::DirEntry| {
+            let age = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            age.is_some_and(|a| a.as_secs() > PARTIAL_STALE_SECS)
+        };
+        for e in std::fs::read_dir(&partial).map_err(io(format!("listing {}", partial.display())))?.flatten() {
+            if stale(&e) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         Ok(LocalDir { root })
     }
 
