@@ -62,6 +62,11 @@ impl Layout {
         (1..=STORAGE_NODES).map(|i| format!("storage-{i}")).chain(["data".into(), "snapshotter".into()]).collect()
     }
 
+    /// The default object store of the cluster's snapshots.
+    pub fn snapshot_store(&self) -> String {
+        self.dir.join("snapshots").display().to_string()
+    }
+
     /// The directory with the cluster's certificates.
     pub fn certs_dir(&self) -> PathBuf {
         self.certs()
@@ -99,6 +104,7 @@ impl Layout {
             args.extend(self.storage_args());
             args.extend(["--metrics-listen".to_string(), m.clone()]);
             args.extend(["--fabric-listen".to_string(), self.retention_addr(d)]);
+            args.extend(["--snapshot-store".to_string(), self.snapshot_store()]);
             out.push(Member { name: format!("data-{}", d + 1), kind: Kind::Data, zone, listen, metrics: m, args });
         }
         out
@@ -155,7 +161,7 @@ mod tests {
         }
         assert_eq!(m[0].args.iter().filter(|a| *a == "--peer").count(), 5);
         assert_eq!(m[0].args.iter().filter(|a| *a == "--replica").count(), 3, "every data node's retention");
-        let fabric_ports: Vec<&String> = m[6..].iter().map(|d| &d.args[d.args.len() - 1]).collect();
+        let fabric_ports: Vec<&String> = m[6..].iter().map(|d| &d.args[d.args.len() - 3]).collect();
         assert_eq!(fabric_ports, ["127.0.0.1:7107", "127.0.0.1:7108", "127.0.0.1:7109"]);
     }
 }

@@ -18,7 +18,7 @@ const READ_TIMEOUT_MS: u64 = 5_000;
 
 /// The store named by `url`, or `<dir>/snapshots` when none is given.
 pub async fn store(layout: &Layout, url: Option<&str>) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    let default = layout.dir.join("snapshots").display().to_string();
+    let default = layout.snapshot_store();
     let url = url.unwrap_or(&default);
     sixfold_objstore::open(url).await.with_context(|| format!("opening the object store {url}"))
 }

@@ -57,6 +57,9 @@ pub struct ReplicaSettings {
     /// Where the server on `retention_listen` hands reads (set by whoever
     /// starts it, inside the runtime).
     pub retention: Option<crate::retention::Desk>,
+    /// The object store of the shard's snapshots (URL): on start the node
+    /// restores the newest that verifies, then replays the log past it.
+    pub snapshot_store: Option<String>,
 }
 
 /// The writer's commit LSN and its replicas, as its ROLE reports them.
@@ -105,6 +108,9 @@ pub struct ReplicaStats {
     pub catch_up_to: AtomicU64,
     /// The writer's commit LSN and replicas, from its ROLE.
     pub shard: std::sync::Mutex<WriterRole>,
+    /// The snapshot this node restored on start: (name, LSN, keys,
+    /// milliseconds it took).
+    pub restored: std::sync::Mutex<Option<(String, u64, u64, u64)>>,
 }
 
 impl ReplicaStats {
@@ -171,6 +177,21 @@ impl ReplicaStats {
         v
     }
 
+    /// INFO persistence fields: the snapshot restored on start.
+    pub fn restored_info(&self) -> Vec<(String, String)> {
+        let r = self.restored.lock().map(|g| g.clone()).unwrap_or_default();
+        let (name, lsn, keys, ms) = r.unwrap_or_default();
+        [
+            ("snapshot_restored", if name.is_empty() { "none".to_string() } else { name }),
+            ("snapshot_restored_lsn", lsn.to_string()),
+            ("snapshot_restored_keys", keys.to_string()),
+            ("snapshot_restore_ms", ms.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     /// The shard as ROLE and CLUSTER show it on this replica.
     pub fn shard(&self) -> Shard {
         let (commit_lsn, replicas) = self.shard.lock().map(|g| g.clone()).unwrap_or_default();
@@ -189,6 +210,7 @@ pub fn show_replica_info(core: &Shared, stats: &Arc<ReplicaStats>) {
     let mut core = core.lock();
     core.set_info_extra(Box::new(move |section| match section {
         "replication" => info.info(),
+        "persistence" => info.restored_info(),
         _ => Vec::new(),
     }));
     core.set_shard_view(Box::new(move || shard.shard()));

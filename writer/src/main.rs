@@ -101,6 +101,12 @@ struct Args {
     /// can be refilled from them).
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     retained_bytes_max: u64,
+    /// Object store of the shard's snapshots (a directory, or
+    /// s3://bucket/prefix?endpoint=URL&region=R&path_style=true): on start
+    /// this data node restores the newest snapshot that verifies and
+    /// replays only the log past it.
+    #[arg(long)]
+    snapshot_store: Option<String>,
     /// Replica: QUIC address on which storage nodes read its retained
     /// records back to refill a lost tail (storage-node certificates only;
     /// give the same address to the storage nodes' --replica).
@@ -208,6 +214,7 @@ fn main() -> anyhow::Result<()> {
         announce: announce.clone(),
         retention_listen: a.fabric_listen,
         retention: None,
+        snapshot_store: a.snapshot_store.clone(),
     });
     let cfg = ServerConfig {
         listen: a.listen,

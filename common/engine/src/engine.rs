@@ -346,6 +346,12 @@ impl Engine {
         &self.ks
     }
 
+    /// Takes the data of `restored` (a snapshot restored into an engine of
+    /// the same configuration), dropping this engine's.
+    pub fn adopt_data(&mut self, restored: Engine) {
+        self.ks = restored.ks;
+    }
+
     /// The state digest (see [`crate::digest`]).
     pub fn digest(&self) -> [u8; 32] {
         crate::digest::digest(&self.ks)

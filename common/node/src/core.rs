@@ -373,6 +373,18 @@ impl Core {
         Output { out, close, wait: self.last_lsn(), epoch: self.log_epoch(), then: None, authenticated, notify: false }
     }
 
+    /// The engine's configuration (a snapshot is restored into an engine
+    /// like it).
+    pub fn engine_config(&self) -> sixfold_engine::Config {
+        self.engine.config().clone()
+    }
+
+    /// Takes the data of an engine a snapshot was restored into (before
+    /// this node replicates or recovers from the snapshot's LSN on).
+    pub fn adopt_snapshot(&mut self, restored: Engine) {
+        self.engine.adopt_data(restored);
+    }
+
     /// The durable log's epoch (0: none).
     fn log_epoch(&self) -> sixfold_wire::Epoch {
         self.journal().map_or(0, |l| l.epoch())

@@ -69,12 +69,19 @@ fn format_err(name: &str) -> impl Fn(SnapshotError) -> SnapError + '_ {
 /// Restores `name` into a new engine, reading it in pieces; `progress`
 /// hears the bytes read so far. Fails unless every check of the format
 /// passes (`docs/snapshot-format.md`).
-pub async fn restore(
+pub async fn restore(store: &dyn ObjectStore, name: &str, progress: impl FnMut(u64)) -> Result<Restored, SnapError> {
+    restore_with(store, name, Config::default(), progress).await
+}
+
+/// [`restore`] into an engine of configuration `config` (a data node's:
+/// its number of databases).
+pub async fn restore_with(
     store: &dyn ObjectStore,
     name: &str,
+    config: Config,
     mut progress: impl FnMut(u64),
 ) -> Result<Restored, SnapError> {
-    let mut engine = Engine::new(Config::default(), 1);
+    let mut engine = Engine::new(config, 1);
     let (mut dec, mut header, mut offset) = (Decoder::new(), None, 0u64);
     loop {
         let piece = store.read_range(name, offset, READ_PIECE_BYTES).await?;
@@ -119,9 +126,17 @@ pub async fn header(store: &dyn ObjectStore, name: &str) -> Result<Header, SnapE
 /// The newest snapshot that restores and verifies, and those newer than it
 /// that did not (with why). `None` when none does.
 pub async fn restore_newest(store: &dyn ObjectStore) -> Result<(Option<Restored>, Vec<SnapError>), SnapError> {
+    restore_newest_with(store, Config::default()).await
+}
+
+/// [`restore_newest`] into engines of configuration `config`.
+pub async fn restore_newest_with(
+    store: &dyn ObjectStore,
+    config: Config,
+) -> Result<(Option<Restored>, Vec<SnapError>), SnapError> {
     let mut skipped = Vec::new();
     for o in list(store).await?.iter().rev() {
-        match restore(store, &o.name, |_| {}).await {
+        match restore_with(store, &o.name, config.clone(), |_| {}).await {
             Ok(r) => return Ok((Some(r), skipped)),
             Err(e @ (SnapError::Format { .. } | SnapError::Store(StoreError::NotFound(_)))) => {
                 tracing::warn!(error = %e, "skipping a snapshot that does not verify");
