@@ -152,23 +152,9 @@ impl Node {
         lock(&self.log).last_lsn()
     }
 
-    /// Handles an Append from writer `from`, then tells reads waiting for
-    /// news (whichever way it went: it may have cut the log back).
+    /// Handles an Append from writer `from` (the caller then tells reads
+    /// waiting for news: [`Node::publish_news`]).
     pub fn append(
-        &self,
-        from: NodeId,
-        epoch: Epoch,
-        prev_lsn: Lsn,
-        prev_epoch: Epoch,
-        commit: Lsn,
-        records: &[u8],
-    ) -> Message {
-        let reply = self.append_records(from, epoch, prev_lsn, prev_epoch, commit, records);
-        self.publish(&lock(&self.log));
-        reply
-    }
-
-    fn append_records(
         &self,
         from: NodeId,
         epoch: Epoch,
@@ -228,7 +214,12 @@ impl Node {
         }
     }
 
-    /// Tells reads waiting for news what the log holds now.
+    /// Tells reads waiting for news what the log holds now (after an
+    /// Append, whichever way it went: it may have cut the log back).
+    pub fn publish_news(&self) {
+        self.publish(&lock(&self.log));
+    }
+
     fn publish(&self, log: &LogState) {
         let now = (log.last_lsn(), log.commit(), log.generation());
         self.news.send_if_modified(|v| std::mem::replace(v, now) != now);

@@ -98,6 +98,7 @@ async fn stream(
                     node.space.notified().await;
                 }
                 let reply = node.append(from, epoch, prev_lsn, prev_epoch, commit_lsn, &records);
+                node.publish_news();
                 if matches!(reply, Message::Error { code: ErrorCode::LogMismatch, .. }) && prev_lsn > node.last_lsn() {
                     spawn_fill(node.clone(), client.clone());
                 }
