@@ -137,6 +137,8 @@ async fn push_flushed(node: &Node, tx: &mut quinn::SendStream) -> Result<(), six
 
 /// A peer that does not answer a fill's Read within this is left.
 const FILL_READ_TIMEOUT_MS: u64 = 10_000;
+/// A replica that does not answer a fill's Read within this is left.
+const REPLICA_FILL_TIMEOUT_MS: u64 = 500;
 
 /// Starts a hole-filling pass unless one is running.
 pub fn spawn_fill(node: Arc<Node>, client: quinn::Endpoint) {
@@ -144,9 +146,13 @@ pub fn spawn_fill(node: Arc<Node>, client: quinn::Endpoint) {
         return;
     }
     tokio::spawn(async move {
-        // Replicas first: what they retained is committed.
-        for peer in node.cfg.replicas.iter().chain(&node.cfg.peers).copied() {
-            match fill_from(&node, &client, peer).await {
+        // Replicas first: what they retained is committed. One that does
+        // not answer at once (not started, or serving as the writer) is
+        // left quickly, so a real hole waits little for the peers.
+        let replicas = node.cfg.replicas.iter().map(|r| (*r, REPLICA_FILL_TIMEOUT_MS));
+        let peers = node.cfg.peers.iter().map(|p| (*p, FILL_READ_TIMEOUT_MS));
+        for (peer, timeout_ms) in replicas.chain(peers) {
+            match fill_from(&node, &client, peer, timeout_ms).await {
                 Ok(n) if n > 0 => {
                     tracing::info!(%peer, records = n, last_lsn = node.last_lsn(), "filled a hole from a peer")
                 }
@@ -160,9 +166,14 @@ pub fn spawn_fill(node: Arc<Node>, client: quinn::Endpoint) {
 
 /// Reads from `peer` from this node's last record on and joins what
 /// matches (log matching, `LogState::fill`); returns how many records came.
-async fn fill_from(node: &Node, client: &quinn::Endpoint, peer: std::net::SocketAddr) -> Result<u64, ReadError> {
+async fn fill_from(
+    node: &Node,
+    client: &quinn::Endpoint,
+    peer: std::net::SocketAddr,
+    timeout_ms: u64,
+) -> Result<u64, ReadError> {
     let me = (node.cfg.node_id, Role::Peer);
-    let mut reader = LogReader::open(client, peer, me, Duration::from_millis(FILL_READ_TIMEOUT_MS)).await?;
+    let mut reader = LogReader::open(client, peer, me, Duration::from_millis(timeout_ms)).await?;
     let mut added: u64 = 0;
     loop {
         let from: Lsn = node.fill_from();
