@@ -121,8 +121,9 @@ fn print_table(members: &[Member], writer: &Member) {
 
 /// Waits until one data node serves as the writer (only a writer whose
 /// lease holds answers a read of a key on a plain connection: replicas
-/// redirect it, a writer still waiting out an old lease asks to retry);
-/// returns it.
+/// redirect it, a writer still waiting out an old lease asks to retry) and
+/// every other one replicates it (so the writer named is not one a second
+/// candidate is about to depose); returns it.
 async fn wait_writer<'a>(
     data: &[&'a Member],
     exits: &mut mpsc::Receiver<(String, String)>,
@@ -130,7 +131,7 @@ async fn wait_writer<'a>(
     let deadline = tokio::time::Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
     loop {
         for m in data {
-            if probing(&m.listen, probe::serves_as_writer).await {
+            if probing(&m.listen, probe::serves_as_writer).await && followed(m, data).await {
                 return Ok(m);
             }
         }
@@ -140,6 +141,18 @@ async fn wait_writer<'a>(
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "no writer elected within {READY_TIMEOUT_MS} ms");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Whether every data node but `writer` replicates it.
+async fn followed(writer: &Member, data: &[&Member]) -> bool {
+    let port: u16 = writer.listen.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    for m in data.iter().filter(|m| m.name != writer.name) {
+        let addr = m.listen.clone();
+        if !tokio::task::spawn_blocking(move || probe::follows(&addr, port)).await.unwrap_or(false) {
+            return false;
+        }
+    }
+    true
 }
 
 fn spawn(m: &Member, bin_dir: &Path, exits: mpsc::Sender<(String, String)>) -> anyhow::Result<Running> {

@@ -112,14 +112,15 @@ pub async fn stop_all(tasks: Vec<JoinHandle<()>>) {
     }
 }
 
-/// Returns once nothing new was applied, and the writer (asked with ROLE)
-/// reported no newer commit, for longer than the writer's lease could last
+/// Returns once nothing new was applied or received, and the writer (asked
+/// with ROLE) reported no newer commit, for longer than the writer's lease could last
 /// (see [`campaign`]): the LSN applied through that quiet window; or once the writer asked this replica to take over (`handover`:
 /// FAILOVER) and it applied what the writer logged: `None`.
 async fn wait_for_lapse(stats: &ReplicaStats, s: &ReplicaSettings, handover: &AtomicU64) -> Option<Lsn> {
     let (quiet, announce) = (std::time::Duration::from_millis(s.quiet_ms), s.announce.as_str());
     let mut last = (stats.applied_lsn.load(Ordering::Relaxed), Instant::now());
     let mut writer_commit = stats.writer_commit.load(Ordering::Relaxed);
+    let mut staged_seen = stats.staged_to.load(Ordering::Relaxed);
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(CAMPAIGN_CHECK_MS)).await;
         let applied = stats.applied_lsn.load(Ordering::Relaxed);
@@ -141,6 +142,18 @@ async fn wait_for_lapse(stats: &ReplicaStats, s: &ReplicaSettings, handover: &At
         }
         if applied != last.0 {
             last = (applied, Instant::now());
+            continue;
+        }
+        // Records arriving that no commit covers yet: a writer is at work
+        // (a candidate that just took over has logged its `LeaderChange`,
+        // which this replica can apply only once a later record or a
+        // notification shows it committed). The window starts again, with
+        // the same applied LSN (R12 stays sound); a writer that cannot
+        // commit stops logging new records within its bounds.
+        let staged = stats.staged_to.load(Ordering::Relaxed);
+        if staged > staged_seen {
+            staged_seen = staged;
+            last.1 = Instant::now();
             continue;
         }
         let lag = stats.commit_lsn.load(Ordering::Relaxed).saturating_sub(applied);

@@ -108,9 +108,6 @@ pub struct ReplicaStats {
     pub catch_up_to: AtomicU64,
     /// The writer's commit LSN and replicas, from its ROLE.
     pub shard: std::sync::Mutex<WriterRole>,
-    /// The snapshot this node restored on start: (name, LSN, keys,
-    /// milliseconds it took).
-    pub restored: std::sync::Mutex<Option<(String, u64, u64, u64)>>,
 }
 
 impl ReplicaStats {
@@ -177,21 +174,6 @@ impl ReplicaStats {
         v
     }
 
-    /// INFO persistence fields: the snapshot restored on start.
-    pub fn restored_info(&self) -> Vec<(String, String)> {
-        let r = self.restored.lock().map(|g| g.clone()).unwrap_or_default();
-        let (name, lsn, keys, ms) = r.unwrap_or_default();
-        [
-            ("snapshot_restored", if name.is_empty() { "none".to_string() } else { name }),
-            ("snapshot_restored_lsn", lsn.to_string()),
-            ("snapshot_restored_keys", keys.to_string()),
-            ("snapshot_restore_ms", ms.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
-    }
-
     /// The shard as ROLE and CLUSTER show it on this replica.
     pub fn shard(&self) -> Shard {
         let (commit_lsn, replicas) = self.shard.lock().map(|g| g.clone()).unwrap_or_default();
@@ -210,7 +192,6 @@ pub fn show_replica_info(core: &Shared, stats: &Arc<ReplicaStats>) {
     let mut core = core.lock();
     core.set_info_extra(Box::new(move |section| match section {
         "replication" => info.info(),
-        "persistence" => info.restored_info(),
         _ => Vec::new(),
     }));
     core.set_shard_view(Box::new(move || shard.shard()));

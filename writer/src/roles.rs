@@ -79,14 +79,12 @@ async fn restore_snapshot(core: &Shared, url: &str, stats: &ReplicaStats) -> (u6
     };
     let keys: usize = r.engine.keyspace().dbs.iter().map(|d| d.len()).sum();
     let (lsn, epoch) = (r.header.lsn, r.header.epoch);
-    core.lock().adopt_snapshot(r.engine);
     let ms = started.elapsed().as_millis() as u64;
     tracing::info!(snapshot = %r.name, lsn, keys, ms, "restored a snapshot; replaying the log past it");
+    let facts = sixfold_engine::Restored { name: r.name, lsn, keys: keys as u64, ms };
+    core.lock().adopt_snapshot(r.engine, facts);
     stats.applied_lsn.store(lsn, std::sync::atomic::Ordering::Relaxed);
     stats.applied_epoch.store(epoch, std::sync::atomic::Ordering::Relaxed);
-    if let Ok(mut g) = stats.restored.lock() {
-        *g = Some((r.name, lsn, keys as u64, ms));
-    }
     (lsn, epoch)
 }
 

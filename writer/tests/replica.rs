@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Fabric, Proc, Raw, client, free_port, query, replica_client, sixfold_on};
+use common::{Fabric, Proc, Raw, client, free_port, info_field, query, replica_client, sixfold_on};
 use rand::{Rng, SeedableRng};
 use redis::Commands;
 use std::sync::Arc;
@@ -15,12 +15,6 @@ use std::time::{Duration, Instant};
 
 fn digest(port: u16) -> String {
     query(port, redis::cmd("DEBUG").arg("DIGEST"))
-}
-
-fn info_field(port: u16, name: &str) -> u64 {
-    let info: String = query(port, redis::cmd("INFO").arg("replication"));
-    let line = info.lines().find(|l| l.starts_with(&format!("{name}:"))).unwrap_or_else(|| panic!("{name} in {info}"));
-    line.split(':').nth(1).unwrap().trim().parse().unwrap()
 }
 
 /// Waits until the replica on `port` has the writer's digest.

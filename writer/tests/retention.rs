@@ -6,45 +6,45 @@
 
 mod common;
 
-use common::{Fabric, client, free_port, query, sixfold_on};
+use common::{Fabric, client, free_port, info_field, sixfold_on};
 use sixfold_fabric::{LogReader, ReadError};
 use sixfold_net::tls::{TlsFiles, client_endpoint};
 use sixfold_wire::{ErrorCode, Lsn, Role};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-fn info_field(port: u16, name: &str) -> u64 {
-    let info: String = query(port, redis::cmd("INFO").arg("replication"));
-    let line = info.lines().find(|l| l.starts_with(&format!("{name}:"))).unwrap_or_else(|| panic!("{name} in {info}"));
-    line.split(':').nth(1).unwrap().trim().parse().unwrap()
-}
-
-/// The LSNs storage node `addr` holds from 1 on, without a gap (read as a
-/// peer with the writer's certificate).
-fn held_from_one(fabric: &Fabric, addr: SocketAddr) -> Lsn {
+/// Runs `read` on a log reader of `addr` opened as a peer with a data
+/// node's (the writer's) certificate.
+fn as_writer_peer<T>(
+    fabric: &Fabric,
+    addr: SocketAddr,
+    read: impl AsyncFnOnce(&mut LogReader) -> Result<T, ReadError>,
+) -> Result<T, ReadError> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let ep = client_endpoint(&TlsFiles::in_dir(&fabric.dir.join("certs"), "writer")).unwrap();
-        let Ok(mut reader) = LogReader::open(&ep, addr, (1000, Role::Peer), Duration::from_secs(2)).await else {
-            return 0;
-        };
+        let mut reader = LogReader::open(&ep, addr, (1000, Role::Peer), Duration::from_secs(2)).await?;
+        read(&mut reader).await
+    })
+}
+
+/// The LSNs storage node `addr` holds from 1 on, without a gap (0 when it
+/// does not answer).
+fn held_from_one(fabric: &Fabric, addr: SocketAddr) -> Lsn {
+    let held = as_writer_peer(fabric, addr, async |reader| {
         let mut next = 1;
         while let Ok(got) = reader.read(next, 1 << 20).await {
             let Some(last) = got.records.last() else { break };
             next = last.lsn + 1;
         }
-        next - 1
-    })
+        Ok(next - 1)
+    });
+    held.unwrap_or(0)
 }
 
 /// A read of the replica's retained records with a data node's certificate.
 fn read_retained_as_writer(fabric: &Fabric, addr: SocketAddr) -> Result<usize, ReadError> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let ep = client_endpoint(&TlsFiles::in_dir(&fabric.dir.join("certs"), "writer")).unwrap();
-        let mut reader = LogReader::open(&ep, addr, (1000, Role::Peer), Duration::from_secs(2)).await?;
-        Ok(reader.read(1, 1 << 20).await?.records.len())
-    })
+    as_writer_peer(fabric, addr, async |reader| Ok(reader.read(1, 1 << 20).await?.records.len()))
 }
 
 #[test]

@@ -97,6 +97,19 @@ pub struct Stats {
 /// Keys the active expiry cycle examines per database per tick.
 const EXPIRE_SLOTS_PER_TICK: usize = 2_000;
 
+/// The snapshot a node restored on start, as INFO persistence shows it.
+#[derive(Debug, Default, Clone)]
+pub struct Restored {
+    /// The snapshot's object name.
+    pub name: String,
+    /// The LSN it holds the state at.
+    pub lsn: u64,
+    /// Keys it held.
+    pub keys: u64,
+    /// Milliseconds from opening the store to serving from it.
+    pub ms: u64,
+}
+
 /// Extra INFO fields for a section, supplied by the server around the engine.
 pub type InfoExtra = Box<dyn Fn(&str) -> Vec<(String, String)> + Send>;
 
@@ -120,6 +133,8 @@ pub struct Engine {
     pub(crate) stats: Stats,
     pub(crate) used_memory: Box<dyn Fn() -> usize + Send>,
     pub(crate) info_extra: InfoExtra,
+    /// The snapshot restored on start, if any.
+    pub(crate) restored: Option<Restored>,
     pub(crate) shard: ShardView,
     /// A replica replaying the log before it first caught up: data
     /// commands answer `-LOADING`.
@@ -159,6 +174,7 @@ impl Engine {
             stats: Stats::default(),
             used_memory: Box::new(|| 0),
             info_extra: Box::new(|_| Vec::new()),
+            restored: None,
             shard: Box::new(cmd::cluster::Shard::default),
             loading: false,
             lease_lapsed: false,
@@ -348,8 +364,9 @@ impl Engine {
 
     /// Takes the data of `restored` (a snapshot restored into an engine of
     /// the same configuration), dropping this engine's.
-    pub fn adopt_data(&mut self, restored: Engine) {
+    pub fn adopt_data(&mut self, restored: Engine, facts: Restored) {
         self.ks = restored.ks;
+        self.restored = Some(facts);
     }
 
     /// The state digest (see [`crate::digest`]).

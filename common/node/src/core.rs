@@ -381,8 +381,8 @@ impl Core {
 
     /// Takes the data of an engine a snapshot was restored into (before
     /// this node replicates or recovers from the snapshot's LSN on).
-    pub fn adopt_snapshot(&mut self, restored: Engine) {
-        self.engine.adopt_data(restored);
+    pub fn adopt_snapshot(&mut self, restored: Engine, facts: sixfold_engine::Restored) {
+        self.engine.adopt_data(restored, facts);
     }
 
     /// The durable log's epoch (0: none).

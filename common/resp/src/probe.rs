@@ -46,6 +46,19 @@ pub fn serves_as_writer(addr: &str) -> bool {
     matches!(ask(addr, b"EXISTS sixfold-probe\r\n"), Some(Frame::Integer(_)))
 }
 
+/// Whether the data node at `addr` serves as a replica of the writer on
+/// port `writer_port` with its link up (ROLE: `slave`, that port,
+/// `connected`).
+pub fn follows(addr: &str, writer_port: u16) -> bool {
+    let Some(Frame::Array(role)) = ask(addr, b"ROLE\r\n") else { return false };
+    match role.as_slice() {
+        [Frame::Bulk(r), _, Frame::Integer(port), Frame::Bulk(state), ..] => {
+            &r[..] == b"slave" && *port == i64::from(writer_port) && &state[..] == b"connected"
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +84,14 @@ mod tests {
         assert!(!serves_as_writer(&one_reply(b"-MOVED 0 10.0.0.1:6379\r\n")));
         assert!(!serves_as_writer(&one_reply(b"-TRYAGAIN the lease of an older writer may hold\r\n")));
         assert!(answers_ping(&one_reply(b"+PONG\r\n")));
+        let role = |state: &str| {
+            format!("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:7000\r\n${}\r\n{state}\r\n:5\r\n", state.len())
+        };
+        let leaked = |s: String| -> &'static [u8] { Box::leak(s.into_bytes().into_boxed_slice()) };
+        assert!(follows(&one_reply(leaked(role("connected"))), 7000));
+        assert!(!follows(&one_reply(leaked(role("connected"))), 7001), "another writer");
+        assert!(!follows(&one_reply(leaked(role("connect"))), 7000), "link down");
+        assert!(!follows(&one_reply(b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"), 7000));
         assert!(!answers_ping(&one_reply(b"-LOADING\r\n")));
         let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
         assert!(!answers_ping(&closed), "nothing listens there");

@@ -54,6 +54,13 @@ pub fn query<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> T {
     }
 }
 
+/// A number from `INFO replication` on `port`.
+pub fn info_field(port: u16, name: &str) -> u64 {
+    let info: String = query(port, redis::cmd("INFO").arg("replication"));
+    let line = info.lines().find(|l| l.starts_with(&format!("{name}:"))).unwrap_or_else(|| panic!("{name} in {info}"));
+    line.split(':').nth(1).unwrap().trim().parse().unwrap()
+}
+
 fn interrupted(e: &redis::RedisError) -> bool {
     use std::error::Error;
     type Inner = std::sync::Arc<dyn Error + Send + Sync>;

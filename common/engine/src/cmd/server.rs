@@ -85,6 +85,11 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
             kv("durability", e.config.durability.clone());
             kv("rdb_bgsave_in_progress", "0".into());
             kv("aof_enabled", "0".into());
+            let r = e.restored.clone().unwrap_or_default();
+            kv("snapshot_restored", if r.name.is_empty() { "none".into() } else { r.name });
+            kv("snapshot_restored_lsn", r.lsn.to_string());
+            kv("snapshot_restored_keys", r.keys.to_string());
+            kv("snapshot_restore_ms", r.ms.to_string());
             for (k, v) in (e.info_extra)("persistence") {
                 kv(&k, v);
             }
