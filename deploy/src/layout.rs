@@ -33,6 +33,8 @@ pub enum Kind {
     Storage,
     /// `sixfold-server` (role `auto`): replica or writer, by election.
     Data,
+    /// `sixfold snapshot run`.
+    Snapshotter,
 }
 
 /// One process of the cluster.

@@ -40,6 +40,10 @@ enum Cmd {
         /// Directory with sixfold-server and sixfold-storage (default: next to this binary).
         #[arg(long)]
         bin_dir: Option<PathBuf>,
+        /// The snapshotter makes a snapshot (into DIR/snapshots) each time
+        /// the log is this many records past the newest one; 0: none runs.
+        #[arg(long, default_value_t = 100_000)]
+        snapshot_every_records: u64,
     },
     /// Hand the writer's role to another data node with nothing lost:
     /// writes pause (clients see -TRYAGAIN, then -MOVED to the new writer).
@@ -81,8 +85,18 @@ enum Cmd {
 
 #[derive(Debug, Subcommand)]
 enum SnapshotOp {
-    /// Make a snapshot now.
+    /// Make a snapshot now, and have the writer mark it in the log.
     Now,
+    /// The snapshotter: make and mark a snapshot each time the log is
+    /// far enough past the newest one (as `sixfold up` runs it).
+    Run {
+        /// Records past the newest marked snapshot that start a new one.
+        #[arg(long, default_value_t = 100_000)]
+        every_records: u64,
+        /// How often to look at the writer's log, in milliseconds.
+        #[arg(long, default_value_t = 1_000)]
+        check_ms: u64,
+    },
     /// List the snapshots (name, size, LSN, epoch).
     List,
     /// Restore each snapshot (or one) in memory and check every checksum
@@ -95,7 +109,7 @@ enum SnapshotOp {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Up { dir, data_nodes, port, storage_port, metrics_port, bin_dir } => {
+        Cmd::Up { dir, data_nodes, port, storage_port, metrics_port, bin_dir, snapshot_every_records } => {
             let bin_dir = match bin_dir {
                 Some(d) => d,
                 None => std::env::current_exe()?.parent().context("the binary has no directory")?.to_path_buf(),
@@ -103,7 +117,7 @@ fn main() -> anyhow::Result<()> {
             let layout =
                 Layout { dir, port, data_nodes: data_nodes.into(), storage_port, metrics_port: metrics_port - 1 };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(sixfold_deploy::up::up(&layout, &bin_dir))
+            rt.block_on(sixfold_deploy::up::up(&layout, &bin_dir, snapshot_every_records))
         }
         Cmd::Failover { dir, to, timeout_ms } => {
             println!("{}", sixfold_deploy::failover::failover(&dir, to.as_deref(), timeout_ms)?);
@@ -123,6 +137,9 @@ fn main() -> anyhow::Result<()> {
             let lines = rt.block_on(async {
                 match op {
                     SnapshotOp::Now => snap::now(&layout, store).await.map(|l| vec![l]),
+                    SnapshotOp::Run { every_records, check_ms } => {
+                        snap::run(&layout, store, every_records, check_ms).await.map(|()| vec![])
+                    }
                     SnapshotOp::List => snap::list(&layout, store).await,
                     SnapshotOp::Verify { name } => snap::verify(&layout, store, name.as_deref()).await,
                 }

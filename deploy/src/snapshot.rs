@@ -1,13 +1,17 @@
-//! `sixfold snapshot now | list | verify`: off-box snapshots of a cluster
-//! started by `sixfold up` ([`sixfold_snapshot`]), into an object store (a
-//! local directory by default, `s3://bucket/prefix?endpoint=...` for S3),
-//! with progress on standard error.
+//! `sixfold snapshot now | run | list | verify`: off-box snapshots of a
+//! cluster started by `sixfold up` ([`sixfold_snapshot`]), into an object
+//! store (a local directory by default, `s3://bucket/prefix?endpoint=...`
+//! for S3), with progress on standard error. A verified snapshot is marked
+//! in the log: the writer logs its `SnapshotMarker` (`REPLCONF
+//! SNAPSHOT-MARKER`), and every data node reports it in INFO persistence.
 
-use crate::layout::{Layout, STORAGE_NODES};
+use crate::layout::{Layout, STORAGE_NODES, read_endpoints};
 use anyhow::Context;
 use sixfold_net::tls::{TlsFiles, client_endpoint};
 use sixfold_objstore::ObjectStore;
-use sixfold_snapshot::{LogSource, SnapError};
+use sixfold_resp::probe::serves_as_writer;
+use sixfold_snapshot::{LogSource, Made, SnapError};
+use sixfold_wire::SnapshotMarker;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,7 +51,8 @@ fn progress() -> impl FnMut(&str, u64) {
     }
 }
 
-/// Makes a snapshot now; returns what to print.
+/// Makes a snapshot now and has the writer mark it in the log; returns
+/// what to print.
 pub async fn now(layout: &Layout, url: Option<&str>) -> anyhow::Result<String> {
     let store = store(layout, url).await?;
     let src = log_source(layout)?;
@@ -57,18 +62,91 @@ pub async fn now(layout: &Layout, url: Option<&str>) -> anyhow::Result<String> {
     for s in made.iter().flat_map(|m| &m.skipped) {
         eprintln!("skipped: {s}");
     }
-    Ok(match made {
-        None => "nothing to do: the newest snapshot holds the whole committed log".to_string(),
-        Some(m) => format!(
-            "{}: LSN {} (epoch {}), {} keys, {} bytes, written and verified in {:.1} s",
-            m.name,
-            m.header.lsn,
-            m.header.epoch,
-            m.keys,
-            m.bytes,
-            started.elapsed().as_secs_f64()
-        ),
-    })
+    let Some(m) = made else {
+        return Ok("nothing to do: the newest snapshot holds the whole committed log".to_string());
+    };
+    let took = started.elapsed();
+    let said = format!(
+        "{}: LSN {} (epoch {}), {} keys, {} bytes, written and verified in {:.1} s",
+        m.name,
+        m.header.lsn,
+        m.header.epoch,
+        m.keys,
+        m.bytes,
+        took.as_secs_f64()
+    );
+    let marker = marker_of(&m, took);
+    let dir = layout.dir.clone();
+    let by = tokio::task::spawn_blocking(move || mark(&dir, &marker))
+        .await?
+        .with_context(|| format!("{said}; but not marked in the log"))?;
+    Ok(format!("{said}; marked in the log by the writer {by}"))
+}
+
+/// The marker of snapshot `m`, made in `took`.
+fn marker_of(m: &Made, took: Duration) -> SnapshotMarker {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    SnapshotMarker {
+        lsn: m.header.lsn,
+        epoch: m.header.epoch,
+        log_checksum: m.header.log_checksum,
+        bytes: m.bytes,
+        keys: m.keys,
+        made_unix_ms: now.as_millis() as u64,
+        duration_ms: took.as_millis() as u64,
+        name: m.name.clone(),
+    }
+}
+
+/// Asks the data node serving as writer to log `marker` (its reply waits
+/// for the commit); returns that node's name and address.
+fn mark(dir: &std::path::Path, marker: &SnapshotMarker) -> anyhow::Result<String> {
+    let nodes = read_endpoints(dir)?;
+    let (name, addr) =
+        nodes.iter().find(|(_, a)| serves_as_writer(a)).context("no data node serves as the writer now")?;
+    let client = redis::Client::open(format!("redis://{addr}/"))?;
+    let mut c = client.get_connection_with_timeout(Duration::from_secs(2))?;
+    redis::cmd("REPLCONF")
+        .arg("SNAPSHOT-MARKER")
+        .arg(&marker.encode()[..])
+        .query::<()>(&mut c)
+        .with_context(|| format!("REPLCONF SNAPSHOT-MARKER on {name} ({addr})"))?;
+    Ok(format!("{name} ({addr})"))
+}
+
+/// How far the log is past the newest marked snapshot: the writer's
+/// `INFO persistence` (commit LSN minus the marked LSN).
+fn unmarked_records(dir: &std::path::Path) -> anyhow::Result<u64> {
+    let nodes = read_endpoints(dir)?;
+    let (_, addr) = nodes.iter().find(|(_, a)| serves_as_writer(a)).context("no data node serves as the writer now")?;
+    let client = redis::Client::open(format!("redis://{addr}/"))?;
+    let mut c = client.get_connection_with_timeout(Duration::from_secs(2))?;
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut c)?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let line = info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':'));
+        Ok(line.with_context(|| format!("{name} in INFO persistence"))?.trim().parse()?)
+    };
+    Ok(field("log_commit_lsn")?.saturating_sub(field("snapshot_last_lsn")?))
+}
+
+/// The snapshotter as `sixfold up` runs it: every `check_ms`, when the log
+/// is `every_records` or more past the newest marked snapshot, makes and
+/// marks a new one. Runs until killed; a failed round is reported and
+/// tried again at the next check.
+pub async fn run(layout: &Layout, url: Option<&str>, every_records: u64, check_ms: u64) -> anyhow::Result<()> {
+    eprintln!("snapshotter: a snapshot each time the log is {every_records} records past the newest one");
+    loop {
+        tokio::time::sleep(Duration::from_millis(check_ms)).await;
+        let dir = layout.dir.clone();
+        match tokio::task::spawn_blocking(move || unmarked_records(&dir)).await? {
+            Ok(n) if n >= every_records => match now(layout, url).await {
+                Ok(line) => eprintln!("snapshotter: {line}"),
+                Err(e) => eprintln!("snapshotter: this round failed: {e:#}"),
+            },
+            Ok(_) => {}
+            Err(e) => eprintln!("snapshotter: cannot ask the writer ({e:#}); trying again"),
+        }
+    }
 }
 
 /// One line per snapshot: name, size, LSN, epoch, engine (headers only).

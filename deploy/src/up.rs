@@ -1,7 +1,8 @@
 //! `sixfold up`: a complete local cluster as child processes. Creates a
 //! development CA and certificates on first use, starts six storage nodes
 //! and the equal data nodes, waits until their election has a writer,
-//! prints the endpoints, streams every child's log lines with its name as
+//! prints the endpoints, starts the snapshotter (`sixfold snapshot run`),
+//! streams every child's log lines with its name as
 //! prefix, restarts nothing, and on Ctrl-C or SIGTERM (also when the whole
 //! process group gets it) stops the data nodes, then the storage nodes; it
 //! also stops once every child has exited. The data stays in the
@@ -36,7 +37,8 @@ struct Running {
 
 /// Starts the cluster described by `layout` with the binaries in `bin_dir`,
 /// and runs until a signal stops it.
-pub async fn up(layout: &Layout, bin_dir: &Path) -> anyhow::Result<()> {
+/// The snapshotter runs when `snapshot_every_records` is above 0.
+pub async fn up(layout: &Layout, bin_dir: &Path, snapshot_every_records: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(&layout.dir).with_context(|| format!("creating {}", layout.dir.display()))?;
     let certs = layout.dir.join("certs");
     // The first `sixfold up` in a directory creates the cluster.
@@ -64,7 +66,6 @@ pub async fn up(layout: &Layout, bin_dir: &Path) -> anyhow::Result<()> {
     for m in &members {
         running.push(spawn(m, bin_dir, exits_tx.clone())?);
     }
-    drop(exits_tx);
     let data: Vec<&Member> = members.iter().filter(|m| m.kind == Kind::Data).collect();
     for m in &data {
         println!("waiting for {} on {} ...", m.name, m.listen);
@@ -75,6 +76,12 @@ pub async fn up(layout: &Layout, bin_dir: &Path) -> anyhow::Result<()> {
     let endpoints: String = data.iter().map(|m| format!("{} {}\n", m.name, m.listen)).collect();
     std::fs::write(layout.dir.join(ENDPOINTS_FILE), endpoints)?;
     print_table(&members, writer);
+    if snapshot_every_records > 0 {
+        let snapshotter = snapshotter(layout, snapshot_every_records);
+        running.push(spawn(&snapshotter, bin_dir, exits_tx.clone())?);
+        println!("{}", snapshotter.listen);
+    }
+    drop(exits_tx);
     let mut exited = Vec::new();
     let stopping = loop {
         tokio::select! {
@@ -108,6 +115,7 @@ fn print_table(members: &[Member], writer: &Member) {
             Kind::Storage => "storage",
             Kind::Data if m.name == writer.name => "writer",
             Kind::Data => "replica",
+            Kind::Snapshotter => "snapshotter",
         };
         println!("{:<11} {:<8} {:<5} {:<17} http://{}/metrics", m.name, role, m.zone, m.listen, m.metrics);
     }
@@ -184,7 +192,11 @@ fn spawn(m: &Member, bin_dir: &Path, exits: mpsc::Sender<(String, String)>) -> a
 }
 
 fn binary(bin_dir: &Path, kind: Kind) -> anyhow::Result<PathBuf> {
-    let name = if kind == Kind::Storage { "sixfold-storage" } else { "sixfold-server" };
+    let name = match kind {
+        Kind::Storage => "sixfold-storage",
+        Kind::Data => "sixfold-server",
+        Kind::Snapshotter => "sixfold",
+    };
     let path = bin_dir.join(name);
     anyhow::ensure!(
         path.exists(),
@@ -198,6 +210,25 @@ async fn prefix_lines(name: String, stream: impl AsyncRead + Unpin) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         println!("{name:>10} | {line}");
+    }
+}
+
+/// The snapshotter of the cluster in `layout` (`listen` says what it does).
+fn snapshotter(layout: &Layout, every_records: u64) -> Member {
+    let store = layout.snapshot_store();
+    let mut args: Vec<String> = vec!["snapshot".into(), "run".into(), "--dir".into()];
+    args.push(layout.dir.display().to_string());
+    args.extend(["--storage-port".into(), layout.storage_port.to_string()]);
+    args.extend(["--every-records".into(), every_records.to_string()]);
+    Member {
+        name: "snapshotter".into(),
+        kind: Kind::Snapshotter,
+        zone: "-".into(),
+        listen: format!(
+            "snapshotter: a snapshot into {store} each time the log is {every_records} records past the newest"
+        ),
+        metrics: "-".into(),
+        args,
     }
 }
 

@@ -37,6 +37,11 @@ impl Drop for Up {
 /// Starts `sixfold up` in a process group of its own; returns it and the
 /// elected writer's port.
 fn up(dir: &Path, base: u16) -> (Up, u16) {
+    up_with(dir, base, &["--snapshot-every-records", "0"])
+}
+
+/// [`up`] with more arguments.
+fn up_with(dir: &Path, base: u16, extra: &[&str]) -> (Up, u16) {
     use std::os::unix::process::CommandExt;
     let mut child = Command::new(env!("CARGO_BIN_EXE_sixfold"))
         .process_group(0)
@@ -46,6 +51,7 @@ fn up(dir: &Path, base: u16) -> (Up, u16) {
         .args(["--port", &base.to_string(), "--storage-port", &(base + 10).to_string()])
         .args(["--metrics-port", &(base + 20).to_string(), "--bin-dir"])
         .arg(sixfold_harness::cluster::bin_dir())
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -65,6 +71,22 @@ fn up(dir: &Path, base: u16) -> (Up, u16) {
     let line = wait_line(&u, "the cluster is up", Duration::from_secs(120));
     let port = line.split("-p ").nth(1).and_then(|r| r.split(' ').next()).and_then(|p| p.parse().ok());
     (u, port.unwrap_or_else(|| panic!("no writer port in '{line}'")))
+}
+
+/// A field of `INFO persistence` on the data node at `port`.
+fn persistence(port: u16, name: &str) -> String {
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut conn(port)).unwrap();
+    let line = info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::to_string);
+    line.unwrap_or_else(|| panic!("{name} in {info}")).trim().to_string()
+}
+
+/// Waits until `INFO persistence` on `port` shows `value` for `name`.
+fn wait_persistence(port: u16, name: &str, value: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while persistence(port, name) != value {
+        assert!(Instant::now() < deadline, "{name} on {port}: {} (waited for {value})", persistence(port, name));
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Waits for a line containing `text`; returns it.
@@ -117,7 +139,7 @@ fn up_serves_stops_on_sigterm_and_brings_the_data_back() {
     let dir = std::env::temp_dir().join(format!("sixfold-up-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let base = 21_000 + (std::process::id() % 140) as u16 * 40;
-    let (mut first, writer) = up(&dir, base);
+    let (mut first, writer) = up_with(&dir, base, &["--snapshot-every-records", "300"]);
     assert!([base, base + 1].contains(&writer), "the writer is one of the two data nodes: {writer}");
     let replica = if writer == base { base + 1 } else { base };
     let mut w = conn(writer);
@@ -125,6 +147,15 @@ fn up_serves_stops_on_sigterm_and_brings_the_data_back() {
         let _: () = w.set(format!("key:{i}"), i).unwrap();
     }
     assert_eq!(redis::cmd("WAIT").arg(1).arg(10_000).query::<i64>(&mut w).unwrap(), 1, "the replica applied them");
+    // The snapshotter `sixfold up` started makes and marks a snapshot once
+    // the log is 300 records past the newest (none yet).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while persistence(writer, "snapshot_last_lsn") == "0" {
+        assert!(Instant::now() < deadline, "no snapshot from the snapshotter");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(persistence(writer, "snapshot_last_lsn").parse::<u64>().unwrap() >= 300);
+    assert!(dir.join("snapshots").join(persistence(writer, "snapshot_last")).exists(), "in the store");
     let mut r = conn(replica);
     let moved = r.get::<_, i64>("key:499").unwrap_err();
     assert!(moved.to_string().contains(&format!("127.0.0.1:{writer}")), "reads go to the writer: {moved}");
@@ -239,9 +270,26 @@ fn snapshots_restore_to_the_replicas_state_and_survive_corruption_and_kills() {
         assert_eq!(redis::cmd("WAIT").arg(1).arg(10_000).query::<i64>(w).unwrap(), 1);
     };
     write_batch(&mut w, 1);
+    assert_eq!(persistence(writer, "snapshot_last"), "none");
     let out = snapshot(&dir, base, &["now"]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && said.contains("verified"), "{said} {}", String::from_utf8_lossy(&out.stderr));
+    // The writer logged its marker: every data node reports it.
+    assert!(said.contains("marked in the log by the writer"), "{said}");
+    let lsn = said.split("LSN ").nth(1).and_then(|r| r.split(' ').next()).unwrap();
+    for port in [writer, replica] {
+        wait_persistence(port, "snapshot_last_lsn", lsn);
+        assert_eq!(persistence(port, "snapshot_last_status"), "verified");
+        assert_eq!(persistence(port, "snapshot_last_keys"), said.split(", ").nth(1).unwrap().trim_end_matches(" keys"));
+    }
+    // Only a snapshot within the committed log is marked, only by the writer.
+    let bad = sixfold_wire::SnapshotMarker { lsn: 1 << 40, ..Default::default() }.encode();
+    let e = redis::cmd("REPLCONF").arg("SNAPSHOT-MARKER").arg(&bad[..]).query::<()>(&mut conn(writer)).unwrap_err();
+    assert!(e.to_string().contains("not in the committed log"), "{e}");
+    let e = redis::cmd("REPLCONF").arg("SNAPSHOT-MARKER").arg(&b"junk"[..]).query::<()>(&mut conn(writer)).unwrap_err();
+    assert!(e.to_string().contains("invalid snapshot marker"), "{e}");
+    let e = redis::cmd("REPLCONF").arg("SNAPSHOT-MARKER").arg(&bad[..]).query::<()>(&mut conn(replica)).unwrap_err();
+    assert!(e.to_string().contains("for the writer"), "{e}");
     write_batch(&mut w, 2);
     assert!(snapshot(&dir, base, &["now"]).status.success());
     write_batch(&mut w, 3);
@@ -285,9 +333,16 @@ fn snapshots_restore_to_the_replicas_state_and_survive_corruption_and_kills() {
         let out = snapshot(&dir, base, &["verify"]);
         assert!(out.status.success(), "after a kill: {}", String::from_utf8_lossy(&out.stdout));
     }
-    let (last, _, _) = restore_and_replay(&dir, base);
+    // A killed round may have left a verified snapshot it did not mark;
+    // the next round marks its own.
+    let _: () = w.set("after-the-kills", 1).unwrap();
+    let out = snapshot(&dir, base, &["now"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("marked in the log"), "{out:?}");
+    let (last, _, newest) = restore_and_replay(&dir, base);
     let before = digest(writer);
     assert_eq!(last, before);
+    let marked = persistence(writer, "snapshot_last_lsn");
+    assert_eq!(persistence(writer, "snapshot_last"), newest, "the newest snapshot is the one marked last");
     // Restarted data nodes restore the newest snapshot, then replay only
     // the log past it.
     let group = format!("-{}", _up.child.id());
@@ -295,15 +350,12 @@ fn snapshots_restore_to_the_replicas_state_and_survive_corruption_and_kills() {
     wait_line(&_up, "stopped", Duration::from_secs(40));
     drop(_up);
     let (_again, writer) = up(&dir, base);
-    let info_field = |port: u16, name: &str| {
-        let info: String = redis::cmd("INFO").arg("persistence").query(&mut conn(port)).unwrap();
-        let line = info.lines().find(|l| l.starts_with(&format!("{name}:"))).map(str::to_string);
-        line.unwrap_or_else(|| panic!("{name} in {info}")).split(':').nth(1).unwrap().trim().to_string()
-    };
-    // Both data nodes restored (whichever of them serves as the writer now).
+    // Both data nodes restored (whichever of them serves as the writer
+    // now), and know the newest marked snapshot from the log.
     for port in [base, base + 1] {
-        let lsn: u64 = info_field(port, "snapshot_restored_lsn").parse().unwrap();
+        let lsn: u64 = persistence(port, "snapshot_restored_lsn").parse().unwrap();
         assert!(lsn > 0, "data node on port {port} restored a snapshot");
+        wait_persistence(port, "snapshot_last_lsn", &marked);
     }
     assert_eq!(digest(writer), before, "snapshot + log after the restart: every key back");
     drop(_again);

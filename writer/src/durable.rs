@@ -202,6 +202,14 @@ impl Journal for Log {
         last
     }
 
+    fn log_marker(&mut self, payload: &[u8]) -> Lsn {
+        let lsn = self.enqueue(RecordKind::SnapshotMarker, Bytes::copy_from_slice(payload));
+        self.stats.last_lsn.store(lsn, Ordering::Relaxed);
+        self.stats.queued_bytes.store(self.queue_bytes as u64, Ordering::Relaxed);
+        self.wake.notify_one();
+        lsn
+    }
+
     fn refusal(&self, args: &[Bytes]) -> Option<String> {
         too_large(args).then(|| too_large_error(args))
     }

@@ -81,7 +81,7 @@ async fn restore_snapshot(core: &Shared, url: &str, stats: &ReplicaStats) -> (u6
     let (lsn, epoch) = (r.header.lsn, r.header.epoch);
     let ms = started.elapsed().as_millis() as u64;
     tracing::info!(snapshot = %r.name, lsn, keys, ms, "restored a snapshot; replaying the log past it");
-    let facts = sixfold_engine::Restored { name: r.name, lsn, keys: keys as u64, ms };
+    let facts = sixfold_engine::SnapshotFacts { name: r.name, lsn, keys: keys as u64, ms, ..Default::default() };
     core.lock().adopt_snapshot(r.engine, facts);
     stats.applied_lsn.store(lsn, std::sync::atomic::Ordering::Relaxed);
     stats.applied_epoch.store(epoch, std::sync::atomic::Ordering::Relaxed);

@@ -97,17 +97,22 @@ pub struct Stats {
 /// Keys the active expiry cycle examines per database per tick.
 const EXPIRE_SLOTS_PER_TICK: usize = 2_000;
 
-/// The snapshot a node restored on start, as INFO persistence shows it.
+/// A snapshot as INFO persistence shows it: the one a node restored on
+/// start, and the newest one the log marks as verified.
 #[derive(Debug, Default, Clone)]
-pub struct Restored {
+pub struct SnapshotFacts {
     /// The snapshot's object name.
     pub name: String,
     /// The LSN it holds the state at.
     pub lsn: u64,
-    /// Keys it held.
+    /// Keys it holds.
     pub keys: u64,
-    /// Milliseconds from opening the store to serving from it.
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Milliseconds it took (to restore and serve; to make and verify).
     pub ms: u64,
+    /// When it was verified (Unix milliseconds; 0: not known).
+    pub made_unix_ms: u64,
 }
 
 /// Extra INFO fields for a section, supplied by the server around the engine.
@@ -134,7 +139,9 @@ pub struct Engine {
     pub(crate) used_memory: Box<dyn Fn() -> usize + Send>,
     pub(crate) info_extra: InfoExtra,
     /// The snapshot restored on start, if any.
-    pub(crate) restored: Option<Restored>,
+    pub(crate) restored: Option<SnapshotFacts>,
+    /// The newest snapshot marked in the log this node applied or logged.
+    pub(crate) last_snapshot: Option<SnapshotFacts>,
     pub(crate) shard: ShardView,
     /// A replica replaying the log before it first caught up: data
     /// commands answer `-LOADING`.
@@ -175,6 +182,7 @@ impl Engine {
             used_memory: Box::new(|| 0),
             info_extra: Box::new(|_| Vec::new()),
             restored: None,
+            last_snapshot: None,
             shard: Box::new(cmd::cluster::Shard::default),
             loading: false,
             lease_lapsed: false,
@@ -364,9 +372,17 @@ impl Engine {
 
     /// Takes the data of `restored` (a snapshot restored into an engine of
     /// the same configuration), dropping this engine's.
-    pub fn adopt_data(&mut self, restored: Engine, facts: Restored) {
+    pub fn adopt_data(&mut self, restored: Engine, facts: SnapshotFacts) {
         self.ks = restored.ks;
         self.restored = Some(facts);
+    }
+
+    /// A `SnapshotMarker` committed in the log: INFO persistence reports
+    /// the newest.
+    pub fn note_snapshot(&mut self, facts: SnapshotFacts) {
+        if self.last_snapshot.as_ref().is_none_or(|s| s.lsn <= facts.lsn) {
+            self.last_snapshot = Some(facts);
+        }
     }
 
     /// The state digest (see [`crate::digest`]).
@@ -472,8 +488,13 @@ impl Engine {
     /// A command the server refuses before running it (the caller's own
     /// limits): the client gets `-{msg}` as its reply and stays connected.
     pub fn refuse(&mut self, id: ClientId, msg: &str) {
+        self.answer(id, &Frame::error(msg.to_string()));
+    }
+
+    /// Sends client `id` a reply the server made (a command it ran itself).
+    pub fn answer(&mut self, id: ClientId, reply: &Frame) {
         if let Some(s) = self.sessions.get_mut(&id) {
-            s.push(&Frame::error(msg.to_string()));
+            s.push(reply);
             self.has_output.push(id);
         }
     }

@@ -22,6 +22,6 @@ pub mod util;
 pub mod value;
 
 pub use effects::{Effect, decode_group, encode_group};
-pub use engine::{Config, Engine, InfoExtra, Restored, ShardView, Stats};
+pub use engine::{Config, Engine, InfoExtra, ShardView, SnapshotFacts, Stats};
 pub use exec::{CmdError, Mode};
 pub use session::{ClientId, ClientInfo};

@@ -55,7 +55,7 @@ impl Registry {
                 ReplConf::ListeningPort(p) => r.port = p,
                 ReplConf::IpAddress(ip) => r.ip = ip,
                 ReplConf::Ack(lsn) => r.applied = r.applied.max(lsn),
-                ReplConf::Takeover(_) | ReplConf::Notify(_) => {}
+                ReplConf::Takeover(_) | ReplConf::Notify(_) | ReplConf::SnapshotMarker(_) => {}
             }
             true
         });

@@ -10,8 +10,8 @@ use crate::journal::{Journal, Progress};
 use crate::listener::SharedLimits;
 use bytes::Bytes;
 use sixfold_engine::cmd::replication::{ReplConf, WaitFor, parse_replconf, parse_wait};
-use sixfold_engine::{ClientId, ClientInfo, Config, Engine, InfoExtra, ShardView, decode_group};
-use sixfold_wire::{Lsn, Record, RecordKind};
+use sixfold_engine::{ClientId, ClientInfo, Config, Engine, InfoExtra, ShardView, SnapshotFacts, decode_group};
+use sixfold_wire::{Lsn, Record, RecordKind, SnapshotMarker};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -93,6 +93,9 @@ pub struct Core {
     /// A writer's `REPLCONF TAKEOVER <lsn>` (planned failover): this
     /// replica takes over once it applied the LSN (0: none).
     takeover: Arc<AtomicU64>,
+    /// A `SnapshotMarker` this writer logged and its LSN: INFO reports it
+    /// once that LSN commits.
+    marked: Option<(Lsn, SnapshotFacts)>,
 }
 
 /// The core as the connection tasks share it, and the durable log's
@@ -133,6 +136,7 @@ impl Shared {
             limits,
             stopped,
             takeover: Arc::new(AtomicU64::new(0)),
+            marked: None,
         };
         Shared(Arc::new(Mutex::new(core)), Arc::new(RwLock::new(None)))
     }
@@ -276,6 +280,12 @@ impl Core {
         metrics::counter!(crate::metrics::COMMANDS).increment(cmds.len() as u64);
         // One lock of the durable log for the batch, taken after the core's.
         let mut log = self.log.as_deref().map(lock_journal);
+        if let Some(j) = log.as_deref()
+            && self.marked.as_ref().is_some_and(|(lsn, _)| *lsn <= j.commit_lsn())
+            && let Some((_, facts)) = self.marked.take()
+        {
+            note_snapshot(&mut self.engine, facts);
+        }
         let mut cmds = cmds.into_iter();
         let (mut then, mut notify) = (None, false);
         while let Some(c) = cmds.next() {
@@ -300,6 +310,18 @@ impl Core {
                 Some(ReplConf::Takeover(lsn)) if log.is_none() => self.takeover.store(lsn.max(1), Ordering::Relaxed),
                 Some(ReplConf::Notify(1)) if log.is_some() => notify = true,
                 Some(ReplConf::Notify(_)) => {}
+                Some(ReplConf::SnapshotMarker(payload)) => match mark_snapshot(log.as_deref_mut(), &payload) {
+                    Ok((lsn, facts)) => {
+                        self.marked = Some((lsn, facts));
+                        wait = wait.max(lsn);
+                        self.engine.answer(id, &sixfold_resp::Frame::ok());
+                        continue;
+                    }
+                    Err(e) => {
+                        self.engine.refuse(id, &e);
+                        continue;
+                    }
+                },
                 Some(r) => self.replicas.on_replconf(id, r),
                 None => {}
             }
@@ -381,7 +403,7 @@ impl Core {
 
     /// Takes the data of an engine a snapshot was restored into (before
     /// this node replicates or recovers from the snapshot's LSN on).
-    pub fn adopt_snapshot(&mut self, restored: Engine, facts: sixfold_engine::Restored) {
+    pub fn adopt_snapshot(&mut self, restored: Engine, facts: sixfold_engine::SnapshotFacts) {
         self.engine.adopt_data(restored, facts);
     }
 
@@ -437,13 +459,58 @@ impl Core {
     }
 }
 
-/// Applies one record to an engine (effect groups; other kinds change no data).
+/// Applies one record to an engine: effect groups change its data, a
+/// `SnapshotMarker` what INFO reports; other kinds change nothing.
 pub fn apply_to(engine: &mut Engine, r: &Record) -> anyhow::Result<()> {
-    if r.kind == RecordKind::Effects {
-        let group = decode_group(&r.payload)?;
-        engine.apply(&group).map_err(|e| anyhow::anyhow!("does not apply: {e}"))?;
+    match r.kind {
+        RecordKind::Effects => {
+            let group = decode_group(&r.payload)?;
+            engine.apply(&group).map_err(|e| anyhow::anyhow!("does not apply: {e}"))?;
+        }
+        RecordKind::SnapshotMarker => {
+            let m = SnapshotMarker::decode(&r.payload).map_err(|e| anyhow::anyhow!("snapshot marker: {e}"))?;
+            note_snapshot(engine, facts_of(&m));
+        }
+        _ => {}
     }
     Ok(())
+}
+
+/// What INFO shows of a marker.
+fn facts_of(m: &SnapshotMarker) -> SnapshotFacts {
+    SnapshotFacts {
+        name: m.name.clone(),
+        lsn: m.lsn,
+        keys: m.keys,
+        bytes: m.bytes,
+        ms: m.duration_ms,
+        made_unix_ms: m.made_unix_ms,
+    }
+}
+
+/// A committed marker: INFO persistence and the metrics report it.
+fn note_snapshot(engine: &mut Engine, facts: SnapshotFacts) {
+    metrics::gauge!(crate::metrics::SNAPSHOT_LSN).set(facts.lsn as f64);
+    metrics::gauge!(crate::metrics::SNAPSHOT_BYTES).set(facts.bytes as f64);
+    metrics::gauge!(crate::metrics::SNAPSHOT_TIMESTAMP_SECONDS).set(facts.made_unix_ms as f64 / 1000.0);
+    metrics::gauge!(crate::metrics::SNAPSHOT_DURATION_SECONDS).set(facts.ms as f64 / 1000.0);
+    engine.note_snapshot(facts);
+}
+
+/// `REPLCONF SNAPSHOT-MARKER <payload>` (the snapshotter, after it
+/// verified a snapshot): logs a `SnapshotMarker` record; returns its LSN
+/// (the reply waits for it) and what INFO shows once it commits. Only a
+/// writer logs one, and only for a snapshot at or below its commit LSN.
+fn mark_snapshot(log: Option<&mut (dyn Journal + 'static)>, payload: &[u8]) -> Result<(Lsn, SnapshotFacts), String> {
+    let Some(log) = log else {
+        return Err("ERR REPLCONF SNAPSHOT-MARKER is for the writer of a durable log".into());
+    };
+    let m = SnapshotMarker::decode(payload).map_err(|e| format!("ERR invalid snapshot marker: {e}"))?;
+    let commit = log.commit_lsn();
+    if m.lsn == 0 || m.lsn > commit {
+        return Err(format!("ERR the snapshot's LSN {} is not in the committed log (commit LSN {commit})", m.lsn));
+    }
+    Ok((log.log_marker(payload), facts_of(&m)))
 }
 
 /// What a command must wait for before its reply: data commands wait for

@@ -30,6 +30,8 @@ pub trait Journal: Send {
     /// Logs effect groups as records, in order; returns the last LSN
     /// assigned (0 if nothing was logged).
     fn log_groups(&mut self, groups: Vec<Vec<Effect>>) -> Lsn;
+    /// Logs a `SnapshotMarker` record with `payload`; returns its LSN.
+    fn log_marker(&mut self, payload: &[u8]) -> Lsn;
     /// Why a request must not run (its effects could not be logged).
     fn refusal(&self, args: &[Bytes]) -> Option<String>;
     /// The last LSN assigned.

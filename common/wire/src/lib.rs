@@ -3,9 +3,11 @@
 //! validated rkyv frames ([`message`]). The byte layouts are documented in
 //! `docs/wire-format.md`. No I/O.
 
+pub mod marker;
 pub mod message;
 pub mod record;
 
+pub use marker::SnapshotMarker;
 pub use message::{ErrorCode, Memory, Message, Role, decode_frame, encode_frame};
 pub use record::{RECORD_PAYLOAD_BYTES_MAX, Record, RecordKind, decode_run, encode_run};
 

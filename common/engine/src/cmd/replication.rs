@@ -111,13 +111,18 @@ pub fn role(e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
 /// the engine runs them ([`parse_replconf`]). `TAKEOVER <lsn>` (a writer
 /// handing over in a planned failover) is for replicas only; `NOTIFY 1`
 /// (a replica asking for commit notifications on this connection) for the
-/// writer only.
+/// writer only. `SNAPSHOT-MARKER <payload>` (the snapshotter: log a
+/// verified snapshot's marker) the server runs itself.
 pub fn replconf(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     if a[1].eq_ignore_ascii_case(b"ack") {
         return Ok(None);
     }
     if a[1].eq_ignore_ascii_case(b"notify") && e.config.replica_of.is_some() {
         return Err(CmdError::msg("ERR REPLCONF NOTIFY is for the writer: this node is a replica"));
+    }
+    if a[1].eq_ignore_ascii_case(b"snapshot-marker") {
+        // The server runs it before the engine; here only from MULTI.
+        return Err(CmdError::msg("ERR REPLCONF SNAPSHOT-MARKER cannot run inside MULTI"));
     }
     if a[1].eq_ignore_ascii_case(b"takeover") && e.config.replica_of.is_none() {
         return Err(CmdError::msg("ERR REPLCONF TAKEOVER is for replicas: this node is the writer"));
@@ -139,12 +144,18 @@ pub enum ReplConf {
     /// A replica asks for commit notifications on this connection (the
     /// number is the version of their format, 1).
     Notify(u64),
+    /// The snapshotter asks the writer to log a `SnapshotMarker` with
+    /// this payload.
+    SnapshotMarker(Bytes),
 }
 
 /// Parses a REPLCONF the writer tracks; `None` for anything else.
 pub fn parse_replconf(a: &[Bytes]) -> Option<ReplConf> {
     if a.len() != 3 || !a[0].eq_ignore_ascii_case(b"replconf") {
         return None;
+    }
+    if a[1].eq_ignore_ascii_case(b"snapshot-marker") {
+        return Some(ReplConf::SnapshotMarker(a[2].clone()));
     }
     let text = std::str::from_utf8(&a[2]).ok()?;
     match crate::args::upper(&a[1]).as_str() {

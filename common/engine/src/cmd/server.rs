@@ -90,6 +90,15 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
             kv("snapshot_restored_lsn", r.lsn.to_string());
             kv("snapshot_restored_keys", r.keys.to_string());
             kv("snapshot_restore_ms", r.ms.to_string());
+            let last = e.last_snapshot.clone().unwrap_or_default();
+            let age_s = if last.made_unix_ms == 0 { -1 } else { (e.now_ms - last.made_unix_ms as i64).max(0) / 1000 };
+            kv("snapshot_last", if last.name.is_empty() { "none".into() } else { last.name });
+            kv("snapshot_last_status", if last.lsn == 0 { "none" } else { "verified" }.into());
+            kv("snapshot_last_lsn", last.lsn.to_string());
+            kv("snapshot_last_keys", last.keys.to_string());
+            kv("snapshot_last_bytes", last.bytes.to_string());
+            kv("snapshot_last_duration_ms", last.ms.to_string());
+            kv("snapshot_last_age_s", age_s.to_string());
             for (k, v) in (e.info_extra)("persistence") {
                 kv(&k, v);
             }
