@@ -30,7 +30,7 @@ dbsize=$(redis-cli -p $sixfold_port dbsize)
 
 echo "taking a snapshot..." >&2
 t=$(now)
-"$bin/sixfold" snapshot now --dir "$work" --storage-port 17501 >"$work/snapshot.out"
+"$bin/sixfold" snapshot now --dir "$work" --storage-port 17501 --writer 127.0.0.1:$sixfold_port >"$work/snapshot.out"
 snap_s=$(since "$t")
 snap_bytes=$(du -b "$work"/snapshots/snapshots/*.snap | awk '{ s += $1 } END { print s }')
 

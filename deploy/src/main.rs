@@ -80,6 +80,11 @@ enum Cmd {
         /// (credentials from the AWS environment); default DIR/snapshots.
         #[arg(long, global = true)]
         store: Option<String>,
+        /// The writer's RESP address, which logs each snapshot's marker
+        /// (default: the data node `sixfold up` recorded in DIR that serves
+        /// as writer now).
+        #[arg(long, global = true)]
+        writer: Option<String>,
     },
 }
 
@@ -129,16 +134,16 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Snapshot { op, dir, storage_port, store } => {
+        Cmd::Snapshot { op, dir, storage_port, store, writer } => {
             use sixfold_deploy::snapshot as snap;
             let layout = Layout { dir, port: 0, data_nodes: 0, storage_port, metrics_port: 0 };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let store = store.as_deref();
+            let (store, writer) = (store.as_deref(), writer.as_deref());
             let lines = rt.block_on(async {
                 match op {
-                    SnapshotOp::Now => snap::now(&layout, store).await.map(|l| vec![l]),
+                    SnapshotOp::Now => snap::now(&layout, store, writer).await.map(|l| vec![l]),
                     SnapshotOp::Run { every_records, check_ms } => {
-                        snap::run(&layout, store, every_records, check_ms).await.map(|()| vec![])
+                        snap::run(&layout, (store, writer), every_records, check_ms).await.map(|()| vec![])
                     }
                     SnapshotOp::List => snap::list(&layout, store).await,
                     SnapshotOp::Verify { name } => snap::verify(&layout, store, name.as_deref()).await,

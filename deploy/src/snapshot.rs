@@ -53,7 +53,9 @@ fn progress() -> impl FnMut(&str, u64) {
 
 /// Makes a snapshot now and has the writer mark it in the log; returns
 /// what to print.
-pub async fn now(layout: &Layout, url: Option<&str>) -> anyhow::Result<String> {
+/// `writer`: the writer's RESP address (default: found among the data
+/// nodes `sixfold up` recorded).
+pub async fn now(layout: &Layout, url: Option<&str>, writer: Option<&str>) -> anyhow::Result<String> {
     let store = store(layout, url).await?;
     let src = log_source(layout)?;
     eprintln!("restoring the newest snapshot in {} and reading the log past it...", store.describe());
@@ -76,8 +78,8 @@ pub async fn now(layout: &Layout, url: Option<&str>) -> anyhow::Result<String> {
         took.as_secs_f64()
     );
     let marker = marker_of(&m, took);
-    let dir = layout.dir.clone();
-    let by = tokio::task::spawn_blocking(move || mark(&dir, &marker))
+    let (dir, writer) = (layout.dir.clone(), writer.map(str::to_string));
+    let by = tokio::task::spawn_blocking(move || mark(&dir, writer.as_deref(), &marker))
         .await?
         .with_context(|| format!("{said}; but not marked in the log"))?;
     Ok(format!("{said}; marked in the log by the writer {by}"))
@@ -98,29 +100,41 @@ fn marker_of(m: &Made, took: Duration) -> SnapshotMarker {
     }
 }
 
-/// Asks the data node serving as writer to log `marker` (its reply waits
-/// for the commit); returns that node's name and address.
-fn mark(dir: &std::path::Path, marker: &SnapshotMarker) -> anyhow::Result<String> {
-    let nodes = read_endpoints(dir)?;
-    let (name, addr) =
-        nodes.iter().find(|(_, a)| serves_as_writer(a)).context("no data node serves as the writer now")?;
+/// A connection to the writer: the data node at `writer` if given, else
+/// the one of those `sixfold up` recorded in `dir` that serves as writer
+/// now; and its address.
+fn writer_conn(dir: &std::path::Path, writer: Option<&str>) -> anyhow::Result<(String, redis::Connection)> {
+    let addr = match writer {
+        Some(a) => a.to_string(),
+        None => {
+            let nodes = read_endpoints(dir)?;
+            let (_, addr) =
+                nodes.iter().find(|(_, a)| serves_as_writer(a)).context("no data node serves as the writer now")?;
+            addr.clone()
+        }
+    };
     let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let mut c = client.get_connection_with_timeout(Duration::from_secs(2))?;
+    let c =
+        client.get_connection_with_timeout(Duration::from_secs(2)).with_context(|| format!("connecting to {addr}"))?;
+    Ok((addr, c))
+}
+
+/// Asks the writer to log `marker` (its reply waits for the commit);
+/// returns the writer's address.
+fn mark(dir: &std::path::Path, writer: Option<&str>, marker: &SnapshotMarker) -> anyhow::Result<String> {
+    let (addr, mut c) = writer_conn(dir, writer)?;
     redis::cmd("REPLCONF")
         .arg("SNAPSHOT-MARKER")
         .arg(&marker.encode()[..])
         .query::<()>(&mut c)
-        .with_context(|| format!("REPLCONF SNAPSHOT-MARKER on {name} ({addr})"))?;
-    Ok(format!("{name} ({addr})"))
+        .with_context(|| format!("REPLCONF SNAPSHOT-MARKER on {addr}"))?;
+    Ok(addr)
 }
 
 /// How far the log is past the newest marked snapshot: the writer's
 /// `INFO persistence` (commit LSN minus the marked LSN).
-fn unmarked_records(dir: &std::path::Path) -> anyhow::Result<u64> {
-    let nodes = read_endpoints(dir)?;
-    let (_, addr) = nodes.iter().find(|(_, a)| serves_as_writer(a)).context("no data node serves as the writer now")?;
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let mut c = client.get_connection_with_timeout(Duration::from_secs(2))?;
+fn unmarked_records(dir: &std::path::Path, writer: Option<&str>) -> anyhow::Result<u64> {
+    let (_, mut c) = writer_conn(dir, writer)?;
     let info: String = redis::cmd("INFO").arg("persistence").query(&mut c)?;
     let field = |name: &str| -> anyhow::Result<u64> {
         let line = info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':'));
@@ -133,13 +147,18 @@ fn unmarked_records(dir: &std::path::Path) -> anyhow::Result<u64> {
 /// is `every_records` or more past the newest marked snapshot, makes and
 /// marks a new one. Runs until killed; a failed round is reported and
 /// tried again at the next check.
-pub async fn run(layout: &Layout, url: Option<&str>, every_records: u64, check_ms: u64) -> anyhow::Result<()> {
+pub async fn run(
+    layout: &Layout,
+    (url, writer): (Option<&str>, Option<&str>),
+    every_records: u64,
+    check_ms: u64,
+) -> anyhow::Result<()> {
     eprintln!("snapshotter: a snapshot each time the log is {every_records} records past the newest one");
     loop {
         tokio::time::sleep(Duration::from_millis(check_ms)).await;
-        let dir = layout.dir.clone();
-        match tokio::task::spawn_blocking(move || unmarked_records(&dir)).await? {
-            Ok(n) if n >= every_records => match now(layout, url).await {
+        let (dir, w) = (layout.dir.clone(), writer.map(str::to_string));
+        match tokio::task::spawn_blocking(move || unmarked_records(&dir, w.as_deref())).await? {
+            Ok(n) if n >= every_records => match now(layout, url, writer).await {
                 Ok(line) => eprintln!("snapshotter: {line}"),
                 Err(e) => eprintln!("snapshotter: this round failed: {e:#}"),
             },

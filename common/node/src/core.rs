@@ -162,6 +162,9 @@ impl Shared {
         tracing::warn!(commit, last_write, keep, "demoted: serving as a replica");
         core.engine.demote(keep);
         core.last_write.clear();
+        // A marker not yet committed may never be: the log it shows
+        // replicates in now.
+        core.marked = None;
         core.after(None);
         (if keep { (commit, epoch) } else { (0, 0) }, target)
     }
