@@ -174,6 +174,9 @@ impl Cluster {
         for (listen, zone) in [(writer, "a"), (replica, "b")] {
             let mut a = vec!["--listen".to_string(), listen.to_string(), "--zone".into(), zone.into()];
             a.extend(["--commit-timeout-ms".into(), "1000".into()]);
+            // Clients and the other data node reach it from other network
+            // namespaces, without a password.
+            a.extend(["--protected-mode".into(), "no".into()]);
             a.extend(storage.clone());
             let log = logs.join(format!("data-{zone}.log"));
             slots.push(Slot { args: a, bin: bins.join("sixfold-server"), log, child: None });

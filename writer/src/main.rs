@@ -30,6 +30,12 @@ struct Args {
     /// Password of the default user (AUTH / HELLO AUTH).
     #[arg(long)]
     requirepass: Option<String>,
+    /// Protected mode (as Redis): with no password, only clients on the
+    /// loopback interface are served; others get `-DENIED` and are
+    /// disconnected. `--protected-mode no` serves everyone (CONFIG SET
+    /// protected-mode changes it at run time).
+    #[arg(long, default_value = "yes", value_parser = ["yes", "no"])]
+    protected_mode: String,
     /// Password this node gives the writer when it replicates (and a
     /// writer gives the replica it hands over to): the other data nodes'
     /// `--requirepass`. CONFIG SET masterauth changes it at run time.
@@ -146,6 +152,7 @@ fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let mut engine = Config {
         requirepass: a.requirepass.map(Bytes::from),
+        protected_mode: a.protected_mode == "yes",
         maxmemory_bytes: a.maxmemory,
         maxclients: a.maxclients,
         proto_max_bulk_len: a.proto_max_bulk_len,

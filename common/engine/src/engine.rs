@@ -22,6 +22,9 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 pub struct Config {
     /// `requirepass`: password of the default user (empty: none).
     pub requirepass: Option<Bytes>,
+    /// `protected-mode`: with no password, only loopback clients (and
+    /// those of no IP address: in-process, Unix sockets) are served.
+    pub protected_mode: bool,
     /// `maxmemory` in bytes (0: no limit); policy is always `noeviction`.
     pub maxmemory_bytes: u64,
     /// `maxclients`.
@@ -56,6 +59,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             requirepass: None,
+            protected_mode: true,
             maxmemory_bytes: 0,
             maxclients: 10_000,
             proto_max_bulk_len: 512 * 1024 * 1024,
@@ -96,6 +100,15 @@ pub struct Stats {
 
 /// Keys the active expiry cycle examines per database per tick.
 const EXPIRE_SLOTS_PER_TICK: usize = 2_000;
+
+/// What a client from another host gets in protected mode (Redis's text).
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Whether a client at `addr` (`ip:port`) is local for protected mode: a
+/// loopback address, or no IP address at all (in-process, Unix socket).
+fn is_local(addr: &str) -> bool {
+    addr.parse::<std::net::SocketAddr>().map_or(true, |a| a.ip().is_loopback())
+}
 
 /// A snapshot as INFO persistence shows it: the one a node restored on
 /// start, and the newest one the log marks as verified.
@@ -407,6 +420,9 @@ impl Engine {
         if self.sessions.len() as u64 >= self.config.maxclients {
             self.stats.rejected_connections += 1;
             return Err(Bytes::from_static(b"-ERR max number of clients reached\r\n"));
+        }
+        if self.config.protected_mode && self.config.requirepass.is_none() && !is_local(&info.addr) {
+            return Err(Bytes::from_static(PROTECTED_MODE_DENIED));
         }
         let id = self.next_id;
         self.next_id += 1;

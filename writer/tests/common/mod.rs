@@ -74,7 +74,9 @@ pub fn free_port() -> u16 {
     sixfold_net::ports::unused_local_port().unwrap()
 }
 
-fn wait_ready(port: u16, child: &mut Child) {
+/// Waits until a server started as `child` accepts connections on
+/// 127.0.0.1:`port`.
+pub fn wait_ready(port: u16, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {

@@ -140,7 +140,8 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
 
 /// The CONFIG parameters that act in Sixfold (the others are stored only:
 /// [`super::config`]).
-const ACTING: [&str; 10] = [
+const ACTING: [&str; 11] = [
+    "protected-mode",
     "maxmemory",
     "maxmemory-policy",
     "maxclients",
@@ -164,6 +165,7 @@ fn config_params(e: &Engine) -> Vec<(&'static str, String)> {
 fn acting_params(e: &Engine) -> Vec<(&'static str, String)> {
     let c = &e.config;
     vec![
+        ("protected-mode", if c.protected_mode { "yes" } else { "no" }.into()),
         ("maxmemory", c.maxmemory_bytes.to_string()),
         ("maxmemory-policy", "noeviction".into()),
         ("maxclients", c.maxclients.to_string()),
@@ -211,6 +213,13 @@ fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
             e.config.maxclients = n as u64;
         }
         "requirepass" => e.config.requirepass = (!v.is_empty()).then(|| v.clone()),
+        "protected-mode" => {
+            e.config.protected_mode = match crate::args::upper(v).as_str() {
+                "YES" => true,
+                "NO" => false,
+                _ => return Err(failed("argument must be 'yes' or 'no'")),
+            }
+        }
         "proto-max-bulk-len" => {
             let n = memory_value(v)
                 .filter(|n| *n >= 1024 * 1024)
