@@ -13,14 +13,41 @@ use std::net::{IpAddr, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// A non-loopback address of this host (the one a packet to another
-/// network would leave from; no packet is sent).
-fn outside_ip() -> IpAddr {
-    let s = UdpSocket::bind("0.0.0.0:0").unwrap();
-    s.connect("192.0.2.1:9").expect("this test needs a non-loopback IPv4 interface (a route to 192.0.2.1)");
-    let ip = s.local_addr().unwrap().ip();
-    assert!(!ip.is_loopback(), "this test needs a non-loopback IPv4 interface, found {ip}");
-    ip
+/// A non-loopback address of this host: the one a packet to another
+/// network would leave from (no packet is sent), or else one on a dummy
+/// interface (a veth pair) this test adds (as root), removed when the guard drops.
+fn outside_ip() -> (IpAddr, Option<Veth>) {
+    let routed = UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").and_then(|()| s.local_addr()))
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_loopback());
+    if let Some(ip) = routed {
+        return (ip, None);
+    }
+    let ip = "10.255.77.1";
+    let ok = |args: &[&str]| Command::new("ip").args(args).status().is_ok_and(|s| s.success());
+    let _ = ok(&["link", "del", VETH]);
+    assert!(
+        ok(&["link", "add", VETH, "type", "veth", "peer", "name", "sixfold-pm1"])
+            && ok(&["addr", "add", &format!("{ip}/32"), "dev", VETH])
+            && ok(&["link", "set", VETH, "up"])
+            && ok(&["link", "set", "sixfold-pm1", "up"]),
+        "this test needs a non-loopback IPv4 address: none is routed, and adding a veth interface failed (run as root)"
+    );
+    (ip.parse().unwrap(), Some(Veth))
+}
+
+/// The interface [`outside_ip`] may add (its veth peer goes with it).
+const VETH: &str = "sixfold-pm0";
+
+/// Removes that interface when dropped.
+struct Veth;
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", VETH]).status();
+    }
 }
 
 /// Everything a connection from `ip` to `port` gets after sending PING,
@@ -55,7 +82,7 @@ fn start(bin: &str, port: u16, args: &[String]) -> Proc {
 
 #[test]
 fn protected_mode_refuses_outside_clients_as_redis_does() {
-    let ip = outside_ip();
+    let (ip, _veth) = outside_ip();
     let (s, r) = (free_port(), free_port());
     let sixfold = start(
         env!("CARGO_BIN_EXE_sixfold-server"),
