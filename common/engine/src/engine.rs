@@ -553,8 +553,27 @@ impl Engine {
     /// that is written.
     pub fn take_client_output(&mut self, id: ClientId) -> (Bytes, bool) {
         match self.sessions.get_mut(&id) {
-            Some(s) => (s.out.split().freeze(), s.closing),
+            Some(s) => {
+                s.unsent.fetch_add(s.out.len(), std::sync::atomic::Ordering::Relaxed);
+                (s.out.split().freeze(), s.closing)
+            }
             None => (Bytes::new(), true),
+        }
+    }
+
+    /// The count of client `id`'s output handed out and not yet written
+    /// (see [`crate::session::Session::unsent`]); the server lowers it as
+    /// it writes.
+    pub fn unsent_counter(&self, id: ClientId) -> Option<std::sync::Arc<std::sync::atomic::AtomicUsize>> {
+        self.sessions.get(&id).map(|s| s.unsent.clone())
+    }
+
+    /// Whether client `id` must be closed at once (its output went over
+    /// the limit), even while a write to it is under way.
+    pub fn is_killed(&self, id: ClientId) -> bool {
+        match self.sessions.get(&id) {
+            Some(s) => s.killed,
+            None => true,
         }
     }
 
@@ -640,14 +659,15 @@ impl Engine {
     }
 
     /// Queues a push message for `id`; a subscriber whose buffer is over the
-    /// limit is disconnected.
+    /// limit is disconnected at once, its output dropped (as Redis does).
     pub(crate) fn push(&mut self, id: ClientId, f: &Frame) {
         let limit = self.config.pubsub_output_bytes_max;
         if let Some(s) = self.sessions.get_mut(&id) {
             s.push(f);
             self.has_output.push(id);
-            if s.out.len() > limit && !s.closing {
-                s.closing = true;
+            if s.out.len() + s.unsent.load(std::sync::atomic::Ordering::Relaxed) > limit && !s.killed {
+                s.out = bytes::BytesMut::new();
+                (s.killed, s.closing) = (true, true);
                 self.closing.push(id);
             }
         }

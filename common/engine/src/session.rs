@@ -104,6 +104,14 @@ pub struct Session {
     pub out: BytesMut,
     /// The server must close this connection once `out` is written.
     pub closing: bool,
+    /// Output bytes handed to the server and not yet written to the
+    /// socket (the server subtracts what it wrote): they count toward the
+    /// output limit as `out` does.
+    pub unsent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Its output went over the buffer limit: it is closed at once, its
+    /// output dropped, and nothing more is queued for it (Redis's
+    /// `client-output-buffer-limit`).
+    pub killed: bool,
     /// READONLY: a replica serves this connection's reads of keys.
     pub readonly: bool,
 }
@@ -135,20 +143,24 @@ impl Session {
             last_cmd: "NULL",
             out: BytesMut::new(),
             closing: false,
+            unsent: Default::default(),
+            killed: false,
             readonly: false,
         }
     }
 
     /// Appends a reply, honouring `CLIENT REPLY`.
     pub fn reply(&mut self, f: &Frame) {
-        if self.reply_mode == ReplyMode::On {
+        if self.reply_mode == ReplyMode::On && !self.killed {
             f.encode(self.proto, &mut self.out);
         }
     }
 
     /// Appends a push message (pub/sub), regardless of `CLIENT REPLY`.
     pub fn push(&mut self, f: &Frame) {
-        f.encode(self.proto, &mut self.out);
+        if !self.killed {
+            f.encode(self.proto, &mut self.out);
+        }
     }
 
     /// Number of channel and pattern subscriptions.

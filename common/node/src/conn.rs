@@ -42,18 +42,24 @@ pub async fn serve(
             return Ok(());
         }
     };
-    let result = pump(&mut sock, id, &core, &waker, &limits).await;
+    let unsent = core.lock().unsent_counter(id);
+    let client = Client { core: &core, id, unsent };
+    let result = pump(&mut sock, &client, &waker, &limits).await;
     core.lock().disconnect(id);
     result
 }
 
-async fn pump(
-    sock: &mut TcpStream,
+/// The connection's client, as delivering its output needs it.
+struct Client<'a> {
+    core: &'a Shared,
     id: u64,
-    core: &Shared,
-    waker: &Notify,
-    limits: &SharedLimits,
-) -> anyhow::Result<()> {
+    /// Its output taken from the engine and not yet written (counted
+    /// toward its output limit).
+    unsent: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn pump(sock: &mut TcpStream, client: &Client<'_>, waker: &Notify, limits: &SharedLimits) -> anyhow::Result<()> {
+    let (core, id) = (client.core, client.id);
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     // A client that has not authenticated gets a stranger's limits, and its
     // requests are decoded one at a time (an AUTH lifts them for the next).
@@ -66,7 +72,7 @@ async fn pump(
             _ = waker.notified() => {
                 let o = core.lock().take(id);
                 authed = o.authenticated;
-                if deliver(sock, core, o, false).await? {
+                if deliver(sock, client, o, false).await? {
                     return Ok(());
                 }
             }
@@ -85,7 +91,7 @@ async fn pump(
                     let o = core.lock().run(id, cmds, error);
                     let notify = o.notify;
                     authed = o.authenticated;
-                    if deliver_all(sock, &mut buf, id, core, o, protocol_error).await? {
+                    if deliver_all(sock, &mut buf, client, o, protocol_error).await? {
                         return Ok(());
                     }
                     if notify {
@@ -104,14 +110,14 @@ async fn pump(
 async fn deliver_all(
     sock: &mut TcpStream,
     buf: &mut BytesMut,
-    id: u64,
-    core: &Shared,
+    client: &Client<'_>,
     mut o: Output,
     protocol_error: bool,
 ) -> anyhow::Result<bool> {
+    let (core, id) = (client.core, client.id);
     loop {
         let then = o.then.take();
-        if deliver(sock, core, o, protocol_error && then.is_none()).await? {
+        if deliver(sock, client, o, protocol_error && then.is_none()).await? {
             return Ok(true);
         }
         let Some(t) = then else { return Ok(false) };
@@ -202,7 +208,10 @@ fn check_buffer(buf: &mut BytesMut) -> anyhow::Result<()> {
 /// the commit timeout, every reply of the output becomes a `-TIMEOUT` error
 /// (the outcome of the writes is unknown: they may still commit), and the
 /// connection stays open.
-async fn deliver(sock: &mut TcpStream, core: &Shared, mut o: Output, close: bool) -> anyhow::Result<bool> {
+async fn deliver(sock: &mut TcpStream, client: &Client<'_>, mut o: Output, close: bool) -> anyhow::Result<bool> {
+    let (core, id) = (client.core, client.id);
+    // What the engine counted as handed out (a timeout rewrites `out`).
+    let counted = o.out.len();
     let durable = core.durable();
     if o.wait > 0 && durable.as_ref().is_none_or(|d| d.epoch != o.epoch) {
         // This node stopped being the writer of the log the output waits
@@ -225,10 +234,36 @@ async fn deliver(sock: &mut TcpStream, core: &Shared, mut o: Output, close: bool
             progress.changed().await?;
         }
     }
-    if !o.out.is_empty() {
-        sock.write_all(&o.out).await?;
+    if !o.out.is_empty() && !write_unless_killed(sock, core, id, &o.out).await? {
+        return Ok(true);
     }
+    client.unsent.fetch_sub(counted, std::sync::atomic::Ordering::Relaxed);
     Ok(o.close || close)
+}
+
+/// How often a write to a client that does not read checks whether the
+/// client was killed meanwhile (its output went over the limit).
+const KILLED_CHECK_MS: u64 = 100;
+
+/// Writes `out` to the client; returns false (written or not) once the
+/// client is killed: a subscriber that stops reading must not hold the
+/// connection, and the output waiting for it, forever.
+async fn write_unless_killed(sock: &mut TcpStream, core: &Shared, id: u64, out: &[u8]) -> anyhow::Result<bool> {
+    let write = sock.write_all(out);
+    tokio::pin!(write);
+    loop {
+        tokio::select! {
+            r = &mut write => {
+                r?;
+                return Ok(true);
+            }
+            () = tokio::time::sleep(Duration::from_millis(KILLED_CHECK_MS)) => {
+                if core.lock().is_killed(id) {
+                    return Ok(false);
+                }
+            }
+        }
+    }
 }
 
 /// One `-TIMEOUT` error per reply frame in `out`.

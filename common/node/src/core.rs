@@ -260,6 +260,18 @@ impl Core {
         Ok(id)
     }
 
+    /// The count of client `id`'s output not yet written (see
+    /// [`Engine::unsent_counter`]).
+    pub fn unsent_counter(&self, id: ClientId) -> Arc<std::sync::atomic::AtomicUsize> {
+        self.engine.unsent_counter(id).unwrap_or_default()
+    }
+
+    /// Whether client `id` must be closed at once (see
+    /// [`Engine::is_killed`]).
+    pub fn is_killed(&self, id: ClientId) -> bool {
+        self.engine.is_killed(id)
+    }
+
     /// Forgets a connection.
     pub fn disconnect(&mut self, id: ClientId) {
         self.engine.disconnect(id);
