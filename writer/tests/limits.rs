@@ -1,13 +1,15 @@
-//! A subscriber that stops reading cannot grow the server's memory: past
-//! the pub/sub output limit it is disconnected at once and its output
-//! dropped, even while a write to it is blocked (Redis's
-//! `client-output-buffer-limit pubsub`). The server's RSS is read from
-//! `/proc` while 1 GiB of messages is published.
+//! Clients cannot grow the server's memory without bound. A subscriber
+//! that stops reading: past the pub/sub output limit it is disconnected
+//! at once and its output dropped, even while a write to it is blocked
+//! (Redis's `client-output-buffer-limit pubsub`), while 1 GiB of messages
+//! is published. 10,000 strangers that each declare a 512 MB bulk: none is
+//! reserved (CVE-2021-32675). The server's RSS is read from `/proc`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::{client, sixfold};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -76,4 +78,41 @@ fn a_subscriber_that_never_reads_is_disconnected_and_memory_stays_bounded() {
         }
     }
     assert!(drained < 64 << 20, "only what was in flight reached it ({drained} bytes)");
+}
+
+#[test]
+fn ten_thousand_strangers_declaring_512_mb_bulks_reserve_nothing() {
+    // 10,000 sockets here and as many in the server (it inherits the limit).
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let want = hard.max(12_000);
+    assert!(
+        setrlimit(Resource::RLIMIT_NOFILE, want, want).is_ok(),
+        "this test needs RLIMIT_NOFILE of 12,000 (hard limit {hard}; raising it needs root)"
+    );
+    let server = sixfold(&["--requirepass", "pw", "--maxclients", "20000"]);
+    let pid = server.child.id();
+    let baseline = rss(pid);
+    let mut socks = Vec::new();
+    for _ in 0..10_000 {
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.write_all(b"*2\r\n$3\r\nSET\r\n$536870912\r\nxxxx").unwrap();
+        socks.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let grew = rss(pid).saturating_sub(baseline);
+    let mut first = socks.swap_remove(0);
+    first.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = [0u8; 256];
+    let n = first.read(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("-ERR Protocol error"), "refused");
+    assert!(grew <= 64 << 20, "10,000 declared 512 MB bulks: RSS grew by {} MiB (limit 64 MiB)", grew >> 20);
+    eprintln!("10,000 declared 512 MB bulks: RSS grew by {} MiB", grew >> 20);
+    let _: String = redis::cmd("PING")
+        .query(
+            &mut redis::Client::open(format!("redis://:pw@127.0.0.1:{}/", server.port))
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        )
+        .unwrap();
 }
