@@ -452,6 +452,11 @@ fn every_redis_config_parameter_is_accepted_and_reported() {
         let args = [&["CONFIG", "SET"][..], kv].concat();
         assert_eq!(a.cmd(&args), b.cmd(&args), "CONFIG SET {kv:?}");
         let get = ["CONFIG", "GET", kv[0]];
+        if kv[0] == "masterauth" {
+            // A deliberate difference: passwords never leave the server.
+            assert_eq!(pairs(a.cmd(&get))["masterauth"], "<redacted>");
+            continue;
+        }
         assert_eq!(pairs(a.cmd(&get)), pairs(b.cmd(&get)), "CONFIG GET {} after SET", kv[0]);
     }
 }

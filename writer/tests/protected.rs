@@ -143,3 +143,21 @@ fn protected_mode_refuses_outside_clients_as_redis_does() {
     };
     assert_eq!(bad(sixfold.port), bad(redis.port));
 }
+
+/// A deliberate difference from Redis: CONFIG GET never shows a password.
+#[test]
+fn config_get_never_shows_a_password() {
+    let server = common::sixfold(&["--requirepass", "hunter2", "--masterauth", "other-secret"]);
+    let url = format!("redis://:hunter2@127.0.0.1:{}/", server.port);
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let all: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("*").query(&mut c).unwrap();
+    assert!(!all.iter().any(|v| v.contains("hunter2") || v.contains("other-secret")), "{all:?}");
+    for name in ["requirepass", "masterauth"] {
+        let got: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(&mut c).unwrap();
+        assert_eq!(got, [name, "<redacted>"]);
+    }
+    let none = common::sixfold(&[]);
+    let got: Vec<String> =
+        redis::cmd("CONFIG").arg("GET").arg("requirepass").query(&mut common::client(none.port)).unwrap();
+    assert_eq!(got, ["requirepass", ""], "no password: empty, as Redis");
+}

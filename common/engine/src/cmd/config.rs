@@ -8,6 +8,12 @@ use crate::engine::Engine;
 use crate::redis_config::{Kind, PARAMS};
 use bytes::Bytes;
 
+/// Parameters whose value CONFIG GET never shows (a deliberate difference
+/// from Redis: passwords do not leave the server).
+pub const SECRETS: [&str; 2] = ["requirepass", "masterauth"];
+/// What CONFIG GET shows for a secret that is set.
+pub const REDACTED: &str = "<redacted>";
+
 /// Every stored parameter with its value (set, or Redis's default);
 /// `skip` names the ones the caller reports itself.
 pub fn stored(e: &Engine, skip: &[&str]) -> Vec<(&'static str, String)> {
@@ -16,6 +22,7 @@ pub fn stored(e: &Engine, skip: &[&str]) -> Vec<(&'static str, String)> {
         .filter(|(name, ..)| !skip.contains(name))
         .map(|&(name, default, _)| {
             let value = match e.config.stored.get(name) {
+                Some(v) if SECRETS.contains(&name) && !v.is_empty() => REDACTED.to_string(),
                 Some(v) => v.clone(),
                 None if name == "dir" => std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
                 None => default.to_string(),

@@ -169,7 +169,7 @@ fn acting_params(e: &Engine) -> Vec<(&'static str, String)> {
         ("maxmemory", c.maxmemory_bytes.to_string()),
         ("maxmemory-policy", "noeviction".into()),
         ("maxclients", c.maxclients.to_string()),
-        ("requirepass", c.requirepass.as_ref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default()),
+        ("requirepass", c.requirepass.as_ref().map(|_| super::config::REDACTED.to_string()).unwrap_or_default()),
         ("proto-max-bulk-len", c.proto_max_bulk_len.to_string()),
         ("port", c.port.to_string()),
         ("databases", crate::db::DATABASES.to_string()),
