@@ -432,7 +432,11 @@ fn every_redis_config_parameter_is_accepted_and_reported() {
             assert_eq!(&x[k], v, "default of {k}");
         }
     }
-    let sets: [&[&str]; 14] = [
+    let sets: [&[&str]; 18] = [
+        &["client-output-buffer-limit", "PUBSUB 64mb 16mb 30 replica 1gb 0 0"],
+        &["client-output-buffer-limit", "pubsub 1 2"],
+        &["client-output-buffer-limit", "master 1 1 1"],
+        &["client-output-buffer-limit", "normal 1 1x 1"],
         &["hz", "20"],
         &["hz", "abc"],
         &["activerehashing", "NO"],

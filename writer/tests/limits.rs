@@ -116,3 +116,43 @@ fn ten_thousand_strangers_declaring_512_mb_bulks_reserve_nothing() {
         )
         .unwrap();
 }
+
+/// The soft limit: a subscriber over it for longer than its seconds is
+/// disconnected at its next message (`client-output-buffer-limit pubsub`).
+#[test]
+fn a_subscriber_over_the_soft_limit_for_its_seconds_is_disconnected() {
+    let server = sixfold(&[]);
+    let mut publisher = client(server.port);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("client-output-buffer-limit")
+        .arg("pubsub 0 1mb 1")
+        .query(&mut publisher)
+        .unwrap();
+    let mut sub = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    sub.write_all(b"SUBSCRIBE slow\r\n").unwrap();
+    let mut confirm = [0u8; 64];
+    let _ = sub.read(&mut confirm).unwrap();
+    let message = vec![b'y'; 1 << 20];
+    let publish = |c: &mut redis::Connection| -> i64 {
+        let mut pipe = redis::pipe();
+        // More than the kernel's socket buffers take off its output.
+        for _ in 0..32 {
+            pipe.cmd("PUBLISH").arg("slow").arg(&message[..]);
+        }
+        *pipe.query::<Vec<i64>>(c).unwrap().last().unwrap()
+    };
+    assert_eq!(publish(&mut publisher), 1, "over the soft limit, not yet for a second");
+    std::thread::sleep(Duration::from_millis(1_500));
+    publish(&mut publisher);
+    // Its connection closes within the write's check interval.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let numsub: Vec<redis::Value> = redis::cmd("PUBSUB").arg("NUMSUB").arg("slow").query(&mut publisher).unwrap();
+        if numsub.get(1) == Some(&redis::Value::Int(0)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not disconnected after its second: {numsub:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -33,8 +33,8 @@ pub struct Config {
     pub proto_max_bulk_len: u64,
     /// Active expiry cycle on (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire: bool,
-    /// Largest output buffer of a pub/sub client before it is disconnected.
-    pub pubsub_output_bytes_max: usize,
+    /// `client-output-buffer-limit` (Sixfold acts on the pubsub class).
+    pub output_limits: crate::output_limits::OutputLimits,
     /// TCP port (reported by INFO, HELLO and CONFIG GET port).
     pub port: u16,
     /// What `INFO persistence` says about durability.
@@ -64,7 +64,7 @@ impl Default for Config {
             maxclients: 10_000,
             proto_max_bulk_len: 512 * 1024 * 1024,
             active_expire: true,
-            pubsub_output_bytes_max: 32 * 1024 * 1024,
+            output_limits: crate::output_limits::OutputLimits::default(),
             port: 6379,
             durability: "none".into(),
             replica_of: None,
@@ -661,11 +661,12 @@ impl Engine {
     /// Queues a push message for `id`; a subscriber whose buffer is over the
     /// limit is disconnected at once, its output dropped (as Redis does).
     pub(crate) fn push(&mut self, id: ClientId, f: &Frame) {
-        let limit = self.config.pubsub_output_bytes_max;
+        let limit = self.config.output_limits.pubsub;
         if let Some(s) = self.sessions.get_mut(&id) {
             s.push(f);
             self.has_output.push(id);
-            if s.out.len() + s.unsent.load(std::sync::atomic::Ordering::Relaxed) > limit && !s.killed {
+            let held = s.out.len() + s.unsent.load(std::sync::atomic::Ordering::Relaxed);
+            if !s.killed && limit.exceeded(held as u64, &mut s.over_soft_since, self.now_ms) {
                 s.out = bytes::BytesMut::new();
                 (s.killed, s.closing) = (true, true);
                 self.closing.push(id);

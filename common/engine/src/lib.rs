@@ -15,6 +15,7 @@ pub mod digest;
 pub mod effects;
 pub mod engine;
 pub mod exec;
+pub mod output_limits;
 pub mod redis_config;
 pub mod session;
 pub mod snapshot;

@@ -108,6 +108,8 @@ pub struct Session {
     /// socket (the server subtracts what it wrote): they count toward the
     /// output limit as `out` does.
     pub unsent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// When its output went over the soft output limit (none: it is not).
+    pub over_soft_since: Option<i64>,
     /// Its output went over the buffer limit: it is closed at once, its
     /// output dropped, and nothing more is queued for it (Redis's
     /// `client-output-buffer-limit`).
@@ -144,6 +146,7 @@ impl Session {
             out: BytesMut::new(),
             closing: false,
             unsent: Default::default(),
+            over_soft_since: None,
             killed: false,
             readonly: false,
         }

@@ -140,8 +140,9 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
 
 /// The CONFIG parameters that act in Sixfold (the others are stored only:
 /// [`super::config`]).
-const ACTING: [&str; 11] = [
+const ACTING: [&str; 12] = [
     "protected-mode",
+    "client-output-buffer-limit",
     "maxmemory",
     "maxmemory-policy",
     "maxclients",
@@ -166,6 +167,7 @@ fn acting_params(e: &Engine) -> Vec<(&'static str, String)> {
     let c = &e.config;
     vec![
         ("protected-mode", if c.protected_mode { "yes" } else { "no" }.into()),
+        ("client-output-buffer-limit", c.output_limits.render()),
         ("maxmemory", c.maxmemory_bytes.to_string()),
         ("maxmemory-policy", "noeviction".into()),
         ("maxclients", c.maxclients.to_string()),
@@ -213,6 +215,7 @@ fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
             e.config.maxclients = n as u64;
         }
         "requirepass" => e.config.requirepass = (!v.is_empty()).then(|| v.clone()),
+        "client-output-buffer-limit" => e.config.output_limits.set(v).map_err(failed)?,
         "protected-mode" => {
             e.config.protected_mode = match crate::args::upper(v).as_str() {
                 "YES" => true,
