@@ -44,7 +44,7 @@ impl OutputLimits {
     pub fn set(&mut self, value: &[u8]) -> Result<(), &'static str> {
         let text = String::from_utf8_lossy(value);
         let words: Vec<&str> = text.split_whitespace().collect();
-        if words.len() % 4 != 0 {
+        if !words.len().is_multiple_of(4) {
             return Err("Wrong number of arguments in buffer limit configuration.");
         }
         let mut next = *self;
