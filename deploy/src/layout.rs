@@ -24,6 +24,9 @@ pub struct Layout {
     pub storage_port: u16,
     /// First Prometheus port (storage nodes, then data nodes).
     pub metrics_port: u16,
+    /// The object store of the cluster's snapshots (a directory or an
+    /// `s3://` URL); `None`: `DIR/snapshots`.
+    pub snapshot_store: Option<String>,
 }
 
 /// What a process is.
@@ -64,9 +67,9 @@ impl Layout {
         (1..=STORAGE_NODES).map(|i| format!("storage-{i}")).chain(["data".into(), "snapshotter".into()]).collect()
     }
 
-    /// The default object store of the cluster's snapshots.
+    /// The object store of the cluster's snapshots.
     pub fn snapshot_store(&self) -> String {
-        self.dir.join("snapshots").display().to_string()
+        self.snapshot_store.clone().unwrap_or_else(|| self.dir.join("snapshots").display().to_string())
     }
 
     /// The directory with the cluster's certificates.
@@ -144,7 +147,14 @@ mod tests {
 
     #[test]
     fn six_storage_nodes_and_equal_data_nodes_with_distinct_ports() {
-        let l = Layout { dir: "/d".into(), port: 6379, data_nodes: 3, storage_port: 7101, metrics_port: 9100 };
+        let l = Layout {
+            dir: "/d".into(),
+            port: 6379,
+            data_nodes: 3,
+            storage_port: 7101,
+            metrics_port: 9100,
+            snapshot_store: None,
+        };
         let m = l.members();
         assert_eq!(m.len(), 9);
         assert_eq!(m.iter().filter(|x| x.kind == Kind::Storage).map(|x| x.zone.as_str()).collect::<Vec<_>>(), ZONES);

@@ -44,6 +44,11 @@ enum Cmd {
         /// the log is this many records past the newest one; 0: none runs.
         #[arg(long, default_value_t = 100_000)]
         snapshot_every_records: u64,
+        /// Where snapshots go and come from: a directory, or
+        /// s3://bucket/prefix?endpoint=URL&region=R&path_style=true
+        /// (credentials from the AWS environment); default DIR/snapshots.
+        #[arg(long)]
+        snapshot_store: Option<String>,
     },
     /// Hand the writer's role to another data node with nothing lost:
     /// writes pause (clients see -TRYAGAIN, then -MOVED to the new writer).
@@ -114,13 +119,22 @@ enum SnapshotOp {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Up { dir, data_nodes, port, storage_port, metrics_port, bin_dir, snapshot_every_records } => {
+        Cmd::Up {
+            dir,
+            data_nodes,
+            port,
+            storage_port,
+            metrics_port,
+            bin_dir,
+            snapshot_every_records,
+            snapshot_store,
+        } => {
             let bin_dir = match bin_dir {
                 Some(d) => d,
                 None => std::env::current_exe()?.parent().context("the binary has no directory")?.to_path_buf(),
             };
-            let layout =
-                Layout { dir, port, data_nodes: data_nodes.into(), storage_port, metrics_port: metrics_port - 1 };
+            let data_nodes = data_nodes.into();
+            let layout = Layout { dir, port, data_nodes, storage_port, metrics_port: metrics_port - 1, snapshot_store };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(sixfold_deploy::up::up(&layout, &bin_dir, snapshot_every_records))
         }
@@ -136,7 +150,7 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Snapshot { op, dir, storage_port, store, writer } => {
             use sixfold_deploy::snapshot as snap;
-            let layout = Layout { dir, port: 0, data_nodes: 0, storage_port, metrics_port: 0 };
+            let layout = Layout { dir, port: 0, data_nodes: 0, storage_port, metrics_port: 0, snapshot_store: None };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let (store, writer) = (store.as_deref(), writer.as_deref());
             let lines = rt.block_on(async {

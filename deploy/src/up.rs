@@ -220,6 +220,7 @@ fn snapshotter(layout: &Layout, every_records: u64) -> Member {
     args.push(layout.dir.display().to_string());
     args.extend(["--storage-port".into(), layout.storage_port.to_string()]);
     args.extend(["--every-records".into(), every_records.to_string()]);
+    args.extend(["--store".into(), store.clone()]);
     Member {
         name: "snapshotter".into(),
         kind: Kind::Snapshotter,

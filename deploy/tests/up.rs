@@ -42,8 +42,14 @@ fn up(dir: &Path, base: u16) -> (Up, u16) {
 
 /// [`up`] with more arguments.
 fn up_with(dir: &Path, base: u16, extra: &[&str]) -> (Up, u16) {
+    up_env(dir, base, extra, &[])
+}
+
+/// [`up_with`], with more environment variables.
+fn up_env(dir: &Path, base: u16, extra: &[&str], env: &[(&str, &str)]) -> (Up, u16) {
     use std::os::unix::process::CommandExt;
     let mut child = Command::new(env!("CARGO_BIN_EXE_sixfold"))
+        .envs(env.iter().copied())
         .process_group(0)
         .arg("up")
         .arg("--dir")
@@ -138,7 +144,7 @@ fn dashboard_metrics() -> Vec<String> {
 fn up_serves_stops_on_sigterm_and_brings_the_data_back() {
     let dir = std::env::temp_dir().join(format!("sixfold-up-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let base = 21_000 + (std::process::id() % 140) as u16 * 40;
+    let base = 21_000 + (std::process::id() % 100) as u16 * 40;
     let (mut first, writer) = up_with(&dir, base, &["--snapshot-every-records", "300"]);
     assert!([base, base + 1].contains(&writer), "the writer is one of the two data nodes: {writer}");
     let replica = if writer == base { base + 1 } else { base };
@@ -253,7 +259,7 @@ fn snapshots_restore_to_the_replicas_state_and_survive_corruption_and_kills() {
     use rand::{Rng, SeedableRng};
     let dir = std::env::temp_dir().join(format!("sixfold-snap-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let base = 26_700 + (std::process::id() % 140) as u16 * 40;
+    let base = 25_000 + (std::process::id() % 100) as u16 * 40;
     // Ports below the ephemeral range (32768 on): a client connection
     // never holds one.
     let (_up, writer) = up(&dir, base);
@@ -359,5 +365,69 @@ fn snapshots_restore_to_the_replicas_state_and_survive_corruption_and_kills() {
     }
     assert_eq!(digest(writer), before, "snapshot + log after the restart: every key back");
     drop(_again);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A `moto_server` (S3-compatible, from PyPI's `moto[server]`, which
+/// `.ci/run` installs) on `port`, killed when dropped.
+struct Moto(Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn snapshots_go_to_s3_and_data_nodes_restore_from_it() {
+    let dir = std::env::temp_dir().join(format!("sixfold-s3-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let base = 29_000 + (std::process::id() % 90) as u16 * 40;
+    let moto_port = base + 35;
+    let moto = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server (python3 -m pip install 'moto[server]') runs the S3 test");
+    let _moto = Moto(moto);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", moto_port)).is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not listen on {moto_port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let spec = format!("sixfold-up/snaps?endpoint=http://127.0.0.1:{moto_port}&region=us-east-1&path_style=true");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let s3 = rt.block_on(sixfold_objstore::s3::S3Store::open_with(&spec, Some(("test", "test")))).unwrap();
+    rt.block_on(s3.create_bucket()).unwrap();
+    let url = format!("s3://{spec}");
+    let env = [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")];
+    let args = ["--snapshot-store", url.as_str(), "--snapshot-every-records", "300"];
+    let (first, writer) = up_env(&dir, base, &args, &env);
+    let mut w = conn(writer);
+    for i in 0..500 {
+        let _: () = w.set(format!("key:{i}"), i).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while persistence(writer, "snapshot_last_lsn") == "0" {
+        assert!(Instant::now() < deadline, "no snapshot in S3 from the snapshotter");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let name = persistence(writer, "snapshot_last");
+    let listed = rt.block_on(sixfold_objstore::ObjectStore::list(&s3, "")).unwrap();
+    assert!(listed.iter().any(|o| o.name == name), "{name} is in the bucket: {listed:?}");
+    assert!(!dir.join("snapshots").exists(), "nothing went to the local directory");
+    let group = format!("-{}", first.child.id());
+    assert!(Command::new("kill").args(["-TERM", "--", &group]).status().unwrap().success());
+    wait_line(&first, "stopped", Duration::from_secs(40));
+    drop(first);
+    // Both data nodes restore the snapshot from S3, then replay the log.
+    let (_second, writer) = up_env(&dir, base, &args, &env);
+    for port in [base, base + 1] {
+        assert_ne!(persistence(port, "snapshot_restored"), "none", "data node on {port} restored from S3");
+    }
+    assert_eq!(conn(writer).get::<_, i64>("key:499").unwrap(), 499);
+    drop(_second);
     let _ = std::fs::remove_dir_all(&dir);
 }
