@@ -156,7 +156,8 @@ fn log_hashes(dir: &std::path::Path, upto: u64) -> anyhow::Result<Vec<(u64, u64)
 /// quorum), and a node holding another record there must hold it with an
 /// older epoch — a suffix an older writer left on a node the new writer had
 /// not yet brought back in line (R1 allows it: such a node's
-/// acknowledgements and commit LSN stop below it).
+/// acknowledgements and commit LSN stop below it) — and, by log matching,
+/// nothing of the committed log after it.
 fn compare_logs(c: &mut Cluster, commit: u64, f: &mut Findings) -> anyhow::Result<()> {
     c.kill(WRITER);
     c.kill(REPLICA);
@@ -166,6 +167,9 @@ fn compare_logs(c: &mut Cluster, commit: u64, f: &mut Findings) -> anyhow::Resul
         logs.push(log_hashes(&c.storage_dir(i), commit)?);
     }
     let mut complete = vec![true; logs.len()];
+    // Where each node's log first holds an older record (log matching:
+    // from there on it holds no record of the committed log).
+    let mut diverged: Vec<Option<usize>> = vec![None; logs.len()];
     let mut replaced = 0;
     for lsn in 0..commit as usize {
         let held: Vec<(usize, (u64, u64))> =
@@ -178,10 +182,21 @@ fn compare_logs(c: &mut Cluster, commit: u64, f: &mut Findings) -> anyhow::Resul
         };
         for (i, l) in logs.iter().enumerate() {
             match l.get(lsn) {
-                Some(r) if *r == chosen => {}
+                Some(r) if *r == chosen => {
+                    if let Some(at) = diverged[i] {
+                        f.violations.push(format!(
+                            "LSN {}: storage-{} holds the committed record after an older one at LSN {}",
+                            lsn + 1,
+                            i + 1,
+                            at + 1
+                        ));
+                        return Ok(());
+                    }
+                }
                 Some(&(epoch, _)) if epoch < chosen.0 => {
                     replaced += 1;
                     complete[i] = false;
+                    diverged[i].get_or_insert(lsn);
                 }
                 Some(&(epoch, _)) => {
                     f.violations.push(format!(
