@@ -4,7 +4,7 @@
 //! printing how long clients' writes were paused at most (the handover's
 //! duration).
 
-use crate::layout::read_endpoints;
+use crate::layout::{read_endpoints, serving_writer};
 use anyhow::Context;
 use sixfold_resp::probe::serves_as_writer as serves;
 use std::path::Path;
@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 /// `timeout_ms`. Returns the line to print.
 pub fn failover(dir: &Path, to: Option<&str>, timeout_ms: u64) -> anyhow::Result<String> {
     let nodes = read_endpoints(dir)?;
-    let (writer_name, writer) =
-        nodes.iter().find(|(_, a)| serves(a)).context("no data node serves as the writer now; try again")?;
+    let (writer_name, writer) = serving_writer(&nodes)?;
     let mut cmd = redis::cmd("FAILOVER");
     let target = match to {
         Some(name) => {

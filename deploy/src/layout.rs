@@ -133,6 +133,13 @@ impl Layout {
     }
 }
 
+/// The one of `nodes` (`(name, address)`, as [`read_endpoints`] gives
+/// them) that serves as the writer now.
+pub fn serving_writer(nodes: &[(String, String)]) -> anyhow::Result<&(String, String)> {
+    let found = nodes.iter().find(|(_, a)| sixfold_resp::probe::serves_as_writer(a));
+    found.ok_or_else(|| anyhow::anyhow!("no data node serves as the writer now; try again"))
+}
+
 /// The data nodes recorded in `dir` by `sixfold up`: `(name, address)`.
 pub fn read_endpoints(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let path = dir.join(ENDPOINTS_FILE);

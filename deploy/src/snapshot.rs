@@ -5,11 +5,10 @@
 //! in the log: the writer logs its `SnapshotMarker` (`REPLCONF
 //! SNAPSHOT-MARKER`), and every data node reports it in INFO persistence.
 
-use crate::layout::{Layout, STORAGE_NODES, read_endpoints};
+use crate::layout::{Layout, STORAGE_NODES, read_endpoints, serving_writer};
 use anyhow::Context;
 use sixfold_net::tls::{TlsFiles, client_endpoint};
 use sixfold_objstore::ObjectStore;
-use sixfold_resp::probe::serves_as_writer;
 use sixfold_snapshot::{LogSource, Made, SnapError};
 use sixfold_wire::SnapshotMarker;
 use std::sync::Arc;
@@ -106,12 +105,7 @@ fn marker_of(m: &Made, took: Duration) -> SnapshotMarker {
 fn writer_conn(dir: &std::path::Path, writer: Option<&str>) -> anyhow::Result<(String, redis::Connection)> {
     let addr = match writer {
         Some(a) => a.to_string(),
-        None => {
-            let nodes = read_endpoints(dir)?;
-            let (_, addr) =
-                nodes.iter().find(|(_, a)| serves_as_writer(a)).context("no data node serves as the writer now")?;
-            addr.clone()
-        }
+        None => serving_writer(&read_endpoints(dir)?)?.1.clone(),
     };
     let client = redis::Client::open(format!("redis://{addr}/"))?;
     let c =

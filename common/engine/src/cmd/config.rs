@@ -43,7 +43,7 @@ pub fn set(e: &mut Engine, name: &str, v: &Bytes) -> Option<Result<(), String>> 
 
 /// The value to store for `v`, normalized as Redis reports it, or
 /// Redis's reason for refusing it.
-fn check(kind: Kind, v: &Bytes) -> Result<String, String> {
+pub(crate) fn check(kind: Kind, v: &Bytes) -> Result<String, String> {
     let text = String::from_utf8_lossy(v);
     let refuse = |why: String| Err(why);
     let in_range = |n: i64, min: i64, max: i64| {

@@ -217,11 +217,8 @@ fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
         "requirepass" => e.config.requirepass = (!v.is_empty()).then(|| v.clone()),
         "client-output-buffer-limit" => e.config.output_limits.set(v).map_err(failed)?,
         "protected-mode" => {
-            e.config.protected_mode = match crate::args::upper(v).as_str() {
-                "YES" => true,
-                "NO" => false,
-                _ => return Err(failed("argument must be 'yes' or 'no'")),
-            }
+            let value = super::config::check(crate::redis_config::Kind::Bool, v).map_err(|why| failed(&why))?;
+            e.config.protected_mode = value == "yes";
         }
         "proto-max-bulk-len" => {
             let n = memory_value(v)
