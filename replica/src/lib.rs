@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod notify;
 pub mod puller;
 pub mod replicator;
+pub mod restore;
 pub mod retention;
 pub mod role;
 pub mod source;

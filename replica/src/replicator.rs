@@ -17,7 +17,7 @@ use crate::retention::RetainedAsk;
 use crate::role::{ReplicaStats, follow_leader_changes, serve_when_caught_up};
 use crate::source::Staleness;
 use crate::staging::{StageError, Staging};
-use sixfold_fabric::Records;
+use sixfold_fabric::{ReadError, Records};
 use sixfold_node::Shared;
 use sixfold_wire::{Epoch, Lsn, Record};
 use std::collections::VecDeque;
@@ -35,6 +35,9 @@ const LAG_NOTICES_MAX: usize = 4096;
 /// Pause before reading again when the staging area is full and the last
 /// read proved nothing new (the node lacks what the notifications name).
 const FULL_RETRY_MS: u64 = 5;
+/// Pause before trying again when no snapshot could be restored past the
+/// nodes' truncation point.
+const RESTORE_RETRY_MS: u64 = 1_000;
 
 /// The channels the replicator drives.
 pub struct Links {
@@ -64,18 +67,41 @@ pub struct Replicator {
     started: Instant,
     /// Notified commit LSNs not yet applied, and when each was heard.
     notified: VecDeque<(Lsn, Instant)>,
+    /// Where snapshots are, to restore from when the storage nodes
+    /// truncated past what this replica applied.
+    snapshot_store: Option<String>,
+    /// A node answered that its log starts after this LSN, past what this
+    /// replica applied.
+    behind_base: Option<Lsn>,
 }
 
 impl Replicator {
     /// A read path whose last applied record is `staging.applied()`.
-    pub fn new(core: Shared, stats: Arc<ReplicaStats>, staging: Staging, links: Links) -> Replicator {
+    pub fn new(
+        core: Shared,
+        stats: Arc<ReplicaStats>,
+        (staging, snapshot_store): (Staging, Option<String>),
+        links: Links,
+    ) -> Replicator {
         let (lsn, epoch) = staging.applied();
         stats.applied_lsn.store(lsn, Relaxed);
         stats.applied_epoch.store(epoch, Relaxed);
         let started = Instant::now();
         let notified = VecDeque::new();
         let staleness = Staleness::default();
-        Replicator { core, stats, staging, links, asked: false, leave: false, staleness, started, notified }
+        Replicator {
+            core,
+            stats,
+            staging,
+            links,
+            asked: false,
+            leave: false,
+            staleness,
+            started,
+            notified,
+            snapshot_store,
+            behind_base: None,
+        }
     }
 
     /// Runs until the puller goes away (the role's tasks were stopped).
@@ -100,6 +126,9 @@ impl Replicator {
                     let Some(answer) = answer else { return };
                     self.asked = false;
                     self.on_answer(answer);
+                    if let Some(base) = self.behind_base.take() {
+                        self.restore(base).await;
+                    }
                 }
                 changed = self.links.notices.changed() => {
                     if changed.is_err() {
@@ -152,7 +181,14 @@ impl Replicator {
     }
 
     fn on_answer(&mut self, answer: ReadAnswer) {
-        let Ok(Records { records, commit_lsn, .. }) = answer else { return };
+        let Records { records, commit_lsn, .. } = match answer {
+            Ok(r) => r,
+            Err(ReadError::Truncated { base_lsn, .. }) if base_lsn >= self.staging.read_from() => {
+                self.behind_base = Some(base_lsn);
+                return;
+            }
+            Err(_) => return,
+        };
         let now_ms = self.started.elapsed().as_millis() as u64;
         let writer_commit = self.stats.writer_commit.load(Relaxed);
         if self.staleness.observe(commit_lsn, writer_commit, now_ms, STALE_NODE_MS) {
@@ -171,6 +207,29 @@ impl Replicator {
             self.staging.on_commit(lsn, epoch);
             self.stats.commit_lsn.fetch_max(lsn, Relaxed);
         }
+    }
+
+    /// The storage nodes dropped records this replica still needs (below a
+    /// snapshot, R13): restore the newest snapshot, in place, and read the
+    /// log on from there. Without a store, or while no snapshot is past
+    /// what was applied, it keeps trying the nodes (one may still hold
+    /// the records) and says why it does not progress.
+    async fn restore(&mut self, base: Lsn) {
+        let applied = self.staging.applied();
+        let Some(url) = self.snapshot_store.clone() else {
+            tracing::error!(base, applied = applied.0, "the log was truncated past this replica and no --snapshot-store is set: it cannot catch up");
+            return;
+        };
+        tracing::warn!(base, applied = applied.0, "the log was truncated past this replica: restoring the newest snapshot");
+        let Some(at) = crate::restore::restore_newest(&self.core, &url, &self.stats, applied.0).await else {
+            tokio::time::sleep(Duration::from_millis(RESTORE_RETRY_MS)).await;
+            return;
+        };
+        let (staged_max, retained_max) =
+            (self.stats.staged_bytes_max.load(Relaxed), self.stats.retained_bytes_max.load(Relaxed));
+        self.staging = Staging::new(at, staged_max as usize, retained_max as usize);
+        self.stats.restored_snapshots.fetch_add(1, Relaxed);
+        self.publish();
     }
 
     /// Applies what the staging area proves committed, under the core lock

@@ -108,6 +108,9 @@ pub struct ReplicaStats {
     pub catch_up_to: AtomicU64,
     /// The writer's commit LSN and replicas, from its ROLE.
     pub shard: std::sync::Mutex<WriterRole>,
+    /// Snapshots restored because the storage nodes truncated their logs
+    /// past what this replica applied.
+    pub restored_snapshots: AtomicU64,
 }
 
 impl ReplicaStats {
@@ -164,6 +167,7 @@ impl ReplicaStats {
             ("replica_retained_bytes", get(&self.retained_bytes).to_string()),
             ("replica_retained_bytes_peak", get(&self.retained_bytes_peak).to_string()),
             ("replica_retained_bytes_max", get(&self.retained_bytes_max).to_string()),
+            ("replica_snapshot_restores", get(&self.restored_snapshots).to_string()),
         ];
         let mut v: Vec<(String, String)> = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let shard = self.shard.lock().map(|g| g.clone()).unwrap_or_default();
@@ -226,7 +230,7 @@ pub fn replicate(
     let staging = Staging::new(applied, s.staged_bytes_max as usize, s.retained_bytes_max as usize);
     let retained = s.retention.as_ref().map_or_else(|| mpsc::channel(1).1, |desk| desk.open());
     let links = Links { asks, answers, notices, acked, retained };
-    let replicator = Replicator::new(core.clone(), stats.clone(), staging, links);
+    let replicator = Replicator::new(core.clone(), stats.clone(), (staging, s.snapshot_store.clone()), links);
     vec![
         tokio::spawn(Puller::new(endpoint.clone(), settings).run(asks_rx, answers_tx)),
         tokio::spawn(replicator.run()),

@@ -4,6 +4,7 @@
 //! and promises over mutually authenticated QUIC ([`node`], [`service`]).
 
 pub mod log;
+pub mod marks;
 pub mod metrics;
 pub mod node;
 pub mod promise;

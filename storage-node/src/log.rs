@@ -5,6 +5,7 @@
 //! The node's I/O layer persists what this decides (promises, segment
 //! writes and truncations) before it answers.
 
+use crate::marks::Marks;
 use sixfold_wire::{EPOCH_MAX, Epoch, ErrorCode, LSN_MAX, Lsn, Memory, NodeId, Record};
 use std::collections::VecDeque;
 
@@ -42,6 +43,8 @@ pub struct LogState {
     promised: Epoch,
     /// Records at or below `base` were dropped (below a snapshot).
     base: Lsn,
+    /// Epoch of the record at `base` (0 when `base` is 0).
+    base_epoch: Epoch,
     /// Epoch of each record above `base`: `epochs[i]` is LSN `base + 1 + i`.
     epochs: Vec<Epoch>,
     /// The newest records, in memory; the last one is the log's last.
@@ -61,6 +64,8 @@ pub struct LogState {
     /// The writer whose Prepare this node last answered: while the node is
     /// [`Memory::Wiped`] it takes Appends from that writer only.
     preparer: Option<NodeId>,
+    /// Snapshot markers held, and the newest committed one's LSN.
+    marks: Marks,
 }
 
 impl LogState {
@@ -80,7 +85,17 @@ impl LogState {
             generation: 0,
             memory,
             preparer: None,
+            base_epoch: 0,
+            marks: Marks::default(),
         }
+    }
+
+    /// What else segment recovery found: the epoch of the record at
+    /// `base`, and the snapshot markers `(marker LSN, snapshot LSN)` above it.
+    pub fn with_recovered(mut self, base_epoch: Epoch, marks: Vec<(Lsn, Lsn)>) -> LogState {
+        self.base_epoch = if self.base == 0 { 0 } else { base_epoch };
+        self.marks = Marks::recovered(marks);
+        self
     }
 
     /// Whether the node may have lost records it acknowledged.
@@ -100,7 +115,7 @@ impl LogState {
 
     /// Epoch of the last record (0 for an empty log).
     pub fn last_epoch(&self) -> Epoch {
-        self.epochs.last().copied().unwrap_or(0)
+        self.epochs.last().copied().unwrap_or(self.base_epoch)
     }
 
     /// Epoch of the record at `lsn`, if held.
@@ -116,6 +131,18 @@ impl LogState {
         self.base
     }
 
+    /// The base and the epoch of the record there.
+    pub fn base_mark(&self) -> (Lsn, Epoch) {
+        (self.base, self.base_epoch)
+    }
+
+    /// Epoch of the record before `lsn` (what a segment file that starts
+    /// at `lsn` is named with).
+    pub fn epoch_before(&self, lsn: Lsn) -> Epoch {
+        let prev = lsn.saturating_sub(1);
+        if prev == self.base { self.base_epoch } else { self.epoch_at(prev).unwrap_or(0) }
+    }
+
     /// Highest LSN on disk.
     pub fn flushed(&self) -> Lsn {
         self.flushed
@@ -124,7 +151,8 @@ impl LogState {
     /// The flushed LSN and the epoch of the record there (what a flush
     /// report names, `docs/protocol.md` R7).
     pub fn flushed_mark(&self) -> (Lsn, Epoch) {
-        (self.flushed, self.epoch_at(self.flushed).unwrap_or(0))
+        let at_base = (self.flushed == self.base).then_some(self.base_epoch);
+        (self.flushed, self.epoch_at(self.flushed).or(at_base).unwrap_or(0))
     }
 
     /// Commit LSN learned from the writer (never above what is held).
@@ -186,8 +214,10 @@ impl LogState {
         let Some(matched_end) = end.filter(|_| epoch <= EPOCH_MAX) else {
             return Err(self.refuse(ErrorCode::BadRequest, format!("epoch {epoch} or LSN {prev_lsn} out of range")));
         };
-        // At `base` (the start of the log, or a snapshot) there is nothing to compare.
-        let matches = prev_lsn == self.base || self.epoch_at(prev_lsn) == Some(prev_epoch);
+        // At or below `base` (the start of the log, or a snapshot) there is
+        // nothing to compare: every record there is committed, and every
+        // writer that can still append holds the committed log.
+        let matches = prev_lsn <= self.base || self.epoch_at(prev_lsn) == Some(prev_epoch);
         if !matches {
             let detail = format!("no record {prev_lsn} of epoch {prev_epoch} (log ends at {})", self.last_lsn());
             return Err(self.refuse(ErrorCode::LogMismatch, detail));
@@ -201,7 +231,8 @@ impl LogState {
         let promise_raised = epoch > self.promised;
         self.promised = epoch;
         let mut truncated_from = None;
-        for r in records {
+        let base = self.base;
+        for r in records.into_iter().filter(|r| r.lsn > base) {
             match self.epoch_at(r.lsn) {
                 Some(e) if e == r.epoch => continue,
                 Some(_) => {
@@ -223,6 +254,7 @@ impl LogState {
         let commit = commit.min(matched_end);
         debug_assert!(self.commit() <= self.last_lsn());
         self.commit = self.commit.max(commit);
+        self.marks.on_commit(self.commit());
         let healed = self.memory != Memory::Intact && holds_commit && self.covers_own_commit(epoch);
         if healed {
             self.memory = Memory::Intact;
@@ -312,6 +344,7 @@ impl LogState {
     }
 
     fn push(&mut self, r: Record) {
+        self.marks.note(&r);
         self.epochs.push(r.epoch);
         self.tail_bytes += r.encoded_len();
         self.tail.push_back(r);
@@ -325,6 +358,7 @@ impl LogState {
             }
         }
         self.epochs.truncate(lsn.saturating_sub(self.base) as usize);
+        self.marks.cut_after(lsn);
         self.generation += 1;
         self.flushed = self.flushed.min(lsn);
         self.written = self.written.min(lsn);
@@ -387,12 +421,27 @@ impl LogState {
         Some(out)
     }
 
-    /// Forgets records at or below `lsn` (a verified snapshot covers them).
+    /// Where this node may truncate its log now, keeping `margin_records`
+    /// below the newest snapshot a committed marker names: never above
+    /// what is on disk or known committed (R13). `None`: nothing to drop.
+    pub fn truncation_point(&self, margin_records: Lsn) -> Option<Lsn> {
+        let t = self.marks.snapshot().saturating_sub(margin_records).min(self.flushed).min(self.commit());
+        (t > self.base).then_some(t)
+    }
+
+    /// The newest snapshot LSN a committed marker in this log names.
+    pub fn snapshot_lsn(&self) -> Lsn {
+        self.marks.snapshot()
+    }
+
+    /// Forgets records at or below `lsn` (the caller checked it against
+    /// [`LogState::truncation_point`]; the segment files dropped them).
     pub fn truncate_below(&mut self, lsn: Lsn) {
-        let lsn = lsn.min(self.flushed);
+        let lsn = lsn.min(self.flushed).min(self.commit());
         if lsn <= self.base {
             return;
         }
+        self.base_epoch = self.epoch_at(lsn).unwrap_or(self.base_epoch);
         self.epochs.drain(..(lsn - self.base) as usize);
         self.base = lsn;
         while self.tail.front().is_some_and(|r| r.lsn <= lsn) {
@@ -400,6 +449,27 @@ impl LogState {
                 self.tail_bytes -= r.encoded_len();
             }
         }
+    }
+
+    /// A peer's log starts after `(base, base_epoch)` (it truncated below a
+    /// committed snapshot marker) and this node holds nothing past it:
+    /// this node's log starts there too, so it can fill from the peer (a
+    /// wiped or new node, or one that was down while the others
+    /// truncated). Everything at or below `base` is committed and in a
+    /// verified snapshot, so the records dropped here are either in that
+    /// snapshot or were replaced. Returns whether the log changed; the
+    /// caller empties the segment files.
+    pub fn adopt_base(&mut self, base: Lsn, base_epoch: Epoch) -> bool {
+        if base <= self.base || self.last_lsn() > base || base > LSN_MAX {
+            return false;
+        }
+        self.truncate_after(self.base);
+        self.base = base;
+        self.base_epoch = base_epoch;
+        self.flushed = base;
+        self.written = base;
+        self.commit = self.commit.max(base);
+        true
     }
 }
 
@@ -625,5 +695,69 @@ mod tests {
         assert_eq!(l.prepare(u64::MAX, W).unwrap_err().code, ErrorCode::BadRequest);
         assert_eq!(l.append(W, u64::MAX, 0, 0, 0, recs(1, 1, 1)).unwrap_err().code, ErrorCode::BadRequest);
         assert_eq!(l.promised(), 0, "nothing persisted");
+    }
+
+    fn marker(lsn: Lsn, epoch: Epoch, snap: Lsn) -> Record {
+        let payload = sixfold_wire::SnapshotMarker { lsn: snap, epoch, ..Default::default() }.encode();
+        Record { lsn, epoch, kind: RecordKind::SnapshotMarker, payload }
+    }
+
+    fn flush_all(l: &mut LogState) {
+        let last = l.last_lsn();
+        l.on_written(last, l.generation());
+        l.on_flushed(last, l.generation());
+    }
+
+    /// R13: only a committed marker allows truncation, never past what is
+    /// on disk, and a margin below the snapshot is kept.
+    #[test]
+    fn truncation_waits_for_a_committed_marker() {
+        let mut l = fresh();
+        let mut rs = recs(1, 20, 1);
+        rs.push(marker(21, 1, 15));
+        l.append(W, 1, 0, 0, 0, rs).unwrap();
+        flush_all(&mut l);
+        assert_eq!(l.truncation_point(0), None, "the marker is not committed");
+        l.append(W, 1, 21, 1, 21, Vec::new()).unwrap();
+        assert_eq!(l.truncation_point(0), Some(15));
+        assert_eq!(l.truncation_point(5), Some(10));
+        assert_eq!(l.truncation_point(20), None);
+        l.truncate_below(10);
+        assert_eq!((l.base_mark(), l.epoch_at(10), l.epoch_at(11)), ((10, 1), None, Some(1)));
+        assert_eq!(l.truncation_point(5), None, "nothing more to drop");
+        // The node's last record and promise are unchanged.
+        assert_eq!((l.last_lsn(), l.last_epoch()), (21, 1));
+    }
+
+    #[test]
+    fn a_replaced_marker_allows_nothing() {
+        let mut l = fresh();
+        let mut rs = recs(1, 5, 1);
+        rs.push(marker(6, 1, 5));
+        l.append(W, 1, 0, 0, 5, rs).unwrap();
+        flush_all(&mut l);
+        // A writer of epoch 2 adopted the log up to 5 only.
+        l.append(W, 2, 5, 1, 6, recs(6, 6, 2)).unwrap();
+        flush_all(&mut l);
+        assert_eq!(l.truncation_point(0), None);
+    }
+
+    /// A node behind a peer's base starts its log there, then takes the
+    /// writer's Appends, including those that begin below the base.
+    #[test]
+    fn a_node_behind_the_peers_base_adopts_it() {
+        let mut l = fresh();
+        l.append(W, 1, 0, 0, 2, recs(1, 3, 1)).unwrap();
+        assert!(!l.adopt_base(2, 1), "this node holds records past 2");
+        assert!(l.adopt_base(10, 2));
+        assert_eq!((l.base_mark(), l.last_lsn(), l.last_epoch(), l.flushed_mark()), ((10, 2), 10, 2, (10, 2)));
+        assert_eq!(l.fill_from(), 11);
+        assert_eq!(l.prepare(3, W).unwrap(), (2, 10));
+        // Records at or below the base are committed: an Append that
+        // starts below it is taken from the base on.
+        let a = l.append(W, 3, 8, 2, 12, recs(9, 12, 3)).unwrap();
+        assert_eq!((a.scl, l.last_lsn(), l.epoch_at(10), l.epoch_at(11)), (12, 12, None, Some(3)));
+        assert_eq!(l.epoch_before(11), 2);
+        assert!(!l.adopt_base(11, 3), "holds records past 11");
     }
 }

@@ -79,6 +79,11 @@ struct RunArgs {
     /// In-memory hot tail bound.
     #[arg(long)]
     hot_tail_bytes_max: Option<usize>,
+    /// Records kept below the newest committed snapshot marker when the
+    /// log is truncated (default 100000). Whole segment files are dropped
+    /// only below that point, never on any other request.
+    #[arg(long)]
+    truncate_margin_records: Option<u64>,
     /// Write segments with plain write/fdatasync even where io-uring works.
     #[arg(long)]
     #[serde(default)]
@@ -119,6 +124,7 @@ impl RunArgs {
             fault_flush_delay_ms: self.fault_flush_delay_ms.or(file.fault_flush_delay_ms),
             segment_bytes_max: self.segment_bytes_max.or(file.segment_bytes_max),
             hot_tail_bytes_max: self.hot_tail_bytes_max.or(file.hot_tail_bytes_max),
+            truncate_margin_records: self.truncate_margin_records.or(file.truncate_margin_records),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             threads: self.threads.or(file.threads),
             no_io_uring: self.no_io_uring || file.no_io_uring,
@@ -152,6 +158,7 @@ fn main() -> anyhow::Result<()> {
         hot_tail_bytes_max: a.hot_tail_bytes_max.unwrap_or(256 * 1024 * 1024),
         hot_tail_keep_bytes: 16 * 1024 * 1024,
         read_bytes_max: 4 * 1024 * 1024,
+        truncate_margin_records: a.truncate_margin_records.unwrap_or(100_000),
         io_uring: !a.no_io_uring,
         new_cluster: a.new_cluster,
     };

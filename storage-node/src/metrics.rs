@@ -21,6 +21,11 @@ pub const FLUSHED_LSN: &str = "sixfold_storage_flushed_lsn";
 pub const COMMIT_LSN: &str = "sixfold_storage_commit_lsn";
 /// Bytes of records in the hot tail (gauge).
 pub const HOT_TAIL_BYTES: &str = "sixfold_storage_hot_tail_bytes";
+/// The log holds no record at or below this LSN (truncated below a
+/// snapshot; gauge).
+pub const BASE_LSN: &str = "sixfold_storage_base_lsn";
+/// The newest snapshot LSN named by a committed marker (gauge).
+pub const SNAPSHOT_LSN: &str = "sixfold_storage_snapshot_lsn";
 
 /// Serves `/metrics` on `addr`.
 pub fn install(addr: SocketAddr) -> Result<(), sixfold_telemetry::ExporterError> {
@@ -34,5 +39,7 @@ pub fn install(addr: SocketAddr) -> Result<(), sixfold_telemetry::ExporterError>
     metrics::describe_gauge!(FLUSHED_LSN, "Highest LSN on disk");
     metrics::describe_gauge!(COMMIT_LSN, "Commit LSN learned from the writer");
     metrics::describe_gauge!(HOT_TAIL_BYTES, "Bytes of records in the in-memory hot tail");
+    metrics::describe_gauge!(BASE_LSN, "The log holds no record at or below this LSN (truncated below a snapshot)");
+    metrics::describe_gauge!(SNAPSHOT_LSN, "Newest snapshot LSN named by a committed snapshot marker");
     Ok(())
 }

@@ -42,6 +42,10 @@ pub struct NodeConfig {
     pub hot_tail_keep_bytes: usize,
     /// Most record bytes in one Read answer.
     pub read_bytes_max: usize,
+    /// Records kept below the newest committed snapshot marker's LSN when
+    /// the log is truncated (a replica that far behind still reads the
+    /// log instead of restoring a snapshot).
+    pub truncate_margin_records: Lsn,
     /// Write segments through io-uring when the kernel allows it.
     pub io_uring: bool,
     /// An empty data directory belongs to a node of a new cluster (it has
@@ -124,8 +128,10 @@ impl Node {
             tracing::warn!(%cut, sealed = rec.sealed_lost, "recovery cut the log; the lost part will be filled from peers");
         }
         let memory = if rec.sealed_lost { Memory::Wiped } else { memory };
-        let log = LogState::recovered(promised, rec.base, rec.epochs, memory);
-        tracing::info!(promised, last_lsn = log.last_lsn(), ?memory, "recovered the log");
+        let marks = rec.marks.len();
+        let log = LogState::recovered(promised, rec.base, rec.epochs, memory).with_recovered(rec.base_epoch, rec.marks);
+        tracing::info!(promised, base = log.base(), last_lsn = log.last_lsn(), marks, ?memory, "recovered the log");
+        metrics::gauge!(m::BASE_LSN).set(log.base() as f64);
         let (flushed, _) = watch::channel(log.flushed_mark());
         let (news, _) = watch::channel((log.last_lsn(), log.commit(), log.generation()));
         Ok(Arc::new(Node {
@@ -277,11 +283,7 @@ impl Node {
         let commit = log.commit();
         let upto = if peer { log.last_lsn() } else { commit };
         if from <= log.base() {
-            let detail = format!("LSN {from} was truncated below a snapshot (the log starts at {})", log.base() + 1);
-            return error(
-                Refusal { code: ErrorCode::BadRequest, current_epoch: log.promised(), detail },
-                log.last_lsn(),
-            );
+            return Message::Truncated { base_lsn: log.base(), base_epoch: log.base_mark().1 };
         }
         if from > upto {
             return Message::Records { records: Vec::new(), commit_lsn: commit };
@@ -319,6 +321,49 @@ impl Node {
         Ok(cut.is_some())
     }
 
+    /// A peer's log starts after `(base, base_epoch)` and this node holds
+    /// nothing past it: start this node's log there (`LogState::adopt_base`),
+    /// with the segment files emptied. Returns whether it did.
+    pub fn adopt_base(&self, base: Lsn, base_epoch: Epoch) -> bool {
+        let mut log = lock(&self.log);
+        if !log.adopt_base(base, base_epoch) {
+            return false;
+        }
+        tracing::warn!(base, "the peers truncated below a snapshot past this node's log: this node's log starts there");
+        self.truncate_store(log.generation(), 0);
+        metrics::gauge!(m::BASE_LSN).set(base as f64);
+        self.publish(&log);
+        true
+    }
+
+    /// Drops whole segment files below the truncation point (R13: the
+    /// newest committed snapshot marker's LSN less the margin), then the
+    /// log below where the files now start.
+    fn truncate_if_due(&self) {
+        let point = {
+            let log = lock(&self.log);
+            metrics::gauge!(m::SNAPSHOT_LSN).set(log.snapshot_lsn() as f64);
+            log.truncation_point(self.cfg.truncate_margin_records)
+        };
+        let Some(point) = point else { return };
+        let base = tokio::task::block_in_place(|| {
+            let mut store = lock(&self.store);
+            if store.first_segment_end().is_none_or(|end| end > point) {
+                return Ok(None);
+            }
+            store.drop_below(point).map(Some)
+        });
+        let base = match base {
+            Ok(Some(b)) => b,
+            Ok(None) => return,
+            Err(e) => fatal("dropping segments below a snapshot", e),
+        };
+        let mut log = lock(&self.log);
+        log.truncate_below(base);
+        tracing::info!(base = log.base(), snapshot = log.snapshot_lsn(), "truncated the log below a snapshot");
+        metrics::gauge!(m::BASE_LSN).set(log.base() as f64);
+    }
+
     /// Clean shutdown: waits until every record is on disk, then records
     /// that this node lost nothing it acknowledged (it must not answer
     /// anything after this).
@@ -341,9 +386,11 @@ impl Node {
         loop {
             self.flush_wanted.notified().await;
             loop {
-                let (recs, generation) = {
+                let (recs, generation, prev_epoch) = {
                     let log = lock(&self.log);
-                    (log.unwritten().cloned().collect::<Vec<_>>(), log.generation())
+                    let recs = log.unwritten().cloned().collect::<Vec<_>>();
+                    let prev = recs.first().map_or(0, |r| log.epoch_before(r.lsn));
+                    (recs, log.generation(), prev)
                 };
                 let Some(last) = recs.last().map(|r| r.lsn) else {
                     break;
@@ -360,7 +407,7 @@ impl Node {
                     if node.generation.load(Ordering::Acquire) != generation {
                         return Ok(());
                     }
-                    store.append(&recs)?;
+                    store.append(&recs, prev_epoch)?;
                     let t = std::time::Instant::now();
                     store.sync()?;
                     metrics::histogram!(m::FSYNC_SECONDS).record(t.elapsed().as_secs_f64());
@@ -383,6 +430,7 @@ impl Node {
                 metrics::gauge!(m::FLUSHED_LSN).set(flushed.0 as f64);
                 self.flushed.send_replace(flushed);
                 self.space.notify_waiters();
+                self.truncate_if_due();
             }
         }
     }

@@ -35,6 +35,10 @@ impl Segment {
 pub struct Recovery {
     /// LSNs at or below this are not on disk (dropped below a snapshot).
     pub base: Lsn,
+    /// Epoch of the record at `base` (in the first segment's name).
+    pub base_epoch: Epoch,
+    /// `(marker LSN, snapshot LSN)` of the snapshot markers found.
+    pub marks: Vec<(Lsn, Lsn)>,
     /// Epoch of each intact record above `base`, in order.
     pub epochs: Vec<Epoch>,
     /// Where the log was cut, and why (a torn or corrupt tail).
@@ -58,8 +62,21 @@ pub struct SegmentStore {
     dir_dirty: bool,
 }
 
-fn segment_path(dir: &Path, first_lsn: Lsn) -> PathBuf {
-    dir.join(format!("{first_lsn:020}.seg"))
+/// A segment's file: `<first LSN>-<epoch of the record before it>.seg`, so
+/// the epoch at the log's base survives when the segments below it are
+/// dropped (`<first LSN>.seg`, from before truncation existed, reads as
+/// epoch 0).
+fn segment_path(dir: &Path, first_lsn: Lsn, prev_epoch: Epoch) -> PathBuf {
+    dir.join(format!("{first_lsn:020}-{prev_epoch:020}.seg"))
+}
+
+/// `(first LSN, epoch before it)` from a segment's file name.
+fn parse_segment_name(name: &str) -> Option<(Lsn, Epoch)> {
+    let stem = name.strip_suffix(".seg")?;
+    match stem.split_once('-') {
+        Some((first, prev)) => Some((first.parse().ok()?, prev.parse().ok()?)),
+        None => Some((stem.parse().ok()?, 0)),
+    }
 }
 
 /// Makes a directory's entries durable.
@@ -84,9 +101,12 @@ impl SegmentStore {
         before_sealed_cut: &mut dyn FnMut(&Path) -> io::Result<()>,
     ) -> io::Result<(SegmentStore, Recovery)> {
         fs::create_dir_all(dir)?;
-        let mut firsts: Vec<Lsn> = fs::read_dir(dir)?
+        let mut firsts: Vec<(Lsn, Epoch, PathBuf)> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
+            .filter_map(|e| {
+                let (first, prev) = parse_segment_name(e.file_name().to_str()?)?;
+                Some((first, prev, e.path()))
+            })
             .collect();
         firsts.sort_unstable();
         let mut store = SegmentStore {
@@ -97,36 +117,36 @@ impl SegmentStore {
             uring: if use_uring { Uring::new().ok() } else { None },
             dir_dirty: false,
         };
-        let base = firsts.first().map_or(0, |f| f.saturating_sub(1));
-        let mut rec = Recovery { base, epochs: Vec::new(), cut: None, sealed_lost: false };
-        for (n, first) in firsts.iter().enumerate() {
+        let base = firsts.first().map_or(0, |f| f.0.saturating_sub(1));
+        let base_epoch = firsts.first().map_or(0, |f| f.1);
+        let mut rec = Recovery { base, base_epoch, epochs: Vec::new(), marks: Vec::new(), cut: None, sealed_lost: false };
+        for (n, (first, _, path)) in firsts.iter().enumerate() {
             let expected = base + rec.epochs.len() as Lsn + 1;
-            let path = segment_path(dir, *first);
             if rec.cut.is_some() || *first != expected {
                 if rec.cut.is_none() {
                     rec.sealed_lost = true;
                     before_sealed_cut(&path)?;
                 }
                 rec.cut.get_or_insert(format!("segment {} does not continue the log at {expected}", path.display()));
-                fs::remove_file(&path)?;
+                fs::remove_file(path)?;
                 store.dir_dirty = true;
                 continue;
             }
-            let (seg, epochs, problem) = scan(&path, *first)?;
+            let (seg, epochs, problem) = scan(path, *first, &mut rec.marks)?;
             rec.epochs.extend(epochs);
             if let Some(p) = problem {
                 rec.sealed_lost = n + 1 < firsts.len();
                 if rec.sealed_lost {
-                    before_sealed_cut(&path)?;
+                    before_sealed_cut(path)?;
                 }
-                let f = OpenOptions::new().write(true).open(&path)?;
+                let f = OpenOptions::new().write(true).open(path)?;
                 f.set_len(seg.len_bytes)?;
                 f.sync_all()?;
                 rec.cut =
                     Some(format!("{}: {p}; log cut after LSN {}", path.display(), base + rec.epochs.len() as Lsn));
             }
             if seg.offsets.is_empty() {
-                fs::remove_file(&path)?;
+                fs::remove_file(path)?;
                 store.dir_dirty = true;
             } else {
                 store.segments.push(seg);
@@ -139,16 +159,18 @@ impl SegmentStore {
         Ok((store, rec))
     }
 
-    /// Appends records (which continue the log) to the newest segment,
-    /// starting a new one when it is full. Not durable until [`Self::sync`].
-    pub fn append(&mut self, records: &[Record]) -> io::Result<()> {
+    /// Appends records (which continue the log; `prev_epoch` is the epoch
+    /// of the record before the first) to the newest segment, starting a
+    /// new one when it is full. Not durable until [`Self::sync`].
+    pub fn append(&mut self, records: &[Record], mut prev_epoch: Epoch) -> io::Result<()> {
         let mut buf = Vec::new();
         for r in records {
             let full = self.segments.last().is_none_or(|s| s.len_bytes >= self.segment_bytes_max);
             if full || self.active.is_none() {
                 self.flush_buf(&mut buf)?;
-                self.roll(r.lsn, full)?;
+                self.roll(r.lsn, prev_epoch, full)?;
             }
+            prev_epoch = r.epoch;
             let Some(seg) = self.segments.last_mut() else {
                 return Err(io::Error::other("no active segment"));
             };
@@ -179,12 +201,12 @@ impl SegmentStore {
 
     /// Opens the segment to write `lsn` into: a new file when `new` (or none
     /// exists), else the newest one for appending.
-    fn roll(&mut self, lsn: Lsn, new: bool) -> io::Result<()> {
+    fn roll(&mut self, lsn: Lsn, prev_epoch: Epoch, new: bool) -> io::Result<()> {
         if let Some(f) = self.active.take() {
             f.sync_all()?;
         }
         if new || self.segments.is_empty() {
-            let path = segment_path(&self.dir, lsn);
+            let path = segment_path(&self.dir, lsn, prev_epoch);
             let f = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
             self.segments.push(Segment { first_lsn: lsn, path, offsets: Vec::new(), len_bytes: 0 });
             self.active = Some(f);
@@ -239,19 +261,35 @@ impl SegmentStore {
         self.sync()
     }
 
-    /// Deletes whole segments whose records are all at or below `lsn`.
-    pub fn drop_below(&mut self, lsn: Lsn) -> io::Result<()> {
+    /// Deletes whole segments whose records are all at or below `lsn`
+    /// (never the newest); returns the LSN the files now start after.
+    pub fn drop_below(&mut self, lsn: Lsn) -> io::Result<Lsn> {
         while self.segments.len() > 1 && self.segments[0].last_lsn() <= lsn {
             let seg = self.segments.remove(0);
             fs::remove_file(&seg.path)?;
             self.dir_dirty = true;
         }
-        self.sync()
+        self.sync()?;
+        Ok(self.base())
+    }
+
+    /// The LSN the segment files start after (0 when there are none).
+    pub fn base(&self) -> Lsn {
+        self.segments.first().map_or(0, |s| s.first_lsn - 1)
+    }
+
+    /// Where the oldest segment ends: truncating below it drops a file.
+    pub fn first_segment_end(&self) -> Option<Lsn> {
+        self.segments.first().map(Segment::last_lsn)
     }
 
     /// Records from `from`, at most `max_bytes` (at least one), not above `upto`.
     pub fn read(&self, from: Lsn, upto: Lsn, max_bytes: usize) -> io::Result<Vec<Record>> {
         let mut out = Vec::new();
+        if from <= self.base() {
+            // Dropped meanwhile (the caller checked the log's base before).
+            return Ok(out);
+        }
         let mut bytes = 0;
         let mut lsn = from;
         for seg in self.segments.iter().filter(|s| s.last_lsn() >= from && s.first_lsn <= upto) {
@@ -282,7 +320,8 @@ fn map_file(file: &File) -> io::Result<Mmap> {
 }
 
 /// Reads one segment: its intact records and the problem that ended it early.
-fn scan(path: &Path, first: Lsn) -> io::Result<(Segment, Vec<Epoch>, Option<String>)> {
+/// Snapshot markers it holds are added to `marks`.
+fn scan(path: &Path, first: Lsn, marks: &mut Vec<(Lsn, Lsn)>) -> io::Result<(Segment, Vec<Epoch>, Option<String>)> {
     let data = fs::read(path)?;
     let mut seg = Segment { first_lsn: first, path: path.to_path_buf(), offsets: Vec::new(), len_bytes: 0 };
     let mut epochs = Vec::new();
@@ -295,6 +334,7 @@ fn scan(path: &Path, first: Lsn) -> io::Result<(Segment, Vec<Epoch>, Option<Stri
             Ok(Some((r, n))) if r.lsn == first + seg.offsets.len() as Lsn => {
                 seg.offsets.push(at as u64);
                 epochs.push(r.epoch);
+                marks.extend(crate::marks::marker_of(&r));
                 at += n;
             }
             Ok(Some((r, _))) => break Some(format!("record {} out of order at byte {at}", r.lsn)),
@@ -328,8 +368,8 @@ mod tests {
     fn append_roll_sync_recover_read() {
         let dir = tmp("roll");
         let (mut s, r) = SegmentStore::open(&dir, 1000, true).unwrap();
-        assert_eq!(r, Recovery { base: 0, epochs: vec![], cut: None, sealed_lost: false });
-        s.append(&recs(1, 30)).unwrap();
+        assert_eq!(r, Recovery { base: 0, base_epoch: 0, epochs: vec![], marks: vec![], cut: None, sealed_lost: false });
+        s.append(&recs(1, 30), 0).unwrap();
         s.sync().unwrap();
         assert!(fs::read_dir(&dir).unwrap().count() > 1, "segments rolled");
         assert_eq!(s.read(5, 30, usize::MAX).unwrap(), recs(5, 30));
@@ -344,16 +384,16 @@ mod tests {
     fn torn_tail_and_corruption_are_cut() {
         let dir = tmp("torn");
         let (mut s, _) = SegmentStore::open(&dir, 1 << 20, true).unwrap();
-        s.append(&recs(1, 10)).unwrap();
+        s.append(&recs(1, 10), 0).unwrap();
         s.sync().unwrap();
         drop(s);
-        let path = segment_path(&dir, 1);
+        let path = segment_path(&dir, 1, 0);
         let len = fs::metadata(&path).unwrap().len();
         OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 7).unwrap();
         let (mut s, r) = SegmentStore::open(&dir, 1 << 20, true).unwrap();
         assert_eq!(r.epochs.len(), 9);
         assert!(r.cut.as_deref().unwrap_or("").contains("torn"), "{:?}", r.cut);
-        s.append(&recs(10, 12)).unwrap();
+        s.append(&recs(10, 12), 0).unwrap();
         s.sync().unwrap();
         drop(s);
         // Flip a byte inside record 5: it and everything after are cut.
@@ -371,17 +411,17 @@ mod tests {
     fn a_cut_inside_a_sealed_segment_says_written_records_were_lost() {
         let dir = tmp("sealed");
         let (mut s, _) = SegmentStore::open(&dir, 1000, true).unwrap();
-        s.append(&recs(1, 30)).unwrap();
+        s.append(&recs(1, 30), 0).unwrap();
         s.sync().unwrap();
         drop(s);
-        let first = segment_path(&dir, 1);
+        let first = segment_path(&dir, 1, 0);
         let mut data = fs::read(&first).unwrap();
         data[140] ^= 0x01;
         fs::write(&first, &data).unwrap();
         let (mut s, r) = SegmentStore::open(&dir, 1000, true).unwrap();
         assert!(r.sealed_lost && r.epochs.len() == 1, "{r:?}");
         assert!(fs::read_dir(&dir).unwrap().count() == 1, "later segments removed");
-        s.append(&recs(2, 3)).unwrap();
+        s.append(&recs(2, 3), 0).unwrap();
         s.sync().unwrap();
         drop(s);
         let (_, r) = SegmentStore::open(&dir, 1000, true).unwrap();
@@ -393,16 +433,36 @@ mod tests {
     fn truncate_after_and_drop_below() {
         let dir = tmp("trunc");
         let (mut s, _) = SegmentStore::open(&dir, 500, false).unwrap();
-        s.append(&recs(1, 20)).unwrap();
+        s.append(&recs(1, 20), 0).unwrap();
         s.truncate_after(7).unwrap();
-        s.append(&recs(8, 9)).unwrap();
+        s.append(&recs(8, 9), 0).unwrap();
         s.sync().unwrap();
         assert_eq!(s.read(1, 100, usize::MAX).unwrap(), recs(1, 9));
-        s.drop_below(6).unwrap();
+        let base = s.drop_below(6).unwrap();
+        assert!(s.read(base, 9, usize::MAX).unwrap().is_empty(), "a read below the files finds nothing");
         drop(s);
         let (s, r) = SegmentStore::open(&dir, 500, false).unwrap();
         assert!(r.base > 0 && r.base <= 6, "whole segments below 6 dropped: base {}", r.base);
+        assert_eq!((r.base, r.base_epoch), (base, 1), "the epoch at the base is in the first file's name");
         assert_eq!(s.read(r.base + 1, 9, usize::MAX).unwrap(), recs(r.base + 1, 9));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn markers_are_found_and_old_names_read() {
+        let dir = tmp("marks");
+        fs::create_dir_all(&dir).unwrap();
+        let payload = sixfold_wire::SnapshotMarker { lsn: 2, ..Default::default() }.encode();
+        let mut recs = recs(1, 4);
+        recs[2] = Record { kind: RecordKind::SnapshotMarker, payload, ..recs[2].clone() };
+        let mut data = Vec::new();
+        recs.iter().for_each(|r| r.encode(&mut data));
+        // A file named as before truncation existed.
+        fs::write(dir.join(format!("{:020}.seg", 1)), &data).unwrap();
+        let (_, r) = SegmentStore::open(&dir, 500, false).unwrap();
+        assert_eq!((r.base, r.base_epoch, r.epochs.len(), r.marks.clone()), (0, 0, 4, vec![(3, 2)]));
+        assert_eq!(parse_segment_name("00000000000000000007-00000000000000000003.seg"), Some((7, 3)));
+        assert_eq!(parse_segment_name("x.seg"), None);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

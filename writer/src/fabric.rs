@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use sixfold_engine::cmd::cluster::Shard;
 use sixfold_fabric::{
-    Adopted, AppendError, Appender, CommitMode, LogReader, Promised, Recovery, Rules, Step, leased_at_most,
+    Adopted, AppendError, Appender, CommitMode, LogReader, Promised, ReadError, Recovery, Rules, Step, leased_at_most,
     reader::open_stream,
 };
 use sixfold_net::framed;
@@ -85,7 +85,7 @@ async fn read_log(
     addr: SocketAddr,
     node_id: u32,
     (from, upto): (Lsn, Lsn),
-) -> anyhow::Result<Vec<Record>> {
+) -> Result<Vec<Record>, ReadError> {
     let timeout = Duration::from_millis(READ_TIMEOUT_MS);
     let mut reader = LogReader::open(ep, addr, (node_id, Role::Peer), timeout).await?;
     let mut out: Vec<Record> = Vec::new();
@@ -99,6 +99,39 @@ async fn read_log(
     Ok(out)
 }
 
+/// The adopted log, read as [`read_log`] from `from`, when the node may
+/// have truncated it below a snapshot (R13): then it is read from the
+/// node's base on, and the base `(LSN, epoch)` is returned too — every
+/// record up to it is committed. A node whose base is past what this
+/// engine `applied` cannot be read by it: it must restore a snapshot.
+async fn read_adopted(
+    ep: &quinn::Endpoint,
+    addr: SocketAddr,
+    node_id: u32,
+    (from, upto, applied): (Lsn, Lsn, Lsn),
+) -> anyhow::Result<(Vec<Record>, Option<(Lsn, Epoch)>)> {
+    match read_log(ep, addr, node_id, (from, upto)).await {
+        Ok(recs) => Ok((recs, None)),
+        Err(ReadError::Truncated { base_lsn, base_epoch }) if base_lsn <= applied => {
+            let recs = read_log(ep, addr, node_id, (base_lsn + 1, upto)).await?;
+            Ok((recs, Some((base_lsn, base_epoch))))
+        }
+        Err(ReadError::Truncated { base_lsn, .. }) => Err(BehindSnapshot { base: base_lsn, applied }.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A recovery cannot read the log from where this engine stands: the
+/// storage nodes dropped the records between, below a snapshot.
+#[derive(Debug, thiserror::Error)]
+#[error("the log was truncated below LSN {base} (a snapshot covers it) and this node applied only up to {applied}: restore the newest snapshot first")]
+pub struct BehindSnapshot {
+    /// Where the node's log starts after.
+    pub base: Lsn,
+    /// What this engine applied.
+    pub applied: Lsn,
+}
+
 /// Runs recoveries (the pure [`Recovery`] state machine) until one adopts
 /// a log: the adopted decision and the records read, up to its last LSN,
 /// from the first one the caller lacks ([`first_to_read`]). Gives up after
@@ -108,12 +141,12 @@ async fn adopt(
     s: &FabricSettings,
     node_id: u32,
     (applied, mut tries): (Lsn, u32),
-) -> anyhow::Result<(Epoch, Adopted, Vec<Record>, Option<Lsn>)> {
+) -> anyhow::Result<(Epoch, Adopted, (Vec<Record>, Option<(Lsn, Epoch)>), Option<Lsn>)> {
     let mut epoch: Epoch = 1;
     'epochs: loop {
         let mut rec = Recovery::new(epoch, s.mode, Rules::Safe);
         let promises = prepare(ep, s, node_id, &mut rec).await;
-        let mut read = Vec::new();
+        let mut read = (Vec::new(), None);
         loop {
             match rec.step() {
                 Step::Retry(e) => {
@@ -133,12 +166,13 @@ async fn adopt(
                 }
                 Step::Read { node, upto_lsn, .. } => {
                     let from = first_to_read(applied, rec.highest_promised_commit(), upto_lsn);
-                    match read_log(ep, s.storage[node], node_id, (from, upto_lsn)).await {
-                        Ok(recs) => {
-                            let (lsn, e) = recs.last().map_or((0, 0), |r| (r.lsn, r.epoch));
+                    match read_adopted(ep, s.storage[node], node_id, (from, upto_lsn, applied)).await {
+                        Ok((recs, base)) => {
+                            let (lsn, e) = recs.last().map(|r| (r.lsn, r.epoch)).or(base).unwrap_or((0, 0));
                             rec.on_read(node, lsn, e);
-                            read = recs;
+                            read = (recs, base);
                         }
+                        Err(e) if e.is::<BehindSnapshot>() => return Err(e),
                         Err(e) => {
                             tracing::warn!(node, error = %e, "could not read the adopted log; trying the next promiser");
                             rec.on_silent(node);
@@ -175,14 +209,18 @@ pub async fn recover(
     mut apply: impl FnMut(&Record) -> anyhow::Result<()>,
 ) -> anyhow::Result<Recovered> {
     let ep = client_endpoint(&TlsFiles::in_dir(&s.certs, &s.cert_name))?;
-    let (epoch, adopted, records, leased_at_most) = adopt(&ep, s, node_id, (applied, tries)).await?;
+    let (epoch, adopted, (records, base), leased_at_most) = adopt(&ep, s, node_id, (applied, tries)).await?;
     let fenced = Instant::now();
     // Applied only once the LeaderChange committed them: a candidate fenced
     // before that has changed nothing and may go back to replicating.
     let to_apply: Vec<Record> = records.iter().filter(|r| r.lsn > applied).cloned().collect();
-    let (last_lsn, known) = (adopted.last_lsn, adopted.known_commit);
+    let (last_lsn, mut known) = (adopted.last_lsn, adopted.known_commit);
     tracing::info!(epoch, last_lsn, known_commit = known, from = %s.storage[adopted.node], "rebuilt the engine from the log");
-    let known_epoch = records.iter().find(|r| r.lsn == known).map_or(0, |r| r.epoch);
+    let mut known_epoch = records.iter().find(|r| r.lsn == known).map_or(0, |r| r.epoch);
+    // Records at or below a truncated node's base are committed (R13).
+    if let Some((b, e)) = base.filter(|b| b.0 > known) {
+        (known, known_epoch) = (b, e);
+    }
     let suffix: Vec<Record> = records.into_iter().filter(|r| r.lsn > known).collect();
     let mut app = Appender::after_recovery(ep, s.storage.clone(), node_id, epoch, s.mode, (known, known_epoch), suffix);
     let change = Record {

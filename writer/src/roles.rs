@@ -49,45 +49,6 @@ pub fn start(
     Ok(())
 }
 
-/// Restores the newest snapshot that verifies from the store at `url`
-/// into `core`; returns its (LSN, epoch), or (0, 0) when there is none (or
-/// the store cannot be read: the log from LSN 1 is the fallback while it
-/// is not truncated).
-async fn restore_snapshot(core: &Shared, url: &str, stats: &ReplicaStats) -> (u64, u64) {
-    let started = Instant::now();
-    let store = match sixfold_objstore::open(url).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "no snapshot restored: the store does not open; replaying the log");
-            return (0, 0);
-        }
-    };
-    let config = core.lock().engine_config();
-    let (restored, skipped) = match sixfold_snapshot::restore_newest_with(store.as_ref(), config).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "no snapshot restored; replaying the log");
-            return (0, 0);
-        }
-    };
-    for e in skipped {
-        tracing::warn!(error = %e, "skipped a snapshot that does not verify");
-    }
-    let Some(r) = restored else {
-        tracing::info!(store = %store.describe(), "no snapshot yet: replaying the log from LSN 1");
-        return (0, 0);
-    };
-    let keys: usize = r.engine.keyspace().dbs.iter().map(|d| d.len()).sum();
-    let (lsn, epoch) = (r.header.lsn, r.header.epoch);
-    let ms = started.elapsed().as_millis() as u64;
-    tracing::info!(snapshot = %r.name, lsn, keys, ms, "restored a snapshot; replaying the log past it");
-    let facts = sixfold_engine::SnapshotFacts { name: r.name, lsn, keys: keys as u64, ms, ..Default::default() };
-    core.lock().adopt_snapshot(r.engine, facts);
-    stats.applied_lsn.store(lsn, std::sync::atomic::Ordering::Relaxed);
-    stats.applied_epoch.store(epoch, std::sync::atomic::Ordering::Relaxed);
-    (lsn, epoch)
-}
-
 /// The loop: replicate; campaign; serve as writer until fenced; demote.
 async fn roles(
     core: Shared,
@@ -98,7 +59,7 @@ async fn roles(
 ) {
     let mut serving = Some(serving);
     let mut applied = match &s.snapshot_store {
-        Some(url) => restore_snapshot(&core, url, &stats).await,
+        Some(url) => sixfold_replica::restore::restore_newest(&core, url, &stats, 0).await.unwrap_or((0, 0)),
         None => (0, 0),
     };
     let mut now = s.take_over_first;

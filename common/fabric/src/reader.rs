@@ -5,7 +5,7 @@
 //! storage node fills a hole from a peer with it.
 
 use sixfold_net::{NetError, framed, tls};
-use sixfold_wire::{ErrorCode, Lsn, Message, NodeId, Record, Role, decode_run};
+use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, NodeId, Record, Role, decode_run};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,6 +18,14 @@ pub enum ReadError {
     /// The node did not answer in time.
     #[error("no answer within {0} ms")]
     Timeout(u128),
+    /// The node dropped the records asked for below a verified snapshot.
+    #[error("records up to {base_lsn} were truncated below a snapshot")]
+    Truncated {
+        /// The node's log starts after this.
+        base_lsn: Lsn,
+        /// Epoch of the record there.
+        base_epoch: Epoch,
+    },
     /// The node refused the Read.
     #[error("refused ({code:?}): {detail}")]
     Refused {
@@ -101,6 +109,7 @@ impl LogReader {
         let (records, commit_lsn) = match answer {
             Message::Records { records, commit_lsn } => (records, commit_lsn),
             Message::Error { code, detail, .. } => return Err(ReadError::Refused { code, detail }),
+            Message::Truncated { base_lsn, base_epoch } => return Err(ReadError::Truncated { base_lsn, base_epoch }),
             other => return Err(ReadError::BadAnswer(format!("{:?}", std::mem::discriminant(&other)))),
         };
         let recs = decode_run(&records).map_err(|e| ReadError::BadAnswer(e.to_string()))?;

@@ -144,6 +144,16 @@ pub enum Message {
         /// The highest LSN the snapshot covers.
         lsn: Lsn,
     },
+    /// Storage → reader: the records asked for were dropped below a
+    /// verified snapshot; the node's log starts after `base_lsn`. A node
+    /// holding nothing past it starts its own log there and fills from it
+    /// (`docs/protocol.md` R13); a replica restores a snapshot.
+    Truncated {
+        /// The node's log holds no record at or below this.
+        base_lsn: Lsn,
+        /// Epoch of the record at `base_lsn`.
+        base_epoch: Epoch,
+    },
     /// Storage → subscribers: records up to `lsn` are on this node's disk.
     FlushedLsn {
         /// Flushed LSN.
@@ -225,6 +235,7 @@ mod tests {
             Message::WaitFlushed { lsn: 9 },
             Message::SubscribeFlushed,
             Message::Truncate { lsn: 5 },
+            Message::Truncated { base_lsn: 5, base_epoch: 2 },
             Message::Error { code: ErrorCode::Fenced, current_epoch: 6, last_lsn: 3, detail: "fenced".into() },
         ]
     }

@@ -101,6 +101,10 @@ struct Cli {
     /// them at writers' commit notifications (`replica/src/staging.rs`).
     #[arg(long)]
     staging: bool,
+    /// Snapshot markers a run may log (0: none): storage nodes truncate
+    /// below committed ones and refill from a peer's base (R13).
+    #[arg(long, default_value_t = 0)]
+    marks: u8,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -125,6 +129,7 @@ fn main() -> anyhow::Result<()> {
         lease_unsafe: cli.lease_unsafe,
         lease_from_commit: cli.lease_from_commit,
         staging: cli.staging,
+        marks_max: cli.marks,
         enabled_only: cli.simulate.is_some(),
         rules: match cli.rules {
             RuleSet::Safe => Rules::Safe,

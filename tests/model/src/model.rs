@@ -9,7 +9,7 @@ use bytes::Bytes;
 use sixfold_fabric::pipeline::{Limits, Outcome};
 use sixfold_fabric::{CommitMode, Pipeline, Promised, Recovery, Rules, STORAGE_NODES, Step};
 use sixfold_storage_node::log::LogState;
-use sixfold_wire::{Epoch, Lsn, Memory, Message, NodeId, Record, RecordKind, decode_run};
+use sixfold_wire::{Epoch, Lsn, Memory, Message, NodeId, Record, RecordKind, SnapshotMarker, decode_run};
 
 /// The size of the checked world.
 #[derive(Debug, Clone)]
@@ -59,6 +59,11 @@ pub struct Config {
     /// LSN), stages it, and applies at writers' commit notifications
     /// (`replica/src/staging.rs`): what it applies is visible to readers.
     pub staging: bool,
+    /// Snapshots made over a run (0: none modelled): a writer logs a
+    /// `SnapshotMarker` naming a snapshot of its committed log, and storage
+    /// nodes truncate below a committed one (R13) and start their logs at
+    /// a peer's base when they hold nothing past it.
+    pub marks_max: u8,
     /// List only actions that change the state. Stateright's random walks
     /// record a chosen action by its index in a list from which the
     /// actions that did nothing were already removed, but replay a found
@@ -120,6 +125,12 @@ pub enum Action {
     Wipe(usize),
     /// Fault: writer `w` dies.
     Die(usize),
+    /// Writer `w` logs a `SnapshotMarker` for a verified snapshot of its
+    /// log up to its commit LSN (with `marks_max`).
+    Mark(usize),
+    /// `node` truncates its log below its newest committed marker's
+    /// snapshot (R13, no margin).
+    Truncate(usize),
 }
 
 /// Lease renewals a writer logs over a run (leases only).
@@ -127,6 +138,20 @@ const RENEWALS_MAX: u8 = 2;
 
 fn record(lsn: Lsn, epoch: Epoch, kind: RecordKind) -> Record {
     Record { lsn, epoch, kind, payload: Bytes::new() }
+}
+
+/// A `SnapshotMarker` record naming a snapshot at `snapshot`.
+fn marker_record(lsn: Lsn, epoch: Epoch, snapshot: Lsn) -> Record {
+    let payload = SnapshotMarker { lsn: snapshot, ..Default::default() }.encode();
+    Record { lsn, epoch, kind: RecordKind::SnapshotMarker, payload }
+}
+
+/// The record `(lsn, epoch)`: a marker if one was logged there, else effects.
+fn record_of(g: &Ghost, lsn: Lsn, epoch: Epoch) -> Record {
+    match g.markers.get(&(lsn, epoch)) {
+        Some(&snap) => marker_record(lsn, epoch, snap),
+        None => record(lsn, epoch, RecordKind::Effects),
+    }
 }
 
 /// Limits small enough for a model: two Appends in flight per node.
@@ -190,6 +215,10 @@ impl Config {
                     if self.lease.is_some() && wr.lease.renewals < RENEWALS_MAX {
                         out.push(Action::Renew(w));
                     }
+                    let newest = s.ghost.snapshots.keys().next_back().copied().unwrap_or(0);
+                    if (s.ghost.snapshots.len() as u8) < self.marks_max && p.commit_lsn() > newest {
+                        out.push(Action::Mark(w));
+                    }
                     for (n, l) in wr.links.iter().enumerate() {
                         if !l.up {
                             out.push(Action::Connect(w, n));
@@ -218,6 +247,9 @@ impl Config {
             }
             if node.flushing.is_some() {
                 out.push(Action::FlushWrite(n));
+            }
+            if self.marks_max > 0 && node.log.truncation_point(0).is_some() {
+                out.push(Action::Truncate(n));
             }
             for (p, peer) in s.nodes.iter().enumerate() {
                 if !self.no_fills && p != n && peer.log.last_lsn() > node.log.last_lsn() {
@@ -281,6 +313,8 @@ impl Config {
                 wr.lease.renewals += 1;
                 wr.lease.pushed.insert(lsn, s.now);
             }
+            Action::Mark(w) => mark(s, w)?,
+            Action::Truncate(n) => truncate(s, n)?,
             Action::Append(w, n) => {
                 let wr = &mut s.writers[w];
                 let Phase::Writing(p) = &mut wr.phase else { return None };
@@ -320,7 +354,11 @@ impl Config {
                 s.faults += 1;
                 let node = &mut s.nodes[n];
                 let epochs = node.recovered_epochs();
-                node.log = LogState::recovered(node.log.promised(), 0, epochs, Memory::Restarted);
+                let (base, base_epoch) = node.disk_base;
+                let marks = (base + 1..).zip(&epochs).filter_map(|(l, e)| Some((l, *s.ghost.markers.get(&(l, *e))?)));
+                let marks = marks.collect();
+                node.log =
+                    LogState::recovered(node.log.promised(), base, epochs, Memory::Restarted).with_recovered(base_epoch, marks);
                 node.flushing = None;
                 node.commit_seen = 0;
                 s.writers.iter_mut().for_each(|w| cut(w, n));
@@ -377,14 +415,17 @@ impl Config {
             rec.on_silent(node);
             return Some(());
         }
-        let epochs = s.nodes[node].epochs();
+        // Below a truncated node's base, the writer has the newest snapshot
+        // (restored at start), and the base is a committed point (R13).
+        let base = s.nodes[node].log.base();
+        let epochs = restored_log(&mut s.ghost, &s.nodes[node]);
         let reached = upto_lsn.min(epochs.len() as Lsn);
         rec.on_read(node, reached, if reached == 0 { 0 } else { epochs[reached as usize - 1] });
         let Step::Adopt(a) = rec.step() else { return Some(()) };
         wr.log = epochs[..a.last_lsn as usize].to_vec();
-        let committed = (a.known_commit, if a.known_commit == 0 { 0 } else { wr.log[a.known_commit as usize - 1] });
-        let suffix =
-            (a.known_commit + 1..=a.last_lsn).map(|l| record(l, wr.log[l as usize - 1], RecordKind::Effects)).collect();
+        let known = a.known_commit.max(base.min(a.last_lsn));
+        let committed = (known, if known == 0 { 0 } else { wr.log[known as usize - 1] });
+        let suffix = (known + 1..=a.last_lsn).map(|l| record_of(&s.ghost, l, wr.log[l as usize - 1])).collect();
         let mut p = Pipeline::after_recovery(wr.epoch, self.mode, committed, suffix, limits());
         p.push(vec![record(a.last_lsn + 1, wr.epoch, RecordKind::LeaderChange)]);
         wr.log.push(wr.epoch);
@@ -404,6 +445,7 @@ impl Config {
         }
         wr.phase = Phase::Writing(Box::new(p));
         check_adopted(&mut s.ghost, &s.writers[w].log, s.writers[w].epoch);
+        check_snapshots(&mut s.ghost, &s.writers[w].log, s.writers[w].epoch);
         Some(())
     }
 
@@ -462,18 +504,83 @@ fn deliver(node: &mut NodeM, from: NodeId, m: Message) -> Message {
 }
 
 /// Node `n` fills from peer `p` as `service.rs` does: it reads the peer's
-/// records from its own last LSN and hands them to the log.
+/// records from its own last LSN and hands them to the log; a peer whose
+/// log starts past that answers `Truncated`, and the node starts its log
+/// at the peer's base when it holds nothing past it (R13).
 fn fill(s: &mut State, n: usize, p: usize) {
-    let peer = s.nodes[p].epochs();
+    let peer = s.nodes[p].log.clone();
     let node = &mut s.nodes[n];
+    if node.log.fill_from() <= peer.base() {
+        let (base, epoch) = peer.base_mark();
+        if !node.log.adopt_base(base, epoch) {
+            return;
+        }
+        node.disk.clear();
+        node.disk_base = (base, epoch);
+        s.ghost.adopted_base = true;
+    }
     let from = node.log.fill_from();
-    let recs: Vec<Record> = (from..=peer.len() as Lsn)
-        .filter(|&l| l >= 1)
-        .map(|l| record(l, peer[l as usize - 1], RecordKind::Effects))
-        .collect();
+    let recs: Vec<Record> =
+        (from..=peer.last_lsn()).filter_map(|l| Some(record_of(&s.ghost, l, peer.epoch_at(l)?))).collect();
     if let Ok(Some(cut)) = node.log.fill(recs) {
         node.disk.retain(|r| r.0 <= cut);
     }
+}
+
+/// Writer `w` logs a marker for a snapshot of its log up to its commit
+/// LSN: the snapshotter read that committed log, wrote, read back and
+/// verified it (so it exists, whatever happens to the marker).
+fn mark(s: &mut State, w: usize) -> Option<()> {
+    let wr = &mut s.writers[w];
+    let Phase::Writing(p) = &mut wr.phase else { return None };
+    let c = p.commit_lsn();
+    let snap = wr.log.get(..c as usize)?.to_vec();
+    let lsn = p.last_lsn() + 1;
+    p.push(vec![marker_record(lsn, wr.epoch, c)]);
+    wr.log.push(wr.epoch);
+    wr.lease.pushed.insert(lsn, s.now);
+    s.ghost.markers.insert((lsn, wr.epoch), c);
+    s.ghost.snapshots.insert(c, (snap, wr.epoch));
+    Some(())
+}
+
+/// Node `n` truncates below its newest committed marker's snapshot (R13);
+/// a verified snapshot must hold everything it drops.
+fn truncate(s: &mut State, n: usize) -> Option<()> {
+    let node = &mut s.nodes[n];
+    let t = node.log.truncation_point(0)?;
+    node.log.truncate_below(t);
+    let base = node.log.base_mark();
+    node.disk.retain(|r| r.0 > base.0);
+    node.disk_base = base;
+    let g = &mut s.ghost;
+    g.truncated = true;
+    g.truncated_unsafe |= g.snapshots.range(base.0..).next().is_none();
+    Some(())
+}
+
+/// A node's log as a writer that adopts it holds it: below the node's
+/// base, the newest snapshot (which must reach the base), then the
+/// node's records.
+fn restored_log(g: &mut Ghost, node: &NodeM) -> Vec<Epoch> {
+    let base = node.log.base() as usize;
+    let mut log = match g.snapshots.iter().next_back() {
+        _ if base == 0 => Vec::new(),
+        Some((_, (snap, _))) if snap.len() >= base => snap[..base].to_vec(),
+        _ => {
+            g.truncated_unsafe = true;
+            vec![0; base]
+        }
+    };
+    log.extend(node.epochs());
+    log
+}
+
+/// A new writer's log must agree with every snapshot an earlier writer's
+/// commits made (a restored engine and the log it continues are one history).
+fn check_snapshots(g: &mut Ghost, log: &[Epoch], epoch: Epoch) {
+    let agrees = |(l, (snap, by)): (&Lsn, &(Vec<Epoch>, Epoch))| *by >= epoch || log.get(..*l as usize) == Some(snap);
+    g.lost_ack |= !g.snapshots.iter().all(agrees);
 }
 
 fn cut(wr: &mut WriterM, n: usize) {
@@ -539,10 +646,14 @@ fn observe(s: &mut State) {
 /// (`replica/src/replicator.rs`); what that proves it applies.
 fn stage_read(s: &mut State, n: usize) -> Option<()> {
     let st = s.staging.as_mut()?;
-    let epochs = s.nodes[n].epochs();
     let from = st.read_from();
+    let log = &s.nodes[n].log;
+    if from <= log.base() {
+        // Truncated past the replica: it would restore a snapshot (not modelled).
+        return None;
+    }
     let records: Vec<Record> =
-        (from..=epochs.len() as Lsn).map(|l| record(l, epochs[l as usize - 1], RecordKind::Effects)).collect();
+        (from..=log.last_lsn()).filter_map(|l| Some(record_of(&s.ghost, l, log.epoch_at(l)?))).collect();
     let before = st.clone();
     let fact = sixfold_replica::replicator::committed_in(&records, s.nodes[n].log.commit());
     // A refused read (a lagging node) changes nothing: the puller reads another.
@@ -648,6 +759,7 @@ impl Action {
             Action::StageRead(i) => Action::StageRead(n(i)),
             Action::Crash(i) => Action::Crash(n(i)),
             Action::Wipe(i) => Action::Wipe(n(i)),
+            Action::Truncate(i) => Action::Truncate(n(i)),
             ref other => other.clone(),
         }
     }
@@ -685,6 +797,6 @@ impl stateright::Model for LogModel {
     }
 
     fn properties(&self) -> Vec<stateright::Property<Self>> {
-        crate::props::properties(self.0.lease.is_some(), self.0.staging)
+        crate::props::properties(self.0.lease.is_some(), self.0.staging, self.0.marks_max > 0)
     }
 }

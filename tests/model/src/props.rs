@@ -16,7 +16,8 @@ fn logs_agree_below_commit(s: &State) -> bool {
     (0..STORAGE_NODES).all(|a| {
         (0..STORAGE_NODES).all(|b| {
             let upto = s.nodes[a].log.commit().min(s.nodes[b].log.commit());
-            (1..=upto).all(|l| s.nodes[a].log.epoch_at(l) == s.nodes[b].log.epoch_at(l))
+            let from = s.nodes[a].log.base().max(s.nodes[b].log.base()) + 1;
+            (from..=upto).all(|l| s.nodes[a].log.epoch_at(l) == s.nodes[b].log.epoch_at(l))
         })
     })
 }
@@ -24,7 +25,7 @@ fn logs_agree_below_commit(s: &State) -> bool {
 /// Every property, and "sometimes" ones that show the model reaches the
 /// interesting states at all (with `leases`, also: a candidate served at
 /// once after a quiet window, and a writer served after another had).
-pub fn properties(leases: bool, staging: bool) -> Vec<Property<LogModel>> {
+pub fn properties(leases: bool, staging: bool, snapshots: bool) -> Vec<Property<LogModel>> {
     let mut v = vec![
         Property::always("every acknowledged record is in every later writer's log", |_, s: &State| !s.ghost.lost_ack),
         Property::always("a record a reader may see is never replaced", |_, s: &State| !s.ghost.lost_visible),
@@ -36,6 +37,13 @@ pub fn properties(leases: bool, staging: bool) -> Vec<Property<LogModel>> {
             !s.ghost.acked.is_empty() && s.writers.iter().skip(1).any(|w| matches!(w.phase, Phase::Writing(_)))
         }),
     ];
+    if snapshots {
+        v.push(Property::always("a node truncates only below a verified snapshot", |_, s: &State| {
+            !s.ghost.truncated_unsafe
+        }));
+        v.push(Property::sometimes("a node truncated its log below a snapshot", |_, s: &State| s.ghost.truncated));
+        v.push(Property::sometimes("a node started its log at a peer's base", |_, s: &State| s.ghost.adopted_base));
+    }
     if staging {
         v.push(Property::sometimes("the staging replica applied a later writer's record", |_, s: &State| {
             s.staging.as_ref().is_some_and(|st| st.applied().1 >= 2)

@@ -28,6 +28,9 @@ pub struct NodeM {
     pub flushing: Option<(Vec<(Lsn, Epoch)>, u64)>,
     /// Highest commit LSN this node has served since it started.
     pub commit_seen: Lsn,
+    /// Where the segment files start after: (LSN, epoch there), as the
+    /// first file's name tells (with snapshots: truncation moves it).
+    pub disk_base: (Lsn, Epoch),
 }
 
 /// A writer's link to one node.
@@ -125,6 +128,18 @@ pub struct Ghost {
     pub stale_read: bool,
     /// Records that are client writes: `(lsn, epoch)`.
     pub client_writes: std::collections::BTreeSet<(Lsn, Epoch)>,
+    /// Verified snapshots (with snapshots): LSN → the epoch of every record
+    /// up to it, as the committed log held them when it was made, and the
+    /// epoch of the writer that committed them.
+    pub snapshots: BTreeMap<Lsn, (Vec<Epoch>, Epoch)>,
+    /// `SnapshotMarker` records, `(lsn, epoch)` → the snapshot LSN named.
+    pub markers: BTreeMap<(Lsn, Epoch), Lsn>,
+    /// A node truncated its log past every verified snapshot.
+    pub truncated_unsafe: bool,
+    /// A node truncated its log (shows the model reaches it).
+    pub truncated: bool,
+    /// A node started its log at a peer's base (shows the model reaches it).
+    pub adopted_base: bool,
 }
 
 /// The whole model state.
@@ -156,20 +171,23 @@ impl NodeM {
             disk: Vec::new(),
             flushing: None,
             commit_seen: 0,
+            disk_base: (0, 0),
         }
     }
 
-    /// Epoch of every record of the log, from LSN 1.
+    /// Epoch of every record of the log above its base (LSN `base + 1 + i`
+    /// at `[i]`).
     pub fn epochs(&self) -> Vec<Epoch> {
-        (1..=self.log.last_lsn()).filter_map(|l| self.log.epoch_at(l)).collect()
+        (self.log.base() + 1..=self.log.last_lsn()).filter_map(|l| self.log.epoch_at(l)).collect()
     }
 
-    /// What the segment files recover to: the records in LSN order from 1
-    /// up to the first one out of place (segment recovery cuts the log there).
+    /// What the segment files recover to: the records in LSN order from
+    /// the disk's base up to the first one out of place (segment recovery
+    /// cuts the log there).
     pub fn recovered_epochs(&self) -> Vec<Epoch> {
         let mut out = Vec::new();
         for &(lsn, e) in &self.disk {
-            if lsn != out.len() as Lsn + 1 {
+            if lsn != self.disk_base.0 + out.len() as Lsn + 1 {
                 break;
             }
             out.push(e);
@@ -257,8 +275,9 @@ pub fn summary(s: &State) -> String {
     let mut out = String::new();
     for (i, n) in s.nodes.iter().enumerate() {
         out += &format!(
-            "    node {i}: promised {} log {:?} commit {} flushed {} {:?}\n",
+            "    node {i}: promised {} base {:?} log {:?} commit {} flushed {} {:?}\n",
             n.log.promised(),
+            n.log.base_mark(),
             n.epochs(),
             n.log.commit(),
             n.log.flushed(),
@@ -274,5 +293,8 @@ pub fn summary(s: &State) -> String {
         out += &format!("    writer {i}: epoch {} {phase} log {:?} commit {commit}\n", w.epoch, w.log);
     }
     out += &format!("    acknowledged {:?} visible {:?}", s.ghost.acked, s.ghost.visible);
+    if !s.ghost.snapshots.is_empty() {
+        out += &format!("\n    snapshots {:?} markers {:?}", s.ghost.snapshots, s.ghost.markers);
+    }
     out
 }

@@ -31,6 +31,7 @@ fn config(lease_from_commit: bool) -> Config {
         lease_unsafe: false,
         lease_from_commit,
         staging: false,
+        marks_max: 0,
         enabled_only: false,
     }
 }
