@@ -27,6 +27,9 @@ pub struct Layout {
     /// The object store of the cluster's snapshots (a directory or an
     /// `s3://` URL); `None`: `DIR/snapshots`.
     pub snapshot_store: Option<String>,
+    /// More arguments for every storage node (`--truncate-margin-records`,
+    /// `--segment-bytes-max`).
+    pub storage_options: Vec<String>,
 }
 
 /// What a process is.
@@ -129,6 +132,7 @@ impl Layout {
         for d in 0..self.data_nodes {
             args.extend(["--replica".to_string(), self.retention_addr(d)]);
         }
+        args.extend(self.storage_options.iter().cloned());
         Member { name: format!("storage-{n}"), kind: Kind::Storage, zone: ZONES[i].into(), listen, metrics, args }
     }
 }
@@ -161,6 +165,7 @@ mod tests {
             storage_port: 7101,
             metrics_port: 9100,
             snapshot_store: None,
+            storage_options: vec!["--segment-bytes-max".into(), "4096".into()],
         };
         let m = l.members();
         assert_eq!(m.len(), 9);
@@ -180,6 +185,7 @@ mod tests {
         }
         assert_eq!(m[0].args.iter().filter(|a| *a == "--peer").count(), 5);
         assert_eq!(m[0].args.iter().filter(|a| *a == "--replica").count(), 3, "every data node's retention");
+        assert!(m[0].args.ends_with(&["--segment-bytes-max".into(), "4096".into()]), "storage options passed on");
         let fabric_ports: Vec<&String> = m[6..].iter().map(|d| &d.args[d.args.len() - 3]).collect();
         assert_eq!(fabric_ports, ["127.0.0.1:7107", "127.0.0.1:7108", "127.0.0.1:7109"]);
     }

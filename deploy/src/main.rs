@@ -49,6 +49,14 @@ enum Cmd {
         /// (credentials from the AWS environment); default DIR/snapshots.
         #[arg(long)]
         snapshot_store: Option<String>,
+        /// Records the storage nodes keep below the newest committed
+        /// snapshot marker when they truncate their logs (default 100000).
+        #[arg(long)]
+        truncate_margin_records: Option<u64>,
+        /// Size of the storage nodes' segment files (whole files are
+        /// dropped when the log is truncated; default 64 MiB).
+        #[arg(long)]
+        segment_bytes_max: Option<u64>,
     },
     /// Hand the writer's role to another data node with nothing lost:
     /// writes pause (clients see -TRYAGAIN, then -MOVED to the new writer).
@@ -128,13 +136,23 @@ fn main() -> anyhow::Result<()> {
             bin_dir,
             snapshot_every_records,
             snapshot_store,
+            truncate_margin_records,
+            segment_bytes_max,
         } => {
             let bin_dir = match bin_dir {
                 Some(d) => d,
                 None => std::env::current_exe()?.parent().context("the binary has no directory")?.to_path_buf(),
             };
             let data_nodes = data_nodes.into();
-            let layout = Layout { dir, port, data_nodes, storage_port, metrics_port: metrics_port - 1, snapshot_store };
+            let mut storage_options = Vec::new();
+            if let Some(n) = truncate_margin_records {
+                storage_options.extend(["--truncate-margin-records".to_string(), n.to_string()]);
+            }
+            if let Some(n) = segment_bytes_max {
+                storage_options.extend(["--segment-bytes-max".to_string(), n.to_string()]);
+            }
+            let metrics_port = metrics_port - 1;
+            let layout = Layout { dir, port, data_nodes, storage_port, metrics_port, snapshot_store, storage_options };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(sixfold_deploy::up::up(&layout, &bin_dir, snapshot_every_records))
         }
@@ -150,7 +168,8 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Snapshot { op, dir, storage_port, store, writer } => {
             use sixfold_deploy::snapshot as snap;
-            let layout = Layout { dir, port: 0, data_nodes: 0, storage_port, metrics_port: 0, snapshot_store: None };
+            let (port, data_nodes, metrics_port, snapshot_store, storage_options) = (0, 0, 0, None, Vec::new());
+            let layout = Layout { dir, port, data_nodes, storage_port, metrics_port, snapshot_store, storage_options };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let (store, writer) = (store.as_deref(), writer.as_deref());
             let lines = rt.block_on(async {

@@ -217,10 +217,18 @@ impl Replicator {
     async fn restore(&mut self, base: Lsn) {
         let applied = self.staging.applied();
         let Some(url) = self.snapshot_store.clone() else {
-            tracing::error!(base, applied = applied.0, "the log was truncated past this replica and no --snapshot-store is set: it cannot catch up");
+            tracing::error!(
+                base,
+                applied = applied.0,
+                "the log was truncated past this replica and no --snapshot-store is set: it cannot catch up"
+            );
             return;
         };
-        tracing::warn!(base, applied = applied.0, "the log was truncated past this replica: restoring the newest snapshot");
+        tracing::warn!(
+            base,
+            applied = applied.0,
+            "the log was truncated past this replica: restoring the newest snapshot"
+        );
         let Some(at) = crate::restore::restore_newest(&self.core, &url, &self.stats, applied.0).await else {
             tokio::time::sleep(Duration::from_millis(RESTORE_RETRY_MS)).await;
             return;

@@ -119,13 +119,14 @@ impl SegmentStore {
         };
         let base = firsts.first().map_or(0, |f| f.0.saturating_sub(1));
         let base_epoch = firsts.first().map_or(0, |f| f.1);
-        let mut rec = Recovery { base, base_epoch, epochs: Vec::new(), marks: Vec::new(), cut: None, sealed_lost: false };
+        let mut rec =
+            Recovery { base, base_epoch, epochs: Vec::new(), marks: Vec::new(), cut: None, sealed_lost: false };
         for (n, (first, _, path)) in firsts.iter().enumerate() {
             let expected = base + rec.epochs.len() as Lsn + 1;
             if rec.cut.is_some() || *first != expected {
                 if rec.cut.is_none() {
                     rec.sealed_lost = true;
-                    before_sealed_cut(&path)?;
+                    before_sealed_cut(path)?;
                 }
                 rec.cut.get_or_insert(format!("segment {} does not continue the log at {expected}", path.display()));
                 fs::remove_file(path)?;
@@ -368,7 +369,10 @@ mod tests {
     fn append_roll_sync_recover_read() {
         let dir = tmp("roll");
         let (mut s, r) = SegmentStore::open(&dir, 1000, true).unwrap();
-        assert_eq!(r, Recovery { base: 0, base_epoch: 0, epochs: vec![], marks: vec![], cut: None, sealed_lost: false });
+        assert_eq!(
+            r,
+            Recovery { base: 0, base_epoch: 0, epochs: vec![], marks: vec![], cut: None, sealed_lost: false }
+        );
         s.append(&recs(1, 30), 0).unwrap();
         s.sync().unwrap();
         assert!(fs::read_dir(&dir).unwrap().count() > 1, "segments rolled");

@@ -124,7 +124,9 @@ async fn read_adopted(
 /// A recovery cannot read the log from where this engine stands: the
 /// storage nodes dropped the records between, below a snapshot.
 #[derive(Debug, thiserror::Error)]
-#[error("the log was truncated below LSN {base} (a snapshot covers it) and this node applied only up to {applied}: restore the newest snapshot first")]
+#[error(
+    "the log was truncated below LSN {base} (a snapshot covers it) and this node applied only up to {applied}: restore the newest snapshot first"
+)]
 pub struct BehindSnapshot {
     /// Where the node's log starts after.
     pub base: Lsn,

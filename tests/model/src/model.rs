@@ -357,8 +357,8 @@ impl Config {
                 let (base, base_epoch) = node.disk_base;
                 let marks = (base + 1..).zip(&epochs).filter_map(|(l, e)| Some((l, *s.ghost.markers.get(&(l, *e))?)));
                 let marks = marks.collect();
-                node.log =
-                    LogState::recovered(node.log.promised(), base, epochs, Memory::Restarted).with_recovered(base_epoch, marks);
+                node.log = LogState::recovered(node.log.promised(), base, epochs, Memory::Restarted)
+                    .with_recovered(base_epoch, marks);
                 node.flushing = None;
                 node.commit_seen = 0;
                 s.writers.iter_mut().for_each(|w| cut(w, n));
