@@ -1,4 +1,4 @@
-//! Log truncation below snapshots (`docs/protocol.md` R13) with real
+//! Log truncation below snapshots (`docs/protocol.md` R14) with real
 //! processes: `sixfold up` with its snapshotter, small segment files and a
 //! small margin. The storage nodes drop whole segment files below the
 //! newest committed snapshot marker; a replica paused while they did so

@@ -210,7 +210,7 @@ impl Replicator {
     }
 
     /// The storage nodes dropped records this replica still needs (below a
-    /// snapshot, R13): restore the newest snapshot, in place, and read the
+    /// snapshot, R14): restore the newest snapshot, in place, and read the
     /// log on from there. Without a store, or while no snapshot is past
     /// what was applied, it keeps trying the nodes (one may still hold
     /// the records) and says why it does not progress.

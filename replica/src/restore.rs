@@ -1,7 +1,7 @@
 //! Restoring a data node from the newest snapshot that verifies
 //! (`sixfold_snapshot`, DESIGN §7): at start-up, before the log is
 //! replayed past it, and when the storage nodes truncated their logs past
-//! what this replica applied (`docs/protocol.md` R13), so it cannot catch
+//! what this replica applied (`docs/protocol.md` R14), so it cannot catch
 //! up from the log alone.
 
 use crate::role::ReplicaStats;

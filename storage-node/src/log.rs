@@ -423,7 +423,7 @@ impl LogState {
 
     /// Where this node may truncate its log now, keeping `margin_records`
     /// below the newest snapshot a committed marker names: never above
-    /// what is on disk or known committed (R13). `None`: nothing to drop.
+    /// what is on disk or known committed (R14). `None`: nothing to drop.
     pub fn truncation_point(&self, margin_records: Lsn) -> Option<Lsn> {
         let t = self.marks.snapshot().saturating_sub(margin_records).min(self.flushed).min(self.commit());
         (t > self.base).then_some(t)
@@ -708,7 +708,7 @@ mod tests {
         l.on_flushed(last, l.generation());
     }
 
-    /// R13: only a committed marker allows truncation, never past what is
+    /// R14: only a committed marker allows truncation, never past what is
     /// on disk, and a margin below the snapshot is kept.
     #[test]
     fn truncation_waits_for_a_committed_marker() {

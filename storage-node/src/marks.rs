@@ -1,5 +1,5 @@
 //! Which snapshot a storage node may truncate below (`docs/protocol.md`,
-//! R13): the `SnapshotMarker` records the node holds above its commit LSN,
+//! R14): the `SnapshotMarker` records the node holds above its commit LSN,
 //! and the newest snapshot LSN named by a marker it knows is committed. A
 //! marker is logged only after the snapshotter wrote, read back and
 //! verified the snapshot; only a committed one counts, since an

@@ -336,7 +336,7 @@ impl Node {
         true
     }
 
-    /// Drops whole segment files below the truncation point (R13: the
+    /// Drops whole segment files below the truncation point (R14: the
     /// newest committed snapshot marker's LSN less the margin), then the
     /// log below where the files now start.
     fn truncate_if_due(&self) {

@@ -179,7 +179,7 @@ async fn fill_from(
         let from: Lsn = node.fill_from();
         let recs = match reader.read(from, node.cfg.read_bytes_max as u32).await {
             Ok(got) => got.records,
-            // The peer truncated past this node's log: start it there (R13).
+            // The peer truncated past this node's log: start it there (R14).
             Err(ReadError::Truncated { base_lsn, base_epoch }) if node.adopt_base(base_lsn, base_epoch) => continue,
             Err(ReadError::Truncated { .. } | ReadError::Refused { .. }) => return Ok(added),
             Err(e) => return Err(e),

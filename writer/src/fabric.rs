@@ -100,7 +100,7 @@ async fn read_log(
 }
 
 /// The adopted log, read as [`read_log`] from `from`, when the node may
-/// have truncated it below a snapshot (R13): then it is read from the
+/// have truncated it below a snapshot (R14): then it is read from the
 /// node's base on, and the base `(LSN, epoch)` is returned too — every
 /// record up to it is committed. A node whose base is past what this
 /// engine `applied` cannot be read by it: it must restore a snapshot.
@@ -219,7 +219,7 @@ pub async fn recover(
     let (last_lsn, mut known) = (adopted.last_lsn, adopted.known_commit);
     tracing::info!(epoch, last_lsn, known_commit = known, from = %s.storage[adopted.node], "rebuilt the engine from the log");
     let mut known_epoch = records.iter().find(|r| r.lsn == known).map_or(0, |r| r.epoch);
-    // Records at or below a truncated node's base are committed (R13).
+    // Records at or below a truncated node's base are committed (R14).
     if let Some((b, e)) = base.filter(|b| b.0 > known) {
         (known, known_epoch) = (b, e);
     }

@@ -147,7 +147,7 @@ pub enum Message {
     /// Storage → reader: the records asked for were dropped below a
     /// verified snapshot; the node's log starts after `base_lsn`. A node
     /// holding nothing past it starts its own log there and fills from it
-    /// (`docs/protocol.md` R13); a replica restores a snapshot.
+    /// (`docs/protocol.md` R14); a replica restores a snapshot.
     Truncated {
         /// The node's log holds no record at or below this.
         base_lsn: Lsn,

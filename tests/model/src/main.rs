@@ -102,7 +102,7 @@ struct Cli {
     #[arg(long)]
     staging: bool,
     /// Snapshot markers a run may log (0: none): storage nodes truncate
-    /// below committed ones and refill from a peer's base (R13).
+    /// below committed ones and refill from a peer's base (R14).
     #[arg(long, default_value_t = 0)]
     marks: u8,
 }

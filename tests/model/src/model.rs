@@ -61,7 +61,7 @@ pub struct Config {
     pub staging: bool,
     /// Snapshots made over a run (0: none modelled): a writer logs a
     /// `SnapshotMarker` naming a snapshot of its committed log, and storage
-    /// nodes truncate below a committed one (R13) and start their logs at
+    /// nodes truncate below a committed one (R14) and start their logs at
     /// a peer's base when they hold nothing past it.
     pub marks_max: u8,
     /// List only actions that change the state. Stateright's random walks
@@ -129,7 +129,7 @@ pub enum Action {
     /// log up to its commit LSN (with `marks_max`).
     Mark(usize),
     /// `node` truncates its log below its newest committed marker's
-    /// snapshot (R13, no margin).
+    /// snapshot (R14, no margin).
     Truncate(usize),
 }
 
@@ -416,7 +416,7 @@ impl Config {
             return Some(());
         }
         // Below a truncated node's base, the writer has the newest snapshot
-        // (restored at start), and the base is a committed point (R13).
+        // (restored at start), and the base is a committed point (R14).
         let base = s.nodes[node].log.base();
         let epochs = restored_log(&mut s.ghost, &s.nodes[node]);
         let reached = upto_lsn.min(epochs.len() as Lsn);
@@ -506,7 +506,7 @@ fn deliver(node: &mut NodeM, from: NodeId, m: Message) -> Message {
 /// Node `n` fills from peer `p` as `service.rs` does: it reads the peer's
 /// records from its own last LSN and hands them to the log; a peer whose
 /// log starts past that answers `Truncated`, and the node starts its log
-/// at the peer's base when it holds nothing past it (R13).
+/// at the peer's base when it holds nothing past it (R14).
 fn fill(s: &mut State, n: usize, p: usize) {
     let peer = s.nodes[p].log.clone();
     let node = &mut s.nodes[n];
@@ -544,7 +544,7 @@ fn mark(s: &mut State, w: usize) -> Option<()> {
     Some(())
 }
 
-/// Node `n` truncates below its newest committed marker's snapshot (R13);
+/// Node `n` truncates below its newest committed marker's snapshot (R14);
 /// a verified snapshot must hold everything it drops.
 fn truncate(s: &mut State, n: usize) -> Option<()> {
     let node = &mut s.nodes[n];
