@@ -192,6 +192,14 @@ fn snapshots_restore_to_the_replicas_state_and_survive_corruption_and_kills() {
     assert!(e.to_string().contains("not in the committed log"), "{e}");
     let e = redis::cmd("REPLCONF").arg("SNAPSHOT-MARKER").arg(&b"junk"[..]).query::<()>(&mut conn(writer)).unwrap_err();
     assert!(e.to_string().contains("invalid snapshot marker"), "{e}");
+    // A committed marker lets the storage nodes drop the log below it: the
+    // writer logs one only for a snapshot in its store, as the marker names it.
+    let fake = sixfold_wire::SnapshotMarker { lsn: 2, name: "snapshots/none.snap".into(), ..Default::default() };
+    let e = redis::cmd("REPLCONF").arg("SNAPSHOT-MARKER").arg(&fake.encode()[..]).query::<()>(&mut conn(writer));
+    assert!(e.unwrap_err().to_string().contains("cannot be read from the store"));
+    let forged = sixfold_wire::SnapshotMarker { name: persistence(writer, "snapshot_last"), ..fake };
+    let e = redis::cmd("REPLCONF").arg("SNAPSHOT-MARKER").arg(&forged.encode()[..]).query::<()>(&mut conn(writer));
+    assert!(e.unwrap_err().to_string().contains("is not the one the marker names"));
     let e = redis::cmd("REPLCONF").arg("SNAPSHOT-MARKER").arg(&bad[..]).query::<()>(&mut conn(replica)).unwrap_err();
     assert!(e.to_string().contains("for the writer"), "{e}");
     write_batch(&mut w, 2);

@@ -49,6 +49,32 @@ pub fn start(
     Ok(())
 }
 
+/// Has this node, once writer, log a snapshot marker only for a snapshot
+/// in the store at `url` with the marker's LSN, epoch and log checksum
+/// (`sixfold_node::markers`).
+async fn install_marker_check(core: &Shared, url: &str) {
+    let store = match sixfold_objstore::open(url).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "the snapshot store does not open: snapshot markers will be refused");
+            return;
+        }
+    };
+    let check: sixfold_node::markers::MarkerCheck = Arc::new(move |m: sixfold_wire::SnapshotMarker| {
+        let store = store.clone();
+        Box::pin(async move {
+            let h = sixfold_snapshot::header(store.as_ref(), &m.name)
+                .await
+                .map_err(|e| format!("the snapshot {} the marker names cannot be read from the store: {e}", m.name))?;
+            if (h.lsn, h.epoch, h.log_checksum) != (m.lsn, m.epoch, m.log_checksum) {
+                return Err(format!("the snapshot {} in the store is not the one the marker names", m.name));
+            }
+            Ok(())
+        })
+    });
+    core.lock().verdicts().set_check(check);
+}
+
 /// The loop: replicate; campaign; serve as writer until fenced; demote.
 async fn roles(
     core: Shared,
@@ -59,7 +85,10 @@ async fn roles(
 ) {
     let mut serving = Some(serving);
     let mut applied = match &s.snapshot_store {
-        Some(url) => sixfold_replica::restore::restore_newest(&core, url, &stats, 0).await.unwrap_or((0, 0)),
+        Some(url) => {
+            install_marker_check(&core, url).await;
+            sixfold_replica::restore::restore_newest(&core, url, &stats, 0).await.unwrap_or((0, 0))
+        }
         None => (0, 0),
     };
     let mut now = s.take_over_first;

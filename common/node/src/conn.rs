@@ -88,6 +88,7 @@ async fn pump(sock: &mut TcpStream, client: &Client<'_>, waker: &Notify, limits:
                         break;
                     }
                     let protocol_error = error.is_some();
+                    crate::markers::check_batch(core, &cmds).await;
                     let o = core.lock().run(id, cmds, error);
                     let notify = o.notify;
                     authed = o.authenticated;

@@ -96,6 +96,8 @@ pub struct Core {
     /// A `SnapshotMarker` this writer logged and its LSN: INFO reports it
     /// once that LSN commits.
     marked: Option<(Lsn, SnapshotFacts)>,
+    /// The snapshot store check of markers and its verdicts.
+    verdicts: crate::markers::Verdicts,
 }
 
 /// The core as the connection tasks share it, and the durable log's
@@ -137,6 +139,7 @@ impl Shared {
             stopped,
             takeover: Arc::new(AtomicU64::new(0)),
             marked: None,
+            verdicts: Default::default(),
         };
         Shared(Arc::new(Mutex::new(core)), Arc::new(RwLock::new(None)))
     }
@@ -325,18 +328,20 @@ impl Core {
                 Some(ReplConf::Takeover(lsn)) if log.is_none() => self.takeover.store(lsn.max(1), Ordering::Relaxed),
                 Some(ReplConf::Notify(1)) if log.is_some() => notify = true,
                 Some(ReplConf::Notify(_)) => {}
-                Some(ReplConf::SnapshotMarker(payload)) => match mark_snapshot(log.as_deref_mut(), &payload) {
-                    Ok((lsn, facts)) => {
-                        self.marked = Some((lsn, facts));
-                        wait = wait.max(lsn);
-                        self.engine.answer(id, &sixfold_resp::Frame::ok());
-                        continue;
+                Some(ReplConf::SnapshotMarker(payload)) => {
+                    match mark_snapshot(log.as_deref_mut(), &payload, &mut self.verdicts) {
+                        Ok((lsn, facts)) => {
+                            self.marked = Some((lsn, facts));
+                            wait = wait.max(lsn);
+                            self.engine.answer(id, &sixfold_resp::Frame::ok());
+                            continue;
+                        }
+                        Err(e) => {
+                            self.engine.refuse(id, &e);
+                            continue;
+                        }
                     }
-                    Err(e) => {
-                        self.engine.refuse(id, &e);
-                        continue;
-                    }
-                },
+                }
                 Some(r) => self.replicas.on_replconf(id, r),
                 None => {}
             }
@@ -408,6 +413,11 @@ impl Core {
         let (out, close) = self.engine.take_client_output(id);
         let authenticated = self.engine.is_authenticated(id);
         Output { out, close, wait: self.last_lsn(), epoch: self.log_epoch(), then: None, authenticated, notify: false }
+    }
+
+    /// The check of snapshot markers against the store, and its verdicts.
+    pub fn verdicts(&mut self) -> &mut crate::markers::Verdicts {
+        &mut self.verdicts
     }
 
     /// The engine's configuration (a snapshot is restored into an engine
@@ -516,7 +526,11 @@ fn note_snapshot(engine: &mut Engine, facts: SnapshotFacts) {
 /// verified a snapshot): logs a `SnapshotMarker` record; returns its LSN
 /// (the reply waits for it) and what INFO shows once it commits. Only a
 /// writer logs one, and only for a snapshot at or below its commit LSN.
-fn mark_snapshot(log: Option<&mut (dyn Journal + 'static)>, payload: &[u8]) -> Result<(Lsn, SnapshotFacts), String> {
+fn mark_snapshot(
+    log: Option<&mut (dyn Journal + 'static)>,
+    payload: &[u8],
+    verdicts: &mut crate::markers::Verdicts,
+) -> Result<(Lsn, SnapshotFacts), String> {
     let Some(log) = log else {
         return Err("ERR REPLCONF SNAPSHOT-MARKER is for the writer of a durable log".into());
     };
@@ -525,6 +539,9 @@ fn mark_snapshot(log: Option<&mut (dyn Journal + 'static)>, payload: &[u8]) -> R
     if m.lsn == 0 || m.lsn > commit {
         return Err(format!("ERR the snapshot's LSN {} is not in the committed log (commit LSN {commit})", m.lsn));
     }
+    // It lets the storage nodes drop the log below it: only for a
+    // snapshot in the store as named (`crate::markers`).
+    verdicts.take(payload)?;
     Ok((log.log_marker(payload), facts_of(&m)))
 }
 

@@ -18,6 +18,7 @@ pub mod conn;
 pub mod core;
 pub mod journal;
 pub mod listener;
+pub mod markers;
 pub mod metrics;
 
 pub use crate::core::{Output, Shared, now_ms};
