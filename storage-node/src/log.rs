@@ -424,8 +424,11 @@ impl LogState {
     /// Where this node may truncate its log now, keeping `margin_records`
     /// below the newest snapshot a committed marker names: never above
     /// what is on disk or known committed (R14). `None`: nothing to drop.
+    /// The record at the snapshot's LSN itself always stays: a replica
+    /// that restored the snapshot reads on from it (log matching).
     pub fn truncation_point(&self, margin_records: Lsn) -> Option<Lsn> {
-        let t = self.marks.snapshot().saturating_sub(margin_records).min(self.flushed).min(self.commit());
+        let keep = margin_records.max(1);
+        let t = self.marks.snapshot().saturating_sub(keep).min(self.flushed).min(self.commit());
         (t > self.base).then_some(t)
     }
 
@@ -719,7 +722,7 @@ mod tests {
         flush_all(&mut l);
         assert_eq!(l.truncation_point(0), None, "the marker is not committed");
         l.append(W, 1, 21, 1, 21, Vec::new()).unwrap();
-        assert_eq!(l.truncation_point(0), Some(15));
+        assert_eq!(l.truncation_point(0), Some(14), "the record at the snapshot's LSN stays");
         assert_eq!(l.truncation_point(5), Some(10));
         assert_eq!(l.truncation_point(20), None);
         l.truncate_below(10);

@@ -294,6 +294,14 @@ impl Node {
         drop(log);
         let recs = tokio::task::block_in_place(|| lock(&self.store).read(from, upto, max));
         match recs {
+            Ok(recs) if recs.is_empty() => {
+                // Truncated since the base was looked at (the files go first).
+                let log = lock(&self.log);
+                if from <= log.base() {
+                    return Message::Truncated { base_lsn: log.base(), base_epoch: log.base_mark().1 };
+                }
+                Message::Records { records: Vec::new(), commit_lsn: commit }
+            }
             Ok(recs) => Message::Records { records: encode_run(&recs), commit_lsn: commit },
             Err(e) => fatal("reading segments", e),
         }
@@ -346,22 +354,20 @@ impl Node {
             log.truncation_point(self.cfg.truncate_margin_records)
         };
         let Some(point) = point else { return };
-        let base = tokio::task::block_in_place(|| {
-            let mut store = lock(&self.store);
-            if store.first_segment_end().is_none_or(|end| end > point) {
-                return Ok(None);
-            }
-            store.drop_below(point).map(Some)
-        });
-        let base = match base {
-            Ok(Some(b)) => b,
-            Ok(None) => return,
-            Err(e) => fatal("dropping segments below a snapshot", e),
-        };
-        let mut log = lock(&self.log);
-        log.truncate_below(base);
-        tracing::info!(base = log.base(), snapshot = log.snapshot_lsn(), "truncated the log below a snapshot");
-        metrics::gauge!(m::BASE_LSN).set(log.base() as f64);
+        // Where the files will start once the whole ones below the point go.
+        let Some(base) = lock(&self.store).base_after_drop(point) else { return };
+        // The log forgets them first: a read that then finds a file gone
+        // finds the base moved too, and answers `Truncated`.
+        {
+            let mut log = lock(&self.log);
+            log.truncate_below(base);
+            tracing::info!(base = log.base(), snapshot = log.snapshot_lsn(), "truncated the log below a snapshot");
+            metrics::gauge!(m::BASE_LSN).set(log.base() as f64);
+        }
+        let dropped = tokio::task::block_in_place(|| lock(&self.store).drop_below(point));
+        if let Err(e) = dropped {
+            fatal("dropping segments below a snapshot", e);
+        }
     }
 
     /// Clean shutdown: waits until every record is on disk, then records

@@ -70,12 +70,13 @@ fn segment_path(dir: &Path, first_lsn: Lsn, prev_epoch: Epoch) -> PathBuf {
     dir.join(format!("{first_lsn:020}-{prev_epoch:020}.seg"))
 }
 
-/// `(first LSN, epoch before it)` from a segment's file name.
-fn parse_segment_name(name: &str) -> Option<(Lsn, Epoch)> {
+/// `(first LSN, epoch before it)` from a segment's file name (`None`: a
+/// name of the older form, renamed when the store opens).
+fn parse_segment_name(name: &str) -> Option<(Lsn, Option<Epoch>)> {
     let stem = name.strip_suffix(".seg")?;
     match stem.split_once('-') {
-        Some((first, prev)) => Some((first.parse().ok()?, prev.parse().ok()?)),
-        None => Some((stem.parse().ok()?, 0)),
+        Some((first, prev)) => Some((first.parse().ok()?, Some(prev.parse().ok()?))),
+        None => Some((stem.parse().ok()?, None)),
     }
 }
 
@@ -101,7 +102,7 @@ impl SegmentStore {
         before_sealed_cut: &mut dyn FnMut(&Path) -> io::Result<()>,
     ) -> io::Result<(SegmentStore, Recovery)> {
         fs::create_dir_all(dir)?;
-        let mut firsts: Vec<(Lsn, Epoch, PathBuf)> = fs::read_dir(dir)?
+        let mut firsts: Vec<(Lsn, Option<Epoch>, PathBuf)> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let (first, prev) = parse_segment_name(e.file_name().to_str()?)?;
@@ -118,11 +119,23 @@ impl SegmentStore {
             dir_dirty: false,
         };
         let base = firsts.first().map_or(0, |f| f.0.saturating_sub(1));
-        let base_epoch = firsts.first().map_or(0, |f| f.1);
+        let base_epoch = firsts.first().and_then(|f| f.1).unwrap_or(0);
         let mut rec =
             Recovery { base, base_epoch, epochs: Vec::new(), marks: Vec::new(), cut: None, sealed_lost: false };
-        for (n, (first, _, path)) in firsts.iter().enumerate() {
+        for (n, (first, prev, path)) in firsts.iter().enumerate() {
             let expected = base + rec.epochs.len() as Lsn + 1;
+            // A name of the older form gets the epoch before it, so the
+            // base's epoch is right once the files below it are dropped.
+            let renamed;
+            let path = match prev {
+                None if *first == expected => {
+                    renamed = segment_path(dir, *first, rec.epochs.last().copied().unwrap_or(base_epoch));
+                    fs::rename(path, &renamed)?;
+                    store.dir_dirty = true;
+                    &renamed
+                }
+                _ => path,
+            };
             if rec.cut.is_some() || *first != expected {
                 if rec.cut.is_none() {
                     rec.sealed_lost = true;
@@ -268,7 +281,9 @@ impl SegmentStore {
         while self.segments.len() > 1 && self.segments[0].last_lsn() <= lsn {
             let seg = self.segments.remove(0);
             fs::remove_file(&seg.path)?;
-            self.dir_dirty = true;
+            // Oldest first, each durable before the next: a crash never
+            // leaves a gap (which recovery would take for a lost disk).
+            sync_dir(&self.dir)?;
         }
         self.sync()?;
         Ok(self.base())
@@ -279,9 +294,12 @@ impl SegmentStore {
         self.segments.first().map_or(0, |s| s.first_lsn - 1)
     }
 
-    /// Where the oldest segment ends: truncating below it drops a file.
-    pub fn first_segment_end(&self) -> Option<Lsn> {
-        self.segments.first().map(Segment::last_lsn)
+    /// Where the files would start after [`Self::drop_below`]`(lsn)`, if
+    /// it would drop any.
+    pub fn base_after_drop(&self, lsn: Lsn) -> Option<Lsn> {
+        let keep = self.segments.iter().take(self.segments.len().saturating_sub(1)).take_while(|s| s.last_lsn() <= lsn);
+        let dropped = keep.count();
+        (dropped > 0).then(|| self.segments[dropped].first_lsn - 1)
     }
 
     /// Records from `from`, at most `max_bytes` (at least one), not above `upto`.
@@ -442,7 +460,9 @@ mod tests {
         s.append(&recs(8, 9), 0).unwrap();
         s.sync().unwrap();
         assert_eq!(s.read(1, 100, usize::MAX).unwrap(), recs(1, 9));
-        let base = s.drop_below(6).unwrap();
+        let base = s.base_after_drop(6).unwrap();
+        assert_eq!(s.drop_below(6).unwrap(), base);
+        assert_eq!(s.base_after_drop(base), None, "nothing more below it");
         assert!(s.read(base, 9, usize::MAX).unwrap().is_empty(), "a read below the files finds nothing");
         drop(s);
         let (s, r) = SegmentStore::open(&dir, 500, false).unwrap();
@@ -463,9 +483,17 @@ mod tests {
         recs.iter().for_each(|r| r.encode(&mut data));
         // A file named as before truncation existed.
         fs::write(dir.join(format!("{:020}.seg", 1)), &data).unwrap();
+        let mut more = Vec::new();
+        super::tests::recs(5, 6).iter().for_each(|r| r.encode(&mut more));
+        fs::write(dir.join(format!("{:020}.seg", 5)), &more).unwrap();
         let (_, r) = SegmentStore::open(&dir, 500, false).unwrap();
-        assert_eq!((r.base, r.base_epoch, r.epochs.len(), r.marks.clone()), (0, 0, 4, vec![(3, 2)]));
-        assert_eq!(parse_segment_name("00000000000000000007-00000000000000000003.seg"), Some((7, 3)));
+        assert_eq!((r.base, r.base_epoch, r.epochs.len(), r.marks.clone()), (0, 0, 6, vec![(3, 2)]));
+        assert_eq!(parse_segment_name("00000000000000000007-00000000000000000003.seg"), Some((7, Some(3))));
+        let mut names: Vec<_> =
+            fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        let want = [format!("{:020}-{:020}.seg", 1, 0), format!("{:020}-{:020}.seg", 5, 1)];
+        assert_eq!(names, want, "renamed to the current form, with the epoch before each");
         assert_eq!(parse_segment_name("x.seg"), None);
         fs::remove_dir_all(&dir).unwrap();
     }
