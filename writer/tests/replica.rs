@@ -398,3 +398,30 @@ fn replicas_authenticate_to_a_writer_with_a_password() {
     assert_eq!(r.get::<_, String>("k").unwrap(), "w");
     drop(stranger);
 }
+
+/// A script's writes reach the log as the effects of the commands it ran
+/// (DESIGN §2): SPOP and TIME inside a script give every replica the
+/// writer's result, with no Lua on the replica; a script that fails keeps
+/// what it wrote before the error (as in Redis); EVAL_RO runs on a replica.
+#[test]
+fn scripts_replicate_as_the_effects_of_their_commands() {
+    let s = shard("scripts", &[]);
+    let mut c = client(s.writer.port);
+    let _: () = redis::cmd("SADD").arg("set").arg((0..50).collect::<Vec<_>>()).query(&mut c).unwrap();
+    let body = "local m = redis.call('spop', KEYS[1]) redis.call('rpush', KEYS[2], m) \
+                local t = redis.call('time') redis.call('hset', KEYS[3], m, t[1] .. '.' .. t[2]) return m";
+    for _ in 0..20 {
+        let _: String = redis::cmd("EVAL").arg(body).arg(3).arg("set").arg("popped").arg("when").query(&mut c).unwrap();
+    }
+    let failing = "redis.call('set', KEYS[1], 'before') return redis.call('incr', KEYS[2])";
+    let err = redis::cmd("EVAL").arg(failing).arg(2).arg("a").arg("popped").query::<()>(&mut c).unwrap_err();
+    assert!(err.to_string().contains("WRONGTYPE"), "{err}");
+    for r in &s.replicas {
+        converge(s.writer.port, r.port, "after the scripts");
+    }
+    assert_eq!(query::<Option<String>>(s.writer.port, redis::cmd("GET").arg("a")).as_deref(), Some("before"));
+    let mut rc = replica_client(s.replicas[0].port);
+    let n: i64 =
+        redis::cmd("EVAL_RO").arg("return redis.call('llen', KEYS[1])").arg(1).arg("popped").query(&mut rc).unwrap();
+    assert_eq!(n, 20);
+}

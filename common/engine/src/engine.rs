@@ -139,6 +139,8 @@ pub type ShardView = Box<dyn Fn() -> cmd::cluster::Shard + Send>;
 pub struct Engine {
     pub(crate) ks: Keyspace,
     pub(crate) sessions: HashMap<ClientId, Session>,
+    /// The Lua VM and the script cache.
+    pub(crate) scripts: crate::scripting::Scripts,
     pub(crate) config: Config,
     pub(crate) rng: SmallRng,
     pub(crate) now_ms: i64,
@@ -202,6 +204,7 @@ impl Engine {
             failover_target: None,
             failover_request: None,
             groups: Vec::new(),
+            scripts: Default::default(),
             cur: Vec::new(),
             touched: Vec::new(),
             has_output: Vec::new(),
@@ -735,9 +738,10 @@ impl Engine {
         if self.loading && matches!(spec.handler, Handler::Data(_)) {
             return Some(self.reject_in_multi(id, Frame::error("LOADING Sixfold is replaying the log")));
         }
-        let refusal = if self.lease_lapsed && (matches!(spec.handler, Handler::Data(_)) || spec.name == "exec") {
+        let runs_commands = spec.name == "exec" || cmd::runs_script(spec.name);
+        let refusal = if self.lease_lapsed && (matches!(spec.handler, Handler::Data(_)) || runs_commands) {
             Some("TRYAGAIN this writer's lease has lapsed: another writer may have taken over")
-        } else if self.failover_target.is_some() && (spec.has("write") || spec.name == "exec") {
+        } else if self.failover_target.is_some() && (spec.has("write") || runs_commands) {
             Some("TRYAGAIN writes are paused: a failover to another data node is in progress")
         } else {
             None
@@ -928,7 +932,7 @@ fn unknown_command(args: &[Bytes]) -> Frame {
     ))
 }
 
-fn check_arity(spec: &Spec, argc: usize) -> Result<(), Frame> {
+pub(crate) fn check_arity(spec: &Spec, argc: usize) -> Result<(), Frame> {
     let a = spec.arity;
     let ok = if a >= 0 { argc == a as usize } else { argc >= (-a) as usize };
     if ok { Ok(()) } else { Err(Frame::error(format!("ERR wrong number of arguments for '{}' command", spec.name))) }

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod exec;
 pub mod output_limits;
 pub mod redis_config;
+pub mod scripting;
 pub mod session;
 pub mod snapshot;
 pub mod util;

@@ -547,13 +547,14 @@ fn mark_snapshot(
 
 /// What a command must wait for before its reply: data commands wait for
 /// the uncommitted writes to the keys they name (all writes if their keys
-/// cannot be known); EXEC waits for all; connection and server commands
+/// cannot be known); EXEC and scripts (which may touch keys they do not
+/// declare) wait for all; connection and server commands
 /// read no data and wait for nothing.
 fn read_wait(log: &dyn Journal, args: &[Bytes]) -> Lsn {
     use sixfold_engine::cmd::{Handler, command_keys, lookup};
     match args.first().and_then(|n| lookup(n)) {
         Some(spec) if matches!(spec.handler, Handler::Data(_)) => log.wait_for(command_keys(args).as_deref()),
-        Some(spec) if spec.name == "exec" => log.wait_for(None),
+        Some(spec) if spec.name == "exec" || sixfold_engine::cmd::runs_script(spec.name) => log.wait_for(None),
         _ => 0,
     }
 }

@@ -15,6 +15,7 @@ pub mod lists;
 pub mod multi;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -98,8 +99,15 @@ fn numkeys_layout(name: &str) -> Option<(usize, usize)> {
         "zunionstore" | "zinterstore" | "zdiffstore" => (2, 1),
         "zunion" | "zinter" | "zdiff" | "sintercard" | "zintercard" | "lmpop" | "zmpop" => (1, 0),
         "blmpop" | "bzmpop" => (2, 0),
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => (2, 0),
         _ => return None,
     })
+}
+
+/// Whether `name` runs a script, which may read or write any key (it
+/// waits for every uncommitted write, and is refused when writes are).
+pub fn runs_script(name: &str) -> bool {
+    matches!(name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro")
 }
 
 /// The keys of a command with a `numkeys` argument; `None` (wait for

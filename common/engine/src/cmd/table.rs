@@ -2,8 +2,8 @@
 //! key positions, group and handler: one row per command, one line per row.
 
 use super::{
-    Handler, Spec, cluster, connection, failover, hashes, keys, lists, multi, pubsub, replication, server, sets,
-    strings, zranges, zsets,
+    Handler, Spec, cluster, connection, failover, hashes, keys, lists, multi, pubsub, replication, scripting, server,
+    sets, strings, zranges, zsets,
 };
 
 /// Every command.
@@ -144,6 +144,11 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "zunion", arity: -3, flags: &["readonly"], keys: (0,0,0), group: "sorted-set", summary: "Returns a union.", handler: Handler::Data(zranges::zsetop) },
     Spec { name: "zinter", arity: -3, flags: &["readonly"], keys: (0,0,0), group: "sorted-set", summary: "Returns an intersection.", handler: Handler::Data(zranges::zsetop) },
     Spec { name: "zdiff", arity: -3, flags: &["readonly"], keys: (0,0,0), group: "sorted-set", summary: "Returns a difference.", handler: Handler::Data(zranges::zsetop) },
+    Spec { name: "eval", arity: -3, flags: &["noscript", "stale", "skip_monitor", "may_replicate", "no_mandatory_keys"], keys: (0,0,0), group: "scripting", summary: "Executes a server-side Lua script.", handler: Handler::Session(scripting::eval) },
+    Spec { name: "evalsha", arity: -3, flags: &["noscript", "stale", "skip_monitor", "may_replicate", "no_mandatory_keys"], keys: (0,0,0), group: "scripting", summary: "Executes a server-side Lua script by SHA1 digest.", handler: Handler::Session(scripting::evalsha) },
+    Spec { name: "eval_ro", arity: -3, flags: &["noscript", "stale", "skip_monitor", "no_mandatory_keys", "readonly"], keys: (0,0,0), group: "scripting", summary: "Executes a read-only server-side Lua script.", handler: Handler::Session(scripting::eval_ro) },
+    Spec { name: "evalsha_ro", arity: -3, flags: &["noscript", "stale", "skip_monitor", "no_mandatory_keys", "readonly"], keys: (0,0,0), group: "scripting", summary: "Executes a read-only server-side Lua script by SHA1 digest.", handler: Handler::Session(scripting::evalsha_ro) },
+    Spec { name: "script", arity: -2, flags: &["noscript"], keys: (0,0,0), group: "scripting", summary: "Loads, checks and flushes Lua scripts.", handler: Handler::Session(scripting::script) },
     Spec { name: "multi", arity: 1, flags: &["noscript", "loading", "stale", "fast", "allow_busy", "@multi-ctl"], keys: (0,0,0), group: "transactions", summary: "Starts a transaction.", handler: Handler::Session(multi::multi) },
     Spec { name: "exec", arity: 1, flags: &["noscript", "loading", "stale", "skip_slowlog", "@multi-ctl"], keys: (0,0,0), group: "transactions", summary: "Executes a transaction.", handler: Handler::Session(multi::exec) },
     Spec { name: "discard", arity: 1, flags: &["noscript", "loading", "stale", "fast", "allow_busy", "@multi-ctl"], keys: (0,0,0), group: "transactions", summary: "Discards a transaction.", handler: Handler::Session(multi::discard) },

@@ -1,0 +1,160 @@
+//! Lua values ↔ replies, as Redis 7 documents them ("Conversion between
+//! Lua and Redis data types"): a command's reply becomes a Lua value (its
+//! RESP2 form), and the script's return value becomes the reply.
+
+use mlua::{Lua, Value};
+use sixfold_resp::Frame;
+
+/// Lua's own text for a number (`%.14g`), as a command argument.
+pub fn lua_number_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        return format!("{}", n as i64);
+    }
+    if n.is_nan() {
+        return if n.is_sign_negative() { "-nan".into() } else { "nan".into() };
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let s = format!("{n:.13e}");
+    // `%.14g`: the shorter of fixed and exponent notation, no trailing zeros.
+    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-5..14).contains(&exp) {
+        let decimals = (13 - exp).max(0) as usize;
+        let fixed = format!("{n:.decimals$}");
+        return fixed.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    let mant = mant.trim_end_matches('0').trim_end_matches('.');
+    format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+}
+
+/// A command's reply as the script sees it (RESP2 forms).
+pub fn to_lua(lua: &Lua, f: &Frame) -> mlua::Result<Value> {
+    let text = |b: &[u8]| lua.create_string(b).map(Value::String);
+    Ok(match f {
+        Frame::Integer(n) => Value::Number(*n as f64),
+        Frame::Bulk(b) => text(b)?,
+        Frame::Null | Frame::NullArray => Value::Boolean(false),
+        Frame::Simple(s) => single(lua, "ok", text(s.as_bytes())?)?,
+        Frame::Error(e) => single(lua, "err", text(e.as_bytes())?)?,
+        Frame::Array(xs) | Frame::Set(xs) | Frame::Push(xs) => list(lua, xs.iter())?,
+        Frame::Map(kv) => list(lua, kv.iter().flat_map(|(k, v)| [k, v]))?,
+        Frame::Double(d) => text(sixfold_resp::format_double(*d).as_bytes())?,
+        Frame::Boolean(b) => Value::Number(f64::from(u8::from(*b))),
+        Frame::BigNumber(s) => text(s.as_bytes())?,
+        Frame::Verbatim(_, b) => text(b)?,
+    })
+}
+
+fn single(lua: &Lua, key: &str, v: Value) -> mlua::Result<Value> {
+    let t = lua.create_table()?;
+    t.raw_set(key, v)?;
+    Ok(Value::Table(t))
+}
+
+fn list<'a>(lua: &Lua, xs: impl Iterator<Item = &'a Frame>) -> mlua::Result<Value> {
+    let t = lua.create_table()?;
+    for (i, x) in xs.enumerate() {
+        t.raw_set(i + 1, to_lua(lua, x)?)?;
+    }
+    Ok(Value::Table(t))
+}
+
+/// The script's return value as its reply.
+pub fn to_frame(v: &Value, resp3: bool) -> Frame {
+    match v {
+        Value::String(s) => Frame::Bulk(bytes::Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Integer(n) => Frame::Integer(*n),
+        Value::Number(n) => Frame::Integer(*n as i64),
+        Value::Boolean(true) => Frame::Integer(1),
+        Value::Boolean(false) if resp3 => Frame::Null,
+        Value::Table(t) => table_frame(t, resp3),
+        _ => Frame::Null,
+    }
+}
+
+fn table_frame(t: &mlua::Table, resp3: bool) -> Frame {
+    if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+        return Frame::Error(one_line(&e.to_string_lossy()));
+    }
+    if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+        return Frame::Simple(one_line(&s.to_string_lossy()).into());
+    }
+    let mut out = Vec::new();
+    for i in 1.. {
+        match t.raw_get::<Value>(i) {
+            Ok(Value::Nil) | Err(_) => break,
+            Ok(v) => out.push(to_frame(&v, resp3)),
+        }
+    }
+    Frame::Array(out)
+}
+
+/// Error and status texts are one line (Redis turns line breaks into spaces).
+fn one_line(s: &str) -> String {
+    s.replace(['\r', '\n'], " ")
+}
+
+/// The reply of a script that raised an error: a `redis.call` error (a
+/// table `{err = ...}`) or a Lua error, with where it happened, as Redis 7
+/// writes it (`... script: <name>, on @user_script:<line>.`).
+pub fn error_frame(err: &mlua::Error, sha: &str) -> Frame {
+    let line_of = |m: &str| m.split_once(':').and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest.to_string())));
+    let (msg, line) = match raised(err) {
+        Raised::Table(m) => line_of(&m).map_or((m, 0), |(n, rest)| (rest, n)),
+        Raised::Text(m) => {
+            let line = m.strip_prefix("user_script:").and_then(line_of).map_or(0, |(n, _)| n);
+            (format!("ERR {m}"), line)
+        }
+    };
+    Frame::Error(one_line(&format!("{msg} script: {sha}, on @user_script:{line}.")))
+}
+
+enum Raised {
+    /// An error table: the script's line, `:`, its `err` text.
+    Table(String),
+    /// A Lua error message.
+    Text(String),
+}
+
+fn raised(err: &mlua::Error) -> Raised {
+    match err {
+        mlua::Error::CallbackError { cause, .. } => raised(cause),
+        mlua::Error::RuntimeError(m) => {
+            // mlua appends a traceback to the message.
+            let m = m.split_once("\nstack traceback:").map_or(m.as_str(), |(m, _)| m).to_string();
+            match m.strip_prefix(super::lib::RAISED_TABLE) {
+                Some(rest) => Raised::Table(rest.to_string()),
+                None => Raised::Text(m),
+            }
+        }
+        mlua::Error::MemoryError(m) => Raised::Text(m.clone()),
+        other => Raised::Text(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_as_lua_prints_them() {
+        for (n, s) in [(3.0, "3"), (-2.0, "-2"), (0.5, "0.5"), (1.0 / 3.0, "0.33333333333333"), (1e20, "1e+20")] {
+            assert_eq!(lua_number_text(n), s, "{n}");
+        }
+    }
+
+    #[test]
+    fn replies_round_trip_through_lua() {
+        let lua = Lua::new();
+        let f = Frame::Array(vec![Frame::Integer(3), Frame::Bulk("x".into()), Frame::Null]);
+        let v = to_lua(&lua, &f).unwrap();
+        // A nil-like false ends nothing: it is `false`, which becomes a null.
+        assert_eq!(to_frame(&v, false), Frame::Array(vec![Frame::Integer(3), Frame::Bulk("x".into()), Frame::Null]));
+        let ok = to_lua(&lua, &Frame::ok()).unwrap();
+        assert_eq!(to_frame(&ok, false), Frame::ok());
+        let e = to_lua(&lua, &Frame::error("ERR bad")).unwrap();
+        assert_eq!(to_frame(&e, false), Frame::error("ERR bad"));
+    }
+}

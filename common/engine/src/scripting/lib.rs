@@ -1,0 +1,119 @@
+//! The Lua VM a script runs in, as Redis 7 sets it up: the base, table,
+//! string and math libraries (no `os`, `io`, `loadfile`, `dofile`), the
+//! `redis` table, and global protection (a script cannot create or read
+//! undefined globals). `redis.call` and `redis.pcall` reach the engine
+//! through one bridge function bound for the length of a script.
+
+use bytes::Bytes;
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+
+/// How an error table (`redis.call`'s, or one a script raised) crosses
+/// back to the engine: as this prefix, the script's line, `:` and the
+/// error text.
+pub const RAISED_TABLE: &str = "\u{1}sixfold-error-table\u{1}";
+
+/// Lua code run once per VM: the `redis` library around the bridge, the
+/// runner that turns a raised error table into [`RAISED_TABLE`] text, and
+/// global protection.
+const PRELUDE: &str = r#"
+local reg = ...
+redis = {}
+redis.REDIS_VERSION = reg.version
+redis.REDIS_VERSION_NUM = reg.version_num
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.error_reply = function(e)
+  if type(e) ~= 'string' then error('wrong number or type of arguments', 2) end
+  if string.sub(e, 1, 1) == '-' then e = string.sub(e, 2) end
+  return {err = e}
+end
+redis.status_reply = function(s)
+  if type(s) ~= 'string' then error('wrong number or type of arguments', 2) end
+  return {ok = s}
+end
+redis.sha1hex = reg.sha1hex
+redis.log = function(level, ...) end
+redis.setresp = function(v)
+  if v ~= 2 and v ~= 3 then error('RESP version must be 2 or 3.', 2) end
+end
+redis.set_repl = function(v) end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function(...) end
+reg.run = function(f)
+  local ok, res = xpcall(f, function(e)
+    if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then
+      return reg.mark .. reg.line() .. ':' .. rawget(e, 'err')
+    end
+    return e
+  end)
+  if ok then return res end
+  error(res, 0)
+end
+loadfile, dofile, print = nil, nil, nil
+setmetatable(_G, {
+  __newindex = function(t, n, v)
+    error("Attempt to modify a readonly table", 2)
+  end,
+  __index = function(t, n)
+    error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+  end,
+})
+"#;
+
+/// A new VM with the `redis` library and global protection.
+pub fn new_vm() -> mlua::Result<Lua> {
+    let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
+    let reg = lua.create_table()?;
+    reg.set("version", crate::cmd::server::REDIS_VERSION)?;
+    reg.set("version_num", version_num(crate::cmd::server::REDIS_VERSION))?;
+    reg.set("mark", RAISED_TABLE)?;
+    reg.set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(super::sha1_hex(&s.as_bytes())))?)?;
+    reg.set("line", lua.create_function(|lua, ()| Ok(super::script_line(lua)))?)?;
+    lua.set_named_registry_value("sixfold", &reg)?;
+    lua.load(PRELUDE).set_name("=sixfold").call::<()>(reg)?;
+    Ok(lua)
+}
+
+/// `7.2.4` as `0x070204`.
+fn version_num(v: &str) -> i64 {
+    v.split('.').take(3).fold(0, |n, p| n * 256 + p.parse::<i64>().unwrap_or(0))
+}
+
+fn registry(lua: &Lua) -> mlua::Result<Table> {
+    lua.named_registry_value::<Table>("sixfold")
+}
+
+/// Binds `redis.call` and `redis.pcall` for one script (Rust functions,
+/// so a `return redis.call(...)` keeps the script's frame for its line).
+pub fn bind_redis(lua: &Lua, call: Function, pcall: Function) -> mlua::Result<()> {
+    let redis: Table = lua.globals().raw_get("redis")?;
+    redis.raw_set("call", call)?;
+    redis.raw_set("pcall", pcall)
+}
+
+/// Unbinds them after the script.
+pub fn unbind_redis(lua: &Lua) -> mlua::Result<()> {
+    let redis: Table = lua.globals().raw_get("redis")?;
+    redis.raw_set("call", Value::Nil)?;
+    redis.raw_set("pcall", Value::Nil)
+}
+
+/// The runner: calls a script function, raising a `redis.call` error as
+/// [`RAISED_TABLE`] text.
+pub fn runner(lua: &Lua) -> mlua::Result<Function> {
+    registry(lua)?.raw_get("run")
+}
+
+/// Sets the `KEYS` and `ARGV` globals.
+pub fn set_args(lua: &Lua, keys: &[Bytes], argv: &[Bytes]) -> mlua::Result<()> {
+    let g = lua.globals();
+    for (name, items) in [("KEYS", keys), ("ARGV", argv)] {
+        let t = lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, x) in items.iter().enumerate() {
+            t.raw_set(i + 1, lua.create_string(x)?)?;
+        }
+        g.raw_set(name, t)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Lua scripting against Debian's `redis-server` (the oracle): the same
+//! EVAL / EVALSHA / SCRIPT commands go to both, and the replies — values,
+//! conversions, error texts with their `script: ..., on @user_script:N.`
+//! suffix — must be equal.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Raw, redis, sixfold};
+
+/// Each case: the command's arguments (a script's keys are `k1`, `k2`).
+fn cases() -> Vec<Vec<&'static str>> {
+    let eval = |body: &'static str| vec!["EVAL", body, "2", "k1", "k2", "a1", "7"];
+    let mut v: Vec<Vec<&str>> = [
+        "return 1",
+        "return 'x'",
+        "return {1, 2, {3, 'x'}, 'y'}",
+        "return {1, 2, nil, 4}",
+        "return true",
+        "return false",
+        "return nil",
+        "return 3.99",
+        "return -3.99",
+        "return #KEYS + #ARGV",
+        "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2]}",
+        "return redis.call('set', KEYS[1], ARGV[1])",
+        "return redis.call('get', KEYS[1])",
+        "return redis.call('incr', KEYS[1])",
+        "return redis.pcall('incr', KEYS[1])",
+        "local r = redis.pcall('incr', KEYS[1]) return type(r) == 'table' and r.err",
+        "return redis.call('incrby', KEYS[2], ARGV[2])",
+        "return redis.call('incrby', KEYS[2], 5)",
+        "return redis.call('incrbyfloat', KEYS[2], 0.5)",
+        "return redis.error_reply('My Error')",
+        "return redis.error_reply('-ERR dashed')",
+        "return redis.status_reply('FINE')",
+        "return {err = 'E x'}",
+        "return {ok = 'fine'}",
+        "return redis.call('nosuch')",
+        "return redis.call('get')",
+        "return redis.call()",
+        "return redis.call('get', {})",
+        "x = 1",
+        "return y",
+        "return redis.sha1hex('abc')",
+        "return (",
+        "return nil + 1",
+        "error('boom')",
+        "error({err = 'MYERR custom'})",
+        "redis.call('hset', KEYS[1], 'f', 'v') return redis.call('hgetall', KEYS[1])",
+        "redis.call('del', KEYS[1]) redis.call('zadd', KEYS[1], 1.5, 'm') return redis.call('zscore', KEYS[1], 'm')",
+        "return redis.call('exists', KEYS[1], KEYS[2])",
+        "return redis.call('multi')",
+        "return redis.call('ping')",
+        "return redis.call('rpush', KEYS[1], 'a')",
+        "redis.call('del', KEYS[1]) redis.call('rpush', KEYS[1], 'a', 'b') return redis.call('lrange', KEYS[1], 0, -1)",
+        "return redis.call('get', 'missing')",
+        "return redis.call('select', 1)",
+        "return string.format('%d-%s', 5, 'x')",
+        "return math.floor(2.5)",
+        "return table.concat({'a', 'b'}, ',')",
+        "return tostring(1e20)",
+        "local t = {} for i = 1, 3 do t[i] = i * 2 end return t",
+        "return redis.call('type', KEYS[1])",
+        "return redis.call('set', KEYS[1], 'v', 'EX', 'x')",
+        "\n\nreturn redis.call('incr', 'nonint')",
+        "local a = 1\nreturn nil .. 'x'",
+    ]
+    .into_iter()
+    .map(eval)
+    .collect();
+    v.extend([
+        vec!["SET", "nonint", "abc"],
+        vec!["EVAL", "\n\nreturn redis.call('incr', 'nonint')", "0"],
+        vec!["EVAL", "return 1", "-1"],
+        vec!["EVAL", "return 1", "3", "a"],
+        vec!["EVAL", "return 1", "x"],
+        vec!["EVAL", "return 1"],
+        vec!["EVALSHA", "0000000000000000000000000000000000000000", "0"],
+        vec!["SCRIPT", "LOAD", "return 'loaded'"],
+        vec!["EVALSHA", "6c9d5ad9e2ec2a1b6ed1f1fb0c4f3c1c2f3e1c90", "0"],
+        vec!["SCRIPT", "EXISTS", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "ffff"],
+        vec!["EVAL", "return 'loaded'", "0"],
+        vec!["SCRIPT", "EXISTS", "7d0d9cfb5cf0a5c1acb5bf8f57d4d1e6d3d5a1d2"],
+        vec!["SCRIPT", "FLUSH"],
+        vec!["SCRIPT", "FLUSH", "BAD"],
+        vec!["SCRIPT", "KILL"],
+        vec!["SCRIPT", "NOPE"],
+        vec!["EVAL_RO", "return redis.call('set', KEYS[1], 'x')", "1", "k1"],
+        vec!["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "k1"],
+        vec!["GET", "k1"],
+        vec!["DBSIZE"],
+        vec!["SELECT", "1"],
+        vec!["DBSIZE"],
+        vec!["SELECT", "0"],
+    ]);
+    v
+}
+
+#[test]
+fn scripts_answer_like_redis() {
+    let ours = sixfold(&[]);
+    let theirs = redis();
+    let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    let mut mismatches = Vec::new();
+    let cases = cases();
+    for args in &cases {
+        let (x, y) = (a.cmd(args), b.cmd(args));
+        if x != y {
+            mismatches.push(format!("{args:?}\n  sixfold: {x:?}\n  redis:   {y:?}"));
+        }
+    }
+    // SCRIPT LOAD's SHA1, then EVALSHA and SCRIPT EXISTS of it.
+    let sha = match a.cmd(&["SCRIPT", "LOAD", "return ARGV[1]"]) {
+        sixfold_resp::Frame::Bulk(s) => String::from_utf8(s.to_vec()).unwrap(),
+        other => panic!("SCRIPT LOAD answered {other:?}"),
+    };
+    assert_eq!(b.cmd(&["SCRIPT", "LOAD", "return ARGV[1]"]), common::bulk(&sha));
+    for args in [
+        vec!["EVALSHA", &sha, "0", "hi"],
+        vec!["SCRIPT", "EXISTS", &sha],
+        vec!["EVALSHA", &sha.to_uppercase(), "0", "x"],
+    ] {
+        let (x, y) = (a.cmd(&args), b.cmd(&args));
+        if x != y {
+            mismatches.push(format!("{args:?}\n  sixfold: {x:?}\n  redis:   {y:?}"));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} replies differ:\n{}",
+        mismatches.len(),
+        cases.len() + 3,
+        mismatches.join("\n")
+    );
+}
