@@ -4,7 +4,9 @@
 # newest; the storage nodes keep MARGIN records below it), and
 # redis-benchmark SETs (-c 50, -r 1,000,000 keys) for SECONDS. Every 30 s
 # it prints the six storage nodes' segment bytes (sum), their RSS (sum),
-# the data nodes' RSS, the commit LSN and the log's base. Then it stops the
+# and the anonymous part of it (RSS also counts the pages of segment files
+# mapped for reads), the data nodes' RSS, the commit LSN and the log's
+# base. Then it stops the
 # cluster, starts it again on the same directory and reports how long until
 # it serves, the snapshot each data node restored and the log it replayed.
 # Usage: bench/soak-truncation.sh [seconds=600] [every-records=100000] [margin-records=100000]
@@ -50,10 +52,10 @@ stop() {
   up_pid=""
 }
 metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n { printf "%d", $2 }'; }
-rss_kib() { # sum of VmRSS of the processes matching $1
+rss_kib() { # sum of a /proc/PID/status field ($2, default VmRSS) of the processes matching $1
   local sum=0 p
   for p in $(pgrep -f "$1" || true); do
-    sum=$((sum + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)))
+    sum=$((sum + $(awk -v f="${2:-VmRSS}:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)))
   done
   echo $sum
 }
@@ -63,16 +65,17 @@ start first
 echo "writing for $secs s to 127.0.0.1:$writer (snapshot every $every records, margin $margin)" >&2
 redis-benchmark -p "$writer" -t set -n 2000000000 -c 50 -r 1000000 -d 16 -q >"$work/load.out" 2>&1 &
 load_pid=$!
-echo "| t s | commit LSN | log base LSN | segment MiB (6 nodes) | storage RSS MiB (6) | data nodes RSS MiB (2) |"
-echo "|---|---|---|---|---|---|"
+echo "| t s | commit LSN | log base LSN | segment MiB (6 nodes) | storage RSS MiB (6) | of it anonymous MiB | data nodes RSS MiB (2) |"
+echo "|---|---|---|---|---|---|---|"
 t=0
 while [ $t -le "$secs" ]; do
   commit=$(metric $metrics sixfold_storage_commit_lsn)
   base=$(metric $metrics sixfold_storage_base_lsn)
   seg=$(du -sb "$work"/c/storage-*/segments | awk '{ s += $1 } END { printf "%.0f", s / 1048576 }')
   srss=$(( $(rss_kib "sixfold-storage.*$work/c/storage-") / 1024 ))
+  sanon=$(( $(rss_kib "sixfold-storage.*$work/c/storage-" RssAnon) / 1024 ))
   drss=$(( $(rss_kib "sixfold-server.*--snapshot-store $work") / 1024 ))
-  echo "| $t | ${commit:-0} | ${base:-0} | $seg | $srss | $drss |"
+  echo "| $t | ${commit:-0} | ${base:-0} | $seg | $srss | $sanon | $drss |"
   [ $t -ge "$secs" ] && break
   sleep 30
   t=$((t + 30))

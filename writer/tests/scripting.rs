@@ -65,6 +65,13 @@ fn cases() -> Vec<Vec<&'static str>> {
         "return redis.call('set', KEYS[1], 'v', 'EX', 'x')",
         "\n\nreturn redis.call('incr', 'nonint')",
         "local a = 1\nreturn nil .. 'x'",
+        "return cjson.encode({1, 2, 'a/b', {x = 1.5}})",
+        r#"return cjson.encode(cjson.decode([[{"a":[1,2,"q\"/"]}]]))"#,
+        "return cjson.decode('[1,2,3]')[2]",
+        "return cjson.decode('[1,null]')[2] == cjson.null",
+        "return cjson.encode({})",
+        "return {bit.band(0xff, 0x0f), bit.bor(1, 2), bit.bxor(5, 3), bit.bnot(0), bit.lshift(1, 31)}",
+        "return {bit.rshift(-1, 28), bit.arshift(-256, 4), bit.tohex(255, 4), bit.tohex(-1, -2), bit.tobit(4294967297)}",
     ]
     .into_iter()
     .map(eval)

@@ -8,6 +8,7 @@
 
 mod convert;
 mod lib;
+mod libs;
 
 use crate::cmd;
 use crate::engine::Engine;

@@ -79,6 +79,11 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
             kv("maxmemory", e.config.maxmemory_bytes.to_string());
             kv("maxmemory_human", human_bytes(e.config.maxmemory_bytes));
             kv("maxmemory_policy", "noeviction".into());
+            let lua = e.scripts.vm_bytes() as u64;
+            kv("used_memory_lua", lua.to_string());
+            kv("used_memory_vm_eval", lua.to_string());
+            kv("used_memory_lua_human", human_bytes(lua));
+            kv("number_of_cached_scripts", e.scripts.count().to_string());
         }
         "persistence" => {
             kv("loading", "0".into());

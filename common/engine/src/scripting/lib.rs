@@ -1,6 +1,6 @@
 //! The Lua VM a script runs in, as Redis 7 sets it up: the base, table,
-//! string and math libraries (no `os`, `io`, `loadfile`, `dofile`), the
-//! `redis` table, and global protection (a script cannot create or read
+//! string and math libraries (no `os`, `io`, `loadfile`, `dofile`), `bit`
+//! and `cjson` (`libs.rs`), the `redis` table, and global protection (a script cannot create or read
 //! undefined globals). `redis.call` and `redis.pcall` reach the engine
 //! through one bridge function bound for the length of a script.
 
@@ -61,9 +61,16 @@ setmetatable(_G, {
 })
 "#;
 
-/// A new VM with the `redis` library and global protection.
+/// Most bytes the Lua VM may allocate: past it, a script fails with Lua's
+/// "not enough memory" instead of growing the server without bound.
+pub const LUA_VM_BYTES_MAX: usize = 512 * 1024 * 1024;
+
+/// A new VM with the `redis`, `bit` and `cjson` libraries and global protection.
 pub fn new_vm() -> mlua::Result<Lua> {
     let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
+    lua.set_memory_limit(LUA_VM_BYTES_MAX)?;
+    super::libs::install_bit(&lua)?;
+    super::libs::install_cjson(&lua)?;
     let reg = lua.create_table()?;
     reg.set("version", crate::cmd::server::REDIS_VERSION)?;
     reg.set("version_num", version_num(crate::cmd::server::REDIS_VERSION))?;
