@@ -1,7 +1,8 @@
 //! Passive replication property: applying the effects an engine emitted to
 //! an empty engine yields the same state digest, for random command
 //! sequences over every data type, with expiry, randomness (SPOP,
-//! SRANDMEMBER), INCRBYFLOAT, MULTI/EXEC and blocking pops that unblock.
+//! SRANDMEMBER), INCRBYFLOAT, MULTI/EXEC, blocking pops that unblock, and
+//! Lua scripts that call non-deterministic commands.
 
 #![allow(clippy::unwrap_used)]
 
@@ -80,8 +81,24 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         (0i64..3).prop_map(move |d| v(vec!["SELECT", &d.to_string()])),
         Just(v(vec!["FLUSHDB"])),
         Just(v(vec!["RANDOMKEY"])),
+        (proptest::sample::select(SCRIPTS), key(), key(), val())
+            .prop_map(move |(body, a, b, x)| v(vec!["EVAL", body, "2", &a, &b, &x])),
     ]
 }
+
+/// Scripts with non-deterministic commands (SPOP, SRANDMEMBER, TIME,
+/// math.random), a failure half-way, and a pcall: each is logged as the
+/// effects of the commands it ran.
+const SCRIPTS: &[&str] = &[
+    "local m = redis.call('SPOP', KEYS[1]) if m then redis.call('RPUSH', KEYS[2], m) end return m",
+    "local r = redis.call('SRANDMEMBER', KEYS[1]) if r then redis.call('SET', KEYS[2], r) end return 1",
+    "local t = redis.call('TIME') redis.call('SET', KEYS[1], t[1] .. t[2]) return 1",
+    "redis.call('INCR', KEYS[1]) return redis.call('INCR', KEYS[2])",
+    "redis.call('SET', KEYS[1], ARGV[1]) redis.call('PEXPIRE', KEYS[1], 20) return 1",
+    "return redis.pcall('LPUSH', KEYS[1], ARGV[1])",
+    "local n = math.random(1, 1000000) redis.call('SADD', KEYS[1], n) return n",
+    "redis.call('SELECT', 1) redis.call('SET', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[2])",
+];
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -158,6 +175,24 @@ fn spop_is_logged_as_srem_and_expiry_as_pexpireat() {
     e.feed(id, cmd("GET k"), 20_000);
     let g = effects_text(&mut e);
     assert_eq!(g, vec!["db 0: DEL k".to_string()]);
+}
+
+/// A script is logged as the effects of the commands it ran, in one
+/// group, in the databases they ran in; a read-only script logs nothing.
+#[test]
+fn a_script_is_logged_as_one_group_of_its_commands_effects() {
+    let mut e = Engine::new(Config::default(), 7);
+    let id = e.connect(ClientInfo::default(), 1_000).unwrap();
+    e.feed(id, cmd("SADD s a"), 1_000);
+    e.take_effects();
+    let body = "local m = redis.call('SPOP', KEYS[1]) redis.call('SELECT', 2) redis.call('RPUSH', KEYS[2], m) return m";
+    e.feed(id, vec!["EVAL".into(), body.into(), "2".into(), "s".into(), "l".into()], 1_000);
+    let groups = e.take_effects();
+    assert_eq!(groups.len(), 1, "one group: {groups:?}");
+    let g: Vec<String> = groups[0].iter().map(Effect::describe).collect();
+    assert_eq!(g, ["db 0: SREM s a", "db 2: RPUSH l a"]);
+    e.feed(id, vec!["EVAL".into(), "return redis.call('GET', 'x')".into(), "0".into()], 1_000);
+    assert!(e.take_effects().is_empty());
 }
 
 #[test]
