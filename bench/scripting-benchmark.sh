@@ -39,7 +39,7 @@ run() {
   rps=$(redis-benchmark -p "$1" -n "$n" -c 50 -P "$pipeline" -r 100000 --csv evalsha "$sha" 1 "key:__rand_int__" 2>/dev/null \
     | awk -F'","' 'NR == 2 { gsub(/"/, "", $2); print $2 }')
   after=$(ticks "$2")
-  awk -v r="$rps" -v t=$((after - before)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%s %.2f", r, t * 1e6 / hz / n }'
+  awk -v r="$rps" -v t=$((after - before)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%s %.2f\n", r, t * 1e6 / hz / n }'
 }
 echo "| round | sixfold EVALSHA/s | sixfold CPU µs/req | redis EVALSHA/s | redis CPU µs/req | ratio |"
 echo "|---|---|---|---|---|---|"

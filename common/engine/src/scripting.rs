@@ -26,6 +26,9 @@ pub struct Scripts {
     lua: Option<Lua>,
     /// Script bodies by SHA1 (lower-case hex).
     bodies: HashMap<String, Bytes>,
+    /// Compiled scripts of the current VM, and its runner.
+    compiled: HashMap<String, mlua::Function>,
+    runner: Option<mlua::Function>,
 }
 
 /// What a script may do.
@@ -63,6 +66,8 @@ impl Scripts {
     /// Forgets every script (a new VM).
     pub fn flush(&mut self) {
         self.bodies.clear();
+        self.compiled.clear();
+        self.runner = None;
         self.lua = None;
     }
 
@@ -122,9 +127,16 @@ pub fn run(e: &mut Engine, id: ClientId, sha: &str, (keys, argv): (&[Bytes], &[B
         Ok(l) => l,
         Err(m) => return Frame::error(m),
     };
-    let f = match compile(&lua, &sha, &body) {
-        Ok(f) => f,
-        Err(m) => return Frame::error(m),
+    let f = match e.scripts.compiled.get(&sha) {
+        Some(f) => f.clone(),
+        None => match compile(&lua, &sha, &body) {
+            Ok(f) => e.scripts.compiled.entry(sha.clone()).or_insert(f).clone(),
+            Err(m) => return Frame::error(m),
+        },
+    };
+    let runner = match e.scripts.runner.clone().map_or_else(|| lib::runner(&lua), Ok) {
+        Ok(r) => e.scripts.runner.get_or_insert(r).clone(),
+        Err(err) => return Frame::error(format!("ERR {err}")),
     };
     if let Err(err) = lib::set_args(&lua, keys, argv) {
         return Frame::error(format!("ERR {err}"));
@@ -135,7 +147,7 @@ pub fn run(e: &mut Engine, id: ClientId, sha: &str, (keys, argv): (&[Bytes], &[B
         s.proto = Protocol::Resp2;
     }
     let resp3 = saved.is_some_and(|(p, _)| p == Protocol::Resp3);
-    let reply = call_script(e, &lua, &f, id, (&sha, access), resp3);
+    let reply = call_script(e, &lua, (&f, &runner), id, (&sha, access), resp3);
     if let (Some((proto, db)), Some(s)) = (saved, e.sessions.get_mut(&id)) {
         (s.proto, s.db) = (proto, db);
     }
@@ -146,7 +158,7 @@ pub fn run(e: &mut Engine, id: ClientId, sha: &str, (keys, argv): (&[Bytes], &[B
 fn call_script(
     e: &mut Engine,
     lua: &Lua,
-    f: &mlua::Function,
+    (f, runner): (&mlua::Function, &mlua::Function),
     id: ClientId,
     (sha, access): (&str, Access),
     resp3: bool,
@@ -167,7 +179,7 @@ fn call_script(
             }
         })?;
         lib::bind_redis(lua, call, pcall)?;
-        lib::runner(lua)?.call::<Value>(f)
+        runner.call::<Value>(f)
     });
     let _ = lib::unbind_redis(lua);
     match result {

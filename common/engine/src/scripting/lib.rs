@@ -40,13 +40,14 @@ redis.set_repl = function(v) end
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function(...) end
+local handler = function(e)
+  if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then
+    return reg.mark .. reg.line() .. ':' .. rawget(e, 'err')
+  end
+  return e
+end
 reg.run = function(f)
-  local ok, res = xpcall(f, function(e)
-    if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then
-      return reg.mark .. reg.line() .. ':' .. rawget(e, 'err')
-    end
-    return e
-  end)
+  local ok, res = xpcall(f, handler)
   if ok then return res end
   error(res, 0)
 end
