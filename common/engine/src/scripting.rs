@@ -22,13 +22,10 @@ use std::collections::HashMap;
 /// The Lua VM and the scripts loaded into it.
 #[derive(Default)]
 pub struct Scripts {
-    /// Taken out while a script runs (the script reaches the engine).
-    lua: Option<Lua>,
-    /// Script bodies by SHA1 (lower-case hex).
-    bodies: HashMap<String, Bytes>,
-    /// Compiled scripts of the current VM, and its runner.
+    /// The VM and its runner (made at the first script).
+    vm: Option<(Lua, mlua::Function)>,
+    /// Compiled scripts by SHA1 (lower-case hex).
     compiled: HashMap<String, mlua::Function>,
-    runner: Option<mlua::Function>,
 }
 
 /// What a script may do.
@@ -49,61 +46,49 @@ pub fn sha1_hex(body: &[u8]) -> String {
 impl Scripts {
     /// Whether a script with this SHA1 is cached.
     pub fn exists(&self, sha: &str) -> bool {
-        self.bodies.contains_key(&sha.to_ascii_lowercase())
+        self.compiled.contains_key(&sha.to_ascii_lowercase())
     }
 
-    /// Caches `body`; returns its SHA1, or the compile error.
+    /// Compiles and caches `body`; returns its SHA1, or the compile error.
     pub fn load(&mut self, body: &Bytes) -> Result<String, String> {
         let sha = sha1_hex(body);
-        if !self.bodies.contains_key(&sha) {
-            let lua = self.vm()?;
-            compile(&lua, &sha, body)?;
-            self.bodies.insert(sha.clone(), body.clone());
+        if !self.compiled.contains_key(&sha) {
+            let (lua, _) = self.vm()?;
+            let f = lua
+                .load(&body[..])
+                .set_name("@user_script")
+                .into_function()
+                .map_err(|e| format!("ERR Error compiling script (new function): {}", lua_message(&e)))?;
+            self.compiled.insert(sha.clone(), f);
         }
         Ok(sha)
     }
 
     /// Forgets every script (a new VM).
     pub fn flush(&mut self) {
-        self.bodies.clear();
         self.compiled.clear();
-        self.runner = None;
-        self.lua = None;
+        self.vm = None;
     }
 
     /// Bytes the Lua VM uses (INFO memory `used_memory_lua`).
     pub fn vm_bytes(&self) -> usize {
-        self.lua.as_ref().map_or(0, Lua::used_memory)
+        self.vm.as_ref().map_or(0, |(lua, _)| lua.used_memory())
     }
 
     /// Scripts cached.
     pub fn count(&self) -> usize {
-        self.bodies.len()
+        self.compiled.len()
     }
 
-    fn vm(&mut self) -> Result<Lua, String> {
-        if let Some(lua) = &self.lua {
-            return Ok(lua.clone());
+    /// The VM and its runner, made at the first use.
+    fn vm(&mut self) -> Result<(Lua, mlua::Function), String> {
+        if let Some(vm) = &self.vm {
+            return Ok(vm.clone());
         }
-        let lua = lib::new_vm().map_err(|e| format!("ERR cannot start Lua: {e}"))?;
-        self.lua = Some(lua.clone());
-        Ok(lua)
+        let made = lib::new_vm().and_then(|lua| Ok((lib::runner(&lua)?, lua)));
+        let (runner, lua) = made.map_err(|e| format!("ERR cannot start Lua: {e}"))?;
+        Ok(self.vm.insert((lua, runner)).clone())
     }
-}
-
-/// Compiles `body` as the function `f_<sha>`, kept in the VM's registry.
-fn compile(lua: &Lua, sha: &str, body: &[u8]) -> Result<mlua::Function, String> {
-    let key = format!("f_{sha}");
-    if let Ok(f) = lua.named_registry_value::<mlua::Function>(&key) {
-        return Ok(f);
-    }
-    let f = lua
-        .load(body)
-        .set_name("@user_script")
-        .into_function()
-        .map_err(|e| format!("ERR Error compiling script (new function): {}", lua_message(&e)))?;
-    lua.set_named_registry_value(&key, &f).map_err(|e| format!("ERR {e}"))?;
-    Ok(f)
 }
 
 /// The message Lua gave, without mlua's wrapping.
@@ -116,27 +101,16 @@ fn lua_message(e: &mlua::Error) -> String {
     }
 }
 
-/// Runs the script `sha` (whose body is `body`, or the cached one) for
-/// client `id` with `KEYS` and `ARGV`; its reply.
+/// Runs the cached script `sha` for client `id` with `KEYS` and `ARGV`;
+/// its reply.
 pub fn run(e: &mut Engine, id: ClientId, sha: &str, (keys, argv): (&[Bytes], &[Bytes]), access: Access) -> Frame {
     let sha = sha.to_ascii_lowercase();
-    let Some(body) = e.scripts.bodies.get(&sha).cloned() else {
+    let Some(f) = e.scripts.compiled.get(&sha).cloned() else {
         return Frame::error("NOSCRIPT No matching script. Please use EVAL.");
     };
-    let lua = match e.scripts.vm() {
-        Ok(l) => l,
+    let (lua, runner) = match e.scripts.vm() {
+        Ok(vm) => vm,
         Err(m) => return Frame::error(m),
-    };
-    let f = match e.scripts.compiled.get(&sha) {
-        Some(f) => f.clone(),
-        None => match compile(&lua, &sha, &body) {
-            Ok(f) => e.scripts.compiled.entry(sha.clone()).or_insert(f).clone(),
-            Err(m) => return Frame::error(m),
-        },
-    };
-    let runner = match e.scripts.runner.clone().map_or_else(|| lib::runner(&lua), Ok) {
-        Ok(r) => e.scripts.runner.get_or_insert(r).clone(),
-        Err(err) => return Frame::error(format!("ERR {err}")),
     };
     if let Err(err) = lib::set_args(&lua, keys, argv) {
         return Frame::error(format!("ERR {err}"));

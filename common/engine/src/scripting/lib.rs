@@ -1,8 +1,8 @@
 //! The Lua VM a script runs in, as Redis 7 sets it up: the base, table,
 //! string and math libraries (no `os`, `io`, `loadfile`, `dofile`), `bit`
 //! and `cjson` (`libs.rs`), the `redis` table, and global protection (a script cannot create or read
-//! undefined globals). `redis.call` and `redis.pcall` reach the engine
-//! through one bridge function bound for the length of a script.
+//! undefined globals). `redis.call` and `redis.pcall` are Rust functions
+//! bound to the engine for the length of a script.
 
 use bytes::Bytes;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
