@@ -344,9 +344,9 @@ impl Node {
         true
     }
 
-    /// Drops whole segment files below the truncation point (R14: the
-    /// newest committed snapshot marker's LSN less the margin), then the
-    /// log below where the files now start.
+    /// Truncates below the truncation point (R14: the newest committed
+    /// snapshot marker's LSN less the margin): the log forgets the records
+    /// of the whole segment files below it, then the files are deleted.
     fn truncate_if_due(&self) {
         let point = {
             let log = lock(&self.log);
