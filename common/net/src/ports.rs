@@ -5,6 +5,7 @@
 //! kill and its restart; ports below that range are taken only on request.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Lowest port handed out.
@@ -20,15 +21,29 @@ fn ephemeral_start() -> u16 {
         .unwrap_or(32_768)
 }
 
+/// Where this process's walk through the port range starts: seeded once by
+/// process id and time, so processes running at once draw from a spread of
+/// ports and rarely meet.
+fn process_seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ nanos
+    })
+}
+
 /// A port on 127.0.0.1, below the ephemeral range, that is free for both
-/// TCP and UDP now. Processes running this at once draw from a spread of
-/// ports (seeded by process id and time), so they rarely meet.
+/// TCP and UDP now. Within one process no port is handed out twice (until
+/// the walk wraps around the range): tests running at once in one binary
+/// kill and restart their processes on the ports they drew, and a port free
+/// only because its process is down between a kill and a restart must not
+/// go to another test (a CI run lost a node that way).
 pub fn unused_local_port() -> std::io::Result<u16> {
     static DRAWN: AtomicU64 = AtomicU64::new(0);
     let end = ephemeral_start().max(PORT_MIN + 1_000);
     let span = u64::from(end - PORT_MIN);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let seed = u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ nanos;
+    let seed = process_seed();
     for _ in 0..TRIES_MAX {
         let n = DRAWN.fetch_add(1, Ordering::Relaxed);
         let port = PORT_MIN + (seed.wrapping_add(n.wrapping_mul(7919)) % span) as u16;
@@ -53,5 +68,12 @@ mod tests {
             assert!(p >= PORT_MIN && p < ephemeral_start().max(PORT_MIN + 1_000));
             UdpSocket::bind(("127.0.0.1", p)).unwrap();
         }
+    }
+
+    #[test]
+    fn a_port_is_not_handed_out_twice_while_its_process_is_down() {
+        let drawn: Vec<u16> = (0..500).map(|_| unused_local_port().unwrap()).collect();
+        let distinct: std::collections::HashSet<_> = drawn.iter().collect();
+        assert_eq!(distinct.len(), drawn.len(), "a port was handed out twice");
     }
 }
