@@ -8,6 +8,7 @@ use crate::durable::{Log, LogStats};
 use crate::metrics as m;
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use parking_lot::Mutex;
 use sixfold_engine::cmd::cluster::Shard;
 use sixfold_fabric::{
     Adopted, AppendError, Appender, CommitMode, LogReader, Promised, ReadError, Recovery, Rules, Step, leased_at_most,
@@ -20,7 +21,7 @@ use sixfold_node::{Progress, Shared};
 use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, RecordKind, Role};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -372,7 +373,7 @@ pub async fn ship(
         tokio::select! {
             _ = wake.notified(), if app.accepts() => {
                 let records = locked().take_queue();
-                let failover = core.lock().take_failover();
+                let failover = core.take_failover();
                 if let Some(req) = failover {
                     tokio::spawn(crate::handover::hand_over(core.clone(), req, progress.subscribe()));
                 }

@@ -12,7 +12,7 @@ use sixfold_replica::role::show_replica_info;
 use sixfold_replica::{ReplicaSettings, ReplicaStats};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -68,7 +68,10 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let local = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%local, durability = ?cfg.durability, "sixfold-server ready to accept connections");
-    let limits = Arc::new(SharedLimits { bulk_bytes_max: AtomicU64::new(cfg.engine.proto_max_bulk_len) });
+    let limits = Arc::new(SharedLimits {
+        bulk_bytes_max: AtomicU64::new(cfg.engine.proto_max_bulk_len),
+        password_set: AtomicBool::new(cfg.engine.requirepass.is_some()),
+    });
     let mut engine_cfg = cfg.engine.clone();
     engine_cfg.port = local.port();
     engine_cfg.announce = Some(local.to_string());

@@ -7,6 +7,7 @@
 mod common;
 
 use common::{Raw, redis, sixfold};
+use sixfold_resp::Frame;
 
 /// Each case: the command's arguments (a script's keys are `k1`, `k2`).
 fn cases() -> Vec<Vec<&'static str>> {
@@ -140,4 +141,75 @@ fn scripts_answer_like_redis() {
         cases.len() + 3,
         mismatches.join("\n")
     );
+}
+
+/// Starts `body` (EVAL, no keys) on its own connection, waits until it has
+/// run past `busy-reply-threshold` (200 ms), sends `probes` on another
+/// connection, and returns their replies, then the script's (`None`: the
+/// connection closed).
+fn busy_exchange(port: u16, body: &'static str, probes: &[&[&str]]) -> (Vec<Option<Frame>>, Option<Frame>) {
+    let mut admin = Raw::connect(port);
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "busy-reply-threshold", "200"]), Frame::ok());
+    let script = std::thread::spawn(move || {
+        let mut c = Raw::connect(port);
+        c.send(&[b"EVAL", body.as_bytes(), b"0"]);
+        c.read()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let mut probe = Raw::connect(port);
+    let replies = probes
+        .iter()
+        .map(|args| {
+            probe.send(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>());
+            probe.read()
+        })
+        .collect();
+    (replies, script.join().unwrap())
+}
+
+const LOOP: &str = "local i = 0 while true do i = i + 1 end";
+const WRITE_THEN_LOOP: &str = "redis.call('set', 'w', '1') local i = 0 while true do i = i + 1 end";
+
+/// A looping script: past the threshold other clients get `-BUSY`, FUNCTION
+/// KILL does not stop an EVAL, SCRIPT KILL does (the script's client gets
+/// Redis's error), and the server serves again; a script that wrote cannot
+/// be killed, and SHUTDOWN NOSAVE stops the server. Each step's reply is
+/// Redis's.
+#[test]
+fn a_looping_script_is_busy_and_killed_like_redis() {
+    let kill: &[&[&str]] = &[&["GET", "k"], &["FUNCTION", "KILL"], &["SCRIPT", "KILL"]];
+    let after: &[&[&str]] = &[&["SCRIPT", "KILL"], &["PING"]];
+    let unkillable: &[&[&str]] = &[&["SCRIPT", "KILL"], &["SHUTDOWN"], &["SHUTDOWN", "NOSAVE"]];
+    let mut seen = Vec::new();
+    for server in [redis(), sixfold(&[])] {
+        let (mut replies, script) = busy_exchange(server.port, LOOP, kill);
+        replies.push(script);
+        let mut c = Raw::connect(server.port);
+        replies.extend(after.iter().map(|a| Some(c.cmd(a))));
+        let (more, script) = busy_exchange(server.port, WRITE_THEN_LOOP, unkillable);
+        replies.extend(more);
+        replies.push(script);
+        seen.push(replies);
+    }
+    let busy = Frame::error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+    assert_eq!(seen[0][0], Some(busy.clone()), "redis-server: {:?}", seen[0]);
+    assert_eq!(seen[1], seen[0], "sixfold's replies, then redis-server's");
+    assert_eq!(seen[1][2], Some(Frame::ok()));
+    assert!(seen[1].last().unwrap().is_none(), "SHUTDOWN NOSAVE stopped the server");
+}
+
+/// The same on a durable writer: while a script holds the engine (and the
+/// durable log) other clients get `-BUSY`, SCRIPT KILL ends it, and writes
+/// commit again afterwards.
+#[test]
+fn a_durable_writer_answers_busy_and_commits_after_a_kill() {
+    let fabric = common::Fabric::start("busy");
+    let server = common::sixfold_on(common::free_port(), &fabric.server_args());
+    let (replies, script) = busy_exchange(server.port, LOOP, &[&["SET", "k", "v"], &["SCRIPT", "KILL"]]);
+    assert!(matches!(&replies[0], Some(Frame::Error(m)) if m.starts_with("BUSY ")), "{replies:?}");
+    assert_eq!(replies[1], Some(Frame::ok()));
+    assert!(matches!(&script, Some(Frame::Error(m)) if m.starts_with("ERR Script killed by user")), "{script:?}");
+    let mut c = Raw::connect(server.port);
+    assert_eq!(c.cmd(&["SET", "k", "after"]), Frame::ok());
+    assert_eq!(c.cmd(&["GET", "k"]), common::bulk("after"));
 }

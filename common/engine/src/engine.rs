@@ -371,6 +371,12 @@ impl Engine {
         }
     }
 
+    /// The running script as connections see it without the engine's lock
+    /// (for `-BUSY` and `SCRIPT KILL` while a script holds it).
+    pub fn script_watch(&self) -> std::sync::Arc<crate::scripting::ScriptWatch> {
+        self.scripts.watch().clone()
+    }
+
     /// True once, after CONFIG SET changed a setting the server mirrors.
     pub fn take_config_changed(&mut self) -> bool {
         std::mem::take(&mut self.config_changed)
@@ -738,7 +744,7 @@ impl Engine {
         if self.loading && matches!(spec.handler, Handler::Data(_)) {
             return Some(self.reject_in_multi(id, Frame::error("LOADING Sixfold is replaying the log")));
         }
-        let runs_commands = spec.name == "exec" || cmd::runs_script(spec.name);
+        let runs_commands = cmd::runs_commands(spec.name);
         let refusal = if self.lease_lapsed && (matches!(spec.handler, Handler::Data(_)) || runs_commands) {
             Some("TRYAGAIN this writer's lease has lapsed: another writer may have taken over")
         } else if self.failover_target.is_some() && (spec.has("write") || runs_commands) {

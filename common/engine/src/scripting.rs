@@ -9,6 +9,9 @@
 mod convert;
 mod lib;
 mod libs;
+mod watch;
+
+pub use watch::{BUSY_REPLY_THRESHOLD_MS_DEFAULT, Busy, ScriptWatch};
 
 use crate::cmd;
 use crate::engine::Engine;
@@ -18,6 +21,10 @@ use mlua::{Lua, Value};
 use sixfold_resp::{Frame, Protocol};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Lua instructions between two looks at a kill request (Redis's count).
+const HOOK_INSTRUCTIONS: u32 = 100_000;
 
 /// The Lua VM and the scripts loaded into it.
 #[derive(Default)]
@@ -26,6 +33,8 @@ pub struct Scripts {
     vm: Option<(Lua, mlua::Function)>,
     /// Compiled scripts by SHA1 (lower-case hex).
     compiled: HashMap<String, mlua::Function>,
+    /// The running script as other connections see it.
+    watch: Arc<ScriptWatch>,
 }
 
 /// What a script may do.
@@ -80,12 +89,31 @@ impl Scripts {
         self.compiled.len()
     }
 
+    /// The running script as other connections see it.
+    pub fn watch(&self) -> &Arc<ScriptWatch> {
+        &self.watch
+    }
+
     /// The VM and its runner, made at the first use.
     fn vm(&mut self) -> Result<(Lua, mlua::Function), String> {
         if let Some(vm) = &self.vm {
             return Ok(vm.clone());
         }
-        let made = lib::new_vm().and_then(|lua| Ok((lib::runner(&lua)?, lua)));
+        let made = lib::new_vm().and_then(|lua| {
+            let watch = self.watch.clone();
+            let triggers = mlua::HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS);
+            lua.set_hook(triggers, move |lua, _| match watch.kill_requested() {
+                // Raised again at every count, so a script's pcall cannot
+                // keep it running.
+                true => Err(mlua::Error::RuntimeError(format!(
+                    "{}{}:ERR Script killed by user with SCRIPT KILL...",
+                    lib::RAISED_TABLE,
+                    script_line(lua)
+                ))),
+                false => Ok(mlua::VmState::Continue),
+            })?;
+            Ok((lib::runner(&lua)?, lua))
+        });
         let (runner, lua) = made.map_err(|e| format!("ERR cannot start Lua: {e}"))?;
         Ok(self.vm.insert((lua, runner)).clone())
     }
@@ -121,7 +149,10 @@ pub fn run(e: &mut Engine, id: ClientId, sha: &str, (keys, argv): (&[Bytes], &[B
         s.proto = Protocol::Resp2;
     }
     let resp3 = saved.is_some_and(|(p, _)| p == Protocol::Resp3);
+    let watch = e.scripts.watch.clone();
+    watch.begin(false);
     let reply = call_script(e, &lua, (&f, &runner), id, (&sha, access), resp3);
+    watch.end();
     if let (Some((proto, db)), Some(s)) = (saved, e.sessions.get_mut(&id)) {
         (s.proto, s.db) = (proto, db);
     }
@@ -164,7 +195,7 @@ fn call_script(
 
 /// The line of the user script that is running (for error replies).
 pub(crate) fn script_line(lua: &Lua) -> usize {
-    (1..8)
+    (0..8)
         .find_map(|level| {
             lua.inspect_stack(level, |d| {
                 let src = d.source();
@@ -220,6 +251,7 @@ fn run_command(e: &mut Engine, id: ClientId, args: &[Bytes], access: Access) -> 
         if e.config.replica_of.is_some() {
             return Frame::error("READONLY You can't write against a read only replica.");
         }
+        e.scripts.watch.note_write();
     }
     e.dispatch(id, spec, args, true).unwrap_or(Frame::Null)
 }

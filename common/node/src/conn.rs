@@ -8,6 +8,7 @@ use crate::listener::{SharedLimits, bulk_limit};
 use bytes::{Bytes, BytesMut};
 use sixfold_engine::ClientInfo;
 use sixfold_engine::cmd::replication::wait_reply;
+use sixfold_engine::scripting::Busy;
 use sixfold_resp::{Limits, Protocol, RequestDecoder};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,19 +35,41 @@ pub async fn serve(
     sock.set_nodelay(true)?;
     let waker = Arc::new(Notify::new());
     let info = ClientInfo { addr: peer.to_string(), laddr: local.to_string() };
-    let connected = core.lock().connect(info, waker.clone());
-    let id = match connected {
-        Ok(id) => id,
+    let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let mut decoder = RequestDecoder::new(stranger_limits(&limits, false));
+    // Registering the client takes the core; while a script holds it past
+    // the threshold, the client's requests are answered meanwhile.
+    let connected = loop {
+        let locked = core.lock_unless_busy().await.map(|mut c| {
+            c.connect(info.clone(), waker.clone()).map(|id| (id, c.unsent_counter(id), c.authenticated(id)))
+        });
+        match locked {
+            Ok(connected) => break connected,
+            Err(busy) => {
+                let authed = !limits.password_set.load(std::sync::atomic::Ordering::Relaxed);
+                if answer_while_busy(&mut sock, (&core, busy, authed), &mut buf, &mut decoder).await? {
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let (id, unsent, authed) = match connected {
+        Ok(c) => c,
         Err(refusal) => {
             sock.write_all(&refusal).await?;
             return Ok(());
         }
     };
-    let unsent = core.lock().unsent_counter(id);
     let client = Client { core: &core, id, unsent };
-    let result = pump(&mut sock, &client, &waker, &limits).await;
+    let result = pump(&mut sock, &client, &waker, (&limits, authed), (buf, decoder)).await;
     core.lock().disconnect(id);
     result
+}
+
+/// Request limits: a client that has not authenticated gets a stranger's,
+/// and its requests are decoded one at a time (an AUTH lifts them for the next).
+fn stranger_limits(limits: &SharedLimits, authed: bool) -> Limits {
+    Limits { bulk_bytes_max: bulk_limit(limits), unauthenticated: !authed, ..Limits::default() }
 }
 
 /// The connection's client, as delivering its output needs it.
@@ -58,16 +81,40 @@ struct Client<'a> {
     unsent: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-async fn pump(sock: &mut TcpStream, client: &Client<'_>, waker: &Notify, limits: &SharedLimits) -> anyhow::Result<()> {
+async fn pump(
+    sock: &mut TcpStream,
+    client: &Client<'_>,
+    waker: &Notify,
+    (limits, mut authed): (&SharedLimits, bool),
+    (mut buf, mut decoder): (BytesMut, RequestDecoder),
+) -> anyhow::Result<()> {
     let (core, id) = (client.core, client.id);
-    let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
-    // A client that has not authenticated gets a stranger's limits, and its
-    // requests are decoded one at a time (an AUTH lifts them for the next).
-    let mut authed = core.lock().authenticated(id);
-    let limits_now =
-        |authed: bool| Limits { bulk_bytes_max: bulk_limit(limits), unauthenticated: !authed, ..Limits::default() };
-    let mut decoder = RequestDecoder::new(limits_now(authed));
     loop {
+        // What the buffer holds first (requests read while a script was busy).
+        loop {
+            decoder.set_limits(stranger_limits(limits, authed));
+            let batch = if authed { BATCH_COMMANDS_MAX } else { 1 };
+            let (cmds, error) = decode(&mut decoder, &mut buf, batch);
+            if cmds.is_empty() && error.is_none() {
+                break;
+            }
+            let protocol_error = error.is_some();
+            crate::markers::check_batch(core, &cmds).await;
+            let o = match run_unless_busy(sock, core, (id, authed), cmds, error).await? {
+                Ran::Output(o) => o,
+                Ran::Answered { close: true } => return Ok(()),
+                Ran::Answered { close: false } => continue,
+            };
+            let notify = o.notify;
+            authed = o.authenticated;
+            if deliver_all(sock, &mut buf, client, o, protocol_error).await? {
+                return Ok(());
+            }
+            if notify {
+                return push_commits(sock, core).await;
+            }
+        }
+        check_buffer(&mut buf)?;
         tokio::select! {
             _ = waker.notified() => {
                 let o = core.lock().take(id);
@@ -80,29 +127,31 @@ async fn pump(sock: &mut TcpStream, client: &Client<'_>, waker: &Notify, limits:
                 if n? == 0 {
                     return Ok(());
                 }
-                loop {
-                    decoder.set_limits(limits_now(authed));
-                    let batch = if authed { BATCH_COMMANDS_MAX } else { 1 };
-                    let (cmds, error) = decode(&mut decoder, &mut buf, batch);
-                    if cmds.is_empty() && error.is_none() {
-                        break;
-                    }
-                    let protocol_error = error.is_some();
-                    crate::markers::check_batch(core, &cmds).await;
-                    let o = core.lock().run(id, cmds, error);
-                    let notify = o.notify;
-                    authed = o.authenticated;
-                    if deliver_all(sock, &mut buf, client, o, protocol_error).await? {
-                        return Ok(());
-                    }
-                    if notify {
-                        return push_commits(sock, core).await;
-                    }
-                }
-                check_buffer(&mut buf)?;
             }
         }
     }
+}
+
+/// Answers what a client that is not registered yet sends while a script
+/// is busy, until it sends nothing more for a moment (then the caller tries
+/// the core again); returns true when the connection must now close.
+async fn answer_while_busy(
+    sock: &mut TcpStream,
+    (core, busy, authed): (&Shared, Busy, bool),
+    buf: &mut BytesMut,
+    decoder: &mut RequestDecoder,
+) -> anyhow::Result<bool> {
+    tokio::select! {
+        n = sock.read_buf(buf) => {
+            if n? == 0 {
+                return Ok(true);
+            }
+        }
+        () = tokio::time::sleep(crate::core::BUSY_POLL) => return Ok(false),
+    }
+    let (cmds, error) = decode(decoder, buf, BATCH_COMMANDS_MAX);
+    check_buffer(buf)?;
+    answer_busy(sock, core, (busy, authed), &cmds, error.as_deref()).await
 }
 
 /// Delivers `o`; when a WAIT or WAITAOF stopped its batch, blocks the client
@@ -124,8 +173,60 @@ async fn deliver_all(
         let Some(t) = then else { return Ok(false) };
         let Some(reply) = block_in_wait(sock, buf, core, &t).await? else { return Ok(true) };
         sock.write_all(&reply).await?;
-        o = core.lock().run(id, t.rest, t.error);
+        o = match run_unless_busy(sock, core, (id, true), t.rest, t.error).await? {
+            Ran::Output(o) => o,
+            Ran::Answered { close } => return Ok(close),
+        };
     }
+}
+
+/// What became of a batch.
+enum Ran {
+    /// The core ran it.
+    Output(Output),
+    /// It was answered without the core while a script was busy; the
+    /// connection must now close or not.
+    Answered { close: bool },
+}
+
+/// Runs a batch on the core; or, while a script has held the core past
+/// `busy-reply-threshold`, answers it without the core ([`crate::busy`]).
+async fn run_unless_busy(
+    sock: &mut TcpStream,
+    core: &Shared,
+    (id, authed): (u64, bool),
+    cmds: Vec<Vec<Bytes>>,
+    error: Option<String>,
+) -> anyhow::Result<Ran> {
+    let busy = match core.lock_unless_busy().await {
+        // A script may run until SCRIPT KILL: not on a worker of the runtime,
+        // whose queued tasks (the listener's, other clients') must run meanwhile.
+        Ok(mut c) if cmds.iter().any(|c| crate::core::runs_commands(c)) => {
+            return Ok(Ran::Output(crate::lock::off_the_runtime(|| c.run(id, cmds, error))));
+        }
+        Ok(mut c) => return Ok(Ran::Output(c.run(id, cmds, error))),
+        Err(busy) => busy,
+    };
+    let close = answer_busy(sock, core, (busy, authed), &cmds, error.as_deref()).await?;
+    Ok(Ran::Answered { close })
+}
+
+/// Answers a batch without the core while a script is busy
+/// ([`crate::busy`]); returns true when the connection must now close.
+async fn answer_busy(
+    sock: &mut TcpStream,
+    core: &Shared,
+    (busy, authed): (Busy, bool),
+    cmds: &[Vec<Bytes>],
+    error: Option<&str>,
+) -> anyhow::Result<bool> {
+    let a = crate::busy::answer(core.script_watch(), (busy, authed), cmds, error);
+    if a.shutdown {
+        tracing::warn!("SHUTDOWN NOSAVE while a script runs: stopping now");
+        std::process::exit(0);
+    }
+    sock.write_all(&a.out).await?;
+    Ok(a.close)
 }
 
 /// After `REPLCONF NOTIFY 1`: pushes `[commit, <commit LSN>, <epoch of

@@ -8,13 +8,16 @@
 use crate::acks::Registry;
 use crate::journal::{Journal, Progress};
 use crate::listener::SharedLimits;
+use crate::lock::Held;
 use bytes::Bytes;
+use parking_lot::Mutex;
 use sixfold_engine::cmd::replication::{ReplConf, WaitFor, parse_replconf, parse_wait};
+use sixfold_engine::scripting::ScriptWatch;
 use sixfold_engine::{ClientId, ClientInfo, Config, Engine, InfoExtra, ShardView, SnapshotFacts, decode_group};
 use sixfold_wire::{Lsn, Record, RecordKind, SnapshotMarker};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio::sync::watch;
@@ -52,6 +55,8 @@ pub struct Then {
     pub error: Option<String>,
 }
 
+/// How often a client waiting for a script checks whether it became busy.
+pub(crate) const BUSY_POLL: Duration = Duration::from_millis(5);
 /// Period of the expiry cycle when no client is blocked.
 const TICK_MS: u64 = 100;
 /// Period while clients wait in blocking commands (timeout precision).
@@ -66,16 +71,9 @@ const IDLE_MEMORY_PROBE_MS: u64 = 1_000;
 pub type SharedJournal = Arc<Mutex<dyn Journal>>;
 
 /// Locks the durable log (as the core sees it, or the writer's own type);
-/// a panic while it was held stops the process, as for the core
-/// ([`Shared::lock`]).
-pub fn lock_journal<J: ?Sized>(j: &Mutex<J>) -> MutexGuard<'_, J> {
-    match j.lock() {
-        Ok(g) => g,
-        Err(_) => {
-            tracing::error!("a thread panicked while it held the durable log; stopping");
-            std::process::exit(70);
-        }
-    }
+/// see [`crate::lock`].
+pub fn lock_journal<J: ?Sized>(j: &Mutex<J>) -> Held<'_, J> {
+    crate::lock::lock(j)
 }
 
 /// The engine and the wake-up handles of its clients.
@@ -98,12 +96,21 @@ pub struct Core {
     marked: Option<(Lsn, SnapshotFacts)>,
     /// The snapshot store check of markers and its verdicts.
     verdicts: crate::markers::Verdicts,
+    /// Set when a FAILOVER was asked for ([`Shared::take_failover`]).
+    failover: Arc<AtomicBool>,
 }
 
 /// The core as the connection tasks share it, and the durable log's
 /// progress while this node is the writer.
 #[derive(Clone)]
-pub struct Shared(Arc<Mutex<Core>>, Arc<RwLock<Option<Durable>>>);
+pub struct Shared {
+    core: Arc<Mutex<Core>>,
+    durable: Arc<RwLock<Option<Durable>>>,
+    /// The running script, seen without the lock.
+    script: Arc<ScriptWatch>,
+    /// A FAILOVER waits to be picked up ([`Shared::take_failover`]).
+    failover: Arc<AtomicBool>,
+}
 
 /// What a connection needs to hold replies until commit.
 #[derive(Clone)]
@@ -129,7 +136,10 @@ impl Shared {
     pub fn new(cfg: Config, seed: u64, limits: Arc<SharedLimits>, stopped: Arc<Notify>) -> Shared {
         let mut engine = Engine::new(cfg, seed);
         engine.set_memory_probe(memory_probe());
+        let script = engine.script_watch();
+        let failover = Arc::new(AtomicBool::new(false));
         let core = Core {
+            failover: failover.clone(),
             engine,
             log: None,
             last_write: HashMap::new(),
@@ -141,7 +151,7 @@ impl Shared {
             marked: None,
             verdicts: Default::default(),
         };
-        Shared(Arc::new(Mutex::new(core)), Arc::new(RwLock::new(None)))
+        Shared { core: Arc::new(Mutex::new(core)), durable: Arc::new(RwLock::new(None)), script, failover }
     }
 
     /// The writer was fenced by a newer one (its fabric task has ended):
@@ -153,7 +163,7 @@ impl Shared {
     /// it. Every commit LSN a writer publishes is at or above its
     /// `LeaderChange`, so the record there is of its epoch.
     pub fn demote(&self) -> ((Lsn, sixfold_wire::Epoch), Option<String>) {
-        *self.1.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *self.durable.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         let mut core = self.lock();
         let target = core.engine.failover_target().map(str::to_string);
         let Some(log) = core.log.take() else { return ((0, 0), target) };
@@ -183,24 +193,52 @@ impl Shared {
         core.engine.set_info_extra(info);
         core.engine.set_shard_view(shard);
         core.log = Some(log);
-        *self.1.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(durable);
+        *self.durable.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(durable);
     }
 
     /// The commit LSN and timeout, while this node is the durable writer.
     pub fn durable(&self) -> Option<Durable> {
-        self.1.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.durable.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Locks the core. A panic while it was held poisons it; the data may be
-    /// half-changed, so the process stops rather than serve it.
-    pub fn lock(&self) -> MutexGuard<'_, Core> {
-        match self.0.lock() {
-            Ok(g) => g,
-            Err(_) => {
-                tracing::error!("the engine panicked while executing a command; stopping");
-                std::process::exit(70);
+    /// Locks the core (see [`crate::lock`]: a panic while it is held stops
+    /// the process).
+    pub fn lock(&self) -> Held<'_, Core> {
+        crate::lock::lock(&self.core)
+    }
+
+    /// Locks the core for a client's batch, unless a script has held it
+    /// past `busy-reply-threshold`: then `Err` says what runs, and the
+    /// client is answered without the lock ([`crate::busy`]).
+    pub async fn lock_unless_busy(&self) -> Result<Held<'_, Core>, sixfold_engine::scripting::Busy> {
+        loop {
+            if let Some(g) = crate::lock::try_lock(&self.core) {
+                return Ok(g);
             }
+            if let Some(busy) = self.script.busy() {
+                return Err(busy);
+            }
+            if !self.script.running() {
+                // Held long by something else (a command over a huge value).
+                return Ok(self.lock());
+            }
+            tokio::time::sleep(BUSY_POLL).await;
         }
+    }
+
+    /// A FAILOVER to carry out, once (durable writer only). Looks at the
+    /// core only when one was asked for: the fabric loop calls this at
+    /// every wake-up, also while a script holds the core.
+    pub fn take_failover(&self) -> Option<sixfold_engine::cmd::failover::FailoverRequest> {
+        if !self.failover.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        self.lock().take_failover()
+    }
+
+    /// The running script as seen without the lock.
+    pub fn script_watch(&self) -> &ScriptWatch {
+        &self.script
     }
 
     /// Runs the expiry cycle and blocked-client timeouts until the core is dropped.
@@ -345,7 +383,16 @@ impl Core {
                 Some(r) => self.replicas.on_replconf(id, r),
                 None => {}
             }
+            // A script may run for long (up to SCRIPT KILL): the fabric
+            // keeps committing, and the lease renewed, meanwhile.
+            let long = log.is_some() && runs_commands(&c);
+            if long {
+                log = None;
+            }
             self.engine.feed(id, c, now);
+            if long {
+                log = self.log.as_deref().map(lock_journal);
+            }
             if let Some(log) = log.as_deref_mut() {
                 let last = log.log_groups(self.engine.take_effects());
                 if last > 0 {
@@ -377,7 +424,7 @@ impl Core {
     }
 
     /// The durable log, locked, while this node is the writer.
-    fn journal(&self) -> Option<MutexGuard<'_, dyn Journal + 'static>> {
+    fn journal(&self) -> Option<Held<'_, dyn Journal + 'static>> {
         self.log.as_deref().map(lock_journal)
     }
 
@@ -471,6 +518,8 @@ impl Core {
         if self.engine.take_config_changed() {
             let bulk = self.engine.config().proto_max_bulk_len;
             self.limits.bulk_bytes_max.store(bulk, Ordering::Relaxed);
+            let password = self.engine.config().requirepass.is_some();
+            self.limits.password_set.store(password, Ordering::Relaxed);
         }
         if self.engine.shutdown_requested() {
             self.stopped.notify_one();
@@ -478,6 +527,7 @@ impl Core {
         if self.engine.failover_requested()
             && let Some(log) = self.journal()
         {
+            self.failover.store(true, Ordering::Release);
             // The fabric task picks the FAILOVER up.
             log.wake();
         }
@@ -545,6 +595,12 @@ fn mark_snapshot(
     Ok((log.log_marker(payload), facts_of(&m)))
 }
 
+/// Whether the command runs others (EXEC, a script).
+pub(crate) fn runs_commands(args: &[Bytes]) -> bool {
+    let spec = args.first().and_then(|n| sixfold_engine::cmd::lookup(n));
+    spec.is_some_and(|s| sixfold_engine::cmd::runs_commands(s.name))
+}
+
 /// What a command must wait for before its reply: data commands wait for
 /// the uncommitted writes to the keys they name (all writes if their keys
 /// cannot be known); EXEC and scripts (which may touch keys they do not
@@ -554,7 +610,7 @@ fn read_wait(log: &dyn Journal, args: &[Bytes]) -> Lsn {
     use sixfold_engine::cmd::{Handler, command_keys, lookup};
     match args.first().and_then(|n| lookup(n)) {
         Some(spec) if matches!(spec.handler, Handler::Data(_)) => log.wait_for(command_keys(args).as_deref()),
-        Some(spec) if spec.name == "exec" || sixfold_engine::cmd::runs_script(spec.name) => log.wait_for(None),
+        Some(spec) if sixfold_engine::cmd::runs_commands(spec.name) => log.wait_for(None),
         _ => 0,
     }
 }

@@ -14,10 +14,12 @@
 //! requests applies backpressure instead of growing memory.
 
 pub mod acks;
+pub mod busy;
 pub mod conn;
 pub mod core;
 pub mod journal;
 pub mod listener;
+pub mod lock;
 pub mod markers;
 pub mod metrics;
 

@@ -4,7 +4,7 @@
 use crate::core::Shared;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -13,6 +13,9 @@ use tokio::sync::Notify;
 pub struct SharedLimits {
     /// `proto-max-bulk-len`.
     pub bulk_bytes_max: AtomicU64,
+    /// A password is set (`requirepass`): a client is a stranger until it
+    /// authenticates, also while a busy script keeps it from registering.
+    pub password_set: AtomicBool,
 }
 
 /// The current `proto-max-bulk-len`.

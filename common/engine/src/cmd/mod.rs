@@ -110,6 +110,12 @@ pub fn runs_script(name: &str) -> bool {
     matches!(name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro")
 }
 
+/// Whether `name` runs other commands (EXEC, scripts): it may touch any
+/// key, and may run for long (a script up to SCRIPT KILL).
+pub fn runs_commands(name: &str) -> bool {
+    name == "exec" || runs_script(name)
+}
+
 /// The keys of a command with a `numkeys` argument; `None` (wait for
 /// everything) when the count is not a number that fits the arguments.
 fn numkeys_keys(args: &[Bytes], at: usize, before: usize) -> Option<Vec<Bytes>> {

@@ -145,8 +145,10 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
 
 /// The CONFIG parameters that act in Sixfold (the others are stored only:
 /// [`super::config`]).
-const ACTING: [&str; 12] = [
+const ACTING: [&str; 14] = [
     "protected-mode",
+    "busy-reply-threshold",
+    "lua-time-limit",
     "client-output-buffer-limit",
     "maxmemory",
     "maxmemory-policy",
@@ -172,6 +174,8 @@ fn acting_params(e: &Engine) -> Vec<(&'static str, String)> {
     let c = &e.config;
     vec![
         ("protected-mode", if c.protected_mode { "yes" } else { "no" }.into()),
+        ("busy-reply-threshold", e.scripts.watch().threshold_ms().to_string()),
+        ("lua-time-limit", e.scripts.watch().threshold_ms().to_string()),
         ("client-output-buffer-limit", c.output_limits.render()),
         ("maxmemory", c.maxmemory_bytes.to_string()),
         ("maxmemory-policy", "noeviction".into()),
@@ -220,6 +224,12 @@ fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
             e.config.maxclients = n as u64;
         }
         "requirepass" => e.config.requirepass = (!v.is_empty()).then(|| v.clone()),
+        // One setting under two names, as in Redis.
+        "busy-reply-threshold" | "lua-time-limit" => {
+            let kind = crate::redis_config::Kind::Int { min: 0, max: i64::MAX };
+            let ms = super::config::check(kind, v).map_err(|why| failed(&why))?;
+            e.scripts.watch().set_threshold_ms(ms.parse().unwrap_or(0));
+        }
         "client-output-buffer-limit" => e.config.output_limits.set(v).map_err(failed)?,
         "protected-mode" => {
             let value = super::config::check(crate::redis_config::Kind::Bool, v).map_err(|why| failed(&why))?;
