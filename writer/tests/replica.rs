@@ -425,3 +425,42 @@ fn scripts_replicate_as_the_effects_of_their_commands() {
         redis::cmd("EVAL_RO").arg("return redis.call('llen', KEYS[1])").arg(1).arg("popped").query(&mut rc).unwrap();
     assert_eq!(n, 20);
 }
+
+const COUNTER_LIB: &str = "#!lua name=counter\n\
+    redis.register_function('bump', function(keys, args) return redis.call('incrby', keys[1], args[1]) end)\n\
+    redis.register_function{function_name='peek', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}}";
+
+/// Function libraries are durable state: a replica applies FUNCTION LOAD
+/// and DELETE from the log (its digest, which covers libraries, reaches
+/// the writer's) and runs FCALL_RO; a writer restarted on the same
+/// fabric recovers the libraries and runs FCALL.
+#[test]
+fn functions_reach_replicas_and_a_restarted_writer() {
+    let mut s = shard("functions", &[]);
+    let w = s.writer.port;
+    let name: String = query(w, redis::cmd("FUNCTION").arg("LOAD").arg(COUNTER_LIB));
+    assert_eq!(name, "counter");
+    let gone = "#!lua name=gone\nredis.register_function('g', function() return 1 end)";
+    let _: String = query(w, redis::cmd("FUNCTION").arg("LOAD").arg(gone));
+    let _: () = query(w, redis::cmd("FUNCTION").arg("DELETE").arg("gone"));
+    for _ in 0..10 {
+        let _: i64 = query(w, redis::cmd("FCALL").arg("bump").arg(1).arg("n").arg(2));
+    }
+    for r in &s.replicas {
+        converge(w, r.port, "after the functions");
+    }
+    let mut rc = replica_client(s.replicas[0].port);
+    let n: String = redis::cmd("FCALL_RO").arg("peek").arg(1).arg("n").query(&mut rc).unwrap();
+    assert_eq!(n, "20");
+    let err = redis::cmd("FCALL_RO").arg("g").arg(0).query::<i64>(&mut rc).unwrap_err();
+    assert!(err.to_string().contains("Function not found"), "{err}");
+    // The replicas go first (they would campaign); then the writer.
+    s.replicas.clear();
+    s.writer.child.kill().unwrap();
+    s.writer.child.wait().unwrap();
+    let writer = sixfold_on(free_port(), &s.fabric.server_args());
+    let n: i64 = query(writer.port, redis::cmd("FCALL").arg("bump").arg(1).arg("n").arg(1));
+    assert_eq!(n, 21, "the restarted writer has the library and the data");
+    let libs: Vec<redis::Value> = query(writer.port, redis::cmd("FUNCTION").arg("LIST"));
+    assert_eq!(libs.len(), 1, "only the library not deleted: {libs:?}");
+}

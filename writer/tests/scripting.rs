@@ -213,3 +213,160 @@ fn a_durable_writer_answers_busy_and_commits_after_a_kill() {
     assert_eq!(c.cmd(&["SET", "k", "after"]), Frame::ok());
     assert_eq!(c.cmd(&["GET", "k"]), common::bulk("after"));
 }
+
+/// Libraries for the function tests: one function each where FUNCTION LIST
+/// shows them (Redis lists a library's functions in hash order).
+const LIB_RW: &str = "#!lua name=librw\nredis.register_function('setget', function(keys, args)\n  redis.call('set', keys[1], args[1])\n  return {#keys, #args, redis.call('get', keys[1])}\nend)";
+const LIB_RO: &str = "#!lua name=libro\nredis.register_function{function_name='reader', callback=function(keys, args) return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads a key'}";
+const LIB_ERR: &str = "#!lua name=liberr\nredis.register_function('fails', function(keys, args)\n  if args[1] == 'call' then return redis.call('nosuch') end\n  if args[1] == 'pcall' then return redis.pcall('incr', keys[1]) end\n  if args[1] == 'write' then return redis.call('set', 'x', 'y') end\n  error('boom')\nend)";
+const LIB_RO_WRITES: &str = "#!lua name=librw2\nredis.register_function{function_name='sneaky', callback=function(keys, args) return redis.call('set', 'x', 'y') end, flags={'no-writes', 'allow-stale'}}";
+
+/// FUNCTION and FCALL on both servers: loading (and every load error the
+/// metadata line and registration can give), calls with keys and
+/// arguments, flags, read-only calls, errors with their `script: <name>,
+/// on @user_function:<line>.` suffix, LIST in RESP2 and RESP3, STATS,
+/// DELETE, FLUSH and RESTORE policies; every reply must be Redis's.
+#[test]
+fn functions_answer_like_redis() {
+    let ours = sixfold(&[]);
+    let theirs = redis();
+    let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    let bad_loads = [
+        "return 1",
+        "#!lua name=x",
+        "#!lua\nx",
+        "#!js name=x\nx",
+        "#!lua name=x foo=bar\nx",
+        "#!lua name=x name=y\nx",
+        "#!lua name\nx",
+        "#!lua name=bad-name\nx",
+        "#!lua name=x\n",
+        "#!lua name=x\nreturn (",
+        "#!lua name=x\nredis.call('get', 'k')",
+        "#!lua name=x\nx = 5",
+        "#!lua name=x\nlocal k = KEYS",
+        "#!lua name=x\nredis.register_function('f-x', function() end)",
+        "#!lua name=x\nredis.register_function('fx', 5)",
+        "#!lua name=x\nredis.register_function()",
+        "#!lua name=x\nredis.register_function{callback=function() end}",
+        "#!lua name=x\nredis.register_function{function_name='fx'}",
+        "#!lua name=x\nredis.register_function{function_name='fx', callback=function() end, foo=1}",
+        "#!lua name=x\nredis.register_function{function_name='fx', callback=function() end, flags={'bogus'}}",
+        "#!lua name=x\nredis.register_function('fx', function() end) redis.register_function('fx', function() end)",
+        "#!lua name=librw\nredis.register_function('other', function() return 1 end)",
+        "#!lua name=y\nredis.register_function('setget', function() return 1 end)",
+    ];
+    let mut cases: Vec<Vec<&str>> = vec![
+        vec!["FUNCTION", "FLUSH"],
+        vec!["FUNCTION", "LOAD", LIB_RW],
+        vec!["FUNCTION", "LOAD", LIB_RO],
+        vec!["FUNCTION", "LOAD", LIB_ERR],
+        vec!["FUNCTION", "LOAD", LIB_RO_WRITES],
+        vec![
+            "FUNCTION",
+            "LOAD",
+            "#!LUA  name=libup\nredis.register_function('ver', function() return redis.REDIS_VERSION_NUM > 0 end)",
+        ],
+    ];
+    cases.extend(bad_loads.iter().map(|code| vec!["FUNCTION", "LOAD", code]));
+    cases.extend([
+        vec!["FUNCTION", "LOAD", "REPLACE", LIB_RW],
+        vec!["FUNCTION", "LOAD", "REPLACE", "x", LIB_RW],
+        vec!["FUNCTION", "LOAD"],
+        vec!["FCALL", "setget", "1", "k", "v"],
+        vec!["FCALL", "setget", "2", "k", "k2", "a", "b"],
+        vec!["FCALL", "reader", "1", "k"],
+        vec!["FCALL_RO", "reader", "1", "k"],
+        vec!["FCALL_RO", "setget", "1", "k", "v"],
+        vec!["FCALL", "sneaky", "0"],
+        vec!["FCALL", "ver", "0"],
+        vec!["FCALL", "fails", "1", "k", "call"],
+        vec!["FCALL", "fails", "1", "k", "pcall"],
+        vec!["FCALL", "fails", "1", "k", "write"],
+        vec!["FCALL", "fails", "1", "k", "other"],
+        vec!["FCALL", "nosuch", "0"],
+        vec!["FCALL", "setget", "3", "k"],
+        vec!["FCALL", "setget", "-1"],
+        vec!["FCALL", "setget", "x"],
+        vec!["FUNCTION", "LIST", "LIBRARYNAME", "librw"],
+        vec!["FUNCTION", "LIST", "LIBRARYNAME", "libro*", "WITHCODE"],
+        vec!["FUNCTION", "LIST", "LIBRARYNAME"],
+        vec!["FUNCTION", "LIST", "WITHCODE", "WITHCODE"],
+        vec!["FUNCTION", "LIST", "bogus"],
+        vec!["FUNCTION", "STATS"],
+        vec!["FUNCTION", "STATS", "x"],
+        vec!["FUNCTION", "KILL"],
+        vec!["FUNCTION", "DELETE", "libup"],
+        vec!["FUNCTION", "DELETE", "libup"],
+        vec!["FUNCTION", "DELETE"],
+        vec!["FUNCTION", "FLUSH", "bogus"],
+        vec!["FUNCTION", "RESTORE", "garbage"],
+        vec!["FUNCTION", "RESTORE", "garbage", "BOGUS"],
+        vec!["FUNCTION", "HELP"],
+        vec!["FUNCTION", "NOSUCH"],
+        vec!["HELLO", "3"],
+        vec!["FUNCTION", "LIST", "LIBRARYNAME", "libro"],
+        vec!["FUNCTION", "STATS"],
+        vec!["FCALL", "setget", "1", "k", "v3"],
+        vec!["HELLO", "2"],
+    ]);
+    let mut mismatches = Vec::new();
+    for args in &cases {
+        let (x, y) = (a.cmd(args), b.cmd(args));
+        if x != y && args[0] != "HELLO" {
+            mismatches.push(format!("{args:?}\n  sixfold: {x:?}\n  redis:   {y:?}"));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} replies differ:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches.join("\n")
+    );
+}
+
+/// FUNCTION DUMP of one server restores on the other, with every policy:
+/// the payload is Redis's format (RDB opcodes, LZF strings, CRC-64).
+#[test]
+fn function_dumps_move_between_redis_and_sixfold() {
+    let ours = sixfold(&[]);
+    let theirs = redis();
+    let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    for c in [&mut a, &mut b] {
+        for lib in [LIB_RW, LIB_RO] {
+            assert!(matches!(c.cmd(&["FUNCTION", "LOAD", lib]), Frame::Bulk(_)));
+        }
+    }
+    let payload = |c: &mut Raw| match c.cmd(&["FUNCTION", "DUMP"]) {
+        Frame::Bulk(p) => p,
+        other => panic!("FUNCTION DUMP answered {other:?}"),
+    };
+    let (ours_dump, theirs_dump) = (payload(&mut a), payload(&mut b));
+    let listing = |c: &mut Raw| c.cmd(&["FUNCTION", "LIST", "LIBRARYNAME", "librw", "WITHCODE"]);
+    for (c, other_dump) in [(&mut a, &theirs_dump), (&mut b, &ours_dump)] {
+        let before = listing(c);
+        let restore = |c: &mut Raw, policy: &[u8]| {
+            let mut args: Vec<&[u8]> = vec![b"FUNCTION", b"RESTORE", other_dump];
+            if !policy.is_empty() {
+                args.push(policy);
+            }
+            c.send(&args);
+            c.read().unwrap()
+        };
+        // The first library of the payload (in the dumping server's order).
+        let collision = restore(c, b"");
+        assert!(
+            [Frame::error("ERR Library librw already exists"), Frame::error("ERR Library libro already exists")]
+                .contains(&collision),
+            "{collision:?}"
+        );
+        assert_eq!(restore(c, b"REPLACE"), Frame::ok());
+        assert_eq!(c.cmd(&["FUNCTION", "FLUSH"]), Frame::ok());
+        assert_eq!(restore(c, b"APPEND"), Frame::ok());
+        assert_eq!(restore(c, b"FLUSH"), Frame::ok());
+        assert_eq!(listing(c), before, "the restored library is the dumped one");
+        let three = Frame::Array(vec![Frame::Integer(1), Frame::Integer(1), common::bulk("v")]);
+        assert_eq!(c.cmd(&["FCALL", "setget", "1", "k", "v"]), three);
+    }
+}

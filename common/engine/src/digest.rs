@@ -30,9 +30,26 @@ pub fn digest(ks: &Keyspace) -> [u8; 32] {
     acc
 }
 
-/// The digest as lowercase hex.
-pub fn digest_hex(ks: &Keyspace) -> String {
-    digest(ks).iter().map(|b| format!("{b:02x}")).collect()
+/// The digest of the function libraries (name and code each), XORed
+/// into the keyspace's by [`crate::Engine::digest`]: a restore that lost
+/// a library does not verify.
+pub fn libraries_digest<'a>(libs: impl Iterator<Item = (&'a str, &'a [u8])>) -> [u8; 32] {
+    let mut acc = [0u8; 32];
+    for (name, code) in libs {
+        let mut h = blake3::Hasher::new();
+        h.update(b"function-library");
+        field(&mut h, name.as_bytes());
+        field(&mut h, code);
+        for (a, b) in acc.iter_mut().zip(h.finalize().as_bytes()) {
+            *a ^= b;
+        }
+    }
+    acc
+}
+
+/// A digest as lowercase hex.
+pub fn hex(d: &[u8; 32]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn field(h: &mut blake3::Hasher, b: &[u8]) {

@@ -170,7 +170,7 @@ pub struct Engine {
     /// A FAILOVER the server has not picked up yet.
     failover_request: Option<cmd::failover::FailoverRequest>,
     groups: Vec<Vec<Effect>>,
-    cur: Vec<Effect>,
+    pub(crate) cur: Vec<Effect>,
     touched: Vec<(usize, Bytes)>,
     has_output: Vec<ClientId>,
     closing: Vec<ClientId>,
@@ -409,7 +409,12 @@ impl Engine {
 
     /// The state digest (see [`crate::digest`]).
     pub fn digest(&self) -> [u8; 32] {
-        crate::digest::digest(&self.ks)
+        let mut d = crate::digest::digest(&self.ks);
+        let libs = self.scripts.functions.libraries().map(|l| (l.name.as_str(), &l.code[..]));
+        for (a, b) in d.iter_mut().zip(crate::digest::libraries_digest(libs)) {
+            *a ^= b;
+        }
+        d
     }
 
     /// Number of connected clients.
@@ -608,6 +613,10 @@ impl Engine {
             let Some(spec) = e.args.first().and_then(|n| cmd::lookup(n)) else {
                 return Err(CmdError::msg(format!("ERR unknown effect {}", e.describe())));
             };
+            if spec.name == "function" {
+                cmd::functions::apply(self, &e.args)?;
+                continue;
+            }
             let Handler::Data(f) = spec.handler else {
                 return Err(CmdError::msg(format!("ERR effect is not a data command: {}", e.describe())));
             };
@@ -727,8 +736,9 @@ impl Engine {
         if !s.authenticated && !spec.has("no_auth") {
             return Some(Frame::error("NOAUTH Authentication required."));
         }
+        let writes = spec.has("write") || cmd::writes_functions(args);
         if let Some(writer) = &self.config.replica_of
-            && (spec.has("write") || (!s.readonly && !self.config.replica_reads_any && names_keys(spec, args)))
+            && (writes || (!s.readonly && !self.config.replica_reads_any && names_keys(spec, args)))
         {
             // Redis Cluster's rule: a replica redirects writes, and reads
             // of keys on connections that did not ask for READONLY, to the
@@ -745,9 +755,9 @@ impl Engine {
             return Some(self.reject_in_multi(id, Frame::error("LOADING Sixfold is replaying the log")));
         }
         let runs_commands = cmd::runs_commands(spec.name);
-        let refusal = if self.lease_lapsed && (matches!(spec.handler, Handler::Data(_)) || runs_commands) {
+        let refusal = if self.lease_lapsed && (matches!(spec.handler, Handler::Data(_)) || runs_commands || writes) {
             Some("TRYAGAIN this writer's lease has lapsed: another writer may have taken over")
-        } else if self.failover_target.is_some() && (spec.has("write") || runs_commands) {
+        } else if self.failover_target.is_some() && (writes || runs_commands) {
             Some("TRYAGAIN writes are paused: a failover to another data node is in progress")
         } else {
             None

@@ -7,6 +7,8 @@
 //! inside a script is safe. The commands are in `cmd/scripting.rs`.
 
 mod convert;
+pub(crate) mod dump;
+pub mod functions;
 mod lib;
 mod libs;
 mod watch;
@@ -35,6 +37,8 @@ pub struct Scripts {
     compiled: HashMap<String, mlua::Function>,
     /// The running script as other connections see it.
     watch: Arc<ScriptWatch>,
+    /// The libraries of FUNCTION LOAD, in a VM of their own.
+    pub functions: functions::Functions,
 }
 
 /// What a script may do.
@@ -99,34 +103,57 @@ impl Scripts {
         if let Some(vm) = &self.vm {
             return Ok(vm.clone());
         }
-        let made = lib::new_vm().and_then(|lua| {
-            let watch = self.watch.clone();
-            let triggers = mlua::HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS);
-            lua.set_hook(triggers, move |lua, _| match watch.kill_requested() {
-                // Raised again at every count, so a script's pcall cannot
-                // keep it running.
-                true => Err(mlua::Error::RuntimeError(format!(
-                    "{}{}:ERR Script killed by user with SCRIPT KILL...",
-                    lib::RAISED_TABLE,
-                    script_line(lua)
-                ))),
-                false => Ok(mlua::VmState::Continue),
-            })?;
-            Ok((lib::runner(&lua)?, lua))
-        });
-        let (runner, lua) = made.map_err(|e| format!("ERR cannot start Lua: {e}"))?;
-        Ok(self.vm.insert((lua, runner)).clone())
+        let made = hooked_vm(&self.watch).map_err(|e| format!("ERR cannot start Lua: {e}"))?;
+        Ok(self.vm.insert(made).clone())
     }
+
+    /// Loads a library (FUNCTION LOAD, or its effect); its name.
+    pub fn load_library(&mut self, code: &Bytes, replace: bool) -> Result<String, String> {
+        self.functions.load(code, replace, &self.watch)
+    }
+}
+
+/// A new VM ([`lib::new_vm`]) whose instruction hook stops a script once
+/// SCRIPT KILL or FUNCTION KILL asked, and its runner.
+fn hooked_vm(watch: &Arc<ScriptWatch>) -> mlua::Result<(Lua, mlua::Function)> {
+    let lua = lib::new_vm()?;
+    let watch = watch.clone();
+    let triggers = mlua::HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS);
+    lua.set_hook(triggers, move |lua, _| match watch.kill_requested() {
+        // Raised again at every count, so a script's pcall cannot keep it
+        // running.
+        true => Err(mlua::Error::RuntimeError(format!(
+            "{}{}:ERR Script killed by user with SCRIPT KILL...",
+            lib::RAISED_TABLE,
+            script_line(lua)
+        ))),
+        false => Ok(mlua::VmState::Continue),
+    })?;
+    let runner = lib::runner(&lua)?;
+    Ok((lua, runner))
 }
 
 /// The message Lua gave, without mlua's wrapping.
 fn lua_message(e: &mlua::Error) -> String {
     match e {
         mlua::Error::SyntaxError { message, .. } => message.clone(),
-        mlua::Error::RuntimeError(m) => m.clone(),
+        // mlua appends a traceback to the message.
+        mlua::Error::RuntimeError(m) => m.split_once("\nstack traceback:").map_or(m.as_str(), |(m, _)| m).to_string(),
         mlua::Error::CallbackError { cause, .. } => lua_message(cause),
         other => other.to_string(),
     }
+}
+
+/// What runs: the function, where its errors say it is, and what it may do.
+struct Callee<'a> {
+    /// The compiled script, or the library function.
+    f: mlua::Function,
+    /// Its keys and arguments as the function's parameters (a library
+    /// function's; an EVAL script reads the `KEYS` and `ARGV` globals).
+    params: Option<(&'a [Bytes], &'a [Bytes])>,
+    /// The script's SHA1, or the function's name (error replies).
+    name: &'a str,
+    access: Access,
 }
 
 /// Runs the cached script `sha` for client `id` with `KEYS` and `ARGV`;
@@ -136,22 +163,45 @@ pub fn run(e: &mut Engine, id: ClientId, sha: &str, (keys, argv): (&[Bytes], &[B
     let Some(f) = e.scripts.compiled.get(&sha).cloned() else {
         return Frame::error("NOSCRIPT No matching script. Please use EVAL.");
     };
-    let (lua, runner) = match e.scripts.vm() {
+    let vm = match e.scripts.vm() {
         Ok(vm) => vm,
         Err(m) => return Frame::error(m),
     };
-    if let Err(err) = lib::set_args(&lua, keys, argv) {
+    if let Err(err) = lib::set_args(&vm.0, keys, argv) {
         return Frame::error(format!("ERR {err}"));
     }
-    // The script sees RESP2 replies and its own database selection.
+    invoke(e, id, vm, Callee { f, params: None, name: &sha, access })
+}
+
+/// Runs library function `name` (FCALL; `ro`: FCALL_RO) for client `id`.
+pub fn fcall(e: &mut Engine, id: ClientId, name: &str, args: (&[Bytes], &[Bytes]), ro: bool) -> Frame {
+    let Some(func) = e.scripts.functions.get(name) else {
+        return Frame::error("ERR Function not found");
+    };
+    let no_writes = func.flags.contains(&"no-writes");
+    if ro && !no_writes {
+        return Frame::error("ERR Can not execute a script with write flag using *_ro command.");
+    }
+    let (f, access) = (func.callback.clone(), if no_writes || ro { Access::ReadOnly } else { Access::ReadWrite });
+    let watch = e.scripts.watch.clone();
+    let vm = match e.scripts.functions.vm(&watch) {
+        Ok(vm) => vm,
+        Err(m) => return Frame::error(m),
+    };
+    invoke(e, id, vm, Callee { f, params: Some(args), name, access })
+}
+
+/// Runs a script or function with the script's RESP2 view and its own
+/// database selection, watched for -BUSY and SCRIPT KILL.
+fn invoke(e: &mut Engine, id: ClientId, (lua, runner): (Lua, mlua::Function), callee: Callee<'_>) -> Frame {
     let saved = e.sessions.get(&id).map(|s| (s.proto, s.db));
     if let Some(s) = e.sessions.get_mut(&id) {
         s.proto = Protocol::Resp2;
     }
     let resp3 = saved.is_some_and(|(p, _)| p == Protocol::Resp3);
     let watch = e.scripts.watch.clone();
-    watch.begin(false);
-    let reply = call_script(e, &lua, (&f, &runner), id, (&sha, access), resp3);
+    watch.begin(callee.params.is_some());
+    let reply = call_script(e, &lua, &runner, id, &callee, resp3);
     watch.end();
     if let (Some((proto, db)), Some(s)) = (saved, e.sessions.get_mut(&id)) {
         (s.proto, s.db) = (proto, db);
@@ -159,15 +209,9 @@ pub fn run(e: &mut Engine, id: ClientId, sha: &str, (keys, argv): (&[Bytes], &[B
     reply
 }
 
-/// Calls `f` with `redis.call`/`redis.pcall` bound to the engine.
-fn call_script(
-    e: &mut Engine,
-    lua: &Lua,
-    (f, runner): (&mlua::Function, &mlua::Function),
-    id: ClientId,
-    (sha, access): (&str, Access),
-    resp3: bool,
-) -> Frame {
+/// Calls the callee with `redis.call`/`redis.pcall` bound to the engine.
+fn call_script(e: &mut Engine, lua: &Lua, runner: &mlua::Function, id: ClientId, c: &Callee<'_>, resp3: bool) -> Frame {
+    let access = c.access;
     let engine = RefCell::new(e);
     let result = lua.scope(|scope| {
         let pcall = scope.create_function_mut(|lua, args: mlua::MultiValue| {
@@ -184,12 +228,18 @@ fn call_script(
             }
         })?;
         lib::bind_redis(lua, call, pcall)?;
-        runner.call::<Value>(f)
+        match c.params {
+            None => runner.call::<Value>(&c.f),
+            Some((keys, args)) => {
+                runner.call::<Value>((&c.f, lib::string_list(lua, keys)?, lib::string_list(lua, args)?))
+            }
+        }
     });
     let _ = lib::unbind_redis(lua);
+    let chunk = if c.params.is_some() { "user_function" } else { "user_script" };
     match result {
         Ok(v) => convert::to_frame(&v, resp3),
-        Err(err) => convert::error_frame(&err, sha),
+        Err(err) => convert::error_frame(&err, c.name, chunk),
     }
 }
 
@@ -199,7 +249,8 @@ pub(crate) fn script_line(lua: &Lua) -> usize {
         .find_map(|level| {
             lua.inspect_stack(level, |d| {
                 let src = d.source();
-                (src.source.as_deref() == Some("@user_script")).then(|| d.current_line().unwrap_or(0))
+                let user = matches!(src.source.as_deref(), Some("@user_script" | "@user_function"));
+                user.then(|| d.current_line().unwrap_or(0))
             })
             .flatten()
         })

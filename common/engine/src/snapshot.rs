@@ -1,7 +1,8 @@
 //! The snapshot format (`docs/snapshot-format.md`, byte by byte): a
 //! versioned header (the log position it covers, the running log checksum
 //! there, the engine version), then chunks of effect groups that rebuild
-//! the keyspace key by key, each chunk with its CRC32C, then a trailer with
+//! the function libraries (one group of `FUNCTION LOAD` effects, first)
+//! and the keyspace key by key, each chunk with its CRC32C, then a trailer with
 //! the key count and the state digest ([`crate::digest`]). Written chunk by
 //! chunk ([`Encoder`]) and read incrementally ([`Decoder`]), so neither side
 //! holds more than a chunk of the object; a restore applies the groups to
@@ -152,6 +153,8 @@ pub fn key_groups(db: usize, key: &Bytes, entry: &Entry) -> Vec<Vec<Effect>> {
 /// chunk at a time.
 pub struct Encoder {
     header: Option<Header>,
+    /// The function libraries' group was written.
+    libraries_done: bool,
     db: usize,
     cursor: usize,
     keys: u64,
@@ -161,7 +164,7 @@ pub struct Encoder {
 impl Encoder {
     /// A snapshot of the state after `header.lsn`.
     pub fn new(header: Header) -> Encoder {
-        Encoder { header: Some(header), db: 0, cursor: 0, keys: 0, done: false }
+        Encoder { header: Some(header), libraries_done: false, db: 0, cursor: 0, keys: 0, done: false }
     }
 
     /// The next bytes of the object (the header, then chunks, then the
@@ -175,6 +178,16 @@ impl Encoder {
         }
         let dbs = &engine.keyspace().dbs;
         let mut payload = Vec::new();
+        if !self.libraries_done {
+            // The function libraries first, as one group of effects.
+            self.libraries_done = true;
+            let group = crate::cmd::functions::library_effects(engine);
+            if !group.is_empty() {
+                let bytes = encode_group(&group);
+                payload.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                payload.extend_from_slice(&bytes);
+            }
+        }
         while payload.len() < CHUNK_BYTES_MAX {
             let Some(db) = dbs.get(self.db) else {
                 self.done = true;

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod failover;
+pub mod functions;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -108,6 +109,15 @@ fn numkeys_layout(name: &str) -> Option<(usize, usize)> {
 /// waits for every uncommitted write, and is refused when writes are).
 pub fn runs_script(name: &str) -> bool {
     matches!(name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro")
+}
+
+/// Whether the command changes durable state beyond the keyspace (a
+/// `FUNCTION` subcommand that loads or removes libraries): refused where
+/// writes are.
+pub fn writes_functions(args: &[Bytes]) -> bool {
+    args.len() > 1
+        && args[0].eq_ignore_ascii_case(b"function")
+        && [&b"load"[..], b"delete", b"flush", b"restore"].iter().any(|s| args[1].eq_ignore_ascii_case(s))
 }
 
 /// Whether `name` runs other commands (EXEC, scripts): it may touch any

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use sixfold_resp::Frame;
 
 /// The keys and arguments after `numkeys` (`a[2]`).
-fn keys_and_args(a: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), CmdError> {
+pub(super) fn keys_and_args(a: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), CmdError> {
     let n = parse_i64(&a[2]).ok_or_else(|| CmdError::msg("ERR value is not an integer or out of range"))?;
     if n < 0 {
         return Err(CmdError::msg("ERR Number of keys can't be negative"));

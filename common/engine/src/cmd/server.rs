@@ -84,6 +84,13 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
             kv("used_memory_vm_eval", lua.to_string());
             kv("used_memory_lua_human", human_bytes(lua));
             kv("number_of_cached_scripts", e.scripts.count().to_string());
+            let f = &e.scripts.functions;
+            kv("number_of_functions", f.count().to_string());
+            kv("number_of_libraries", f.libraries().count().to_string());
+            kv("used_memory_vm_functions", f.vm_bytes().to_string());
+            let total = lua + f.vm_bytes() as u64;
+            kv("used_memory_vm_total", total.to_string());
+            kv("used_memory_vm_total_human", human_bytes(total));
         }
         "persistence" => {
             kv("loading", "0".into());
@@ -390,7 +397,7 @@ pub fn time(e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
 /// `DEBUG DIGEST | SET-ACTIVE-EXPIRE 0|1 | HELP`
 pub fn debug(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     match upper(&a[1]).as_str() {
-        "DIGEST" => Ok(Some(Frame::Simple(crate::digest::digest_hex(&e.ks).into()))),
+        "DIGEST" => Ok(Some(Frame::Simple(crate::digest::hex(&e.digest()).into()))),
         "SET-ACTIVE-EXPIRE" if a.len() == 3 => {
             e.config.active_expire = int(&a[2])? != 0;
             Ok(Some(Frame::ok()))

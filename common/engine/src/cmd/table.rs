@@ -2,8 +2,8 @@
 //! key positions, group and handler: one row per command, one line per row.
 
 use super::{
-    Handler, Spec, cluster, connection, failover, hashes, keys, lists, multi, pubsub, replication, scripting, server,
-    sets, strings, zranges, zsets,
+    Handler, Spec, cluster, connection, failover, functions, hashes, keys, lists, multi, pubsub, replication,
+    scripting, server, sets, strings, zranges, zsets,
 };
 
 /// Every command.
@@ -149,6 +149,9 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "eval_ro", arity: -3, flags: &["noscript", "stale", "skip_monitor", "no_mandatory_keys", "readonly"], keys: (0,0,0), group: "scripting", summary: "Executes a read-only server-side Lua script.", handler: Handler::Session(scripting::eval_ro) },
     Spec { name: "evalsha_ro", arity: -3, flags: &["noscript", "stale", "skip_monitor", "no_mandatory_keys", "readonly"], keys: (0,0,0), group: "scripting", summary: "Executes a read-only server-side Lua script by SHA1 digest.", handler: Handler::Session(scripting::evalsha_ro) },
     Spec { name: "script", arity: -2, flags: &["noscript"], keys: (0,0,0), group: "scripting", summary: "Loads, checks and flushes Lua scripts.", handler: Handler::Session(scripting::script) },
+    Spec { name: "fcall", arity: -3, flags: &["noscript", "stale", "skip_monitor", "no_mandatory_keys"], keys: (0,0,0), group: "scripting", summary: "Invokes a function.", handler: Handler::Session(functions::fcall) },
+    Spec { name: "fcall_ro", arity: -3, flags: &["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys"], keys: (0,0,0), group: "scripting", summary: "Invokes a read-only function.", handler: Handler::Session(functions::fcall_ro) },
+    Spec { name: "function", arity: -2, flags: &["noscript"], keys: (0,0,0), group: "scripting", summary: "Loads, lists, dumps, restores and deletes libraries of functions.", handler: Handler::Session(functions::function) },
     Spec { name: "multi", arity: 1, flags: &["noscript", "loading", "stale", "fast", "allow_busy", "@multi-ctl"], keys: (0,0,0), group: "transactions", summary: "Starts a transaction.", handler: Handler::Session(multi::multi) },
     Spec { name: "exec", arity: 1, flags: &["noscript", "loading", "stale", "skip_slowlog", "@multi-ctl"], keys: (0,0,0), group: "transactions", summary: "Executes a transaction.", handler: Handler::Session(multi::exec) },
     Spec { name: "discard", arity: 1, flags: &["noscript", "loading", "stale", "fast", "allow_busy", "@multi-ctl"], keys: (0,0,0), group: "transactions", summary: "Discards a transaction.", handler: Handler::Session(multi::discard) },

@@ -98,17 +98,18 @@ fn one_line(s: &str) -> String {
 
 /// The reply of a script that raised an error: a `redis.call` error (a
 /// table `{err = ...}`) or a Lua error, with where it happened, as Redis 7
-/// writes it (`... script: <name>, on @user_script:<line>.`).
-pub fn error_frame(err: &mlua::Error, sha: &str) -> Frame {
+/// writes it (`... script: <name>, on @<chunk>:<line>.`: an EVAL script's
+/// SHA1 in `user_script`, a function's name in `user_function`).
+pub fn error_frame(err: &mlua::Error, name: &str, chunk: &str) -> Frame {
     let line_of = |m: &str| m.split_once(':').and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest.to_string())));
     let (msg, line) = match raised(err) {
         Raised::Table(m) => line_of(&m).map_or((m, 0), |(n, rest)| (rest, n)),
         Raised::Text(m) => {
-            let line = m.strip_prefix("user_script:").and_then(line_of).map_or(0, |(n, _)| n);
+            let line = m.strip_prefix(chunk).and_then(|m| m.strip_prefix(':')).and_then(line_of).map_or(0, |(n, _)| n);
             (format!("ERR {m}"), line)
         }
     };
-    Frame::Error(one_line(&format!("{msg} script: {sha}, on @user_script:{line}.")))
+    Frame::Error(one_line(&format!("{msg} script: {name}, on @{chunk}:{line}.")))
 }
 
 enum Raised {

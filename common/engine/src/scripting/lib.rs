@@ -46,11 +46,22 @@ local handler = function(e)
   end
   return e
 end
-reg.run = function(f)
-  local ok, res = xpcall(f, handler)
+reg.run = function(f, keys, args)
+  local ok, res = xpcall(function() return f(keys, args) end, handler)
   if ok then return res end
   error(res, 0)
 end
+-- What a library's code sees as `redis` while FUNCTION LOAD runs it
+-- (`register_function` is bound for each load).
+reg.load_api = setmetatable({
+  log = redis.log, setresp = redis.setresp,
+  REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+}, {
+  __index = function(t, n)
+    error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+  end,
+})
 loadfile, dofile, print = nil, nil, nil
 setmetatable(_G, {
   __newindex = function(t, n, v)
@@ -107,21 +118,30 @@ pub fn unbind_redis(lua: &Lua) -> mlua::Result<()> {
     redis.raw_set("pcall", Value::Nil)
 }
 
-/// The runner: calls a script function, raising a `redis.call` error as
+/// The runner: calls a script function (an EVAL script, or a library
+/// function with its keys and arguments), raising a `redis.call` error as
 /// [`RAISED_TABLE`] text.
 pub fn runner(lua: &Lua) -> mlua::Result<Function> {
     registry(lua)?.raw_get("run")
 }
 
+/// The `redis` table a library's code sees while FUNCTION LOAD runs it.
+pub fn load_api(lua: &Lua) -> mlua::Result<Table> {
+    registry(lua)?.raw_get("load_api")
+}
+
 /// Sets the `KEYS` and `ARGV` globals.
 pub fn set_args(lua: &Lua, keys: &[Bytes], argv: &[Bytes]) -> mlua::Result<()> {
     let g = lua.globals();
-    for (name, items) in [("KEYS", keys), ("ARGV", argv)] {
-        let t = lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, x) in items.iter().enumerate() {
-            t.raw_set(i + 1, lua.create_string(x)?)?;
-        }
-        g.raw_set(name, t)?;
+    g.raw_set("KEYS", string_list(lua, keys)?)?;
+    g.raw_set("ARGV", string_list(lua, argv)?)
+}
+
+/// A Lua list of strings.
+pub fn string_list(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, x) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(x)?)?;
     }
-    Ok(())
+    Ok(t)
 }
