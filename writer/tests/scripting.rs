@@ -73,6 +73,33 @@ fn cases() -> Vec<Vec<&'static str>> {
         "return cjson.encode({})",
         "return {bit.band(0xff, 0x0f), bit.bor(1, 2), bit.bxor(5, 3), bit.bnot(0), bit.lshift(1, 31)}",
         "return {bit.rshift(-1, 28), bit.arshift(-256, 4), bit.tohex(255, 4), bit.tohex(-1, -2), bit.tobit(4294967297)}",
+        // pcall of redis.call: the error reply's text, as Redis 7.0 gives it.
+        "local ok, e = pcall(redis.call, 'nosuch') return {tostring(ok), type(e), e}",
+        "local ok, e = pcall(redis.call, 'incr') return e",
+        "local ok, e = pcall(function() return redis.call('hset', KEYS[1]) end) return e",
+        "local ok, e = pcall(function() local a, b = pcall(redis.call, 'nosuch') return redis.call('nosuch2') end) return {tostring(ok), e}",
+        "local ok, e = pcall(error, 'x') return {type(e), e}",
+        "local ok, e = pcall(error, {err = 'TBL x'}) return e",
+        "return redis.pcall('nosuch')",
+        // RESP3 inside a script (redis.setresp) and its replies.
+        "redis.call('del', KEYS[1]) redis.call('hset', KEYS[1], 'a', '1') redis.setresp(3) local t = redis.call('hgetall', KEYS[1]) return {type(t), type(t.map), t.map.a}",
+        "redis.setresp(3) return redis.call('hgetall', KEYS[1])",
+        "redis.call('del', KEYS[2]) redis.call('sadd', KEYS[2], 'x', 'y') redis.setresp(3) local t = redis.call('smembers', KEYS[2]) return {type(t.set), tostring(t.set.x)}",
+        "redis.setresp(3) return redis.call('get', 'nokey') == nil",
+        "redis.setresp(3) return true",
+        "redis.setresp(3) return false",
+        "redis.setresp(3) redis.setresp(2) return redis.call('get', 'nokey')",
+        "redis.call('zadd', 'zz', 1.5, 'm') redis.setresp(3) local t = redis.call('zscore', 'zz', 'm') return {type(t), t.double}",
+        "return {double = 3.5}",
+        "return {map = {a = 1}}",
+        "return {set = {a = true}}",
+        "return {big_number = '123'}",
+        "redis.setresp(4)",
+        "redis.setresp()",
+        // Non-deterministic commands inside a script: the shapes agree.
+        "redis.call('del', KEYS[2]) redis.call('sadd', KEYS[2], 'a', 'b', 'c') local m = redis.call('spop', KEYS[2]) return {type(m), redis.call('scard', KEYS[2])}",
+        "local r = redis.call('srandmember', KEYS[2], 5) return #r",
+        "local t = redis.call('time') return {#t, type(t[1])}",
     ]
     .into_iter()
     .map(eval)
@@ -101,6 +128,18 @@ fn cases() -> Vec<Vec<&'static str>> {
         vec!["SELECT", "1"],
         vec!["DBSIZE"],
         vec!["SELECT", "0"],
+        // A RESP3 client: maps, sets, doubles, booleans and nulls of a script.
+        vec!["HELLO", "3"],
+        vec!["EVAL", "return {map = {a = 1}}", "0"],
+        vec!["EVAL", "return {set = {a = true}}", "0"],
+        vec!["EVAL", "return {double = 3.5}", "0"],
+        vec!["EVAL", "return {big_number = '1234567890123456789012'}", "0"],
+        vec!["EVAL", "return false", "0"],
+        vec!["EVAL", "redis.setresp(3) return false", "0"],
+        vec!["EVAL", "redis.setresp(3) return nil", "0"],
+        vec!["EVAL", "redis.setresp(3) return redis.call('hgetall', KEYS[1])", "1", "k1"],
+        vec!["EVAL", "return redis.call('hgetall', KEYS[1])", "1", "k1"],
+        vec!["HELLO", "2"],
     ]);
     v
 }
@@ -114,7 +153,8 @@ fn scripts_answer_like_redis() {
     let cases = cases();
     for args in &cases {
         let (x, y) = (a.cmd(args), b.cmd(args));
-        if x != y {
+        // HELLO's own reply names each server.
+        if x != y && args[0] != "HELLO" {
             mismatches.push(format!("{args:?}\n  sixfold: {x:?}\n  redis:   {y:?}"));
         }
     }

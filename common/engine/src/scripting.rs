@@ -21,7 +21,7 @@ use crate::session::ClientId;
 use bytes::Bytes;
 use mlua::{Lua, Value};
 use sixfold_resp::{Frame, Protocol};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -119,15 +119,14 @@ fn hooked_vm(watch: &Arc<ScriptWatch>) -> mlua::Result<(Lua, mlua::Function)> {
     let lua = lib::new_vm()?;
     let watch = watch.clone();
     let triggers = mlua::HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS);
-    lua.set_hook(triggers, move |lua, _| match watch.kill_requested() {
-        // Raised again at every count, so a script's pcall cannot keep it
-        // running.
-        true => Err(mlua::Error::RuntimeError(format!(
-            "{}{}:ERR Script killed by user with SCRIPT KILL...",
-            lib::RAISED_TABLE,
-            script_line(lua)
-        ))),
-        false => Ok(mlua::VmState::Continue),
+    lua.set_hook(triggers, move |lua, _| {
+        watch.tick();
+        match watch.kill_requested() {
+            // Raised again at every count, so a script's pcall cannot keep
+            // it running.
+            true => Err(raised(lua, "ERR Script killed by user with SCRIPT KILL...")),
+            false => Ok(mlua::VmState::Continue),
+        }
     })?;
     let runner = lib::runner(&lua)?;
     Ok((lua, runner))
@@ -198,10 +197,9 @@ fn invoke(e: &mut Engine, id: ClientId, (lua, runner): (Lua, mlua::Function), ca
     if let Some(s) = e.sessions.get_mut(&id) {
         s.proto = Protocol::Resp2;
     }
-    let resp3 = saved.is_some_and(|(p, _)| p == Protocol::Resp3);
     let watch = e.scripts.watch.clone();
     watch.begin(callee.params.is_some());
-    let reply = call_script(e, &lua, &runner, id, &callee, resp3);
+    let reply = call_script(e, &lua, &runner, id, &callee);
     watch.end();
     if let (Some((proto, db)), Some(s)) = (saved, e.sessions.get_mut(&id)) {
         (s.proto, s.db) = (proto, db);
@@ -209,25 +207,43 @@ fn invoke(e: &mut Engine, id: ClientId, (lua, runner): (Lua, mlua::Function), ca
     reply
 }
 
-/// Calls the callee with `redis.call`/`redis.pcall` bound to the engine.
-fn call_script(e: &mut Engine, lua: &Lua, runner: &mlua::Function, id: ClientId, c: &Callee<'_>, resp3: bool) -> Frame {
+/// Calls the callee with `redis.call`, `redis.pcall` and `redis.setresp`
+/// bound to the engine.
+fn call_script(e: &mut Engine, lua: &Lua, runner: &mlua::Function, id: ClientId, c: &Callee<'_>) -> Frame {
     let access = c.access;
     let engine = RefCell::new(e);
+    // The script's protocol (`redis.setresp(3)`): replies of its commands,
+    // and its booleans, in RESP3 forms.
+    let resp3 = Cell::new(false);
     let result = lua.scope(|scope| {
         let pcall = scope.create_function_mut(|lua, args: mlua::MultiValue| {
             let mut e = engine.borrow_mut();
-            convert::to_lua(lua, &command_from_lua(&mut e, id, args, access))
+            convert::to_lua(lua, &command_from_lua(&mut e, id, args, access), resp3.get())
         })?;
         let call = scope.create_function_mut(|lua, args: mlua::MultiValue| {
             let mut e = engine.borrow_mut();
             match command_from_lua(&mut e, id, args, access) {
-                Frame::Error(m) => {
-                    Err(mlua::Error::RuntimeError(format!("{}{}:{m}", lib::RAISED_TABLE, script_line(lua))))
-                }
-                f => convert::to_lua(lua, &f),
+                Frame::Error(m) => Err(raised(lua, &m)),
+                f => convert::to_lua(lua, &f, resp3.get()),
             }
         })?;
-        lib::bind_redis(lua, call, pcall)?;
+        let setresp = scope.create_function(|lua, args: mlua::MultiValue| {
+            if args.len() != 1 {
+                return Err(raised(lua, "ERR redis.setresp() requires one argument."));
+            }
+            let on = match args.front() {
+                Some(Value::Integer(3)) => true,
+                Some(Value::Integer(2)) => false,
+                Some(Value::Number(n)) if *n == 3.0 || *n == 2.0 => *n == 3.0,
+                _ => return Err(raised(lua, "ERR RESP version must be 2 or 3.")),
+            };
+            resp3.set(on);
+            if let Some(s) = engine.borrow_mut().sessions.get_mut(&id) {
+                s.proto = if on { Protocol::Resp3 } else { Protocol::Resp2 };
+            }
+            Ok(())
+        })?;
+        lib::bind_redis(lua, [call, pcall, setresp])?;
         match c.params {
             None => runner.call::<Value>(&c.f),
             Some((keys, args)) => {
@@ -238,9 +254,15 @@ fn call_script(e: &mut Engine, lua: &Lua, runner: &mlua::Function, id: ClientId,
     let _ = lib::unbind_redis(lua);
     let chunk = if c.params.is_some() { "user_function" } else { "user_script" };
     match result {
-        Ok(v) => convert::to_frame(&v, resp3),
+        Ok(v) => convert::to_frame(&v, resp3.get()),
         Err(err) => convert::error_frame(&err, c.name, chunk),
     }
+}
+
+/// An error raised in the script as Redis raises an error reply: with the
+/// script's line, caught by `pcall` as the reply's text.
+fn raised(lua: &Lua, reply: &str) -> mlua::Error {
+    mlua::Error::RuntimeError(format!("{}{}:{reply}", lib::RAISED_TABLE, script_line(lua)))
 }
 
 /// The line of the user script that is running (for error replies).

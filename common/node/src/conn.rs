@@ -199,11 +199,6 @@ async fn run_unless_busy(
     error: Option<String>,
 ) -> anyhow::Result<Ran> {
     let busy = match core.lock_unless_busy().await {
-        // A script may run until SCRIPT KILL: not on a worker of the runtime,
-        // whose queued tasks (the listener's, other clients') must run meanwhile.
-        Ok(mut c) if cmds.iter().any(|c| crate::core::runs_commands(c)) => {
-            return Ok(Ran::Output(crate::lock::off_the_runtime(|| c.run(id, cmds, error))));
-        }
         Ok(mut c) => return Ok(Ran::Output(c.run(id, cmds, error))),
         Err(busy) => busy,
     };

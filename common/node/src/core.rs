@@ -55,6 +55,10 @@ pub struct Then {
     pub error: Option<String>,
 }
 
+/// How long a script that runs long pauses, when it hands its runtime
+/// worker to another thread, for that thread to take it (repeated until
+/// it has: once taken, the call is a no-op).
+const HANDOFF_WAIT: Duration = Duration::from_micros(200);
 /// How often a client waiting for a script checks whether it became busy.
 pub(crate) const BUSY_POLL: Duration = Duration::from_millis(5);
 /// Period of the expiry cycle when no client is blocked.
@@ -137,6 +141,11 @@ impl Shared {
         let mut engine = Engine::new(cfg, seed);
         engine.set_memory_probe(memory_probe());
         let script = engine.script_watch();
+        // A script that runs long moves off the runtime's worker: tasks
+        // queued there (the listener's, other clients', even the one slot
+        // other workers cannot steal from) must run meanwhile, to answer
+        // -BUSY and to deliver SCRIPT KILL.
+        script.on_long_run(|| crate::lock::off_the_runtime(|| std::thread::sleep(HANDOFF_WAIT)));
         let failover = Arc::new(AtomicBool::new(false));
         let core = Core {
             failover: failover.clone(),

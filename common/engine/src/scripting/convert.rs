@@ -29,20 +29,47 @@ pub fn lua_number_text(n: f64) -> String {
     format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
 }
 
-/// A command's reply as the script sees it (RESP2 forms).
-pub fn to_lua(lua: &Lua, f: &Frame) -> mlua::Result<Value> {
+/// A command's reply as the script sees it: its RESP2 forms, or after
+/// `redis.setresp(3)` (`resp3`) the RESP3 ones Redis documents (`nil`,
+/// booleans, and tables with a single `map`, `set`, `double`,
+/// `big_number` or `verbatim_string` field).
+pub fn to_lua(lua: &Lua, f: &Frame, resp3: bool) -> mlua::Result<Value> {
     let text = |b: &[u8]| lua.create_string(b).map(Value::String);
     Ok(match f {
         Frame::Integer(n) => Value::Number(*n as f64),
         Frame::Bulk(b) => text(b)?,
+        Frame::Null | Frame::NullArray if resp3 => Value::Nil,
         Frame::Null | Frame::NullArray => Value::Boolean(false),
         Frame::Simple(s) => single(lua, "ok", text(s.as_bytes())?)?,
         Frame::Error(e) => single(lua, "err", text(e.as_bytes())?)?,
-        Frame::Array(xs) | Frame::Set(xs) | Frame::Push(xs) => list(lua, xs.iter())?,
-        Frame::Map(kv) => list(lua, kv.iter().flat_map(|(k, v)| [k, v]))?,
+        Frame::Map(kv) if resp3 => {
+            let t = lua.create_table()?;
+            for (k, v) in kv {
+                t.raw_set(to_lua(lua, k, resp3)?, to_lua(lua, v, resp3)?)?;
+            }
+            single(lua, "map", Value::Table(t))?
+        }
+        Frame::Set(xs) if resp3 => {
+            let t = lua.create_table()?;
+            for x in xs {
+                t.raw_set(to_lua(lua, x, resp3)?, true)?;
+            }
+            single(lua, "set", Value::Table(t))?
+        }
+        Frame::Array(xs) | Frame::Set(xs) | Frame::Push(xs) => list(lua, xs.iter(), resp3)?,
+        Frame::Map(kv) => list(lua, kv.iter().flat_map(|(k, v)| [k, v]), resp3)?,
+        Frame::Double(d) if resp3 => single(lua, "double", Value::Number(*d))?,
         Frame::Double(d) => text(sixfold_resp::format_double(*d).as_bytes())?,
+        Frame::Boolean(b) if resp3 => Value::Boolean(*b),
         Frame::Boolean(b) => Value::Number(f64::from(u8::from(*b))),
+        Frame::BigNumber(s) if resp3 => single(lua, "big_number", text(s.as_bytes())?)?,
         Frame::BigNumber(s) => text(s.as_bytes())?,
+        Frame::Verbatim(format, b) if resp3 => {
+            let t = lua.create_table()?;
+            t.raw_set("format", text(format.as_bytes())?)?;
+            t.raw_set("string", text(b)?)?;
+            single(lua, "verbatim_string", Value::Table(t))?
+        }
         Frame::Verbatim(_, b) => text(b)?,
     })
 }
@@ -53,33 +80,61 @@ fn single(lua: &Lua, key: &str, v: Value) -> mlua::Result<Value> {
     Ok(Value::Table(t))
 }
 
-fn list<'a>(lua: &Lua, xs: impl Iterator<Item = &'a Frame>) -> mlua::Result<Value> {
+fn list<'a>(lua: &Lua, xs: impl Iterator<Item = &'a Frame>, resp3: bool) -> mlua::Result<Value> {
     let t = lua.create_table()?;
     for (i, x) in xs.enumerate() {
-        t.raw_set(i + 1, to_lua(lua, x)?)?;
+        t.raw_set(i + 1, to_lua(lua, x, resp3)?)?;
     }
     Ok(Value::Table(t))
 }
 
-/// The script's return value as its reply.
+/// The script's return value as its reply; booleans follow the script's
+/// `redis.setresp` (`resp3`: RESP3 booleans; otherwise 1 and null).
 pub fn to_frame(v: &Value, resp3: bool) -> Frame {
     match v {
         Value::String(s) => Frame::Bulk(bytes::Bytes::copy_from_slice(&s.as_bytes())),
         Value::Integer(n) => Frame::Integer(*n),
         Value::Number(n) => Frame::Integer(*n as i64),
+        Value::Boolean(b) if resp3 => Frame::Boolean(*b),
         Value::Boolean(true) => Frame::Integer(1),
-        Value::Boolean(false) if resp3 => Frame::Null,
         Value::Table(t) => table_frame(t, resp3),
         _ => Frame::Null,
     }
 }
 
+/// A table as Redis 7.0 reads a script's reply: `err`, `ok`, `double`,
+/// `big_number`, `verbatim_string`, `map` and `set` forms, else an array
+/// up to the first nil.
 fn table_frame(t: &mlua::Table, resp3: bool) -> Frame {
-    if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-        return Frame::Error(one_line(&e.to_string_lossy()));
+    let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
+    let lossy = |s: &mlua::String| one_line(&s.to_string_lossy());
+    if let Value::String(e) = field("err") {
+        return Frame::Error(lossy(&e));
     }
-    if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-        return Frame::Simple(one_line(&s.to_string_lossy()).into());
+    if let Value::String(s) = field("ok") {
+        return Frame::Simple(lossy(&s).into());
+    }
+    match field("double") {
+        Value::Number(d) => return Frame::Double(d),
+        Value::Integer(n) => return Frame::Double(n as f64),
+        _ => {}
+    }
+    if let Value::String(s) = field("big_number") {
+        return Frame::BigNumber(lossy(&s));
+    }
+    if let Value::Table(v) = field("verbatim_string")
+        && let (Ok(Value::String(format)), Ok(Value::String(text))) =
+            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
+    {
+        return Frame::Verbatim(format.to_string_lossy(), bytes::Bytes::copy_from_slice(&text.as_bytes()));
+    }
+    if let Value::Table(m) = field("map") {
+        let pairs = m.pairs::<Value, Value>().filter_map(Result::ok);
+        return Frame::Map(pairs.map(|(k, v)| (to_frame(&k, resp3), to_frame(&v, resp3))).collect());
+    }
+    if let Value::Table(m) = field("set") {
+        let keys = m.pairs::<Value, Value>().filter_map(Result::ok);
+        return Frame::Set(keys.map(|(k, _)| to_frame(&k, resp3)).collect());
     }
     let mut out = Vec::new();
     for i in 1.. {
@@ -150,12 +205,12 @@ mod tests {
     fn replies_round_trip_through_lua() {
         let lua = Lua::new();
         let f = Frame::Array(vec![Frame::Integer(3), Frame::Bulk("x".into()), Frame::Null]);
-        let v = to_lua(&lua, &f).unwrap();
+        let v = to_lua(&lua, &f, false).unwrap();
         // A nil-like false ends nothing: it is `false`, which becomes a null.
         assert_eq!(to_frame(&v, false), Frame::Array(vec![Frame::Integer(3), Frame::Bulk("x".into()), Frame::Null]));
-        let ok = to_lua(&lua, &Frame::ok()).unwrap();
+        let ok = to_lua(&lua, &Frame::ok(), false).unwrap();
         assert_eq!(to_frame(&ok, false), Frame::ok());
-        let e = to_lua(&lua, &Frame::error("ERR bad")).unwrap();
+        let e = to_lua(&lua, &Frame::error("ERR bad"), false).unwrap();
         assert_eq!(to_frame(&e, false), Frame::error("ERR bad"));
     }
 }

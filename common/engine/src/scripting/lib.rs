@@ -62,6 +62,28 @@ reg.load_api = setmetatable({
     error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
   end,
 })
+-- An error table caught by pcall is its `err` text, as in Redis 7.0 (a
+-- redis.call error is one: its reply's text).
+local raw_pcall = pcall
+local function caught(ok, ...)
+  if ok then return ok, ... end
+  local e = ...
+  if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then
+    return false, rawget(e, 'err')
+  end
+  if type(e) == 'userdata' then
+    local s = tostring(e)
+    local at = string.find(s, reg.mark, 1, true)
+    if at then
+      local rest = string.sub(s, at + #reg.mark)
+      rest = string.sub(rest, (string.find(rest, ':', 1, true) or 0) + 1)
+      local cut = string.find(rest, '\nstack traceback:', 1, true)
+      return false, cut and string.sub(rest, 1, cut - 1) or rest
+    end
+  end
+  return false, ...
+end
+pcall = function(f, ...) return caught(raw_pcall(f, ...)) end
 loadfile, dofile, print = nil, nil, nil
 setmetatable(_G, {
   __newindex = function(t, n, v)
@@ -103,19 +125,24 @@ fn registry(lua: &Lua) -> mlua::Result<Table> {
     lua.named_registry_value::<Table>("sixfold")
 }
 
-/// Binds `redis.call` and `redis.pcall` for one script (Rust functions,
-/// so a `return redis.call(...)` keeps the script's frame for its line).
-pub fn bind_redis(lua: &Lua, call: Function, pcall: Function) -> mlua::Result<()> {
+/// The functions bound to the engine for the length of a script.
+const BOUND: [&str; 3] = ["call", "pcall", "setresp"];
+
+/// Binds `redis.call`, `redis.pcall` and `redis.setresp` for one script
+/// (Rust functions, so a `return redis.call(...)` keeps the script's frame
+/// for its line).
+pub fn bind_redis(lua: &Lua, fns: [Function; 3]) -> mlua::Result<()> {
     let redis: Table = lua.globals().raw_get("redis")?;
-    redis.raw_set("call", call)?;
-    redis.raw_set("pcall", pcall)
+    for (name, f) in BOUND.iter().zip(fns) {
+        redis.raw_set(*name, f)?;
+    }
+    Ok(())
 }
 
 /// Unbinds them after the script.
 pub fn unbind_redis(lua: &Lua) -> mlua::Result<()> {
     let redis: Table = lua.globals().raw_get("redis")?;
-    redis.raw_set("call", Value::Nil)?;
-    redis.raw_set("pcall", Value::Nil)
+    BOUND.iter().try_for_each(|name| redis.raw_set(*name, Value::Nil))
 }
 
 /// The runner: calls a script function (an EVAL script, or a library

@@ -7,14 +7,24 @@
 
 use sixfold_resp::Frame;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// `busy-reply-threshold` (`lua-time-limit`) by default, in milliseconds.
 pub const BUSY_REPLY_THRESHOLD_MS_DEFAULT: u64 = 5_000;
 
+/// A script that has run this long asks the server to take it off the
+/// thread it runs on ([`ScriptWatch::on_long_run`]).
+pub const LONG_RUN_MS: u64 = 10;
+
+/// Times the long-run action runs for one script (it hands the script's
+/// thread over; a few tries make sure it took).
+const LONG_RUN_CALLS_MAX: u32 = 3;
+
+/// What the server does when a script runs long (set once).
+type LongRun = Box<dyn Fn() + Send + Sync>;
+
 /// The script that runs, seen from outside the engine's lock.
-#[derive(Debug)]
 pub struct ScriptWatch {
     /// When it started ([`mono_ms`]; 0: no script runs).
     started_ms: AtomicU64,
@@ -26,6 +36,10 @@ pub struct ScriptWatch {
     kill: AtomicBool,
     /// `busy-reply-threshold` in milliseconds.
     threshold_ms: AtomicU64,
+    /// Called from the VM's hook while a script runs past [`LONG_RUN_MS`].
+    long_run: OnceLock<LongRun>,
+    /// Times it was called for this script.
+    long_run_calls: AtomicU32,
 }
 
 impl Default for ScriptWatch {
@@ -36,6 +50,8 @@ impl Default for ScriptWatch {
             wrote: AtomicBool::new(false),
             kill: AtomicBool::new(false),
             threshold_ms: AtomicU64::new(BUSY_REPLY_THRESHOLD_MS_DEFAULT),
+            long_run: OnceLock::new(),
+            long_run_calls: AtomicU32::new(0),
         }
     }
 }
@@ -73,6 +89,7 @@ impl ScriptWatch {
         self.function.store(function, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
         self.kill.store(false, Ordering::Relaxed);
+        self.long_run_calls.store(0, Ordering::Relaxed);
         self.started_ms.store(mono_ms(), Ordering::Release);
     }
 
@@ -90,6 +107,27 @@ impl ScriptWatch {
     /// Whether a kill was asked for (the VM hook raises the error).
     pub fn kill_requested(&self) -> bool {
         self.kill.load(Ordering::Relaxed)
+    }
+
+    /// Sets what the server does for a script that runs long (the server
+    /// moves the rest of its run off the thread that serves connections).
+    pub fn on_long_run(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.long_run.set(Box::new(f));
+    }
+
+    /// Called from the VM's instruction hook: runs the long-run action
+    /// once the script has run past [`LONG_RUN_MS`], at most
+    /// [`LONG_RUN_CALLS_MAX`] times per script.
+    pub fn tick(&self) {
+        let started = self.started_ms.load(Ordering::Acquire);
+        if started != 0
+            && self.long_run_calls.load(Ordering::Relaxed) < LONG_RUN_CALLS_MAX
+            && mono_ms().saturating_sub(started) >= LONG_RUN_MS
+            && let Some(f) = self.long_run.get()
+        {
+            self.long_run_calls.fetch_add(1, Ordering::Relaxed);
+            f();
+        }
     }
 
     /// Whether a script runs now.
@@ -162,5 +200,24 @@ mod tests {
         assert_eq!(w.busy(), Some(Busy::Function));
         assert!(matches!(w.kill(true), Frame::Error(m) if m.starts_with("UNKILLABLE")));
         assert!(!w.kill_requested());
+    }
+
+    #[test]
+    fn a_long_script_asks_for_its_thread_to_be_handed_over_a_few_times() {
+        let w = ScriptWatch::default();
+        let calls = std::sync::Arc::new(AtomicU32::new(0));
+        let seen = calls.clone();
+        w.on_long_run(move || {
+            seen.fetch_add(1, Ordering::Relaxed);
+        });
+        w.begin(false);
+        w.tick();
+        assert_eq!(calls.load(Ordering::Relaxed), 0, "not before LONG_RUN_MS");
+        std::thread::sleep(std::time::Duration::from_millis(LONG_RUN_MS + 1));
+        (0..10).for_each(|_| w.tick());
+        assert_eq!(calls.load(Ordering::Relaxed), LONG_RUN_CALLS_MAX);
+        w.end();
+        w.tick();
+        assert_eq!(calls.load(Ordering::Relaxed), LONG_RUN_CALLS_MAX, "no script, no call");
     }
 }
