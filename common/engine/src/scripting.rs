@@ -11,6 +11,7 @@ pub(crate) mod dump;
 pub mod functions;
 mod lib;
 mod libs;
+mod structlib;
 mod watch;
 
 pub use watch::{BUSY_REPLY_THRESHOLD_MS_DEFAULT, Busy, ScriptWatch};
@@ -267,16 +268,25 @@ fn raised(lua: &Lua, reply: &str) -> mlua::Error {
 
 /// The line of the user script that is running (for error replies).
 pub(crate) fn script_line(lua: &Lua) -> usize {
+    script_where(lua).1
+}
+
+/// The user code that is running: its chunk (`user_script` for EVAL,
+/// `user_function` for a library) and line.
+pub(crate) fn script_where(lua: &Lua) -> (&'static str, usize) {
     (0..8)
         .find_map(|level| {
             lua.inspect_stack(level, |d| {
-                let src = d.source();
-                let user = matches!(src.source.as_deref(), Some("@user_script" | "@user_function"));
-                user.then(|| d.current_line().unwrap_or(0))
+                let chunk = match d.source().source.as_deref() {
+                    Some("@user_script") => "user_script",
+                    Some("@user_function") => "user_function",
+                    _ => return None,
+                };
+                Some((chunk, d.current_line().unwrap_or(0)))
             })
             .flatten()
         })
-        .unwrap_or(0)
+        .unwrap_or(("user_script", 0))
 }
 
 /// Runs one `redis.call`/`redis.pcall` command; its reply (`redis.pcall`

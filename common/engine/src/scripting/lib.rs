@@ -1,8 +1,9 @@
 //! The Lua VM a script runs in, as Redis 7 sets it up: the base, table,
-//! string and math libraries (no `os`, `io`, `loadfile`, `dofile`), `bit`
-//! and `cjson` (`libs.rs`), the `redis` table, and global protection (a script cannot create or read
-//! undefined globals). `redis.call` and `redis.pcall` are Rust functions
-//! bound to the engine for the length of a script.
+//! string and math libraries (no `os`, `io`, `loadfile`, `dofile`), `bit`,
+//! `cjson` (`libs.rs`) and `struct` (`structlib.rs`), the `redis` table,
+//! and global protection (a script cannot create or read undefined
+//! globals). `redis.call`, `redis.pcall` and `redis.setresp` are Rust
+//! functions bound to the engine for the length of a script.
 
 use bytes::Bytes;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
@@ -47,7 +48,12 @@ local handler = function(e)
   return e
 end
 reg.run = function(f, keys, args)
-  local ok, res = xpcall(function() return f(keys, args) end, handler)
+  local ok, res
+  if keys == nil then
+    ok, res = xpcall(f, handler)
+  else
+    ok, res = xpcall(function() return f(keys, args) end, handler)
+  end
   if ok then return res end
   error(res, 0)
 end
@@ -99,12 +105,13 @@ setmetatable(_G, {
 /// "not enough memory" instead of growing the server without bound.
 pub const LUA_VM_BYTES_MAX: usize = 512 * 1024 * 1024;
 
-/// A new VM with the `redis`, `bit` and `cjson` libraries and global protection.
+/// A new VM with the `redis`, `bit`, `cjson` and `struct` libraries and global protection.
 pub fn new_vm() -> mlua::Result<Lua> {
     let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
     lua.set_memory_limit(LUA_VM_BYTES_MAX)?;
     super::libs::install_bit(&lua)?;
     super::libs::install_cjson(&lua)?;
+    super::structlib::install_struct(&lua)?;
     let reg = lua.create_table()?;
     reg.set("version", crate::cmd::server::REDIS_VERSION)?;
     reg.set("version_num", version_num(crate::cmd::server::REDIS_VERSION))?;

@@ -1,6 +1,7 @@
 //! The libraries Redis loads into its Lua VM besides Lua's own: `bit`
 //! (LuaBitOp: 32-bit operations) and `cjson` (JSON, with cjson's number
-//! format and escapes). `cmsgpack` and `struct` are not built yet.
+//! format and escapes); `struct` is in `structlib.rs`. `cmsgpack` is not
+//! built yet.
 
 use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
@@ -93,10 +94,13 @@ pub fn install_cjson(lua: &Lua) -> mlua::Result<()> {
 
 /// An error of a library function, with the script's position first (as
 /// `luaL_error` writes it).
-fn located(lua: &Lua, e: mlua::Error) -> mlua::Error {
+/// A library's error as Lua's `luaL_error` words it: where the user code
+/// that called the library is, then the message.
+pub(super) fn located(lua: &Lua, e: mlua::Error) -> mlua::Error {
     match e {
         mlua::Error::RuntimeError(m) => {
-            mlua::Error::RuntimeError(format!("user_script:{}: {m}", super::script_line(lua)))
+            let (chunk, line) = super::script_where(lua);
+            mlua::Error::RuntimeError(format!("{chunk}:{line}: {m}"))
         }
         other => other,
     }
