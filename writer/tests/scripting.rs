@@ -118,6 +118,26 @@ fn cases() -> Vec<Vec<&'static str>> {
         "return struct.pack('>d', 'x')",
         "return struct.pack('>d', '2.5')",
         "local x = 1\nreturn struct.pack('q')",
+        // cmsgpack, as Redis loads it.
+        "return cmsgpack.pack(1, -1, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296, -32, -33, -128, -129, -32768, -32769, -2147483648, -2147483649)",
+        "return cmsgpack.pack(1.5, 0.1, -2.25, 1e300, 1/0, -1/0, true, false, nil)",
+        "return cmsgpack.pack({}, {1, 2, 3}, {a = 1}, {1, nil, 3}, {[2] = 'x'}, {'s', {t = {u = {1}}}})",
+        "return cmsgpack.pack(string.rep('x', 31), string.rep('y', 32), string.rep('z', 300), string.rep('w', 70000))",
+        "local t = {} for i = 1, 20 do t[i] = i end return cmsgpack.pack(t)",
+        "local t = {} local c = t for i = 1, 20 do c[1] = {} c = c[1] end return cmsgpack.pack(t)",
+        "return {cmsgpack.unpack(cmsgpack.pack(1, 'two', {3, 4}, -5))}",
+        "local t = cmsgpack.unpack(cmsgpack.pack({a = 1, b = {2, 3}})) return {t.a, t.b[2]}",
+        "return {cmsgpack.unpack_one(cmsgpack.pack(7, 8, 9))}",
+        "return {cmsgpack.unpack_one(cmsgpack.pack(7, 8, 9), 1)}",
+        "return {cmsgpack.unpack_one(cmsgpack.pack(7, 8, 9), 2)}",
+        "return {cmsgpack.unpack_limit(cmsgpack.pack(7, 8, 9), 2)}",
+        "return {cmsgpack.unpack_limit(cmsgpack.pack(7, 8, 9), 2, 1)}",
+        "return {cmsgpack.unpack(cmsgpack.pack(4294967296, -4294967296, 0.5))}",
+        "return cmsgpack.unpack(string.char(0x92, 1))",
+        "return cmsgpack.unpack(string.char(0xc1))",
+        "return cmsgpack.unpack_one('ab', -1)",
+        "return cmsgpack.unpack_one('ab', 5)",
+        "return cmsgpack.pack()",
         // Non-deterministic commands inside a script: the shapes agree.
         "redis.call('del', KEYS[2]) redis.call('sadd', KEYS[2], 'a', 'b', 'c') local m = redis.call('spop', KEYS[2]) return {type(m), redis.call('scard', KEYS[2])}",
         "local r = redis.call('srandmember', KEYS[2], 5) return #r",
@@ -173,6 +193,7 @@ fn scripts_answer_like_redis() {
     let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
     let mut mismatches = Vec::new();
     let cases = cases();
+    eprintln!("{} cases", cases.len() + 3);
     for args in &cases {
         let (x, y) = (a.cmd(args), b.cmd(args));
         // HELLO's own reply names each server.

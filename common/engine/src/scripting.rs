@@ -11,6 +11,7 @@ pub(crate) mod dump;
 pub mod functions;
 mod lib;
 mod libs;
+mod msgpack;
 mod structlib;
 mod watch;
 

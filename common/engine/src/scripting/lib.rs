@@ -1,6 +1,7 @@
 //! The Lua VM a script runs in, as Redis 7 sets it up: the base, table,
 //! string and math libraries (no `os`, `io`, `loadfile`, `dofile`), `bit`,
-//! `cjson` (`libs.rs`) and `struct` (`structlib.rs`), the `redis` table,
+//! `cjson` (`libs.rs`), `struct` (`structlib.rs`) and `cmsgpack`
+//! (`msgpack.rs`), the `redis` table,
 //! and global protection (a script cannot create or read undefined
 //! globals). `redis.call`, `redis.pcall` and `redis.setresp` are Rust
 //! functions bound to the engine for the length of a script.
@@ -105,13 +106,15 @@ setmetatable(_G, {
 /// "not enough memory" instead of growing the server without bound.
 pub const LUA_VM_BYTES_MAX: usize = 512 * 1024 * 1024;
 
-/// A new VM with the `redis`, `bit`, `cjson` and `struct` libraries and global protection.
+/// A new VM with the `redis`, `bit`, `cjson`, `struct` and `cmsgpack`
+/// libraries and global protection.
 pub fn new_vm() -> mlua::Result<Lua> {
     let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
     lua.set_memory_limit(LUA_VM_BYTES_MAX)?;
     super::libs::install_bit(&lua)?;
     super::libs::install_cjson(&lua)?;
     super::structlib::install_struct(&lua)?;
+    super::msgpack::install_cmsgpack(&lua)?;
     let reg = lua.create_table()?;
     reg.set("version", crate::cmd::server::REDIS_VERSION)?;
     reg.set("version_num", version_num(crate::cmd::server::REDIS_VERSION))?;

@@ -1,7 +1,7 @@
 //! The libraries Redis loads into its Lua VM besides Lua's own: `bit`
 //! (LuaBitOp: 32-bit operations) and `cjson` (JSON, with cjson's number
-//! format and escapes); `struct` is in `structlib.rs`. `cmsgpack` is not
-//! built yet.
+//! format and escapes); `struct` is in `structlib.rs`, `cmsgpack` in
+//! `msgpack.rs`.
 
 use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
