@@ -48,7 +48,8 @@ fn int(out: &mut Vec<u8>, n: i64) {
 }
 
 fn number(out: &mut Vec<u8>, n: f64) {
-    if n.is_finite() && n >= -9.223_372_036_854_776e18 && n < 9.223_372_036_854_776e18 && (n as i64) as f64 == n {
+    // `(int64_t)n == n` in C, without its undefined cases (NaN, ±2⁶³ and out).
+    if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n) && (n as i64) as f64 == n {
         return int(out, n as i64);
     }
     let f = n as f32;
