@@ -118,9 +118,12 @@ struct Args {
     /// give the same address to the storage nodes' --replica).
     #[arg(long)]
     fabric_listen: Option<SocketAddr>,
-    /// Network I/O threads.
-    #[arg(long, default_value_t = 2)]
-    io_threads: usize,
+    /// Network I/O threads [default: 2 with `--durability fabric`, 1 with
+    /// `none`: commands run one at a time under one lock, and with no
+    /// fabric to drive a second thread only contends for it (measured:
+    /// EVALSHA 19 µs of CPU per request on one thread, 35 on two).
+    #[arg(long)]
+    io_threads: Option<usize>,
     /// The writer's lease: it serves reads and writes only until this long
     /// after it sent its last committed record.
     #[arg(long, default_value_t = LeaseSettings::default().lease_ms)]
@@ -235,7 +238,7 @@ fn main() -> anyhow::Result<()> {
         lease,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(a.io_threads.max(1))
+        .worker_threads(a.io_threads.unwrap_or(if matches!(a.durability, Durability::None) { 1 } else { 2 }).max(1))
         .enable_all()
         .build()
         .context("starting the I/O runtime")?;
