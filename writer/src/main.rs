@@ -4,12 +4,14 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use sixfold_engine::Config;
+use sixfold_node::tls::{ClientAuth, TlsSettings};
 use sixfold_replica::ReplicaSettings;
 use sixfold_writer::fabric::FabricSettings;
 use sixfold_writer::lease::LeaseSettings;
 use sixfold_writer::roles::Takeover;
 use sixfold_writer::{Durability, Role, ServerConfig};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -118,6 +120,22 @@ struct Args {
     /// give the same address to the storage nodes' --replica).
     #[arg(long)]
     fabric_listen: Option<SocketAddr>,
+    /// Also serve RESP clients over TLS on this port (same address as
+    /// --listen); needs --tls-cert-file and --tls-key-file.
+    #[arg(long)]
+    tls_port: Option<u16>,
+    /// The server's TLS certificate chain (PEM); read again when it changes.
+    #[arg(long)]
+    tls_cert_file: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long)]
+    tls_key_file: Option<PathBuf>,
+    /// CA certificates (PEM) that sign client certificates.
+    #[arg(long)]
+    tls_ca_cert_file: Option<PathBuf>,
+    /// Whether TLS clients must present a certificate the CA signed.
+    #[arg(long, value_enum, default_value = "yes")]
+    tls_auth_clients: TlsAuthClients,
     /// Network I/O threads [default: 2 with `--durability fabric`, 1 with
     /// `none`: commands run one at a time under one lock, and with no
     /// fabric to drive a second thread only contends for it (measured:
@@ -153,6 +171,7 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     sixfold_telemetry::init_logging();
     let a = Args::parse();
+    let tls = tls_settings(&a)?;
     let mut engine = Config {
         requirepass: a.requirepass.map(Bytes::from),
         protected_mode: a.protected_mode == "yes",
@@ -162,7 +181,14 @@ fn main() -> anyhow::Result<()> {
         replica_reads_any: a.replica_reads_any,
         ..Config::default()
     };
-    for (name, value) in [("masterauth", a.masterauth), ("masteruser", a.masteruser)] {
+    let tls_params = [
+        ("tls-port", a.tls_port.map(|p| p.to_string())),
+        ("tls-cert-file", a.tls_cert_file.as_ref().map(|f| f.display().to_string())),
+        ("tls-key-file", a.tls_key_file.as_ref().map(|f| f.display().to_string())),
+        ("tls-ca-cert-file", a.tls_ca_cert_file.as_ref().map(|f| f.display().to_string())),
+        ("tls-auth-clients", Some(format!("{:?}", a.tls_auth_clients).to_lowercase())),
+    ];
+    for (name, value) in [("masterauth", a.masterauth), ("masteruser", a.masteruser)].into_iter().chain(tls_params) {
         if let Some(v) = value {
             engine.stored.insert(name, v);
         }
@@ -227,6 +253,7 @@ fn main() -> anyhow::Result<()> {
         snapshot_store: a.snapshot_store.clone(),
     });
     let cfg = ServerConfig {
+        tls,
         listen: a.listen,
         durability: a.durability,
         engine,
@@ -249,4 +276,36 @@ fn main() -> anyhow::Result<()> {
         }
         sixfold_writer::run(cfg).await
     })
+}
+
+/// `--tls-auth-clients`, as Redis's `tls-auth-clients`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TlsAuthClients {
+    Yes,
+    No,
+    Optional,
+}
+
+/// The TLS port and files, checked against each other.
+fn tls_settings(a: &Args) -> anyhow::Result<Option<(u16, TlsSettings)>> {
+    let Some(port) = a.tls_port else {
+        anyhow::ensure!(
+            a.tls_cert_file.is_none() && a.tls_key_file.is_none(),
+            "--tls-cert-file and --tls-key-file need --tls-port"
+        );
+        return Ok(None);
+    };
+    let (Some(cert_file), Some(key_file)) = (a.tls_cert_file.clone(), a.tls_key_file.clone()) else {
+        anyhow::bail!("--tls-port needs --tls-cert-file and --tls-key-file");
+    };
+    let auth_clients = match a.tls_auth_clients {
+        TlsAuthClients::Yes => ClientAuth::Yes,
+        TlsAuthClients::No => ClientAuth::No,
+        TlsAuthClients::Optional => ClientAuth::Optional,
+    };
+    anyhow::ensure!(
+        auth_clients == ClientAuth::No || a.tls_ca_cert_file.is_some(),
+        "--tls-auth-clients yes or optional needs --tls-ca-cert-file (or give --tls-auth-clients no)"
+    );
+    Ok(Some((port, TlsSettings { cert_file, key_file, ca_file: a.tls_ca_cert_file.clone(), auth_clients })))
 }

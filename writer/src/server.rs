@@ -44,6 +44,8 @@ pub enum Role {
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Also serve TLS clients on this port (of the same address).
+    pub tls: Option<(u16, sixfold_node::tls::TlsSettings)>,
     /// Durability mode.
     pub durability: Durability,
     /// Engine settings (requirepass, maxmemory, maxclients, ...).
@@ -67,6 +69,15 @@ pub struct ServerConfig {
 pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let local = listener.local_addr().context("reading the bound address")?;
+    let tls = match &cfg.tls {
+        None => None,
+        Some((port, settings)) => {
+            let addr = SocketAddr::new(cfg.listen.ip(), *port);
+            let l = TcpListener::bind(addr).await.with_context(|| format!("binding the TLS port {addr}"))?;
+            let acceptor = sixfold_node::tls::Acceptor::new(settings.clone()).context("loading the TLS files")?;
+            Some((l, Arc::new(acceptor)))
+        }
+    };
     tracing::info!(%local, durability = ?cfg.durability, "sixfold-server ready to accept connections");
     let limits = Arc::new(SharedLimits {
         bulk_bytes_max: AtomicU64::new(cfg.engine.proto_max_bulk_len),
@@ -106,6 +117,6 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         None => Shared::new(engine_cfg, cfg.seed, limits.clone(), stopped.clone()),
     };
     tokio::spawn(core.clone().ticker());
-    sixfold_node::listener::serve(listener, core, limits, stopped).await;
+    sixfold_node::listener::serve(listener, tls, core, limits, stopped).await;
     Ok(())
 }

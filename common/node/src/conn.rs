@@ -13,8 +13,7 @@ use sixfold_resp::{Limits, Protocol, RequestDecoder};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 /// Most commands run under the lock in one go (others wait meanwhile).
@@ -24,15 +23,19 @@ const READ_BUFFER_BYTES: usize = 16 * 1024;
 /// Largest unparsed request data kept for one client (`client-query-buffer-limit`).
 const QUERY_BUFFER_BYTES_MAX: usize = 1024 * 1024 * 1024;
 
-/// Serves one connection until either side closes it.
+/// A client's byte stream: TCP, or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Serves one connection until either side closes it (the caller set
+/// TCP_NODELAY on the socket under `sock`).
 pub async fn serve(
-    mut sock: TcpStream,
+    mut sock: impl Stream,
     peer: SocketAddr,
     local: SocketAddr,
     core: Shared,
     limits: Arc<SharedLimits>,
 ) -> anyhow::Result<()> {
-    sock.set_nodelay(true)?;
     let waker = Arc::new(Notify::new());
     let info = ClientInfo { addr: peer.to_string(), laddr: local.to_string() };
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
@@ -81,8 +84,8 @@ struct Client<'a> {
     unsent: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-async fn pump(
-    sock: &mut TcpStream,
+async fn pump<S: Stream>(
+    sock: &mut S,
     client: &Client<'_>,
     waker: &Notify,
     (limits, mut authed): (&SharedLimits, bool),
@@ -135,8 +138,8 @@ async fn pump(
 /// Answers what a client that is not registered yet sends while a script
 /// is busy, until it sends nothing more for a moment (then the caller tries
 /// the core again); returns true when the connection must now close.
-async fn answer_while_busy(
-    sock: &mut TcpStream,
+async fn answer_while_busy<S: Stream>(
+    sock: &mut S,
     (core, busy, authed): (&Shared, Busy, bool),
     buf: &mut BytesMut,
     decoder: &mut RequestDecoder,
@@ -157,8 +160,8 @@ async fn answer_while_busy(
 /// Delivers `o`; when a WAIT or WAITAOF stopped its batch, blocks the client
 /// in it, answers, and runs the rest of the batch. Returns true when the
 /// connection must now close.
-async fn deliver_all(
-    sock: &mut TcpStream,
+async fn deliver_all<S: Stream>(
+    sock: &mut S,
     buf: &mut BytesMut,
     client: &Client<'_>,
     mut o: Output,
@@ -191,8 +194,8 @@ enum Ran {
 
 /// Runs a batch on the core; or, while a script has held the core past
 /// `busy-reply-threshold`, answers it without the core ([`crate::busy`]).
-async fn run_unless_busy(
-    sock: &mut TcpStream,
+async fn run_unless_busy<S: Stream>(
+    sock: &mut S,
     core: &Shared,
     (id, authed): (u64, bool),
     cmds: Vec<Vec<Bytes>>,
@@ -208,8 +211,8 @@ async fn run_unless_busy(
 
 /// Answers a batch without the core while a script is busy
 /// ([`crate::busy`]); returns true when the connection must now close.
-async fn answer_busy(
-    sock: &mut TcpStream,
+async fn answer_busy<S: Stream>(
+    sock: &mut S,
     core: &Shared,
     (busy, authed): (Busy, bool),
     cmds: &[Vec<Bytes>],
@@ -231,7 +234,7 @@ async fn answer_busy(
 /// node stops being the writer (the connection closes). Every commit this
 /// writer publishes is at or above its `LeaderChange`, so the record
 /// there is of its epoch.
-async fn push_commits(sock: &mut TcpStream, core: &Shared) -> anyhow::Result<()> {
+async fn push_commits<S: Stream>(sock: &mut S, core: &Shared) -> anyhow::Result<()> {
     let Some(d) = core.durable() else { return Ok(()) };
     let mut progress = d.progress.clone();
     let mut ignored = [0u8; 512];
@@ -258,8 +261,8 @@ async fn push_commits(sock: &mut TcpStream, core: &Shared) -> anyhow::Result<()>
 /// client's last write on disk on four storage nodes) and `numreplicas`
 /// replicas (their `REPLCONF ACK`s cover the client's last write) confirm, or the timeout passes (0: no limit). Reads what the client
 /// sends meanwhile into `buf`; `None` when the client went away.
-async fn block_in_wait(
-    sock: &mut TcpStream,
+async fn block_in_wait<S: Stream>(
+    sock: &mut S,
     buf: &mut BytesMut,
     core: &Shared,
     t: &Then,
@@ -305,7 +308,7 @@ fn check_buffer(buf: &mut BytesMut) -> anyhow::Result<()> {
 /// the commit timeout, every reply of the output becomes a `-TIMEOUT` error
 /// (the outcome of the writes is unknown: they may still commit), and the
 /// connection stays open.
-async fn deliver(sock: &mut TcpStream, client: &Client<'_>, mut o: Output, close: bool) -> anyhow::Result<bool> {
+async fn deliver<S: Stream>(sock: &mut S, client: &Client<'_>, mut o: Output, close: bool) -> anyhow::Result<bool> {
     let (core, id) = (client.core, client.id);
     // What the engine counted as handed out (a timeout rewrites `out`).
     let counted = o.out.len();
@@ -345,7 +348,7 @@ const KILLED_CHECK_MS: u64 = 100;
 /// Writes `out` to the client; returns false (written or not) once the
 /// client is killed: a subscriber that stops reading must not hold the
 /// connection, and the output waiting for it, forever.
-async fn write_unless_killed(sock: &mut TcpStream, core: &Shared, id: u64, out: &[u8]) -> anyhow::Result<bool> {
+async fn write_unless_killed<S: Stream>(sock: &mut S, core: &Shared, id: u64, out: &[u8]) -> anyhow::Result<bool> {
     let write = sock.write_all(out);
     tokio::pin!(write);
     loop {

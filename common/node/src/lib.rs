@@ -22,6 +22,7 @@ pub mod listener;
 pub mod lock;
 pub mod markers;
 pub mod metrics;
+pub mod tls;
 
 pub use crate::core::{Output, Shared, now_ms};
 pub use journal::{Journal, Progress};

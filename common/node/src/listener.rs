@@ -23,26 +23,41 @@ pub fn bulk_limit(l: &SharedLimits) -> usize {
     l.bulk_bytes_max.load(Ordering::Relaxed) as usize
 }
 
-/// Serves clients on `listener` until SHUTDOWN ran (`stopped`) or a
-/// termination signal came.
-pub async fn serve(listener: TcpListener, core: Shared, limits: Arc<SharedLimits>, stopped: Arc<Notify>) {
-    let local = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!(error = %e, "reading the bound address");
-            return;
-        }
+/// The TLS listener (`tls-port`) and its acceptor.
+pub type TlsListener = (TcpListener, Arc<crate::tls::Acceptor>);
+
+/// Longest a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+
+/// Serves clients on `listener` (and over TLS on `tls`) until SHUTDOWN ran
+/// (`stopped`) or a termination signal came.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsListener>,
+    core: Shared,
+    limits: Arc<SharedLimits>,
+    stopped: Arc<Notify>,
+) {
+    let local = |l: &TcpListener| l.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let plain_local = local(&listener);
+    let tls_local = tls.as_ref().map(|(l, _)| local(l));
+    tracing::info!(local = %plain_local, tls = ?tls_local, "serving clients");
+    let accept_tls = async || match &tls {
+        Some((l, acceptor)) => (l.accept().await, acceptor.clone()),
+        None => std::future::pending().await,
     };
-    tracing::info!(%local, "serving clients");
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((sock, peer)) => spawn_conn(sock, peer, local, core.clone(), limits.clone()),
-                Err(e) => {
-                    // Out of file descriptors and the like: keep serving the others.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                Ok((sock, peer)) => spawn_conn(sock, peer, plain_local, None, (core.clone(), limits.clone())),
+                Err(e) => accept_failed(e).await,
+            },
+            (accepted, acceptor) = accept_tls() => match accepted {
+                Ok((sock, peer)) => {
+                    let local = tls_local.unwrap_or(plain_local);
+                    spawn_conn(sock, peer, local, Some(acceptor.get()), (core.clone(), limits.clone()));
                 }
+                Err(e) => accept_failed(e).await,
             },
             _ = stopped.notified() => {
                 tracing::info!("SHUTDOWN received, exiting");
@@ -56,9 +71,32 @@ pub async fn serve(listener: TcpListener, core: Shared, limits: Arc<SharedLimits
     }
 }
 
-fn spawn_conn(sock: tokio::net::TcpStream, peer: SocketAddr, local: SocketAddr, h: Shared, l: Arc<SharedLimits>) {
+/// Out of file descriptors and the like: keep serving the others.
+async fn accept_failed(e: std::io::Error) {
+    tracing::warn!(error = %e, "accept failed");
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+}
+
+fn spawn_conn(
+    sock: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    (h, l): (Shared, Arc<SharedLimits>),
+) {
     tokio::spawn(async move {
-        if let Err(e) = crate::conn::serve(sock, peer, local, h, l).await {
+        let served = async {
+            sock.set_nodelay(true)?;
+            match tls {
+                None => crate::conn::serve(sock, peer, local, h, l).await,
+                Some(acceptor) => {
+                    let handshake = std::time::Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
+                    let stream = tokio::time::timeout(handshake, acceptor.accept(sock)).await??;
+                    crate::conn::serve(stream, peer, local, h, l).await
+                }
+            }
+        };
+        if let Err(e) = served.await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
     });
