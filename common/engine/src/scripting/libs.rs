@@ -106,6 +106,11 @@ pub(super) fn located(lua: &Lua, e: mlua::Error) -> mlua::Error {
     }
 }
 
+/// A library's error with its text `m`, located as [`located`] does.
+pub(super) fn lib_error(lua: &Lua, m: String) -> mlua::Error {
+    located(lua, mlua::Error::RuntimeError(m))
+}
+
 /// Nesting deeper than this is refused (cjson's default).
 const DEPTH_MAX: usize = 1000;
 

@@ -156,6 +156,13 @@ fn unpack_value(lua: &Lua, c: &mut Cursor<'_>, depth: usize) -> Result<Value, Ba
         lua.create_string(s).map(Value::String).map_err(|_| Bad::Format)
     };
     let tag = c.take(1)?[0];
+    if let Some((kind, n)) = sized(tag, c)? {
+        return match kind {
+            Sized::Str => text(c, n),
+            Sized::Array => array(lua, c, n, depth),
+            Sized::Map => map(lua, c, n, depth),
+        };
+    }
     Ok(match tag {
         0x00..=0x7f => Value::Number(f64::from(tag)),
         0xe0..=0xff => Value::Number(f64::from(tag as i8)),
@@ -172,39 +179,34 @@ fn unpack_value(lua: &Lua, c: &mut Cursor<'_>, depth: usize) -> Result<Value, Ba
         0xd3 => Value::Number(c.be(8)? as i64 as f64),
         0xca => Value::Number(f64::from(f32::from_bits(c.be(4)? as u32))),
         0xcb => Value::Number(f64::from_bits(c.be(8)?)),
-        0xa0..=0xbf => text(c, usize::from(tag & 0x1f))?,
-        0xd9 | 0xc4 => {
-            let n = c.be(1)? as usize;
-            text(c, n)?
-        }
-        0xda | 0xc5 => {
-            let n = c.be(2)? as usize;
-            text(c, n)?
-        }
-        0xdb | 0xc6 => {
-            let n = c.be(4)? as usize;
-            text(c, n)?
-        }
-        0x90..=0x9f => array(lua, c, usize::from(tag & 0x0f), depth)?,
-        0xdc => {
-            let n = c.be(2)? as usize;
-            array(lua, c, n, depth)?
-        }
-        0xdd => {
-            let n = c.be(4)? as usize;
-            array(lua, c, n, depth)?
-        }
-        0x80..=0x8f => map(lua, c, usize::from(tag & 0x0f), depth)?,
-        0xde => {
-            let n = c.be(2)? as usize;
-            map(lua, c, n, depth)?
-        }
-        0xdf => {
-            let n = c.be(4)? as usize;
-            map(lua, c, n, depth)?
-        }
         _ => return Err(Bad::Format),
     })
+}
+
+/// What a sized value is.
+enum Sized {
+    Str,
+    Array,
+    Map,
+}
+
+/// A string's, array's or map's kind and length (in the tag, or in the 1,
+/// 2 or 4 bytes after it); `None` for other tags.
+fn sized(tag: u8, c: &mut Cursor<'_>) -> Result<Option<(Sized, usize)>, Bad> {
+    let (kind, width) = match tag {
+        0xa0..=0xbf => return Ok(Some((Sized::Str, usize::from(tag & 0x1f)))),
+        0x90..=0x9f => return Ok(Some((Sized::Array, usize::from(tag & 0x0f)))),
+        0x80..=0x8f => return Ok(Some((Sized::Map, usize::from(tag & 0x0f)))),
+        0xd9 | 0xc4 => (Sized::Str, 1),
+        0xda | 0xc5 => (Sized::Str, 2),
+        0xdb | 0xc6 => (Sized::Str, 4),
+        0xdc => (Sized::Array, 2),
+        0xdd => (Sized::Array, 4),
+        0xde => (Sized::Map, 2),
+        0xdf => (Sized::Map, 4),
+        _ => return Ok(None),
+    };
+    Ok(Some((kind, c.be(width)? as usize)))
 }
 
 fn array(lua: &Lua, c: &mut Cursor<'_>, n: usize, depth: usize) -> Result<Value, Bad> {
@@ -266,7 +268,7 @@ fn offset_arg(v: Option<&Value>) -> i64 {
 /// Installs `cmsgpack`.
 pub fn install_cmsgpack(lua: &Lua) -> mlua::Result<()> {
     let t = lua.create_table()?;
-    let fail = |lua: &Lua, m: String| super::libs::located(lua, mlua::Error::RuntimeError(m));
+    let fail = super::libs::lib_error;
     t.set(
         "pack",
         lua.create_function(move |lua, args: MultiValue| {
@@ -280,33 +282,27 @@ pub fn install_cmsgpack(lua: &Lua) -> mlua::Result<()> {
             lua.create_string(out)
         })?,
     )?;
-    let string_arg = move |lua: &Lua, v: Option<&Value>, func: &str| match v {
-        Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
-        Some(Value::Integer(n)) => Ok(n.to_string().into_bytes()),
-        Some(Value::Number(n)) => Ok(super::convert::lua_number_text(*n).into_bytes()),
-        other => {
-            let got = other.map_or("no value", Value::type_name);
-            Err(fail(lua, format!("bad argument #1 to '{func}' (string expected, got {got})")))
-        }
+    let string_arg = move |lua: &Lua, args: &MultiValue, func: &str| {
+        super::structlib::string(args, 1, func).map_err(|m| fail(lua, m))
     };
     t.set(
         "unpack",
         lua.create_function(move |lua, args: MultiValue| {
-            let s = string_arg(lua, args.front(), "unpack")?;
+            let s = string_arg(lua, &args, "unpack")?;
             unpack(lua, &s, 0, 0, false).map_err(|m| fail(lua, m))
         })?,
     )?;
     t.set(
         "unpack_one",
         lua.create_function(move |lua, args: MultiValue| {
-            let s = string_arg(lua, args.front(), "unpack_one")?;
+            let s = string_arg(lua, &args, "unpack_one")?;
             unpack(lua, &s, 1, offset_arg(args.get(1)), true).map_err(|m| fail(lua, m))
         })?,
     )?;
     t.set(
         "unpack_limit",
         lua.create_function(move |lua, args: MultiValue| {
-            let s = string_arg(lua, args.front(), "unpack_limit")?;
+            let s = string_arg(lua, &args, "unpack_limit")?;
             let limit = offset_arg(args.get(1));
             unpack(lua, &s, limit, offset_arg(args.get(2)), true).map_err(|m| fail(lua, m))
         })?,

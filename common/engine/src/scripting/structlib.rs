@@ -131,7 +131,7 @@ fn number(args: &MultiValue, n: usize, func: &str) -> Result<f64, String> {
 }
 
 /// `luaL_checklstring` of argument `n` (numbers become their text).
-fn string(args: &MultiValue, n: usize, func: &str) -> Result<Vec<u8>, String> {
+pub(super) fn string(args: &MultiValue, n: usize, func: &str) -> Result<Vec<u8>, String> {
     match args.get(n - 1) {
         Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
         Some(Value::Integer(i)) => Ok(i.to_string().into_bytes()),
@@ -305,7 +305,7 @@ fn size(args: &MultiValue) -> Result<usize, String> {
 /// Installs `struct`.
 pub fn install_struct(lua: &Lua) -> mlua::Result<()> {
     let t = lua.create_table()?;
-    let fail = |lua: &Lua, m: String| super::libs::located(lua, mlua::Error::RuntimeError(m));
+    let fail = super::libs::lib_error;
     t.set(
         "pack",
         lua.create_function(move |lua, args: MultiValue| {
