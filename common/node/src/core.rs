@@ -221,7 +221,10 @@ impl Shared {
     /// client is answered without the lock ([`crate::busy`]).
     pub async fn lock_unless_busy(&self) -> Result<Held<'_, Core>, sixfold_engine::scripting::Busy> {
         loop {
-            if let Some(g) = crate::lock::try_lock(&self.core) {
+            // While a script runs, look without waiting (this thread serves
+            // other clients meanwhile); otherwise wait a moment for it.
+            let wait = !self.script.running();
+            if let Some(g) = crate::lock::try_lock(&self.core, wait) {
                 return Ok(g);
             }
             if let Some(busy) = self.script.busy() {

@@ -51,9 +51,9 @@ pub fn lock<T: ?Sized>(m: &Mutex<T>) -> Held<'_, T> {
     Held(off_the_runtime(|| m.lock()))
 }
 
-/// Locks `m` if it is free within a moment.
-pub fn try_lock<T: ?Sized>(m: &Mutex<T>) -> Option<Held<'_, T>> {
-    m.try_lock_for(WAIT_IN_PLACE).map(Held)
+/// Locks `m` if it is free now, or (`wait`) within a moment.
+pub fn try_lock<T: ?Sized>(m: &Mutex<T>, wait: bool) -> Option<Held<'_, T>> {
+    if wait { m.try_lock_for(WAIT_IN_PLACE) } else { m.try_lock() }.map(Held)
 }
 
 /// Runs `f` (which blocks, or may run for long) after handing this
