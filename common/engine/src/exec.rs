@@ -232,6 +232,7 @@ typed_access!(list, list_or_create, List, std::collections::VecDeque<Bytes>);
 typed_access!(hash, hash_or_create, Hash, std::collections::HashMap<Bytes, Bytes>);
 typed_access!(set_value, set_or_create, Set, std::collections::HashSet<Bytes>);
 typed_access!(zset, zset_or_create, ZSet, crate::value::ZSet);
+typed_access!(string_value, string_or_create, Str, Bytes);
 
 impl Exec<'_> {
     /// The string at `key`; `WRONGTYPE` for other types.

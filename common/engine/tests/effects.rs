@@ -42,6 +42,11 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         key().prop_map(move |k| v(vec!["INCR", &k])),
         (key(), val()).prop_map(move |(k, x)| v(vec!["INCRBYFLOAT", &k, &x])),
         (key(), small(), val()).prop_map(move |(k, o, x)| v(vec!["SETRANGE", &k, &o, &x])),
+        (key(), 0u32..40, 0u8..2).prop_map(move |(k, o, b)| v(vec!["SETBIT", &k, &o.to_string(), &b.to_string()])),
+        (key(), key()).prop_map(move |(a, b)| v(vec!["BITOP", "XOR", &a, &a, &b])),
+        (key(), small(), small()).prop_map(move |(k, o, n)| {
+            v(vec!["BITFIELD", &k, "OVERFLOW", "FAIL", "INCRBY", "i5", &o.replace('-', ""), &n, "SET", "u3", "#1", &n])
+        }),
         (key(), 1i64..80).prop_map(move |(k, t)| v(vec!["PEXPIRE", &k, &t.to_string()])),
         (key(), 1i64..3).prop_map(move |(k, t)| v(vec!["EXPIRE", &k, &t.to_string(), "GT"])),
         (key(), 1i64..80).prop_map(move |(k, t)| v(vec!["GETEX", &k, "PX", &t.to_string()])),

@@ -5,6 +5,8 @@
 //! [`Exec`] and can be logged as effects; session commands need the whole
 //! engine (connection state, transactions, pub/sub, server info).
 
+pub mod bitfield;
+pub mod bitmaps;
 pub mod cluster;
 pub mod config;
 pub mod connection;

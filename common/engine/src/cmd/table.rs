@@ -2,7 +2,7 @@
 //! key positions, group and handler: one row per command, one line per row.
 
 use super::{
-    Handler, Spec, cluster, connection, failover, functions, hashes, keys, lists, multi, pubsub, replication,
+    Handler, Spec, bitmaps, cluster, connection, failover, functions, hashes, keys, lists, multi, pubsub, replication,
     scripting, server, sets, strings, zranges, zsets,
 };
 
@@ -25,6 +25,13 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "getrange", arity: 4, flags: &["readonly"], keys: (1,1,1), group: "strings", summary: "Returns a substring.", handler: Handler::Data(strings::getrange) },
     Spec { name: "substr", arity: 4, flags: &["readonly"], keys: (1,1,1), group: "strings", summary: "Returns a substring.", handler: Handler::Data(strings::getrange) },
     Spec { name: "setrange", arity: 4, flags: &["write", "denyoom"], keys: (1,1,1), group: "strings", summary: "Overwrites part of a string.", handler: Handler::Data(strings::setrange) },
+    Spec { name: "setbit", arity: 4, flags: &["write", "denyoom"], keys: (1,1,1), group: "bitmap", summary: "Sets or clears the bit at offset of the string value.", handler: Handler::Data(bitmaps::setbit) },
+    Spec { name: "getbit", arity: 3, flags: &["readonly", "fast"], keys: (1,1,1), group: "bitmap", summary: "Returns a bit value by offset.", handler: Handler::Data(bitmaps::getbit) },
+    Spec { name: "bitcount", arity: -2, flags: &["readonly"], keys: (1,1,1), group: "bitmap", summary: "Counts the number of set bits in a string.", handler: Handler::Data(bitmaps::bitcount) },
+    Spec { name: "bitpos", arity: -3, flags: &["readonly"], keys: (1,1,1), group: "bitmap", summary: "Finds the first set or clear bit in a string.", handler: Handler::Data(bitmaps::bitpos) },
+    Spec { name: "bitop", arity: -4, flags: &["write", "denyoom"], keys: (2,-1,1), group: "bitmap", summary: "Performs bitwise operations on multiple strings and stores the result.", handler: Handler::Data(bitmaps::bitop) },
+    Spec { name: "bitfield", arity: -2, flags: &["write", "denyoom"], keys: (1,1,1), group: "bitmap", summary: "Performs arbitrary bitfield integer operations on strings.", handler: Handler::Data(bitmaps::bitfield) },
+    Spec { name: "bitfield_ro", arity: -2, flags: &["readonly", "fast"], keys: (1,1,1), group: "bitmap", summary: "Performs arbitrary read-only bitfield integer operations on strings.", handler: Handler::Data(bitmaps::bitfield_ro) },
     Spec { name: "incr", arity: 2, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "strings", summary: "Increments an integer by one.", handler: Handler::Data(strings::incr) },
     Spec { name: "decr", arity: 2, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "strings", summary: "Decrements an integer by one.", handler: Handler::Data(strings::incr) },
     Spec { name: "incrby", arity: 3, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "strings", summary: "Increments an integer.", handler: Handler::Data(strings::incr) },
