@@ -29,6 +29,9 @@ fn key(rng: &mut SmallRng) -> String {
     pick(rng, &["a", "b", "c", "d"]).to_string()
 }
 
+/// Increments for INCRBYFLOAT and HINCRBYFLOAT.
+const FLOAT_INCREMENTS: &[&str] = &["1", "-3", "0", "1.5", "x", "", "3e2", "-inf", "+inf", "01", " 1", "1e10"];
+
 fn val(rng: &mut SmallRng) -> String {
     pick(
         rng,
@@ -69,7 +72,7 @@ fn lex_bound(rng: &mut SmallRng) -> String {
 fn generate(rng: &mut SmallRng) -> Vec<String> {
     let (k, k2, v, v2, i, j) = (key(rng), key(rng), val(rng), val(rng), idx(rng), idx(rng));
     let s = |x: &[&str]| x.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-    match rng.random_range(0..102) {
+    match rng.random_range(0..105) {
         0 => s(&["SET", &k, &v]),
         1 => s(&["SET", &k, &v, pick(rng, &["NX", "XX", "GET", "KEEPTTL", "EX", "PX 0", "NX XX"])])
             .join(" ")
@@ -89,7 +92,10 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
         12 => s(&["SETRANGE", &k, &i, &v]),
         13 => s(&[pick(rng, &["INCR", "DECR"]), &k]),
         14 => s(&[pick(rng, &["INCRBY", "DECRBY"]), &k, &v]),
-        15 => s(&["INCRBYFLOAT", &k, &v]),
+        // Float increments stay below 2^53: past it Redis's long double and
+        // Sixfold's f64 differ (documented), and a stored result would carry
+        // the difference into later commands' replies.
+        15 => s(&["INCRBYFLOAT", &k, pick(rng, FLOAT_INCREMENTS)]),
         16 => s(&["DEL", &k, &k2]),
         17 => s(&["EXISTS", &k, &k2, &k]),
         18 => s(&["EXPIRE", &k, pick(rng, &["100", "x", "200"]), pick(rng, &["NX", "XX", "GT", "LT", "GT"])]),
@@ -114,7 +120,7 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
         33 => s(&["HEXISTS", &k, &v]),
         34 => s(&[pick(rng, &["HKEYS", "HVALS", "HGETALL"]), &k]),
         35 => s(&["HINCRBY", &k, &v, &v2]),
-        36 => s(&["HINCRBYFLOAT", &k, &v, &v2]),
+        36 => s(&["HINCRBYFLOAT", &k, &v, pick(rng, FLOAT_INCREMENTS)]),
         37 => s(&[pick(rng, &["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), &k, &v, &v2]),
         38 => s(&[pick(rng, &["LPOP", "RPOP"]), &k]),
         39 => s(&[pick(rng, &["LPOP", "RPOP"]), &k, &i]),
@@ -195,6 +201,16 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
         92 => s(&["PING"]),
         93 => s(&["MULTI"]),
         94..=100 => bitmap(rng, (&k, &k2, &v, &i, &j)),
+        101 | 102 => {
+            let opts = pick(
+                rng,
+                &["", "LEN", "IDX", "IDX WITHMATCHLEN", "IDX MINMATCHLEN 2", "LEN IDX", "IDX MINMATCHLEN x", "X"],
+            );
+            let mut c = s(&["LCS", &k, &k2]);
+            c.extend(opts.split_whitespace().map(str::to_string));
+            c
+        }
+        103 => s(&["MOVE", &k, pick(rng, &["0", "1", "2", "16", "-1", "x"])]),
         _ => s(&[pick(rng, &["EXEC", "DISCARD", "EXEC"])]),
     }
 }

@@ -162,6 +162,30 @@ pub fn copy(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     Ok(Frame::Integer(1))
 }
 
+/// `MOVE key db`: the key (with its TTL) to another database, unless it
+/// is missing here or present there.
+pub fn move_key(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    let n = int(&a[2])?;
+    if !(0..DATABASES as i64).contains(&n) {
+        return Err(CmdError::msg("ERR DB index is out of range"));
+    }
+    let db = n as usize;
+    if db == ex.db {
+        return Err(CmdError::msg("ERR source and destination objects are the same"));
+    }
+    let Some(entry) = ex.lookup(&a[1]).cloned() else {
+        return Ok(Frame::Integer(0));
+    };
+    ex.expire_if_needed(db, &a[1]);
+    if ex.ks.dbs[db].get(&a[1]).is_some() {
+        return Ok(Frame::Integer(0));
+    }
+    ex.delete(&a[1]);
+    ex.ks.dbs[db].insert(a[1].clone(), entry.value, entry.expire_at_ms);
+    ex.touch_in(db, &a[1]);
+    Ok(Frame::Integer(1))
+}
+
 /// `KEYS pattern`
 pub fn keys(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let now = ex.now_ms;

@@ -2,8 +2,8 @@
 //! key positions, group and handler: one row per command, one line per row.
 
 use super::{
-    Handler, Spec, bitmaps, cluster, connection, failover, functions, hashes, keys, lists, multi, pubsub, replication,
-    scripting, server, sets, strings, zranges, zsets,
+    Handler, Spec, bitmaps, cluster, connection, failover, functions, hashes, keys, lcs, lists, multi, pubsub,
+    replication, scripting, server, sets, strings, zranges, zsets,
 };
 
 /// Every command.
@@ -54,6 +54,8 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "rename", arity: 3, flags: &["write"], keys: (1,2,1), group: "generic", summary: "Renames a key.", handler: Handler::Data(keys::rename) },
     Spec { name: "renamenx", arity: 3, flags: &["write", "fast"], keys: (1,2,1), group: "generic", summary: "Renames a key if the new name is free.", handler: Handler::Data(keys::rename) },
     Spec { name: "copy", arity: -3, flags: &["write", "denyoom"], keys: (1,2,1), group: "generic", summary: "Copies a key.", handler: Handler::Data(keys::copy) },
+    Spec { name: "move", arity: 3, flags: &["write", "fast"], keys: (1,1,1), group: "generic", summary: "Moves a key to another database.", handler: Handler::Data(keys::move_key) },
+    Spec { name: "lcs", arity: -3, flags: &["readonly"], keys: (1,2,1), group: "string", summary: "Finds the longest common substring.", handler: Handler::Data(lcs::lcs) },
     Spec { name: "keys", arity: 2, flags: &["readonly"], keys: (0,0,0), group: "generic", summary: "Returns keys matching a pattern.", handler: Handler::Data(keys::keys) },
     Spec { name: "scan", arity: -2, flags: &["readonly"], keys: (0,0,0), group: "generic", summary: "Iterates over keys.", handler: Handler::Data(keys::scan) },
     Spec { name: "randomkey", arity: 1, flags: &["readonly"], keys: (0,0,0), group: "generic", summary: "Returns a random key.", handler: Handler::Data(keys::randomkey) },
