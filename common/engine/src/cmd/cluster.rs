@@ -146,7 +146,27 @@ fn nodes_text(t: &Topology) -> String {
     out
 }
 
-/// CLUSTER MYID | KEYSLOT key | SLOTS | SHARDS | NODES | INFO.
+/// A slot number argument (0..16383).
+fn slot_arg(b: &[u8]) -> Option<u16> {
+    crate::util::parse_i64(b).filter(|n| (0..i64::from(SLOTS)).contains(n)).map(|n| n as u16)
+}
+
+/// The live keys of database 0 (the only one in cluster mode) in `slot`,
+/// found by a scan: Sixfold keeps no per-slot index (one shard holds every
+/// slot), so this is O(keys).
+fn keys_in_slot(e: &Engine, slot: u16) -> impl Iterator<Item = Bytes> + '_ {
+    let now = e.now_ms;
+    e.ks.dbs[0].iter().filter(move |(k, v)| !v.is_expired(now) && key_slot(k) == slot).map(|(k, _)| k.clone())
+}
+
+/// `ASKING`: accepted (one shard holds every slot, so no slot is ever
+/// being imported).
+pub fn asking(_e: &mut Engine, _id: ClientId, _a: &[Bytes]) -> SessionResult {
+    Ok(Some(Frame::ok()))
+}
+
+/// CLUSTER MYID | KEYSLOT key | SLOTS | SHARDS | NODES | INFO |
+/// COUNTKEYSINSLOT slot | GETKEYSINSLOT slot count.
 pub fn cluster(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     let t = topology(e);
     let sub = upper(&a[1]);
@@ -170,6 +190,20 @@ pub fn cluster(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
             ])])
         }
         ("NODES", 2) => Frame::Bulk(Bytes::from(nodes_text(&t))),
+        ("COUNTKEYSINSLOT", 3) => {
+            crate::util::parse_i64(&a[2])
+                .ok_or_else(|| CmdError::msg("ERR value is not an integer or out of range"))?;
+            let slot = slot_arg(&a[2]).ok_or_else(|| CmdError::msg("ERR Invalid slot"))?;
+            Frame::Integer(keys_in_slot(e, slot).count() as i64)
+        }
+        ("GETKEYSINSLOT", 4) => {
+            let slot = slot_arg(&a[2]);
+            let count = crate::util::parse_i64(&a[3]).filter(|n| *n >= 0);
+            let (Some(slot), Some(count)) = (slot, count) else {
+                return Err(CmdError::msg("ERR Invalid slot or number of keys"));
+            };
+            Frame::Array(keys_in_slot(e, slot).take(count as usize).map(Frame::Bulk).collect())
+        }
         ("INFO", 2) => {
             let known = 1 + t.replicas.len();
             Frame::Bulk(Bytes::from(format!(
