@@ -72,7 +72,7 @@ fn lex_bound(rng: &mut SmallRng) -> String {
 fn generate(rng: &mut SmallRng) -> Vec<String> {
     let (k, k2, v, v2, i, j) = (key(rng), key(rng), val(rng), val(rng), idx(rng), idx(rng));
     let s = |x: &[&str]| x.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-    match rng.random_range(0..105) {
+    match rng.random_range(0..106) {
         0 => s(&["SET", &k, &v]),
         1 => s(&["SET", &k, &v, pick(rng, &["NX", "XX", "GET", "KEEPTTL", "EX", "PX 0", "NX XX"])])
             .join(" ")
@@ -211,6 +211,7 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
             c
         }
         103 => s(&["MOVE", &k, pick(rng, &["0", "1", "2", "16", "-1", "x"])]),
+        104 => s(&["SWAPDB", pick(rng, &["0", "1", "x", "16"]), pick(rng, &["0", "1", "-1", "y"])]),
         _ => s(&[pick(rng, &["EXEC", "DISCARD", "EXEC"])]),
     }
 }

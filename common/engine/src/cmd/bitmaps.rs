@@ -151,6 +151,9 @@ pub fn bitcount(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let (start, end, bits, _) = range_args(&a[2..], -1)?;
+    if start < 0 && end < 0 && start > end {
+        return Ok(Frame::Integer(0));
+    }
     let Some((first, last)) = range(s.len() as u64, start, end, bits) else { return Ok(Frame::Integer(0)) };
     Ok(Frame::Integer(count_ones(&s, first, last) as i64))
 }

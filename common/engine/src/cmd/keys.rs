@@ -186,6 +186,28 @@ pub fn move_key(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     Ok(Frame::Integer(1))
 }
 
+/// `SWAPDB index1 index2`: the two databases trade contents; clients that
+/// watch or wait on a key of either see it change.
+pub fn swapdb(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
+    let index = |b: &Bytes, which: &str| {
+        crate::util::parse_i64(b).ok_or_else(|| CmdError::msg(format!("ERR invalid {which} DB index")))
+    };
+    let (x, y) = (index(&a[1], "first")?, index(&a[2], "second")?);
+    if ![x, y].iter().all(|n| (0..DATABASES as i64).contains(n)) {
+        return Err(CmdError::msg("ERR DB index is out of range"));
+    }
+    let (x, y) = (x as usize, y as usize);
+    if ex.track_touched {
+        for db in [x, y] {
+            let keys: Vec<Bytes> = ex.ks.dbs[db].iter().map(|(k, _)| k.clone()).collect();
+            keys.iter().for_each(|k| ex.touch_in(db, k));
+        }
+    }
+    ex.ks.dbs.swap(x, y);
+    ex.mark_dirty();
+    Ok(Frame::ok())
+}
+
 /// `KEYS pattern`
 pub fn keys(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let now = ex.now_ms;
