@@ -72,7 +72,7 @@ fn lex_bound(rng: &mut SmallRng) -> String {
 fn generate(rng: &mut SmallRng) -> Vec<String> {
     let (k, k2, v, v2, i, j) = (key(rng), key(rng), val(rng), val(rng), idx(rng), idx(rng));
     let s = |x: &[&str]| x.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-    match rng.random_range(0..106) {
+    match rng.random_range(0..108) {
         0 => s(&["SET", &k, &v]),
         1 => s(&["SET", &k, &v, pick(rng, &["NX", "XX", "GET", "KEEPTTL", "EX", "PX 0", "NX XX"])])
             .join(" ")
@@ -212,6 +212,26 @@ fn generate(rng: &mut SmallRng) -> Vec<String> {
         }
         103 => s(&["MOVE", &k, pick(rng, &["0", "1", "2", "16", "-1", "x"])]),
         104 => s(&["SWAPDB", pick(rng, &["0", "1", "x", "16"]), pick(rng, &["0", "1", "-1", "y"])]),
+        105 | 106 => {
+            let opts = pick(
+                rng,
+                &[
+                    "",
+                    "ALPHA",
+                    "DESC",
+                    "ALPHA DESC",
+                    "LIMIT 1 2",
+                    "LIMIT -1 x",
+                    "ALPHA LIMIT 0 -1",
+                    "STORE c",
+                    "ALPHA STORE c",
+                    "BOGUS",
+                ],
+            );
+            let mut c = s(&[pick(rng, &["SORT", "SORT", "SORT_RO"]), &k]);
+            c.extend(opts.split_whitespace().map(str::to_string));
+            c
+        }
         _ => s(&[pick(rng, &["EXEC", "DISCARD", "EXEC"])]),
     }
 }
@@ -524,5 +544,68 @@ fn every_redis_config_parameter_is_accepted_and_reported() {
             continue;
         }
         assert_eq!(pairs(a.cmd(&get)), pairs(b.cmd(&get)), "CONFIG GET {} after SET", kv[0]);
+    }
+}
+
+/// SORT and SORT_RO over lists, sets and sorted sets with BY patterns
+/// (keys and hash fields, missing ones), GET patterns and `#`, LIMIT,
+/// ALPHA, DESC, STORE and `BY nosort`: every reply is Redis's.
+#[test]
+fn sort_answers_like_redis() {
+    let ours = sixfold(&[]);
+    let theirs = redis();
+    let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    let setup: Vec<Vec<&str>> = vec![
+        vec!["RPUSH", "nums", "3", "1", "2", "10", "-5", "2.5"],
+        vec!["RPUSH", "words", "pear", "apple", "fig", "Banana", "apple"],
+        vec!["SADD", "ids", "1", "2", "3", "4"],
+        vec!["ZADD", "z", "3", "c", "1", "a", "2", "b"],
+        vec!["MSET", "w_1", "40", "w_2", "10", "w_3", "30", "name_1", "one", "name_2", "two"],
+        vec!["HSET", "obj_1", "age", "7", "nick", "x"],
+        vec!["HSET", "obj_3", "age", "2"],
+        vec!["SET", "str", "v"],
+    ];
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["SORT", "nums"],
+        vec!["SORT", "nums", "DESC"],
+        vec!["SORT", "nums", "LIMIT", "1", "3"],
+        vec!["SORT", "nums", "LIMIT", "-2", "2"],
+        vec!["SORT", "nums", "LIMIT", "4", "-1"],
+        vec!["SORT", "nums", "LIMIT", "10", "5"],
+        vec!["SORT", "words"],
+        vec!["SORT", "words", "ALPHA"],
+        vec!["SORT", "words", "ALPHA", "DESC", "LIMIT", "0", "2"],
+        vec!["SORT", "ids", "BY", "w_*"],
+        vec!["SORT", "ids", "BY", "w_*", "DESC", "GET", "#", "GET", "name_*"],
+        vec!["SORT", "ids", "BY", "obj_*->age"],
+        vec!["SORT", "ids", "BY", "obj_*->age", "GET", "obj_*->nick", "GET", "#"],
+        vec!["SORT", "ids", "BY", "name_*", "ALPHA"],
+        vec!["SORT", "ids", "BY", "name_*"],
+        vec!["SORT", "z"],
+        vec!["SORT", "z", "ALPHA"],
+        vec!["SORT", "z", "BY", "nosort"],
+        vec!["SORT", "z", "BY", "nosort", "DESC"],
+        vec!["SORT", "z", "BY", "nosort", "LIMIT", "1", "1"],
+        vec!["SORT", "nums", "BY", "nosort"],
+        vec!["SORT", "ids", "BY", "nosort", "STORE", "dst"],
+        vec!["LRANGE", "dst", "0", "-1"],
+        vec!["SORT", "nums", "STORE", "dst"],
+        vec!["LRANGE", "dst", "0", "-1"],
+        vec!["SORT", "ids", "BY", "w_*", "GET", "name_*", "STORE", "dst"],
+        vec!["LRANGE", "dst", "0", "-1"],
+        vec!["SORT", "missing", "STORE", "dst"],
+        vec!["EXISTS", "dst"],
+        vec!["SORT", "missing"],
+        vec!["SORT", "str"],
+        vec!["SORT_RO", "nums", "DESC"],
+        vec!["SORT_RO", "nums", "STORE", "dst"],
+        vec!["SORT", "nums", "LIMIT", "1"],
+        vec!["SORT", "nums", "LIMIT", "x", "1"],
+        vec!["SORT", "nums", "BOGUS"],
+        vec!["SORT", "nums", "GET"],
+    ];
+    for args in setup.iter().chain(&cases) {
+        let (x, y) = (a.cmd(args), b.cmd(args));
+        assert_eq!(x, y, "{args:?}: sixfold, then redis-server");
     }
 }

@@ -46,6 +46,7 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         (key(), key()).prop_map(move |(a, b)| v(vec!["BITOP", "XOR", &a, &a, &b])),
         (key(), 0u8..3).prop_map(move |(k, db)| v(vec!["MOVE", &k, &db.to_string()])),
         (0u8..3, 0u8..3).prop_map(move |(x, y)| v(vec!["SWAPDB", &x.to_string(), &y.to_string()])),
+        (key(), key()).prop_map(move |(k, d)| v(vec!["SORT", &k, "ALPHA", "STORE", &d])),
         (key(), small(), small()).prop_map(move |(k, o, n)| {
             v(vec!["BITFIELD", &k, "OVERFLOW", "FAIL", "INCRBY", "i5", &o.replace('-', ""), &n, "SET", "u3", "#1", &n])
         }),

@@ -22,6 +22,7 @@ pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod zranges;
 pub mod zsets;
@@ -143,6 +144,10 @@ fn numkeys_keys(args: &[Bytes], at: usize, before: usize) -> Option<Vec<Bytes>> 
 /// every pending write.
 pub fn command_keys(args: &[Bytes]) -> Option<Vec<Bytes>> {
     let spec = lookup(args.first()?)?;
+    if matches!(spec.name, "sort" | "sort_ro") {
+        // BY and GET patterns read keys named by the elements.
+        return None;
+    }
     if let Some((at, before)) = numkeys_layout(spec.name) {
         return numkeys_keys(args, at, before);
     }

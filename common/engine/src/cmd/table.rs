@@ -3,7 +3,7 @@
 
 use super::{
     Handler, Spec, bitmaps, cluster, connection, failover, functions, hashes, keys, lcs, lists, multi, pubsub,
-    replication, scripting, server, sets, strings, zranges, zsets,
+    replication, scripting, server, sets, sort, strings, zranges, zsets,
 };
 
 /// Every command.
@@ -56,6 +56,8 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "copy", arity: -3, flags: &["write", "denyoom"], keys: (1,2,1), group: "generic", summary: "Copies a key.", handler: Handler::Data(keys::copy) },
     Spec { name: "move", arity: 3, flags: &["write", "fast"], keys: (1,1,1), group: "generic", summary: "Moves a key to another database.", handler: Handler::Data(keys::move_key) },
     Spec { name: "swapdb", arity: 3, flags: &["write", "fast"], keys: (0,0,0), group: "server", summary: "Swaps two Redis databases.", handler: Handler::Data(keys::swapdb) },
+    Spec { name: "sort", arity: -2, flags: &["write", "denyoom"], keys: (1,1,1), group: "generic", summary: "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", handler: Handler::Data(sort::sort) },
+    Spec { name: "sort_ro", arity: -2, flags: &["readonly"], keys: (1,1,1), group: "generic", summary: "Returns the sorted elements of a list, a set, or a sorted set.", handler: Handler::Data(sort::sort_ro) },
     Spec { name: "lcs", arity: -3, flags: &["readonly"], keys: (1,2,1), group: "string", summary: "Finds the longest common substring.", handler: Handler::Data(lcs::lcs) },
     Spec { name: "keys", arity: 2, flags: &["readonly"], keys: (0,0,0), group: "generic", summary: "Returns keys matching a pattern.", handler: Handler::Data(keys::keys) },
     Spec { name: "scan", arity: -2, flags: &["readonly"], keys: (0,0,0), group: "generic", summary: "Iterates over keys.", handler: Handler::Data(keys::scan) },
