@@ -605,6 +605,9 @@ fn sort_answers_like_redis() {
         vec!["SORT", "nums", "LIMIT", "x", "1"],
         vec!["SORT", "nums", "BOGUS"],
         vec!["SORT", "nums", "GET"],
+        vec!["OBJECT", "FREQ", "nums"],
+        vec!["OBJECT", "FREQ", "missing"],
+        vec!["OBJECT", "FREQ"],
     ];
     for args in setup.iter().chain(&cases) {
         let (x, y) = (a.cmd(args), b.cmd(args));

@@ -327,13 +327,23 @@ pub fn flush(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 pub fn object(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     match (upper(&a[1]).as_str(), a.len()) {
         ("ENCODING", 3) => Ok(ex.lookup(&a[2]).map_or(Frame::Null, |e| Frame::bulk(e.value.encoding()))),
+        // Access frequency is tracked only under an LFU policy; Sixfold's
+        // only policy is noeviction, so Redis's answer for that applies.
+        ("FREQ", 3) => match ex.lookup(&a[2]) {
+            None => Ok(Frame::Null),
+            Some(_) => Err(CmdError::msg(
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            )),
+        },
         ("HELP", 2) => Ok(Frame::Array(
-            ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "HELP"]
+            ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "FREQ <key>", "HELP"]
                 .iter()
                 .map(|s| Frame::Simple((*s).into()))
                 .collect(),
         )),
-        ("ENCODING", _) => Err(CmdError::msg("ERR wrong number of arguments for 'object|encoding' command")),
+        (sub @ ("ENCODING" | "FREQ"), _) => {
+            Err(CmdError::msg(format!("ERR wrong number of arguments for 'object|{}' command", sub.to_lowercase())))
+        }
         _ => {
             Err(CmdError::msg(format!("ERR unknown subcommand '{}'. Try OBJECT HELP.", String::from_utf8_lossy(&a[1]))))
         }
