@@ -36,11 +36,50 @@ pub struct Scripts {
     /// The VM and its runner (made at the first script).
     vm: Option<(Lua, mlua::Function)>,
     /// Compiled scripts by SHA1 (lower-case hex).
-    compiled: HashMap<String, mlua::Function>,
+    compiled: HashMap<String, Compiled>,
     /// The running script as other connections see it.
     watch: Arc<ScriptWatch>,
     /// The libraries of FUNCTION LOAD, in a VM of their own.
     pub functions: functions::Functions,
+}
+
+/// A cached EVAL script.
+struct Compiled {
+    f: mlua::Function,
+    /// Its `#!lua flags=...` line declared `no-writes` (`None`: it has no
+    /// such line).
+    no_writes: Option<bool>,
+}
+
+/// An EVAL script's `#!lua [flags=a,b]` first line (Redis 7): whether it
+/// declared `no-writes` (`None`: no such line), and the code Lua compiles
+/// (that line left empty, so line numbers are the script's).
+fn shebang(body: &Bytes) -> Result<(Option<bool>, Bytes), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((None, body.clone()));
+    }
+    let Some(eol) = body.iter().position(|&b| b == b'\n') else {
+        return Err("ERR Invalid script shebang".into());
+    };
+    let line = String::from_utf8_lossy(&body[..eol]);
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if engine != "#!lua" {
+        return Err(format!("ERR Unexpected engine in script shebang: {engine}"));
+    }
+    let mut no_writes = false;
+    for p in parts {
+        let Some(list) = p.strip_prefix("flags=") else {
+            return Err(format!("ERR Unknown lua shebang option: {p}"));
+        };
+        for f in list.split(',').filter(|f| !f.is_empty()) {
+            if !functions::FLAGS.contains(&f) {
+                return Err(format!("ERR Unexpected flag in script shebang: {f}"));
+            }
+            no_writes |= f == "no-writes";
+        }
+    }
+    Ok((Some(no_writes), body.slice(eol..)))
 }
 
 /// What a script may do.
@@ -68,13 +107,14 @@ impl Scripts {
     pub fn load(&mut self, body: &Bytes) -> Result<String, String> {
         let sha = sha1_hex(body);
         if !self.compiled.contains_key(&sha) {
+            let (no_writes, code) = shebang(body)?;
             let (lua, _) = self.vm()?;
             let f = lua
-                .load(&body[..])
+                .load(&code[..])
                 .set_name("@user_script")
                 .into_function()
                 .map_err(|e| format!("ERR Error compiling script (new function): {}", lua_message(&e)))?;
-            self.compiled.insert(sha.clone(), f);
+            self.compiled.insert(sha.clone(), Compiled { f, no_writes });
         }
         Ok(sha)
     }
@@ -161,8 +201,15 @@ struct Callee<'a> {
 /// its reply.
 pub fn run(e: &mut Engine, id: ClientId, sha: &str, (keys, argv): (&[Bytes], &[Bytes]), access: Access) -> Frame {
     let sha = sha.to_ascii_lowercase();
-    let Some(f) = e.scripts.compiled.get(&sha).cloned() else {
+    let Some(Compiled { f, no_writes }) = e.scripts.compiled.get(&sha) else {
         return Frame::error("NOSCRIPT No matching script. Please use EVAL.");
+    };
+    let (f, access) = match (no_writes, access) {
+        (Some(false), Access::ReadOnly) => {
+            return Frame::error("ERR Can not execute a script with write flag using *_ro command.");
+        }
+        (Some(true), _) => (f.clone(), Access::ReadOnly),
+        _ => (f.clone(), access),
     };
     let vm = match e.scripts.vm() {
         Ok(vm) => vm,
