@@ -157,15 +157,14 @@ fn run(ex: &mut Exec, a: &[Bytes], read_only: bool) -> CmdResult {
     let o = options(a, read_only)?;
     let by = o.by.as_ref().filter(|p| p.contains(&b'*'));
     let dont_sort = o.by.is_some() && by.is_none();
-    let kind = ex.lookup(&a[1]).map(|e| std::mem::discriminant(&e.value));
-    let is = |v: Value| kind == Some(std::mem::discriminant(&v));
+    let kind = ex.lookup(&a[1]).map(|e| e.value.type_name());
     let mut list = elements(ex, &a[1])?.unwrap_or_default();
     if !dont_sort {
         list = sorted(ex, list, &Order { by, alpha: o.alpha, desc: o.desc })?;
-    } else if is(Value::Set(Default::default())) && o.store.is_some() {
+    } else if kind == Some("set") && o.store.is_some() {
         // A set's own order is its hash table's: what is stored is sorted.
         list = sorted(ex, list, &Order { by: None, alpha: true, desc: o.desc })?;
-    } else if o.desc && is(Value::ZSet(Default::default())) {
+    } else if o.desc && kind == Some("zset") {
         // BY nosort keeps a sorted set's order, DESC reversing it.
         list.reverse();
     }
@@ -192,13 +191,13 @@ fn store(ex: &mut Exec, dest: &Bytes, out: Vec<Option<Bytes>>) -> CmdResult {
     ex.delete(dest);
     ex.propagate(vec![Bytes::from_static(b"DEL"), dest.clone()]);
     if n > 0 {
-        let values: std::collections::VecDeque<Bytes> = out.into_iter().map(Option::unwrap_or_default).collect();
-        for chunk in values.iter().cloned().collect::<Vec<_>>().chunks(ELEMENTS_PER_EFFECT) {
+        let values: Vec<Bytes> = out.into_iter().map(Option::unwrap_or_default).collect();
+        for chunk in values.chunks(ELEMENTS_PER_EFFECT) {
             let mut args = vec![Bytes::from_static(b"RPUSH"), dest.clone()];
             args.extend(chunk.iter().cloned());
             ex.propagate(args);
         }
-        ex.set(dest.clone(), Value::List(values), None);
+        ex.set(dest.clone(), Value::List(values.into()), None);
     } else {
         ex.touch(dest);
     }

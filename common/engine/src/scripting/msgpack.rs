@@ -158,9 +158,9 @@ fn unpack_value(lua: &Lua, c: &mut Cursor<'_>, depth: usize) -> Result<Value, Ba
     let tag = c.take(1)?[0];
     if let Some((kind, n)) = sized(tag, c)? {
         return match kind {
-            Sized::Str => text(c, n),
-            Sized::Array => array(lua, c, n, depth),
-            Sized::Map => map(lua, c, n, depth),
+            Container::Str => text(c, n),
+            Container::Array => array(lua, c, n, depth),
+            Container::Map => map(lua, c, n, depth),
         };
     }
     Ok(match tag {
@@ -184,7 +184,7 @@ fn unpack_value(lua: &Lua, c: &mut Cursor<'_>, depth: usize) -> Result<Value, Ba
 }
 
 /// What a sized value is.
-enum Sized {
+enum Container {
     Str,
     Array,
     Map,
@@ -192,18 +192,18 @@ enum Sized {
 
 /// A string's, array's or map's kind and length (in the tag, or in the 1,
 /// 2 or 4 bytes after it); `None` for other tags.
-fn sized(tag: u8, c: &mut Cursor<'_>) -> Result<Option<(Sized, usize)>, Bad> {
+fn sized(tag: u8, c: &mut Cursor<'_>) -> Result<Option<(Container, usize)>, Bad> {
     let (kind, width) = match tag {
-        0xa0..=0xbf => return Ok(Some((Sized::Str, usize::from(tag & 0x1f)))),
-        0x90..=0x9f => return Ok(Some((Sized::Array, usize::from(tag & 0x0f)))),
-        0x80..=0x8f => return Ok(Some((Sized::Map, usize::from(tag & 0x0f)))),
-        0xd9 | 0xc4 => (Sized::Str, 1),
-        0xda | 0xc5 => (Sized::Str, 2),
-        0xdb | 0xc6 => (Sized::Str, 4),
-        0xdc => (Sized::Array, 2),
-        0xdd => (Sized::Array, 4),
-        0xde => (Sized::Map, 2),
-        0xdf => (Sized::Map, 4),
+        0xa0..=0xbf => return Ok(Some((Container::Str, usize::from(tag & 0x1f)))),
+        0x90..=0x9f => return Ok(Some((Container::Array, usize::from(tag & 0x0f)))),
+        0x80..=0x8f => return Ok(Some((Container::Map, usize::from(tag & 0x0f)))),
+        0xd9 | 0xc4 => (Container::Str, 1),
+        0xda | 0xc5 => (Container::Str, 2),
+        0xdb | 0xc6 => (Container::Str, 4),
+        0xdc => (Container::Array, 2),
+        0xdd => (Container::Array, 4),
+        0xde => (Container::Map, 2),
+        0xdf => (Container::Map, 4),
         _ => return Ok(None),
     };
     Ok(Some((kind, c.be(width)? as usize)))
