@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 
 /// Records appended (counter).
 pub const APPENDS: &str = "sixfold_storage_appended_records_total";
+/// Append requests accepted (counter; records per Append is the writer's
+/// grouping).
+pub const APPEND_REQUESTS: &str = "sixfold_storage_append_requests_total";
 /// Record bytes appended (counter).
 pub const APPEND_BYTES: &str = "sixfold_storage_appended_bytes_total";
 /// Appends refused for a lower epoch (counter).
@@ -31,6 +34,7 @@ pub const SNAPSHOT_LSN: &str = "sixfold_storage_snapshot_lsn";
 pub fn install(addr: SocketAddr) -> Result<(), sixfold_telemetry::ExporterError> {
     sixfold_telemetry::serve_metrics(addr)?;
     metrics::describe_counter!(APPENDS, "Records appended");
+    metrics::describe_counter!(APPEND_REQUESTS, "Append requests accepted");
     metrics::describe_counter!(APPEND_BYTES, "Record bytes appended");
     metrics::describe_counter!(FENCED, "Appends refused for a lower epoch");
     metrics::describe_counter!(HOLES_FILLED, "Records filled from peers");

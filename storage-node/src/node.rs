@@ -48,6 +48,9 @@ pub struct NodeConfig {
     pub truncate_margin_records: Lsn,
     /// Write segments through io-uring when the kernel allows it.
     pub io_uring: bool,
+    /// Group fsync window: flushes start at most this often (0: at once),
+    /// unless a caller waits for the disk ([`Node::flush_soon`]).
+    pub flush_interval_us: u64,
     /// An empty data directory belongs to a node of a new cluster (it has
     /// acknowledged nothing). Without it, an empty directory is a wiped
     /// node's: it may have lost acknowledged records (`docs/protocol.md`).
@@ -63,6 +66,8 @@ pub struct Node {
     promise: PromiseFile,
     /// Wakes the flusher.
     pub flush_wanted: Notify,
+    /// Ends the flusher's group fsync window early.
+    flush_urgent: Notify,
     /// Wakes appenders waiting for hot-tail space.
     pub space: Notify,
     /// The flushed LSN, for subscribers.
@@ -140,6 +145,7 @@ impl Node {
             store: Mutex::new(store),
             promise,
             flush_wanted: Notify::new(),
+            flush_urgent: Notify::new(),
             space: Notify::new(),
             flushed,
             news,
@@ -186,6 +192,7 @@ impl Node {
         match result {
             Ok(acc) => {
                 metrics::counter!(m::APPENDS).increment(count);
+                metrics::counter!(m::APPEND_REQUESTS).increment(1);
                 metrics::counter!(m::APPEND_BYTES).increment(bytes);
                 if let Some(from) = acc.truncated_from {
                     self.truncate_store(log.generation(), from - 1);
@@ -256,7 +263,7 @@ impl Node {
     pub async fn wait_flushed(&self, lsn: Lsn) -> Message {
         let target = lsn.min(self.last_lsn());
         let mut rx = self.flushed.subscribe();
-        self.flush_wanted.notify_one();
+        self.flush_soon();
         let _ = rx.wait_for(|f| f.0 >= target).await;
         let log = lock(&self.log);
         Message::Ack { epoch: log.promised(), scl: log.last_lsn(), flushed: log.flushed() }
@@ -376,7 +383,7 @@ impl Node {
     pub async fn shut_down(&self) {
         let target = self.last_lsn();
         let mut rx = self.flushed.subscribe();
-        self.flush_wanted.notify_one();
+        self.flush_soon();
         let _ = rx.wait_for(|f| f.0 >= target).await;
         let log = lock(&self.log);
         if log.flushed() >= log.last_lsn() && log.memory() == Memory::Intact {
@@ -386,12 +393,35 @@ impl Node {
         }
     }
 
+    /// Asks for a flush now, not at the end of the group fsync window (a
+    /// caller waits for the disk).
+    pub fn flush_soon(&self) {
+        self.flush_wanted.notify_one();
+        self.flush_urgent.notify_one();
+    }
+
+    /// Waits out the group fsync window that began at `last` (the previous
+    /// flush's start), unless a caller asks for the disk meanwhile.
+    async fn group_window(&self, last: tokio::time::Instant) {
+        let due = last + std::time::Duration::from_micros(self.cfg.flush_interval_us);
+        if due > tokio::time::Instant::now() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => {}
+                _ = self.flush_urgent.notified() => {}
+            }
+        }
+    }
+
     /// The flusher: writes the unwritten records to segments and fsyncs them
-    /// in groups, reports the flushed LSN, trims the hot tail.
+    /// in groups (at most one flush per group fsync window), reports the
+    /// flushed LSN, trims the hot tail.
     pub async fn flusher(self: Arc<Self>) {
+        let mut last = tokio::time::Instant::now();
         loop {
             self.flush_wanted.notified().await;
             loop {
+                self.group_window(last).await;
+                last = tokio::time::Instant::now();
                 let (recs, generation, prev_epoch) = {
                     let log = lock(&self.log);
                     let recs = log.unwritten().cloned().collect::<Vec<_>>();
@@ -439,5 +469,64 @@ impl Node {
                 self.truncate_if_due();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use sixfold_wire::RecordKind;
+    use std::time::Duration;
+
+    fn node(name: &str, flush_interval_us: u64) -> Arc<Node> {
+        let dir = std::env::temp_dir().join(format!("sixfold-node-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cfg = NodeConfig {
+            node_id: 1,
+            zone: "a".into(),
+            listen: ([127, 0, 0, 1], 0).into(),
+            data_dir: dir,
+            peers: Vec::new(),
+            replicas: Vec::new(),
+            fault_flush_delay_ms: 0,
+            segment_bytes_max: 1 << 20,
+            hot_tail_bytes_max: 1 << 20,
+            hot_tail_keep_bytes: 1 << 16,
+            read_bytes_max: 1 << 20,
+            truncate_margin_records: 0,
+            io_uring: false,
+            flush_interval_us,
+            new_cluster: true,
+        };
+        Node::open(cfg).unwrap()
+    }
+
+    fn append(n: &Node, lsn: Lsn) -> Message {
+        let r = Record { lsn, epoch: 1, kind: RecordKind::Effects, payload: Bytes::from_static(b"x") };
+        n.append(9, 1, lsn - 1, u64::from(lsn > 1), 0, &encode_run(&[r]))
+    }
+
+    /// Records that arrive within the group fsync window share one flush,
+    /// and a caller waiting for the disk does not wait out the window.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_in_one_window_share_a_flush_and_a_waiter_ends_it() {
+        let n = node("window", 60_000_000);
+        tokio::spawn(n.clone().flusher());
+        let mut flushed = n.flushed.subscribe();
+        assert!(matches!(append(&n, 1), Message::Ack { .. }));
+        // The first flush may start at once or at the window's end; either
+        // way a waiter gets the disk now, not in a minute.
+        let acked = tokio::time::timeout(Duration::from_secs(5), n.wait_flushed(1)).await;
+        assert!(matches!(acked, Ok(Message::Ack { flushed: 1, .. })), "{acked:?}");
+        flushed.borrow_and_update();
+        for lsn in 2..=5 {
+            assert!(matches!(append(&n, lsn), Message::Ack { .. }));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!flushed.has_changed().unwrap(), "no flush before the window ends");
+        let acked = tokio::time::timeout(Duration::from_secs(5), n.wait_flushed(5)).await;
+        assert!(matches!(acked, Ok(Message::Ack { flushed: 5, .. })), "{acked:?}");
+        assert_eq!(flushed.borrow_and_update().0, 5, "the waiter ended the window: records 2-5 on disk");
     }
 }

@@ -94,7 +94,7 @@ async fn stream(
         let reply = match req {
             Message::Append { epoch, prev_lsn, prev_epoch, commit_lsn, records } => {
                 while node.tail_full() {
-                    node.flush_wanted.notify_one();
+                    node.flush_soon();
                     node.space.notified().await;
                 }
                 let reply = node.append(from, epoch, prev_lsn, prev_epoch, commit_lsn, &records);

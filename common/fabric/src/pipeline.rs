@@ -9,6 +9,13 @@
 //! does not match its log (`LogMismatch`), every later Append in flight
 //! fails too; the pipeline starts a new *generation* from where the node's
 //! log ends and ignores the failures of the old one.
+//!
+//! Group commit: while an Append is in flight to a node, new records wait
+//! for its answer and leave together as one Append, unless they already
+//! fill [`Limits::group_bytes_min`] (then they are pipelined, so a large
+//! stream of records is not held to one round trip at a time). Under many
+//! small writes a node gets one Append per round trip instead of one per
+//! write.
 
 use crate::quorum::{AckOutcome, COMMIT_QUORUM, CommitMode, CommitTracker, STORAGE_NODES};
 use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, encode_run};
@@ -19,6 +26,10 @@ use std::collections::VecDeque;
 pub struct Limits {
     /// Most record bytes in one Append (at least one record).
     pub batch_bytes_max: usize,
+    /// While an Append is in flight to a node, the next one leaves only
+    /// once this many record bytes wait (else at the answer): group commit.
+    /// 0 sends whatever the window allows at once.
+    pub group_bytes_min: usize,
     /// Most Appends in flight to one node.
     pub inflight_appends_max: usize,
     /// Most record bytes in flight to one node.
@@ -41,6 +52,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             batch_bytes_max: 1024 * 1024,
+            group_bytes_min: 64 * 1024,
             inflight_appends_max: 4,
             inflight_bytes_max: 16 * 1024 * 1024,
             held_bytes_max: 128 * 1024 * 1024,
@@ -224,6 +236,19 @@ impl Pipeline {
         }
     }
 
+    /// Record bytes held from `from` on (counted up to the group bound).
+    fn bytes_from(&self, from: Lsn) -> usize {
+        let skip = from.saturating_sub(self.held_from) as usize;
+        let mut bytes = 0;
+        for r in self.held.iter().skip(skip) {
+            bytes += r.encoded_len();
+            if bytes >= self.limits.group_bytes_min {
+                break;
+            }
+        }
+        bytes
+    }
+
     fn epoch_at(&self, lsn: Lsn) -> Epoch {
         if lsn < self.held_from { self.base_epoch } else { self.held[(lsn - self.held_from) as usize].epoch }
     }
@@ -257,6 +282,7 @@ impl Pipeline {
             || now_ms < n.resend_at_ms
             || n.inflight.len() >= limits.inflight_appends_max
             || n.inflight_bytes >= limits.inflight_bytes_max
+            || (!n.inflight.is_empty() && self.bytes_from(from) < limits.group_bytes_min)
         {
             return None;
         }
@@ -391,10 +417,27 @@ mod tests {
     }
 
     fn all_up() -> Pipeline {
-        let limits = Limits { batch_bytes_max: 1000, inflight_appends_max: 3, ..Limits::default() };
+        let limits = Limits { batch_bytes_max: 1000, group_bytes_min: 0, inflight_appends_max: 3, ..Limits::default() };
         let mut p = Pipeline::new(1, CommitMode::Memory, (0, 0), limits);
         (0..STORAGE_NODES).for_each(|i| p.on_connected(i));
         p
+    }
+
+    #[test]
+    fn small_records_wait_for_the_append_in_flight_and_leave_together() {
+        let limits = Limits { batch_bytes_max: 10_000, group_bytes_min: 1_000, ..Limits::default() };
+        let mut p = Pipeline::new(1, CommitMode::Memory, (0, 0), limits);
+        (0..STORAGE_NODES).for_each(|i| p.on_connected(i));
+        p.push(recs(1, 1));
+        assert_eq!(lsns(&p.poll_send(0, 0).unwrap()), (0, vec![1]), "an idle node gets a record at once");
+        p.push(recs(2, 3));
+        assert!(p.poll_send(0, 0).is_none(), "small records wait while an Append is in flight");
+        p.on_reply(0, ack(1), 1);
+        assert_eq!(lsns(&p.poll_send(0, 1).unwrap()), (1, vec![2, 3, 4]), "at the answer they leave as one");
+        p.push(recs(5, 20));
+        let next = p.poll_send(0, 1).expect("a group's worth of bytes is pipelined");
+        assert_eq!(lsns(&next).1.len(), 20);
+        assert!(p.poll_send(0, 1).is_none());
     }
 
     #[test]

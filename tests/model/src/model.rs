@@ -154,9 +154,18 @@ fn record_of(g: &Ghost, lsn: Lsn, epoch: Epoch) -> Record {
     }
 }
 
-/// Limits small enough for a model: two Appends in flight per node.
+/// Limits small enough for a model: two Appends in flight per node. No
+/// group commit: sending whatever the window allows reaches every batching
+/// a grouped pipeline makes (pushes and sends are separate actions here),
+/// and more interleavings besides.
 fn limits() -> Limits {
-    Limits { inflight_appends_max: 2, node_timeout_ms: u64::MAX / 2, fill_wait_ms: 0, ..Limits::default() }
+    Limits {
+        inflight_appends_max: 2,
+        group_bytes_min: 0,
+        node_timeout_ms: u64::MAX / 2,
+        fill_wait_ms: 0,
+        ..Limits::default()
+    }
 }
 
 impl Config {
