@@ -10,7 +10,8 @@
 # also records a `perf` profile of the writer and of storage node 1 during
 # a further -P 1 run and writes their top symbols under $PROFILE_DIR
 # (default bench/profiles). Prints Markdown.
-# Usage: [BIN=dir] [PERF=1] bench/cpu-per-op.sh [requests at -P 1] [requests at -P 16]
+# PIPELINES="1" limits the runs to those pipeline depths.
+# Usage: [BIN=dir] [PERF=1] [PIPELINES="1 16"] bench/cpu-per-op.sh [requests at -P 1] [requests at -P 16]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests1=${1:-200000}
@@ -71,7 +72,7 @@ bench() {
 
 echo "| run | req/s | p50 ms | writer µs/op | storage nodes µs/op (sum of 6) | busiest storage node µs/op | replica µs/op | redis µs/op | records per Append (node 1) | records per fsync (node 1) |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
-for p in 1 16; do
+for p in ${PIPELINES:-1 16}; do
   n=$requests1
   [ "$p" = 16 ] && n=$requests16
   echo "running SET -P $p on sixfold ..." >&2

@@ -15,7 +15,7 @@ use sixfold_wire::RECORD_PAYLOAD_BYTES_MAX;
 use sixfold_wire::{Epoch, Lsn, Record, RecordKind};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::{Notify, watch};
 
 /// Record bytes queued for the fabric before clients stop being read.
@@ -95,6 +95,9 @@ pub struct Log {
     pub lease: Arc<crate::lease::Lease>,
     /// Figures for INFO.
     pub stats: Arc<LogStats>,
+    /// Set while more than [`QUEUE_BYTES_MAX`] record bytes wait for the
+    /// fabric: connections stop reading their clients.
+    pub backlog_full: Arc<AtomicBool>,
 }
 
 impl Log {
@@ -120,6 +123,7 @@ impl Log {
             wake: Arc::new(Notify::new()),
             lease,
             stats: Arc::new(stats),
+            backlog_full: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -143,6 +147,7 @@ impl Log {
     pub fn take_queue(&mut self) -> Vec<Record> {
         self.queue_bytes = 0;
         self.stats.queued_bytes.store(0, Ordering::Relaxed);
+        self.backlog_full.store(false, Ordering::Relaxed);
         self.queue.drain(..).collect()
     }
 
@@ -197,6 +202,7 @@ impl Journal for Log {
             self.last_effects = last;
             self.stats.last_lsn.store(last, Ordering::Relaxed);
             self.stats.queued_bytes.store(self.queue_bytes as u64, Ordering::Relaxed);
+            self.backlog_full.store(self.queue_bytes > QUEUE_BYTES_MAX, Ordering::Relaxed);
             self.wake.notify_one();
         }
         last
@@ -225,11 +231,6 @@ impl Journal for Log {
 
     fn commit_lsn(&self) -> Lsn {
         self.progress.borrow().commit
-    }
-
-    /// True while too many record bytes wait for the fabric.
-    fn full(&self) -> bool {
-        self.queue_bytes > QUEUE_BYTES_MAX
     }
 
     fn wake(&self) {

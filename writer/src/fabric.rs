@@ -16,6 +16,7 @@ use sixfold_fabric::{
 };
 use sixfold_net::framed;
 use sixfold_net::tls::{TlsFiles, client_endpoint};
+use sixfold_node::commits::Commits;
 use sixfold_node::core::{Durable, SharedJournal};
 use sixfold_node::{Progress, Shared};
 use sixfold_wire::{Epoch, ErrorCode, Lsn, Message, Record, RecordKind, Role};
@@ -271,15 +272,24 @@ pub fn start_writing(
     let (progress_tx, progress_rx) = watch::channel(start);
     let held = Arc::new(crate::lease::Lease::new(lease, fenced, wait_out));
     let log = Log::new(app.epoch(), app.last_lsn() + 1, progress_rx.clone(), held.clone());
-    let (wake, stats) = (log.wake.clone(), log.stats.clone());
+    let (wake, stats, backlog_full) = (log.wake.clone(), log.stats.clone(), log.backlog_full.clone());
     let log = Arc::new(Mutex::new(log));
     let replicas = core.lock().replicas();
-    let durable = Durable { epoch: app.epoch(), progress: progress_rx, commit_timeout, replicas: replicas.clone() };
+    let commits = Arc::new(Commits::new(start.commit));
+    let durable = Durable {
+        epoch: app.epoch(),
+        progress: progress_rx,
+        commits: commits.clone(),
+        backlog_full,
+        commit_timeout,
+        replicas: replicas.clone(),
+    };
     let journal: SharedJournal = log.clone();
     core.promote(journal, durable, views(app.epoch(), &stats, &held, &replicas));
     let renew = Duration::from_millis(lease.renew_ms);
     let serve_from = held.not_before();
-    let shipping = tokio::spawn(ship(core.clone(), (app, sent), progress_tx, (log, wake, stats), held, renew));
+    let shipping =
+        tokio::spawn(ship(core.clone(), (app, sent), (progress_tx, commits), (log, wake, stats), held, renew));
     (serve_from, shipping)
 }
 
@@ -360,12 +370,15 @@ fn passed(pending: &mut Pending, lsn: Lsn) -> impl Iterator<Item = Instant> + '_
 pub async fn ship(
     core: Shared,
     (mut app, first): (Appender, (Lsn, Instant)),
-    progress: watch::Sender<Progress>,
+    (progress, commits): (watch::Sender<Progress>, Arc<Commits>),
     (log, wake, stats): (Arc<Mutex<Log>>, Arc<tokio::sync::Notify>, Arc<LogStats>),
     lease: Arc<crate::lease::Lease>,
     renew: Duration,
 ) -> anyhow::Error {
     let locked = || sixfold_node::core::lock_journal(&log);
+    // However this task ends (fenced, or dropped), waiting replies learn
+    // that their outcome is unknown.
+    let _closing = CloseOnDrop(commits.clone());
     publish(&app, &stats);
     let (mut pending, mut unleased) = (Pending::new(), Pending::from([first]));
     let mut last_push = Instant::now();
@@ -411,9 +424,19 @@ pub async fn ship(
             }
             metrics::counter!(m::COMMITTED_RECORDS).increment(lsn - last.commit);
             progress.send_replace(Progress { commit: lsn, flushed: app.fabric_flushed_lsn() });
+            commits.advance(lsn);
             publish(&app, &stats);
             locked().on_commit(lsn);
         }
+    }
+}
+
+/// Closes the writer's commit waiters when the shipping task ends.
+struct CloseOnDrop(Arc<Commits>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 

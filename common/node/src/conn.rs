@@ -2,6 +2,7 @@
 //! shared core, and writes back the output; also wakes up to deliver output
 //! that other clients' commands produced for it (pub/sub, unblocked pops).
 
+use crate::commits::Wait;
 use crate::core::{Output, Shared, Then};
 use crate::journal::Progress;
 use crate::listener::{SharedLimits, bulk_limit};
@@ -319,19 +320,25 @@ async fn deliver<S: Stream>(sock: &mut S, client: &Client<'_>, mut o: Output, cl
         return Ok(true);
     }
     if let Some(d) = durable {
-        let mut progress = d.progress.clone();
         if o.wait > 0 {
-            let committed = tokio::time::timeout(d.commit_timeout, progress.wait_for(|p| p.commit >= o.wait)).await;
+            let committed = match d.commits.wait(o.wait) {
+                Wait::Ready => Ok(Ok(())),
+                Wait::Closed => Ok(Err(())),
+                Wait::Pending(rx) => tokio::time::timeout(d.commit_timeout, rx).await.map(|r| r.map_err(|_| ())),
+            };
             match committed {
-                Ok(Ok(_)) => {}
+                Ok(Ok(())) => {}
                 // Demoted before the commit (see above).
-                Ok(Err(_)) => return Ok(true),
+                Ok(Err(())) => return Ok(true),
                 Err(_) => o.out = timed_out(&o.out, o.wait, d.commit_timeout),
             }
         }
         // Backpressure: stop reading while the fabric is far behind.
-        while core.lock().log_full() {
-            progress.changed().await?;
+        if d.backlog_full.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut progress = d.progress.clone();
+            while d.backlog_full.load(std::sync::atomic::Ordering::Relaxed) {
+                progress.changed().await?;
+            }
         }
     }
     if !o.out.is_empty() && !write_unless_killed(sock, core, id, &o.out).await? {

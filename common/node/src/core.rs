@@ -123,6 +123,10 @@ pub struct Durable {
     pub epoch: sixfold_wire::Epoch,
     /// The commit and flushed LSNs.
     pub progress: watch::Receiver<Progress>,
+    /// Replies waiting for their commit, woken by the fabric task.
+    pub commits: Arc<crate::commits::Commits>,
+    /// Too many record bytes wait for the fabric: stop reading clients.
+    pub backlog_full: Arc<std::sync::atomic::AtomicBool>,
     /// How long a reply may wait for its commit.
     pub commit_timeout: Duration,
     /// The replicas and what they applied (WAIT).
@@ -503,11 +507,6 @@ impl Core {
             apply_to(&mut self.engine, r).map_err(|e| anyhow::anyhow!("record {}: {e:#}", r.lsn))?;
         }
         Ok(records.last().map(|r| r.lsn))
-    }
-
-    /// True while too many records wait for the fabric (stop reading clients).
-    pub fn log_full(&self) -> bool {
-        self.journal().is_some_and(|l| l.full())
     }
 
     /// After commands ran: wake the other clients that have output, log the

@@ -41,8 +41,6 @@ pub trait Journal: Send {
     fn last_effects_lsn(&self) -> Lsn;
     /// The commit LSN.
     fn commit_lsn(&self) -> Lsn;
-    /// True while too many records wait for the fabric (stop reading clients).
-    fn full(&self) -> bool;
     /// Wakes the writer's fabric task (a FAILOVER waits for it).
     fn wake(&self);
 }

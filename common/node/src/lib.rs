@@ -15,6 +15,7 @@
 
 pub mod acks;
 pub mod busy;
+pub mod commits;
 pub mod conn;
 pub mod core;
 pub mod journal;
