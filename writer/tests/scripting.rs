@@ -206,39 +206,19 @@ fn scripts_answer_like_redis() {
     let ours = sixfold(&[]);
     let theirs = redis();
     let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
-    let mut mismatches = Vec::new();
     let cases = cases();
     eprintln!("{} cases", cases.len() + 3);
-    for args in &cases {
-        let (x, y) = (a.cmd(args), b.cmd(args));
-        // HELLO's own reply names each server.
-        if x != y && args[0] != "HELLO" {
-            mismatches.push(format!("{args:?}\n  sixfold: {x:?}\n  redis:   {y:?}"));
-        }
-    }
+    let mut mismatches = common::differences(&mut a, &mut b, &cases);
     // SCRIPT LOAD's SHA1, then EVALSHA and SCRIPT EXISTS of it.
     let sha = match a.cmd(&["SCRIPT", "LOAD", "return ARGV[1]"]) {
         sixfold_resp::Frame::Bulk(s) => String::from_utf8(s.to_vec()).unwrap(),
         other => panic!("SCRIPT LOAD answered {other:?}"),
     };
     assert_eq!(b.cmd(&["SCRIPT", "LOAD", "return ARGV[1]"]), common::bulk(&sha));
-    for args in [
-        vec!["EVALSHA", &sha, "0", "hi"],
-        vec!["SCRIPT", "EXISTS", &sha],
-        vec!["EVALSHA", &sha.to_uppercase(), "0", "x"],
-    ] {
-        let (x, y) = (a.cmd(&args), b.cmd(&args));
-        if x != y {
-            mismatches.push(format!("{args:?}\n  sixfold: {x:?}\n  redis:   {y:?}"));
-        }
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} replies differ:\n{}",
-        mismatches.len(),
-        cases.len() + 3,
-        mismatches.join("\n")
-    );
+    let upper = sha.to_uppercase();
+    let by_sha = [vec!["EVALSHA", &sha, "0", "hi"], vec!["SCRIPT", "EXISTS", &sha], vec!["EVALSHA", &upper, "0", "x"]];
+    mismatches.extend(common::differences(&mut a, &mut b, &by_sha));
+    common::assert_no_differences(&mismatches, cases.len() + by_sha.len());
 }
 
 /// Starts `body` (EVAL, no keys) on its own connection, waits until it has
@@ -408,20 +388,7 @@ fn functions_answer_like_redis() {
         vec!["FCALL", "setget", "1", "k", "v3"],
         vec!["HELLO", "2"],
     ]);
-    let mut mismatches = Vec::new();
-    for args in &cases {
-        let (x, y) = (a.cmd(args), b.cmd(args));
-        if x != y && args[0] != "HELLO" {
-            mismatches.push(format!("{args:?}\n  sixfold: {x:?}\n  redis:   {y:?}"));
-        }
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} replies differ:\n{}",
-        mismatches.len(),
-        cases.len(),
-        mismatches.join("\n")
-    );
+    common::assert_no_differences(&common::differences(&mut a, &mut b, &cases), cases.len());
 }
 
 /// FUNCTION DUMP of one server restores on the other, with every policy:

@@ -155,6 +155,25 @@ impl Raw {
     }
 }
 
+/// Sends each case to Sixfold (`ours`) and Redis (`theirs`) in turn; the
+/// cases whose replies differ, described (HELLO's reply names each server,
+/// so it is not compared).
+pub fn differences(ours: &mut Raw, theirs: &mut Raw, cases: &[Vec<&str>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for args in cases {
+        let (x, y) = (ours.cmd(args), theirs.cmd(args));
+        if x != y && args[0] != "HELLO" {
+            out.push(format!("{args:?}\n  sixfold: {x:?}\n  redis:   {y:?}"));
+        }
+    }
+    out
+}
+
+/// Fails, listing them, when any of `total` replies differed.
+pub fn assert_no_differences(mismatches: &[String], total: usize) {
+    assert!(mismatches.is_empty(), "{} of {total} replies differ:\n{}", mismatches.len(), mismatches.join("\n"));
+}
+
 pub fn bulk(s: &str) -> Frame {
     Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
 }

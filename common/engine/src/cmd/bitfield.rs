@@ -163,12 +163,19 @@ fn signed_overflow(value: i64, incr: i64, bits: u64, policy: Overflow) -> (bool,
     (false, value.wrapping_add(incr))
 }
 
-/// One write: its reply (`None`: FAIL overflow, nothing written).
-fn write(s: &mut [u8], f: &Field) -> Option<i64> {
+/// The field's value.
+fn get(s: &[u8], f: &Field) -> i64 {
+    if f.signed { get_signed(s, f.offset, f.bits) } else { get_unsigned(s, f.offset, f.bits) as i64 }
+}
+
+/// Runs one operation on `s` (long enough for every write); its reply:
+/// the value read, the old value (SET), the new one (INCRBY), or nil when
+/// OVERFLOW FAIL refused it.
+fn apply(s: &mut [u8], f: &Field) -> Frame {
     let (value, incr_by) = match f.op {
+        Op::Get => return Frame::Integer(get(s, f)),
         Op::Set(v) => (v, 0),
         Op::IncrBy(n) => (0, n),
-        Op::Get => return Some(0),
     };
     let incr = matches!(f.op, Op::IncrBy(_));
     let (reply, new, overflow) = if f.signed {
@@ -181,10 +188,10 @@ fn write(s: &mut [u8], f: &Field) -> Option<i64> {
         (if incr { v as i64 } else { old as i64 }, v, over)
     };
     if overflow && f.overflow == Overflow::Fail {
-        return None;
+        return Frame::Null;
     }
     set_bits(s, f.offset, f.bits, new);
-    Some(reply)
+    Frame::Integer(reply)
 }
 
 fn run(ex: &mut Exec, a: &[Bytes], read_only: bool) -> CmdResult {
@@ -192,21 +199,10 @@ fn run(ex: &mut Exec, a: &[Bytes], read_only: bool) -> CmdResult {
     let writes = fields.iter().filter(|f| f.op != Op::Get);
     let Some(end) = writes.map(|f| f.offset + f.bits).max() else {
         let s = ex.string(&a[1])?.unwrap_or_default();
-        let get = |f: &Field| {
-            if f.signed { get_signed(&s, f.offset, f.bits) } else { get_unsigned(&s, f.offset, f.bits) as i64 }
-        };
-        return Ok(Frame::Array(fields.iter().map(|f| Frame::Integer(get(f))).collect()));
+        return Ok(Frame::Array(fields.iter().map(|f| Frame::Integer(get(&s, f))).collect()));
     };
-    let replies = super::bitmaps::edit(ex, &a[1], end.div_ceil(8) as usize, |s| {
-        fields
-            .iter()
-            .map(|f| match f.op {
-                Op::Get if f.signed => Frame::Integer(get_signed(s, f.offset, f.bits)),
-                Op::Get => Frame::Integer(get_unsigned(s, f.offset, f.bits) as i64),
-                _ => write(s, f).map_or(Frame::Null, Frame::Integer),
-            })
-            .collect()
-    })?;
+    let replies =
+        super::bitmaps::edit(ex, &a[1], end.div_ceil(8) as usize, |s| fields.iter().map(|f| apply(s, f)).collect())?;
     Ok(Frame::Array(replies))
 }
 
