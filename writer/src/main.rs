@@ -136,10 +136,10 @@ struct Args {
     /// Whether TLS clients must present a certificate the CA signed.
     #[arg(long, value_enum, default_value = "yes")]
     tls_auth_clients: TlsAuthClients,
-    /// Network I/O threads [default: 2 with `--durability fabric`, 1 with
-    /// `none`: commands run one at a time under one lock, and with no
-    /// fabric to drive a second thread only contends for it (measured:
-    /// EVALSHA 19 µs of CPU per request on one thread, 35 on two).
+    /// Network I/O threads [default: 1: commands run one at a time under
+    /// one lock, and a second thread mostly adds wake-ups across threads
+    /// (measured: EVALSHA 19 µs of CPU per request on one thread, 35 on
+    /// two; a durable SET 19-20 µs on one, 23-25 on two, bench/RESULTS.md)].
     #[arg(long)]
     io_threads: Option<usize>,
     /// The writer's lease: it serves reads and writes only until this long
@@ -265,7 +265,7 @@ fn main() -> anyhow::Result<()> {
         lease,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(a.io_threads.unwrap_or(if matches!(a.durability, Durability::None) { 1 } else { 2 }).max(1))
+        .worker_threads(a.io_threads.unwrap_or(1).max(1))
         .enable_all()
         .build()
         .context("starting the I/O runtime")?;
