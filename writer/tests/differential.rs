@@ -296,11 +296,27 @@ fn canon(f: &Frame, cmd: &str) -> Frame {
     }
 }
 
+/// What the replies of `args` are compared as: the command's name, or
+/// [`EXPIRE_GT_LT`] for an EXPIRE with GT or LT.
+fn reply_kind(args: &[&str]) -> String {
+    let name = args[0].to_ascii_uppercase();
+    let ordered = args.iter().any(|a| a.eq_ignore_ascii_case("GT") || a.eq_ignore_ascii_case("LT"));
+    if name == "EXPIRE" && ordered { EXPIRE_GT_LT.to_string() } else { name }
+}
+
+/// `EXPIRE key N GT|LT` after an `EXPIRE key N` (the same N) compares
+/// `now + N` with the expiry set then: equal (0) when both ran in the same
+/// millisecond, later (1) when the clock ticked between, which each
+/// server decides on its own clock.
+const EXPIRE_GT_LT: &str = "EXPIRE GT|LT";
+
 /// Equal for command `cmd`: unordered replies as multisets, floats by value,
-/// EXPIRETIME within the second the two servers' clocks may straddle.
+/// EXPIRETIME within the second the two servers' clocks may straddle,
+/// EXPIRE GT/LT's 0 or 1 (see [`EXPIRE_GT_LT`]).
 fn matches(cmd: &str, a: &Frame, b: &Frame) -> bool {
     match (a, b) {
         (Frame::Integer(x), Frame::Integer(y)) if cmd == "EXPIRETIME" => (x - y).abs() <= 1,
+        (Frame::Integer(x), Frame::Integer(y)) if cmd == EXPIRE_GT_LT => (0..=1).contains(x) && (0..=1).contains(y),
         // f64 against Redis's long double past 2^53 (ARCHITECTURE.md,
         // "Differences from Redis").
         (Frame::Bulk(x), Frame::Bulk(y)) if cmd.ends_with("INCRBYFLOAT") => {
@@ -343,7 +359,7 @@ fn sixfold_answers_like_redis() {
             let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
             let (x, y) = (a.cmd(&args), b.cmd(&args));
             total += 1;
-            let name = args[0].to_ascii_uppercase();
+            let name = reply_kind(&args);
             let ok = match (name.as_str(), &x, &y) {
                 ("EXEC", Frame::Array(xs), Frame::Array(ys)) if xs.len() == ys.len() => {
                     let names = queued.clone().unwrap_or_default();
