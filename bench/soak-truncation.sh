@@ -5,11 +5,13 @@
 # redis-benchmark SETs (-c 50, -r 1,000,000 keys) for SECONDS. Every 30 s
 # it prints the six storage nodes' segment bytes (sum), their RSS (sum),
 # and the anonymous part of it (RSS also counts the pages of segment files
-# mapped for reads), the data nodes' RSS, the commit LSN and the log's
+# mapped for reads), storage-1's heap (allocated and resident, from
+# jemalloc), the data nodes' RSS, the commit LSN and the log's
 # base. Then it stops the
 # cluster, starts it again on the same directory and reports how long until
 # it serves, the snapshot each data node restored and the log it replayed.
-# Usage: bench/soak-truncation.sh [seconds=600] [every-records=100000] [margin-records=100000]
+# Usage: [SOAK_LOGS=dir] bench/soak-truncation.sh [seconds=600] [every-records=100000] [margin-records=100000]
+# (SOAK_LOGS keeps the cluster's logs there.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-600}
@@ -28,6 +30,10 @@ cleanup() {
   [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null || true
   [ -n "$up_pid" ] && kill -TERM -- "-$up_pid" 2>/dev/null || true
   wait 2>/dev/null || true
+  if [ -n "${SOAK_LOGS:-}" ]; then
+    mkdir -p "$SOAK_LOGS" && cp "$work"/*.log "$SOAK_LOGS"/ 2>/dev/null || true
+    find "$work/c" -name '*.log' -exec cp --parents {} "$SOAK_LOGS"/ \; 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -39,7 +45,7 @@ start() {
   setsid "$bin/sixfold" up --dir "$work/c" --port $port --storage-port 18401 --metrics-port $metrics \
     --bin-dir "$bin" --snapshot-every-records "$every" --truncate-margin-records "$margin" >"$log" 2>&1 &
   up_pid=$!
-  until grep -q "the cluster is up" "$log"; do
+  until grep -q "the cluster is up" "$log" 2>/dev/null; do
     kill -0 $up_pid 2>/dev/null || { tail -50 "$log" >&2; exit 1; }
     sleep 0.05
   done
@@ -65,8 +71,8 @@ start first
 echo "writing for $secs s to 127.0.0.1:$writer (snapshot every $every records, margin $margin)" >&2
 redis-benchmark -p "$writer" -t set -n 2000000000 -c 50 -r 1000000 -d 16 -q >"$work/load.out" 2>&1 &
 load_pid=$!
-echo "| t s | commit LSN | log base LSN | segment MiB (6 nodes) | storage RSS MiB (6) | of it anonymous MiB | data nodes RSS MiB (2) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| t s | commit LSN | log base LSN | segment MiB (6 nodes) | storage RSS MiB (6) | of it anonymous MiB | storage-1 heap allocated / resident MiB | data nodes RSS MiB (2) |"
+echo "|---|---|---|---|---|---|---|---|"
 t=0
 while [ $t -le "$secs" ]; do
   commit=$(metric $metrics sixfold_storage_commit_lsn)
@@ -75,7 +81,10 @@ while [ $t -le "$secs" ]; do
   srss=$(( $(rss_kib "sixfold-storage.*$work/c/storage-") / 1024 ))
   sanon=$(( $(rss_kib "sixfold-storage.*$work/c/storage-" RssAnon) / 1024 ))
   drss=$(( $(rss_kib "sixfold-server.*--snapshot-store $work") / 1024 ))
-  echo "| $t | ${commit:-0} | ${base:-0} | $seg | $srss | $sanon | $drss |"
+  halloc=$(metric $metrics sixfold_storage_heap_allocated_bytes)
+  hres=$(metric $metrics sixfold_storage_heap_resident_bytes)
+  halloc=$(( ${halloc:-0} / 1048576 )) hres=$(( ${hres:-0} / 1048576 ))
+  echo "| $t | ${commit:-0} | ${base:-0} | $seg | $srss | $sanon | $halloc / $hres | $drss |"
   [ $t -ge "$secs" ] && break
   sleep 30
   t=$((t + 30))

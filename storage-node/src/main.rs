@@ -151,6 +151,9 @@ impl RunArgs {
     }
 }
 
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     sixfold_telemetry::init_logging();
     let cli = Cli::parse();

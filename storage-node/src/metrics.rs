@@ -30,6 +30,15 @@ pub const BASE_LSN: &str = "sixfold_storage_base_lsn";
 /// The newest snapshot LSN named by a committed marker (gauge).
 pub const SNAPSHOT_LSN: &str = "sixfold_storage_snapshot_lsn";
 
+/// Bytes the process has allocated and not freed (gauge; jemalloc's
+/// `stats.allocated`).
+pub const HEAP_ALLOCATED: &str = "sixfold_storage_heap_allocated_bytes";
+/// Bytes of heap pages the allocator keeps resident (gauge; jemalloc's
+/// `stats.resident`): above [`HEAP_ALLOCATED`] by what it has not returned.
+pub const HEAP_RESIDENT: &str = "sixfold_storage_heap_resident_bytes";
+/// How often the heap gauges are read, in milliseconds.
+pub const HEAP_PROBE_INTERVAL_MS: u64 = 5_000;
+
 /// Serves `/metrics` on `addr`.
 pub fn install(addr: SocketAddr) -> Result<(), sixfold_telemetry::ExporterError> {
     sixfold_telemetry::serve_metrics(addr)?;
@@ -45,5 +54,25 @@ pub fn install(addr: SocketAddr) -> Result<(), sixfold_telemetry::ExporterError>
     metrics::describe_gauge!(HOT_TAIL_BYTES, "Bytes of records in the in-memory hot tail");
     metrics::describe_gauge!(BASE_LSN, "The log holds no record at or below this LSN (truncated below a snapshot)");
     metrics::describe_gauge!(SNAPSHOT_LSN, "Newest snapshot LSN named by a committed snapshot marker");
+    metrics::describe_gauge!(HEAP_ALLOCATED, metrics::Unit::Bytes, "Heap bytes allocated and not freed");
+    metrics::describe_gauge!(HEAP_RESIDENT, metrics::Unit::Bytes, "Heap bytes the allocator keeps resident");
+    tokio::spawn(heap_probe());
     Ok(())
+}
+
+/// Sets the heap gauges every [`HEAP_PROBE_INTERVAL_MS`].
+async fn heap_probe() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(HEAP_PROBE_INTERVAL_MS));
+    loop {
+        tick.tick().await;
+        if tikv_jemalloc_ctl::epoch::advance().is_err() {
+            continue;
+        }
+        if let Ok(n) = tikv_jemalloc_ctl::stats::allocated::read() {
+            metrics::gauge!(HEAP_ALLOCATED).set(n as f64);
+        }
+        if let Ok(n) = tikv_jemalloc_ctl::stats::resident::read() {
+            metrics::gauge!(HEAP_RESIDENT).set(n as f64);
+        }
+    }
 }

@@ -58,6 +58,16 @@ fn cases() -> Vec<Vec<&'static str>> {
         "return redis.call('get', 'missing')",
         "return redis.call('select', 1)",
         "return string.format('%d-%s', 5, 'x')",
+        "redis.log()",
+        "redis.log(1)",
+        "redis.log('x', 'y')",
+        "redis.log({}, 'y')",
+        "redis.log(9, 'y')",
+        "redis.log(-1, 'y')",
+        "return redis.log(redis.LOG_WARNING, 'logged', 1, 2.5, nil, {}, 'z')",
+        "return redis.log(2.7, 'level', 'truncated')",
+        "return redis.log('3', 'level as a string')",
+        "return redis.log(redis.LOG_DEBUG, 'below loglevel')",
         "return math.floor(2.5)",
         "return table.concat({'a', 'b'}, ',')",
         "return tostring(1e20)",
@@ -333,6 +343,10 @@ fn functions_answer_like_redis() {
         "#!lua name=x\nredis.register_function('fx', function() end) redis.register_function('fx', function() end)",
         "#!lua name=librw\nredis.register_function('other', function() return 1 end)",
         "#!lua name=y\nredis.register_function('setget', function() return 1 end)",
+        // Past FUNCTION LOAD's 500 ms.
+        "#!lua name=slow\nwhile true do end",
+        "#!lua name=slow\nlocal function spin() while true do end end\nredis.register_function('f', function() return 1 end)\nspin()",
+        "#!lua name=logs\nredis.log(redis.LOG_NOTICE, 'loading') redis.register_function('logs', function() return 1 end)",
     ];
     let mut cases: Vec<Vec<&str>> = vec![
         vec!["FUNCTION", "FLUSH"],
@@ -434,4 +448,90 @@ fn function_dumps_move_between_redis_and_sixfold() {
         let three = Frame::Array(vec![Frame::Integer(1), Frame::Integer(1), common::bulk("v")]);
         assert_eq!(c.cmd(&["FCALL", "setget", "1", "k", "v"]), three);
     }
+}
+
+/// `redis.log` writes to the server's log (stderr) at `loglevel` and
+/// above: Redis's level names, the arguments joined by spaces, nothing
+/// below the level until `CONFIG SET loglevel` lowers it; a library's
+/// code may log while FUNCTION LOAD runs it.
+#[test]
+fn redis_log_writes_to_the_server_log_at_loglevel() {
+    let port = common::free_port();
+    let log_path = std::env::temp_dir().join(format!("sixfold-redis-log-{port}.log"));
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sixfold-server"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--durability", "none"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    common::wait_ready(port, &mut child);
+    let server = common::Proc { child, port };
+    let mut c = Raw::connect(server.port);
+    let eval = |c: &mut Raw, body: &str| c.cmd(&["EVAL", body, "0"]);
+    assert_eq!(eval(&mut c, "redis.log(redis.LOG_WARNING, 'warned', 1, 2.5, nil, 'end')"), Frame::Null);
+    assert_eq!(eval(&mut c, "redis.log(redis.LOG_NOTICE, 'noticed')"), Frame::Null);
+    assert_eq!(eval(&mut c, "redis.log(redis.LOG_DEBUG, 'debug-hidden')"), Frame::Null);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "loglevel", "debug"]), Frame::ok());
+    assert_eq!(c.cmd(&["CONFIG", "GET", "loglevel"]), Frame::Array(vec![common::bulk("loglevel"), common::bulk("debug")]));
+    assert_eq!(eval(&mut c, "redis.log(redis.LOG_DEBUG, 'debug-shown')"), Frame::Null);
+    let lib = "#!lua name=loud\nredis.log(redis.LOG_WARNING, 'library loading')\nredis.register_function('f', function() return 1 end)";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), common::bulk("loud"));
+    assert_eq!(c.cmd(&["CONFIG", "SET", "loglevel", "warning"]), Frame::ok());
+    assert_eq!(eval(&mut c, "redis.log(redis.LOG_NOTICE, 'notice-hidden')"), Frame::Null);
+    drop(server);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    let line = |needle: &str| log.lines().find(|l| l.contains(needle)).map(str::to_string);
+    let warned = line("warned 1 2.5 end").unwrap_or_else(|| panic!("no warning line in:\n{log}"));
+    assert!(warned.contains("WARN") && warned.contains("warning"), "{warned}");
+    let noticed = line("noticed").unwrap_or_else(|| panic!("no notice line in:\n{log}"));
+    assert!(noticed.contains("INFO") && noticed.contains("notice"), "{noticed}");
+    assert!(line("debug-shown").is_some_and(|l| l.contains("debug")), "{log}");
+    assert!(line("library loading").is_some(), "{log}");
+    for hidden in ["debug-hidden", "notice-hidden"] {
+        assert!(line(hidden).is_none(), "{hidden} is below loglevel:\n{log}");
+    }
+}
+
+/// Over `maxmemory`, as Redis 7: a script without a `#!` line is refused
+/// its first command that may grow memory, unless it already wrote; a
+/// flagged script or function is refused at the start unless it declared
+/// `no-writes` or `allow-oom`, and `allow-oom` lets its commands run; a
+/// transaction that queues such a command is aborted.
+#[test]
+fn script_flags_over_maxmemory_answer_like_redis() {
+    let ours = sixfold(&[]);
+    let theirs = redis();
+    let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    let lib = "#!lua name=m\nredis.register_function('w', function(k) return redis.call('set', k[1], '1') end)\n\
+               redis.register_function{function_name='wo', callback=function(k) return redis.call('set', k[1], '2') end, flags={'allow-oom'}}\n\
+               redis.register_function{function_name='r', callback=function(k) return redis.call('get', k[1]) end, flags={'no-writes'}}";
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["FUNCTION", "LOAD", lib],
+        vec!["SET", "a", "0"],
+        vec!["CONFIG", "SET", "maxmemory", "1"],
+        vec!["EVAL", "return redis.call('set','a','1')", "0"],
+        vec!["EVAL", "return redis.pcall('set','a','1')", "0"],
+        vec!["EVAL", "#!lua\nreturn redis.call('set','a','1')", "0"],
+        vec!["EVAL", "#!lua\nreturn 1", "0"],
+        vec!["EVAL", "#!lua flags=allow-oom\nreturn redis.call('set','a','1')", "0"],
+        vec!["EVAL", "#!lua flags=no-writes\nreturn redis.call('get','a')", "0"],
+        vec!["EVAL", "redis.call('del','zz') return redis.call('set','a','2')", "0"],
+        vec!["EVAL", "return redis.call('get','a')", "0"],
+        vec!["EVAL_RO", "#!lua\nreturn 1", "0"],
+        vec!["FCALL", "w", "1", "a"],
+        vec!["FCALL", "wo", "1", "a"],
+        vec!["FCALL", "r", "1", "a"],
+        vec!["FCALL_RO", "r", "1", "a"],
+        vec!["MULTI"],
+        vec!["SET", "x", "1"],
+        vec!["GET", "x"],
+        vec!["EXEC"],
+        vec!["CONFIG", "SET", "maxmemory", "0"],
+        vec!["EVAL", "#!lua\nreturn redis.call('set','a','3')", "0"],
+        vec!["FCALL", "w", "1", "a"],
+    ];
+    common::assert_no_differences(&common::differences(&mut a, &mut b, &cases), cases.len());
 }

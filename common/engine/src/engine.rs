@@ -102,6 +102,10 @@ pub struct Stats {
 const EXPIRE_SLOTS_PER_TICK: usize = 2_000;
 
 /// What a client from another host gets in protected mode (Redis's text).
+/// Redis's reply to a command that may grow memory while the server is
+/// over `maxmemory` (with `noeviction`, the only policy of a database).
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// Whether a client at `addr` (`ip:port`) is local for protected mode: a
@@ -784,7 +788,11 @@ impl Engine {
                     self.reject_in_multi(id, Frame::error("ERR Command not allowed inside a transaction".to_string())),
                 );
             }
-            if let Some(q) = s.multi.as_mut() {
+            // Queueing takes memory: over `maxmemory` nothing is queued (Redis).
+            if self.over_maxmemory() {
+                return Some(self.reject_in_multi(id, Frame::error(OOM_ERROR)));
+            }
+            if let Some(q) = self.sessions.get_mut(&id).and_then(|s| s.multi.as_mut()) {
                 q.push(args.to_vec());
             }
             return Some(Frame::Simple("QUEUED".into()));
@@ -817,8 +825,10 @@ impl Engine {
             Handler::Data(f) => {
                 let s = self.sessions.get(&id)?;
                 let (db, resp3) = (s.db, s.proto == sixfold_resp::Protocol::Resp3);
-                if spec.has("denyoom") && self.over_maxmemory() {
-                    return Some(Frame::error("OOM command not allowed when used memory > 'maxmemory'."));
+                // Inside MULTI the check was made as the command was queued;
+                // a script makes its own (`scripting::run_command`).
+                if spec.has("denyoom") && !in_multi && self.over_maxmemory() {
+                    return Some(Frame::error(OOM_ERROR));
                 }
                 let mut ex = self.exec(db, self.exec_mode(), resp3, in_multi);
                 let r = f(&mut ex, args);
@@ -840,7 +850,8 @@ impl Engine {
         }
     }
 
-    fn over_maxmemory(&self) -> bool {
+    /// Whether `maxmemory` is set and the process uses more.
+    pub(crate) fn over_maxmemory(&self) -> bool {
         self.config.maxmemory_bytes > 0 && (self.used_memory)() as u64 > self.config.maxmemory_bytes
     }
 

@@ -15,7 +15,7 @@ mod msgpack;
 mod structlib;
 mod watch;
 
-pub use watch::{BUSY_REPLY_THRESHOLD_MS_DEFAULT, Busy, ScriptWatch};
+pub use watch::{BUSY_REPLY_THRESHOLD_MS_DEFAULT, Busy, LOAD_TIMEOUT_MS, LOG_LEVELS, ScriptWatch};
 
 use crate::cmd;
 use crate::engine::Engine;
@@ -46,15 +46,38 @@ pub struct Scripts {
 /// A cached EVAL script.
 struct Compiled {
     f: mlua::Function,
-    /// Its `#!lua flags=...` line declared `no-writes` (`None`: it has no
-    /// such line).
-    no_writes: Option<bool>,
+    /// The flags of its `#!lua flags=...` line (`None`: it has no such
+    /// line, and runs as a Redis 6 script).
+    flags: Option<Flags>,
 }
 
-/// An EVAL script's `#!lua [flags=a,b]` first line (Redis 7): whether it
-/// declared `no-writes` (`None`: no such line), and the code Lua compiles
-/// (that line left empty, so line numbers are the script's).
-fn shebang(body: &Bytes) -> Result<(Option<bool>, Bytes), String> {
+/// The script flags that act (Redis 7; the others of
+/// [`functions::FLAGS`] are accepted and listed: `no-cluster` and
+/// `allow-cross-slot-keys` concern cluster mode, which a Sixfold shard
+/// never runs in, and `allow-stale` a replica whose link is down).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// The script only reads: it runs on replicas, by `*_RO` commands, and
+    /// over `maxmemory`.
+    pub no_writes: bool,
+    /// It runs over `maxmemory`, and its commands too.
+    pub allow_oom: bool,
+}
+
+impl Flags {
+    /// The flags among `names`.
+    pub fn of<'a>(names: impl IntoIterator<Item = &'a str>) -> Flags {
+        names.into_iter().fold(Flags::default(), |f, n| Flags {
+            no_writes: f.no_writes || n == "no-writes",
+            allow_oom: f.allow_oom || n == "allow-oom",
+        })
+    }
+}
+
+/// An EVAL script's `#!lua [flags=a,b]` first line (Redis 7): its flags
+/// (`None`: no such line), and the code Lua compiles (that line left
+/// empty, so line numbers are the script's).
+fn shebang(body: &Bytes) -> Result<(Option<Flags>, Bytes), String> {
     if !body.starts_with(b"#!") {
         return Ok((None, body.clone()));
     }
@@ -67,7 +90,7 @@ fn shebang(body: &Bytes) -> Result<(Option<bool>, Bytes), String> {
     if engine != "#!lua" {
         return Err(format!("ERR Unexpected engine in script shebang: {engine}"));
     }
-    let mut no_writes = false;
+    let mut names = Vec::new();
     for p in parts {
         let Some(list) = p.strip_prefix("flags=") else {
             return Err(format!("ERR Unknown lua shebang option: {p}"));
@@ -76,10 +99,10 @@ fn shebang(body: &Bytes) -> Result<(Option<bool>, Bytes), String> {
             if !functions::FLAGS.contains(&f) {
                 return Err(format!("ERR Unexpected flag in script shebang: {f}"));
             }
-            no_writes |= f == "no-writes";
+            names.push(f);
         }
     }
-    Ok((Some(no_writes), body.slice(eol..)))
+    Ok((Some(Flags::of(names)), body.slice(eol..)))
 }
 
 /// What a script may do.
@@ -107,14 +130,14 @@ impl Scripts {
     pub fn load(&mut self, body: &Bytes) -> Result<String, String> {
         let sha = sha1_hex(body);
         if !self.compiled.contains_key(&sha) {
-            let (no_writes, code) = shebang(body)?;
+            let (flags, code) = shebang(body)?;
             let (lua, _) = self.vm()?;
             let f = lua
                 .load(&code[..])
                 .set_name("@user_script")
                 .into_function()
                 .map_err(|e| format!("ERR Error compiling script (new function): {}", lua_message(&e)))?;
-            self.compiled.insert(sha.clone(), Compiled { f, no_writes });
+            self.compiled.insert(sha.clone(), Compiled { f, flags });
         }
         Ok(sha)
     }
@@ -149,26 +172,32 @@ impl Scripts {
         Ok(self.vm.insert(made).clone())
     }
 
-    /// Loads a library (FUNCTION LOAD, or its effect); its name.
-    pub fn load_library(&mut self, code: &Bytes, replace: bool) -> Result<String, String> {
-        self.functions.load(code, replace, &self.watch)
+    /// Loads a library (FUNCTION LOAD, or its effect); its name. Its code
+    /// may run for `timeout_ms` ([`LOAD_TIMEOUT_MS`] for a client's
+    /// FUNCTION LOAD; 0, no limit, for a load already logged).
+    pub fn load_library(&mut self, code: &Bytes, replace: bool, timeout_ms: u64) -> Result<String, String> {
+        self.functions.load(code, replace, &self.watch, timeout_ms)
     }
 }
 
 /// A new VM ([`lib::new_vm`]) whose instruction hook stops a script once
-/// SCRIPT KILL or FUNCTION KILL asked, and its runner.
+/// SCRIPT KILL or FUNCTION KILL asked, and a library's code once it ran
+/// past FUNCTION LOAD's limit; and its runner.
 fn hooked_vm(watch: &Arc<ScriptWatch>) -> mlua::Result<(Lua, mlua::Function)> {
-    let lua = lib::new_vm()?;
+    let lua = lib::new_vm(watch.clone())?;
     let watch = watch.clone();
     let triggers = mlua::HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS);
     lua.set_hook(triggers, move |lua, _| {
         watch.tick();
-        match watch.kill_requested() {
-            // Raised again at every count, so a script's pcall cannot keep
-            // it running.
-            true => Err(raised(lua, "ERR Script killed by user with SCRIPT KILL...")),
-            false => Ok(mlua::VmState::Continue),
+        // Both are raised again at every count, so a pcall cannot keep
+        // the code running.
+        if watch.kill_requested() {
+            return Err(raised(lua, "ERR Script killed by user with SCRIPT KILL..."));
         }
+        if watch.load_timed_out() {
+            return Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()));
+        }
+        Ok(mlua::VmState::Continue)
     })?;
     let runner = lib::runner(&lua)?;
     Ok((lua, runner))
@@ -194,22 +223,52 @@ struct Callee<'a> {
     params: Option<(&'a [Bytes], &'a [Bytes])>,
     /// The script's SHA1, or the function's name (error replies).
     name: &'a str,
+    rules: Rules,
+}
+
+/// What a running script may do, fixed when it starts.
+#[derive(Debug, Clone, Copy)]
+struct Rules {
     access: Access,
+    /// `allow-oom`: its commands run even over `maxmemory`.
+    allow_oom: bool,
+    /// The server was over `maxmemory` when it started: a command that may
+    /// grow memory is refused until the script has written (Redis's rule:
+    /// a script that wrote must not stop halfway).
+    oom_at_start: bool,
+}
+
+/// The rules a script with `flags` (`None`: a Redis 6 script, no `#!`
+/// line) runs under when called by a `*_RO` command or not; or Redis's
+/// refusal to start it: `-OOM` over `maxmemory` unless it declared
+/// `no-writes` or `allow-oom`, and a script that may write called by a
+/// `*_RO` command.
+fn rules(e: &Engine, flags: Option<Flags>, access: Access) -> Result<Rules, Frame> {
+    let over = e.over_maxmemory();
+    let Some(flags) = flags else {
+        return Ok(Rules { access, allow_oom: false, oom_at_start: over });
+    };
+    if over && !flags.no_writes && !flags.allow_oom {
+        return Err(Frame::error(crate::engine::OOM_ERROR));
+    }
+    if access == Access::ReadOnly && !flags.no_writes {
+        return Err(Frame::error("ERR Can not execute a script with write flag using *_ro command."));
+    }
+    let access = if flags.no_writes { Access::ReadOnly } else { access };
+    Ok(Rules { access, allow_oom: flags.allow_oom, oom_at_start: over })
 }
 
 /// Runs the cached script `sha` for client `id` with `KEYS` and `ARGV`;
 /// its reply.
 pub fn run(e: &mut Engine, id: ClientId, sha: &str, (keys, argv): (&[Bytes], &[Bytes]), access: Access) -> Frame {
     let sha = sha.to_ascii_lowercase();
-    let Some(Compiled { f, no_writes }) = e.scripts.compiled.get(&sha) else {
+    let Some(Compiled { f, flags }) = e.scripts.compiled.get(&sha) else {
         return Frame::error("NOSCRIPT No matching script. Please use EVAL.");
     };
-    let (f, access) = match (no_writes, access) {
-        (Some(false), Access::ReadOnly) => {
-            return Frame::error("ERR Can not execute a script with write flag using *_ro command.");
-        }
-        (Some(true), _) => (f.clone(), Access::ReadOnly),
-        _ => (f.clone(), access),
+    let f = f.clone();
+    let rules = match rules(e, *flags, access) {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let vm = match e.scripts.vm() {
         Ok(vm) => vm,
@@ -218,7 +277,7 @@ pub fn run(e: &mut Engine, id: ClientId, sha: &str, (keys, argv): (&[Bytes], &[B
     if let Err(err) = lib::set_args(&vm.0, keys, argv) {
         return Frame::error(format!("ERR {err}"));
     }
-    invoke(e, id, vm, Callee { f, params: None, name: &sha, access })
+    invoke(e, id, vm, Callee { f, params: None, name: &sha, rules })
 }
 
 /// Runs library function `name` (FCALL; `ro`: FCALL_RO) for client `id`.
@@ -226,17 +285,18 @@ pub fn fcall(e: &mut Engine, id: ClientId, name: &str, args: (&[Bytes], &[Bytes]
     let Some(func) = e.scripts.functions.get(name) else {
         return Frame::error("ERR Function not found");
     };
-    let no_writes = func.flags.contains(&"no-writes");
-    if ro && !no_writes {
-        return Frame::error("ERR Can not execute a script with write flag using *_ro command.");
-    }
-    let (f, access) = (func.callback.clone(), if no_writes || ro { Access::ReadOnly } else { Access::ReadWrite });
+    let f = func.callback.clone();
+    let access = if ro { Access::ReadOnly } else { Access::ReadWrite };
+    let rules = match rules(e, Some(Flags::of(func.flags.iter().copied())), access) {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
     let watch = e.scripts.watch.clone();
     let vm = match e.scripts.functions.vm(&watch) {
         Ok(vm) => vm,
         Err(m) => return Frame::error(m),
     };
-    invoke(e, id, vm, Callee { f, params: Some(args), name, access })
+    invoke(e, id, vm, Callee { f, params: Some(args), name, rules })
 }
 
 /// Runs a script or function with the script's RESP2 view and its own
@@ -259,7 +319,7 @@ fn invoke(e: &mut Engine, id: ClientId, (lua, runner): (Lua, mlua::Function), ca
 /// Calls the callee with `redis.call`, `redis.pcall` and `redis.setresp`
 /// bound to the engine.
 fn call_script(e: &mut Engine, lua: &Lua, runner: &mlua::Function, id: ClientId, c: &Callee<'_>) -> Frame {
-    let access = c.access;
+    let rules = c.rules;
     let engine = RefCell::new(e);
     // The script's protocol (`redis.setresp(3)`): replies of its commands,
     // and its booleans, in RESP3 forms.
@@ -267,11 +327,11 @@ fn call_script(e: &mut Engine, lua: &Lua, runner: &mlua::Function, id: ClientId,
     let result = lua.scope(|scope| {
         let pcall = scope.create_function_mut(|lua, args: mlua::MultiValue| {
             let mut e = engine.borrow_mut();
-            convert::to_lua(lua, &command_from_lua(&mut e, id, args, access), resp3.get())
+            convert::to_lua(lua, &command_from_lua(&mut e, id, args, rules), resp3.get())
         })?;
         let call = scope.create_function_mut(|lua, args: mlua::MultiValue| {
             let mut e = engine.borrow_mut();
-            match command_from_lua(&mut e, id, args, access) {
+            match command_from_lua(&mut e, id, args, rules) {
                 Frame::Error(m) => Err(raised(lua, &m)),
                 f => convert::to_lua(lua, &f, resp3.get()),
             }
@@ -340,9 +400,9 @@ pub(crate) fn script_where(lua: &Lua) -> (&'static str, usize) {
 /// Runs one `redis.call`/`redis.pcall` command; its reply (`redis.pcall`
 /// hands an error reply to the script as a table `{err = ...}`,
 /// `redis.call` raises it).
-fn command_from_lua(e: &mut Engine, id: ClientId, args: mlua::MultiValue, access: Access) -> Frame {
+fn command_from_lua(e: &mut Engine, id: ClientId, args: mlua::MultiValue, rules: Rules) -> Frame {
     match lua_args(&args) {
-        Ok(a) => run_command(e, id, &a, access),
+        Ok(a) => run_command(e, id, &a, rules),
         Err(m) => Frame::error(m),
     }
 }
@@ -365,7 +425,7 @@ fn lua_args(args: &mlua::MultiValue) -> Result<Vec<Bytes>, String> {
 }
 
 /// Checks and runs one command from a script, as Redis 7 does.
-fn run_command(e: &mut Engine, id: ClientId, args: &[Bytes], access: Access) -> Frame {
+fn run_command(e: &mut Engine, id: ClientId, args: &[Bytes], rules: Rules) -> Frame {
     let Some(spec) = cmd::lookup(&args[0]) else {
         return Frame::error("ERR Unknown Redis command called from script");
     };
@@ -375,8 +435,11 @@ fn run_command(e: &mut Engine, id: ClientId, args: &[Bytes], access: Access) -> 
     if spec.has("noscript") {
         return Frame::error("ERR This Redis command is not allowed from script");
     }
+    if spec.has("denyoom") && rules.oom_at_start && !rules.allow_oom && !e.scripts.watch.wrote() {
+        return Frame::error(crate::engine::OOM_ERROR);
+    }
     if spec.has("write") {
-        if access == Access::ReadOnly {
+        if rules.access == Access::ReadOnly {
             return Frame::error("ERR Write commands are not allowed from read-only scripts.");
         }
         if e.config.replica_of.is_some() {

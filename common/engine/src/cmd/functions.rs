@@ -106,7 +106,8 @@ fn load(e: &mut Engine, a: &[Bytes]) -> Result<Frame, CmdError> {
             _ => return Err(CmdError::msg(format!("ERR Unknown option given: {}", String::from_utf8_lossy(o)))),
         }
     }
-    let name = e.scripts.load_library(code, replace).map_err(CmdError::msg)?;
+    let timeout_ms = crate::scripting::LOAD_TIMEOUT_MS;
+    let name = e.scripts.load_library(code, replace, timeout_ms).map_err(CmdError::msg)?;
     log(e, load_effect(code));
     Ok(Frame::Bulk(Bytes::from(name)))
 }
@@ -142,11 +143,11 @@ fn restore(e: &mut Engine, payload: &[u8], policy: Option<&Bytes>) -> Result<Fra
     let watch = e.scripts.watch().clone();
     if policy != "FLUSH" {
         for lib in e.scripts.functions.libraries().filter(|l| !names.contains(&l.name)) {
-            next.load(&lib.code, false, &watch).map_err(CmdError::msg)?;
+            next.load(&lib.code, false, &watch, 0).map_err(CmdError::msg)?;
         }
     }
     for code in &codes {
-        next.load(code, false, &watch).map_err(CmdError::msg)?;
+        next.load(code, false, &watch, 0).map_err(CmdError::msg)?;
     }
     e.scripts.functions = next;
     if policy == "FLUSH" {
@@ -214,7 +215,7 @@ fn stats(e: &Engine) -> Frame {
 /// Applies a logged `FUNCTION` effect (replica, recovery, snapshot restore).
 pub fn apply(e: &mut Engine, args: &[Bytes]) -> Result<(), CmdError> {
     match (args.get(1).map(|s| upper(s)).as_deref(), args.len()) {
-        (Some("LOAD"), 4) => e.scripts.load_library(&args[3], true).map(|_| ()).map_err(CmdError::msg),
+        (Some("LOAD"), 4) => e.scripts.load_library(&args[3], true, 0).map(|_| ()).map_err(CmdError::msg),
         (Some("DELETE"), 3) => e.scripts.functions.delete(&String::from_utf8_lossy(&args[2])).map_err(CmdError::msg),
         (Some("FLUSH"), 2) => {
             e.scripts.functions.flush();

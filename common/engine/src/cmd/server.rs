@@ -238,6 +238,11 @@ fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
             e.scripts.watch().set_threshold_ms(ms.parse().unwrap_or(0));
         }
         "client-output-buffer-limit" => e.config.output_limits.set(v).map_err(failed)?,
+        // Stored as Redis reports it, and the level `redis.log` writes at.
+        "loglevel" => {
+            super::config::set(e, name, v).unwrap_or(Ok(())).map_err(|why| failed(&why))?;
+            e.scripts.watch().set_log_level(&String::from_utf8_lossy(v));
+        }
         "protected-mode" => {
             let value = super::config::check(crate::redis_config::Kind::Bool, v).map_err(|why| failed(&why))?;
             e.config.protected_mode = value == "yes";

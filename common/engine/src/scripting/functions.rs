@@ -96,7 +96,14 @@ pub fn library_name(code: &[u8]) -> Result<String, String> {
 
 impl Functions {
     /// Loads (or with `replace`, reloads) the library in `code`; its name.
-    pub fn load(&mut self, code: &Bytes, replace: bool, watch: &Arc<ScriptWatch>) -> Result<String, String> {
+    /// Its code may run for `timeout_ms` (0: no limit).
+    pub fn load(
+        &mut self,
+        code: &Bytes,
+        replace: bool,
+        watch: &Arc<ScriptWatch>,
+        timeout_ms: u64,
+    ) -> Result<String, String> {
         let (name, body) = metadata(code)?;
         if self.libraries.contains_key(&name) && !replace {
             return Err(format!("ERR Library '{name}' already exists"));
@@ -107,7 +114,10 @@ impl Functions {
             .set_name("@user_function")
             .into_function()
             .map_err(|e| format!("ERR Error compiling function: {}", lua_message(&e)))?;
-        let functions = register(&lua, chunk).map_err(|e| format!("ERR Error registering functions: ERR {e}"))?;
+        watch.begin_load(timeout_ms);
+        let registered = register(&lua, chunk);
+        watch.end_load();
+        let functions = registered.map_err(|e| format!("ERR Error registering functions: ERR {e}"))?;
         if functions.is_empty() {
             return Err("ERR No functions registered".into());
         }

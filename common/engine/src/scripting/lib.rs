@@ -6,8 +6,10 @@
 //! globals). `redis.call`, `redis.pcall` and `redis.setresp` are Rust
 //! functions bound to the engine for the length of a script.
 
+use super::ScriptWatch;
 use bytes::Bytes;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+use std::sync::Arc;
 
 /// How an error table (`redis.call`'s, or one a script raised) crosses
 /// back to the engine: as this prefix, the script's line, `:` and the
@@ -34,7 +36,7 @@ redis.status_reply = function(s)
   return {ok = s}
 end
 redis.sha1hex = reg.sha1hex
-redis.log = function(level, ...) end
+redis.log = reg.log
 redis.setresp = function(v)
   if v ~= 2 and v ~= 3 then error('RESP version must be 2 or 3.', 2) end
 end
@@ -107,8 +109,9 @@ setmetatable(_G, {
 pub const LUA_VM_BYTES_MAX: usize = 512 * 1024 * 1024;
 
 /// A new VM with the `redis`, `bit`, `cjson`, `struct` and `cmsgpack`
-/// libraries and global protection.
-pub fn new_vm() -> mlua::Result<Lua> {
+/// libraries and global protection; `redis.log` writes at the `loglevel`
+/// `watch` holds.
+pub fn new_vm(watch: Arc<ScriptWatch>) -> mlua::Result<Lua> {
     let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
     lua.set_memory_limit(LUA_VM_BYTES_MAX)?;
     super::libs::install_bit(&lua)?;
@@ -121,9 +124,48 @@ pub fn new_vm() -> mlua::Result<Lua> {
     reg.set("mark", RAISED_TABLE)?;
     reg.set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(super::sha1_hex(&s.as_bytes())))?)?;
     reg.set("line", lua.create_function(|lua, ()| Ok(super::script_line(lua)))?)?;
+    reg.set("log", lua.create_function(move |lua, args: mlua::MultiValue| redis_log(lua, &watch, args))?)?;
     lua.set_named_registry_value("sixfold", &reg)?;
     lua.load(PRELUDE).set_name("=sixfold").call::<()>(reg)?;
     Ok(lua)
+}
+
+/// `redis.log(level, ...)`: the arguments after the level that are
+/// strings or numbers, joined by spaces, written to the server's log
+/// (stderr) when `level` is at or above `loglevel` — `LOG_WARNING` as a
+/// warning, the others as information, with Redis's level name — and
+/// Redis's errors for a missing or bad level.
+fn redis_log(lua: &Lua, watch: &ScriptWatch, args: mlua::MultiValue) -> mlua::Result<()> {
+    if args.len() < 2 {
+        return Err(super::raised(lua, "ERR redis.log() requires two arguments or more."));
+    }
+    let mut args = args.into_iter();
+    let level = args.next().map(|v| lua.coerce_number(v)).transpose()?.flatten();
+    // Lua's number to C's int, as Redis converts it: toward zero.
+    let Some(level) = level.map(|n| n as i64) else {
+        return Err(super::raised(lua, "ERR First argument must be a number (log level)."));
+    };
+    let Some(name) = usize::try_from(level).ok().and_then(|l| super::LOG_LEVELS.get(l)).filter(|_| level <= 3) else {
+        return Err(super::raised(lua, "ERR Invalid debug level."));
+    };
+    if level < i64::from(watch.log_level()) {
+        return Ok(());
+    }
+    let mut text = Vec::new();
+    for (i, v) in args.enumerate() {
+        if let Some(s) = lua.coerce_string(v)? {
+            if i > 0 {
+                text.push(b' ');
+            }
+            text.extend_from_slice(&s.as_bytes());
+        }
+    }
+    let text = String::from_utf8_lossy(&text);
+    match level {
+        3 => tracing::warn!(target: "sixfold::script", redis_level = name, "{text}"),
+        _ => tracing::info!(target: "sixfold::script", redis_level = name, "{text}"),
+    }
+    Ok(())
 }
 
 /// `7.2.4` as `0x070204`.

@@ -7,7 +7,7 @@
 
 use sixfold_resp::Frame;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// `busy-reply-threshold` (`lua-time-limit`) by default, in milliseconds.
@@ -16,6 +16,14 @@ pub const BUSY_REPLY_THRESHOLD_MS_DEFAULT: u64 = 5_000;
 /// A script that has run this long asks the server to take it off the
 /// thread it runs on ([`ScriptWatch::on_long_run`]).
 pub const LONG_RUN_MS: u64 = 10;
+
+/// How long `FUNCTION LOAD` may run a library's code, in milliseconds
+/// (Redis's `LOAD_TIMEOUT_MS`).
+pub const LOAD_TIMEOUT_MS: u64 = 500;
+
+/// Redis's `loglevel` values, lowest first: `redis.log` at a level below
+/// the configured one writes nothing (`nothing` silences it).
+pub const LOG_LEVELS: [&str; 5] = ["debug", "verbose", "notice", "warning", "nothing"];
 
 /// Times the long-run action runs for one script (it hands the script's
 /// thread over; a few tries make sure it took).
@@ -40,6 +48,11 @@ pub struct ScriptWatch {
     long_run: OnceLock<LongRun>,
     /// Times it was called for this script.
     long_run_calls: AtomicU32,
+    /// `loglevel` as an index of [`LOG_LEVELS`].
+    log_level: AtomicU8,
+    /// When the library code `FUNCTION LOAD` runs must have ended
+    /// ([`mono_ms`]; 0: no load runs).
+    load_deadline_ms: AtomicU64,
 }
 
 impl Default for ScriptWatch {
@@ -52,6 +65,8 @@ impl Default for ScriptWatch {
             threshold_ms: AtomicU64::new(BUSY_REPLY_THRESHOLD_MS_DEFAULT),
             long_run: OnceLock::new(),
             long_run_calls: AtomicU32::new(0),
+            log_level: AtomicU8::new(2),
+            load_deadline_ms: AtomicU64::new(0),
         }
     }
 }
@@ -104,6 +119,11 @@ impl ScriptWatch {
         self.wrote.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the running script ran a write command.
+    pub fn wrote(&self) -> bool {
+        self.wrote.load(Ordering::Relaxed)
+    }
+
     /// Whether a kill was asked for (the VM hook raises the error).
     pub fn kill_requested(&self) -> bool {
         self.kill.load(Ordering::Relaxed)
@@ -143,6 +163,37 @@ impl ScriptWatch {
     /// Sets `busy-reply-threshold`.
     pub fn set_threshold_ms(&self, ms: u64) {
         self.threshold_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// `loglevel` as an index of [`LOG_LEVELS`].
+    pub fn log_level(&self) -> u8 {
+        self.log_level.load(Ordering::Relaxed)
+    }
+
+    /// Sets `loglevel` (a name of [`LOG_LEVELS`]; others are ignored).
+    pub fn set_log_level(&self, name: &str) {
+        if let Some(i) = LOG_LEVELS.iter().position(|l| l.eq_ignore_ascii_case(name)) {
+            self.log_level.store(i as u8, Ordering::Relaxed);
+        }
+    }
+
+    /// `FUNCTION LOAD` starts running a library's code: it may run for
+    /// `timeout_ms` (0: no limit, as for a logged load applied again).
+    pub fn begin_load(&self, timeout_ms: u64) {
+        let deadline = if timeout_ms == 0 { 0 } else { mono_ms() + timeout_ms };
+        self.load_deadline_ms.store(deadline, Ordering::Relaxed);
+    }
+
+    /// The library's code ended.
+    pub fn end_load(&self) {
+        self.load_deadline_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the library code that runs now is past its time (the VM
+    /// hook then stops it with Redis's `FUNCTION LOAD timeout`).
+    pub fn load_timed_out(&self) -> bool {
+        let deadline = self.load_deadline_ms.load(Ordering::Relaxed);
+        deadline != 0 && mono_ms() > deadline
     }
 
     /// What runs for longer than the threshold, if anything: other clients
@@ -200,6 +251,25 @@ mod tests {
         assert_eq!(w.busy(), Some(Busy::Function));
         assert!(matches!(w.kill(true), Frame::Error(m) if m.starts_with("UNKILLABLE")));
         assert!(!w.kill_requested());
+    }
+
+    #[test]
+    fn a_library_load_times_out_only_past_its_deadline() {
+        let w = ScriptWatch::default();
+        assert!(!w.load_timed_out(), "no load runs");
+        w.begin_load(0);
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        assert!(!w.load_timed_out(), "no limit");
+        w.begin_load(1);
+        assert!(!w.load_timed_out());
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        assert!(w.load_timed_out());
+        w.end_load();
+        assert!(!w.load_timed_out());
+        w.set_log_level("WARNING");
+        assert_eq!(w.log_level(), 3);
+        w.set_log_level("bogus");
+        assert_eq!(w.log_level(), 3, "unchanged");
     }
 
     #[test]
