@@ -474,7 +474,10 @@ fn redis_log_writes_to_the_server_log_at_loglevel() {
     assert_eq!(eval(&mut c, "redis.log(redis.LOG_NOTICE, 'noticed')"), Frame::Null);
     assert_eq!(eval(&mut c, "redis.log(redis.LOG_DEBUG, 'debug-hidden')"), Frame::Null);
     assert_eq!(c.cmd(&["CONFIG", "SET", "loglevel", "debug"]), Frame::ok());
-    assert_eq!(c.cmd(&["CONFIG", "GET", "loglevel"]), Frame::Array(vec![common::bulk("loglevel"), common::bulk("debug")]));
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "loglevel"]),
+        Frame::Array(vec![common::bulk("loglevel"), common::bulk("debug")])
+    );
     assert_eq!(eval(&mut c, "redis.log(redis.LOG_DEBUG, 'debug-shown')"), Frame::Null);
     let lib = "#!lua name=loud\nredis.log(redis.LOG_WARNING, 'library loading')\nredis.register_function('f', function() return 1 end)";
     assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), common::bulk("loud"));

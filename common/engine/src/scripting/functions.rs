@@ -308,12 +308,12 @@ mod tests {
         let mut f = Functions::default();
         let lib = "#!lua name=lib1\nredis.register_function('f1', function(keys, args) return 1 end)\n\
                    redis.register_function{function_name='f2', callback=function() end, flags={'no-writes'}, description='d'}";
-        assert_eq!(f.load(&code(lib), false, &watch), Ok("lib1".into()));
+        assert_eq!(f.load(&code(lib), false, &watch, 0), Ok("lib1".into()));
         assert_eq!(f.get("f2").map(|x| x.flags.clone()), Some(vec!["no-writes"]));
-        assert_eq!(f.load(&code(lib), false, &watch), Err("ERR Library 'lib1' already exists".into()));
-        assert_eq!(f.load(&code(lib), true, &watch), Ok("lib1".into()));
+        assert_eq!(f.load(&code(lib), false, &watch, 0), Err("ERR Library 'lib1' already exists".into()));
+        assert_eq!(f.load(&code(lib), true, &watch, 0), Ok("lib1".into()));
         let clash = "#!lua name=lib2\nredis.register_function('f1', function() end)";
-        assert_eq!(f.load(&code(clash), false, &watch), Err("ERR Function f1 already exists".into()));
+        assert_eq!(f.load(&code(clash), false, &watch, 0), Err("ERR Function f1 already exists".into()));
         assert_eq!(f.count(), 2);
         for (bad, why) in [
             ("return 1", "ERR Missing library metadata"),
@@ -328,7 +328,7 @@ mod tests {
                 "ERR Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable 'call'",
             ),
         ] {
-            assert_eq!(f.load(&code(bad), false, &watch), Err(why.to_string()), "{bad}");
+            assert_eq!(f.load(&code(bad), false, &watch, 0), Err(why.to_string()), "{bad}");
         }
         assert_eq!(f.delete("lib1"), Ok(()));
         assert_eq!(f.delete("lib1"), Err("ERR Library not found".into()));
