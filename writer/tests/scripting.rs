@@ -538,3 +538,17 @@ fn script_flags_over_maxmemory_answer_like_redis() {
     ];
     common::assert_no_differences(&common::differences(&mut a, &mut b, &cases), cases.len());
 }
+
+/// The Lua VM's memory is bounded while a script runs (512 MiB): a script
+/// that asks for more fails with Lua's error, the next one runs, and the
+/// server goes on.
+#[test]
+fn a_script_past_the_vm_memory_bound_fails_and_the_next_runs() {
+    let ours = sixfold(&[]);
+    let mut c = Raw::connect(ours.port);
+    let big = c.cmd(&["EVAL", "return #string.rep('x', 600 * 1024 * 1024)", "0"]);
+    assert!(matches!(&big, Frame::Error(m) if m.contains("not enough memory")), "{big:?}");
+    let keys = c.cmd(&["EVAL", "return #KEYS + #ARGV", "2", "a", "b", "c"]);
+    assert_eq!(keys, Frame::Integer(3));
+    assert_eq!(c.cmd(&["PING"]), Frame::Simple("PONG".into()));
+}

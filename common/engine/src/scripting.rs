@@ -33,8 +33,8 @@ const HOOK_INSTRUCTIONS: u32 = 100_000;
 /// The Lua VM and the scripts loaded into it.
 #[derive(Default)]
 pub struct Scripts {
-    /// The VM and its runner (made at the first script).
-    vm: Option<(Lua, mlua::Function)>,
+    /// The VM (made at the first script).
+    vm: Option<Arc<lib::Vm>>,
     /// Compiled scripts by SHA1 (lower-case hex).
     compiled: HashMap<String, Compiled>,
     /// The running script as other connections see it.
@@ -45,7 +45,7 @@ pub struct Scripts {
 
 /// A cached EVAL script.
 struct Compiled {
-    f: mlua::Function,
+    f: Arc<mlua::Function>,
     /// The flags of its `#!lua flags=...` line (`None`: it has no such
     /// line, and runs as a Redis 6 script).
     flags: Option<Flags>,
@@ -131,13 +131,14 @@ impl Scripts {
         let sha = sha1_hex(body);
         if !self.compiled.contains_key(&sha) {
             let (flags, code) = shebang(body)?;
-            let (lua, _) = self.vm()?;
-            let f = lua
+            let vm = self.vm()?;
+            let f = vm
+                .lua
                 .load(&code[..])
                 .set_name("@user_script")
                 .into_function()
                 .map_err(|e| format!("ERR Error compiling script (new function): {}", lua_message(&e)))?;
-            self.compiled.insert(sha.clone(), Compiled { f, flags });
+            self.compiled.insert(sha.clone(), Compiled { f: Arc::new(f), flags });
         }
         Ok(sha)
     }
@@ -150,7 +151,7 @@ impl Scripts {
 
     /// Bytes the Lua VM uses (INFO memory `used_memory_lua`).
     pub fn vm_bytes(&self) -> usize {
-        self.vm.as_ref().map_or(0, |(lua, _)| lua.used_memory())
+        self.vm.as_ref().map_or(0, |vm| vm.lua.used_memory())
     }
 
     /// Scripts cached.
@@ -163,13 +164,13 @@ impl Scripts {
         &self.watch
     }
 
-    /// The VM and its runner, made at the first use.
-    fn vm(&mut self) -> Result<(Lua, mlua::Function), String> {
+    /// The VM, made at the first use.
+    fn vm(&mut self) -> Result<Arc<lib::Vm>, String> {
         if let Some(vm) = &self.vm {
             return Ok(vm.clone());
         }
         let made = hooked_vm(&self.watch).map_err(|e| format!("ERR cannot start Lua: {e}"))?;
-        Ok(self.vm.insert(made).clone())
+        Ok(self.vm.insert(Arc::new(made)).clone())
     }
 
     /// Loads a library (FUNCTION LOAD, or its effect); its name. Its code
@@ -182,8 +183,8 @@ impl Scripts {
 
 /// A new VM ([`lib::new_vm`]) whose instruction hook stops a script once
 /// SCRIPT KILL or FUNCTION KILL asked, and a library's code once it ran
-/// past FUNCTION LOAD's limit; and its runner.
-fn hooked_vm(watch: &Arc<ScriptWatch>) -> mlua::Result<(Lua, mlua::Function)> {
+/// past FUNCTION LOAD's limit.
+fn hooked_vm(watch: &Arc<ScriptWatch>) -> mlua::Result<lib::Vm> {
     let lua = lib::new_vm(watch.clone())?;
     let watch = watch.clone();
     let triggers = mlua::HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS);
@@ -199,8 +200,7 @@ fn hooked_vm(watch: &Arc<ScriptWatch>) -> mlua::Result<(Lua, mlua::Function)> {
         }
         Ok(mlua::VmState::Continue)
     })?;
-    let runner = lib::runner(&lua)?;
-    Ok((lua, runner))
+    lib::Vm::of(lua)
 }
 
 /// The message Lua gave, without mlua's wrapping.
@@ -217,10 +217,12 @@ fn lua_message(e: &mlua::Error) -> String {
 /// What runs: the function, where its errors say it is, and what it may do.
 struct Callee<'a> {
     /// The compiled script, or the library function.
-    f: mlua::Function,
-    /// Its keys and arguments as the function's parameters (a library
-    /// function's; an EVAL script reads the `KEYS` and `ARGV` globals).
-    params: Option<(&'a [Bytes], &'a [Bytes])>,
+    f: Arc<mlua::Function>,
+    /// Its keys and arguments.
+    args: (&'a [Bytes], &'a [Bytes]),
+    /// A library function (it takes them as its parameters; an EVAL
+    /// script reads the `KEYS` and `ARGV` globals).
+    function: bool,
     /// The script's SHA1, or the function's name (error replies).
     name: &'a str,
     rules: Rules,
@@ -274,10 +276,7 @@ pub fn run(e: &mut Engine, id: ClientId, sha: &str, (keys, argv): (&[Bytes], &[B
         Ok(vm) => vm,
         Err(m) => return Frame::error(m),
     };
-    if let Err(err) = lib::set_args(&vm.0, keys, argv) {
-        return Frame::error(format!("ERR {err}"));
-    }
-    invoke(e, id, vm, Callee { f, params: None, name: &sha, rules })
+    invoke(e, id, vm, Callee { f, args: (keys, argv), function: false, name: &sha, rules })
 }
 
 /// Runs library function `name` (FCALL; `ro`: FCALL_RO) for client `id`.
@@ -296,19 +295,19 @@ pub fn fcall(e: &mut Engine, id: ClientId, name: &str, args: (&[Bytes], &[Bytes]
         Ok(vm) => vm,
         Err(m) => return Frame::error(m),
     };
-    invoke(e, id, vm, Callee { f, params: Some(args), name, rules })
+    invoke(e, id, vm, Callee { f, args, function: true, name, rules })
 }
 
 /// Runs a script or function with the script's RESP2 view and its own
 /// database selection, watched for -BUSY and SCRIPT KILL.
-fn invoke(e: &mut Engine, id: ClientId, (lua, runner): (Lua, mlua::Function), callee: Callee<'_>) -> Frame {
+fn invoke(e: &mut Engine, id: ClientId, vm: Arc<lib::Vm>, callee: Callee<'_>) -> Frame {
     let saved = e.sessions.get(&id).map(|s| (s.proto, s.db));
     if let Some(s) = e.sessions.get_mut(&id) {
         s.proto = Protocol::Resp2;
     }
     let watch = e.scripts.watch.clone();
-    watch.begin(callee.params.is_some());
-    let reply = call_script(e, &lua, &runner, id, &callee);
+    watch.begin(callee.function);
+    let reply = call_script(e, &vm, id, &callee);
     watch.end();
     if let (Some((proto, db)), Some(s)) = (saved, e.sessions.get_mut(&id)) {
         (s.proto, s.db) = (proto, db);
@@ -317,8 +316,19 @@ fn invoke(e: &mut Engine, id: ClientId, (lua, runner): (Lua, mlua::Function), ca
 }
 
 /// Calls the callee with `redis.call`, `redis.pcall` and `redis.setresp`
-/// bound to the engine.
-fn call_script(e: &mut Engine, lua: &Lua, runner: &mlua::Function, id: ClientId, c: &Callee<'_>) -> Frame {
+/// bound to the engine. The VM's memory limit holds while the script
+/// runs; the server's own bounded setup around it runs without (with a
+/// limit, mlua makes every operation a protected call).
+fn call_script(e: &mut Engine, vm: &lib::Vm, id: ClientId, c: &Callee<'_>) -> Frame {
+    lib::limit_memory(&vm.lua, false);
+    let reply = call_unlimited(e, vm, id, c);
+    lib::limit_memory(&vm.lua, true);
+    reply
+}
+
+/// [`call_script`], called with the VM's memory limit lifted.
+fn call_unlimited(e: &mut Engine, vm: &lib::Vm, id: ClientId, c: &Callee<'_>) -> Frame {
+    let lua = &vm.lua;
     let rules = c.rules;
     let engine = RefCell::new(e);
     // The script's protocol (`redis.setresp(3)`): replies of its commands,
@@ -352,16 +362,25 @@ fn call_script(e: &mut Engine, lua: &Lua, runner: &mlua::Function, id: ClientId,
             }
             Ok(())
         })?;
-        lib::bind_redis(lua, [call, pcall, setresp])?;
-        match c.params {
-            None => runner.call::<Value>(&c.f),
-            Some((keys, args)) => {
-                runner.call::<Value>((&c.f, lib::string_list(lua, keys)?, lib::string_list(lua, args)?))
-            }
-        }
+        // Left bound after the script: the next one binds its own, and a
+        // scoped function called after its scope only raises an error.
+        vm.bind_redis([call, pcall, setresp])?;
+        let (keys, args) = c.args;
+        let params = if c.function {
+            Some((lib::string_list(lua, keys)?, lib::string_list(lua, args)?))
+        } else {
+            vm.set_args(keys, args)?;
+            None
+        };
+        lib::limit_memory(lua, true);
+        let ran = match params {
+            None => vm.runner.call::<Value>(&*c.f),
+            Some((keys, args)) => vm.runner.call::<Value>((&*c.f, keys, args)),
+        };
+        lib::limit_memory(lua, false);
+        ran
     });
-    let _ = lib::unbind_redis(lua);
-    let chunk = if c.params.is_some() { "user_function" } else { "user_script" };
+    let chunk = if c.function { "user_function" } else { "user_script" };
     match result {
         Ok(v) => convert::to_frame(&v, resp3.get()),
         Err(err) => convert::error_frame(&err, c.name, chunk),

@@ -25,7 +25,7 @@ pub struct FunctionInfo {
     /// Its flags ([`FLAGS`]).
     pub flags: Vec<&'static str>,
     /// The Lua function called with `(keys, args)`.
-    pub(super) callback: Function,
+    pub(super) callback: Arc<Function>,
 }
 
 /// A loaded library.
@@ -41,7 +41,7 @@ pub struct Library {
 /// The libraries and the VM their functions live in.
 #[derive(Default)]
 pub struct Functions {
-    vm: Option<(Lua, Function)>,
+    vm: Option<Arc<lib::Vm>>,
     libraries: BTreeMap<String, Library>,
     /// Each function's library.
     owner: HashMap<String, String>,
@@ -108,7 +108,8 @@ impl Functions {
         if self.libraries.contains_key(&name) && !replace {
             return Err(format!("ERR Library '{name}' already exists"));
         }
-        let (lua, _) = self.vm(watch)?;
+        let vm = self.vm(watch)?;
+        let lua = &vm.lua;
         let chunk = lua
             .load(body)
             .set_name("@user_function")
@@ -173,16 +174,16 @@ impl Functions {
 
     /// Bytes the functions' VM uses.
     pub fn vm_bytes(&self) -> usize {
-        self.vm.as_ref().map_or(0, |(lua, _)| lua.used_memory())
+        self.vm.as_ref().map_or(0, |vm| vm.lua.used_memory())
     }
 
     /// The VM and its runner, made at the first use.
-    pub(super) fn vm(&mut self, watch: &Arc<ScriptWatch>) -> Result<(Lua, Function), String> {
+    pub(super) fn vm(&mut self, watch: &Arc<ScriptWatch>) -> Result<Arc<lib::Vm>, String> {
         if let Some(vm) = &self.vm {
             return Ok(vm.clone());
         }
         let made = super::hooked_vm(watch).map_err(|e| format!("ERR cannot start Lua: {e}"))?;
-        Ok(self.vm.insert(made).clone())
+        Ok(self.vm.insert(Arc::new(made)).clone())
     }
 }
 
@@ -238,7 +239,7 @@ fn registration(args: &mlua::MultiValue) -> Result<FunctionInfo, String> {
     if !valid_name(&name) {
         return Err(BAD_NAME.into());
     }
-    Ok(FunctionInfo { name, description, flags, callback })
+    Ok(FunctionInfo { name, description, flags, callback: Arc::new(callback) })
 }
 
 type Named = (String, Function, Vec<&'static str>, Option<String>);

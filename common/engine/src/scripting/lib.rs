@@ -8,7 +8,7 @@
 
 use super::ScriptWatch;
 use bytes::Bytes;
-use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+use mlua::{Function, Lua, LuaOptions, StdLib, Table};
 use std::sync::Arc;
 
 /// How an error table (`redis.call`'s, or one a script raised) crosses
@@ -177,43 +177,69 @@ fn registry(lua: &Lua) -> mlua::Result<Table> {
     lua.named_registry_value::<Table>("sixfold")
 }
 
-/// The functions bound to the engine for the length of a script.
-const BOUND: [&str; 3] = ["call", "pcall", "setresp"];
+/// The functions bound to the engine for the length of a script, then
+/// the globals a script's keys and arguments go in.
+const NAMES: [&str; 5] = ["call", "pcall", "setresp", "KEYS", "ARGV"];
 
-/// Binds `redis.call`, `redis.pcall` and `redis.setresp` for one script
-/// (Rust functions, so a `return redis.call(...)` keeps the script's frame
-/// for its line).
-pub fn bind_redis(lua: &Lua, fns: [Function; 3]) -> mlua::Result<()> {
-    let redis: Table = lua.globals().raw_get("redis")?;
-    for (name, f) in BOUND.iter().zip(fns) {
-        redis.raw_set(*name, f)?;
-    }
-    Ok(())
+/// A VM with the handles every script's run uses, made once: its runner,
+/// the `redis` table, the globals and the names set in them (so a run
+/// creates no string of its own).
+pub struct Vm {
+    /// The VM.
+    pub lua: Lua,
+    /// Calls a script function ([`runner`]).
+    pub runner: Function,
+    redis: Table,
+    globals: Table,
+    names: [mlua::String; 5],
 }
 
-/// Unbinds them after the script.
-pub fn unbind_redis(lua: &Lua) -> mlua::Result<()> {
-    let redis: Table = lua.globals().raw_get("redis")?;
-    BOUND.iter().try_for_each(|name| redis.raw_set(*name, Value::Nil))
+impl Vm {
+    /// The handles of `lua`, a VM of [`new_vm`].
+    pub fn of(lua: Lua) -> mlua::Result<Vm> {
+        let runner = runner(&lua)?;
+        let globals = lua.globals();
+        let redis = globals.raw_get("redis")?;
+        let names = NAMES.map(|n| lua.create_string(n));
+        let [a, b, c, d, e] = names;
+        let names = [a?, b?, c?, d?, e?];
+        Ok(Vm { lua, runner, redis, globals, names })
+    }
+
+    /// Binds `redis.call`, `redis.pcall` and `redis.setresp` for one
+    /// script (Rust functions, so a `return redis.call(...)` keeps the
+    /// script's frame for its line).
+    pub fn bind_redis(&self, fns: [Function; 3]) -> mlua::Result<()> {
+        for (name, f) in self.names.iter().zip(fns) {
+            self.redis.raw_set(name, f)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the `KEYS` and `ARGV` globals.
+    pub fn set_args(&self, keys: &[Bytes], argv: &[Bytes]) -> mlua::Result<()> {
+        self.globals.raw_set(&self.names[3], string_list(&self.lua, keys)?)?;
+        self.globals.raw_set(&self.names[4], string_list(&self.lua, argv)?)
+    }
+}
+
+/// Sets the VM's memory limit ([`LUA_VM_BYTES_MAX`]), or lifts it for
+/// the server's own bounded work around a script.
+pub fn limit_memory(lua: &Lua, on: bool) {
+    // It only fails for a VM without memory accounting, which new_vm never makes.
+    let _ = lua.set_memory_limit(if on { LUA_VM_BYTES_MAX } else { 0 });
 }
 
 /// The runner: calls a script function (an EVAL script, or a library
 /// function with its keys and arguments), raising a `redis.call` error as
 /// [`RAISED_TABLE`] text.
-pub fn runner(lua: &Lua) -> mlua::Result<Function> {
+fn runner(lua: &Lua) -> mlua::Result<Function> {
     registry(lua)?.raw_get("run")
 }
 
 /// The `redis` table a library's code sees while FUNCTION LOAD runs it.
 pub fn load_api(lua: &Lua) -> mlua::Result<Table> {
     registry(lua)?.raw_get("load_api")
-}
-
-/// Sets the `KEYS` and `ARGV` globals.
-pub fn set_args(lua: &Lua, keys: &[Bytes], argv: &[Bytes]) -> mlua::Result<()> {
-    let g = lua.globals();
-    g.raw_set("KEYS", string_list(lua, keys)?)?;
-    g.raw_set("ARGV", string_list(lua, argv)?)
 }
 
 /// A Lua list of strings.
