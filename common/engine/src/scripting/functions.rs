@@ -116,7 +116,7 @@ impl Functions {
             .into_function()
             .map_err(|e| format!("ERR Error compiling function: {}", lua_message(&e)))?;
         watch.begin_load(timeout_ms);
-        let registered = register(&lua, chunk);
+        let registered = register(lua, chunk);
         watch.end_load();
         let functions = registered.map_err(|e| format!("ERR Error registering functions: ERR {e}"))?;
         if functions.is_empty() {
