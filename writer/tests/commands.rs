@@ -384,3 +384,90 @@ fn durable_is_the_default_and_says_what_it_needs() {
     assert!(err.contains("durable mode needs --certs DIR and six --storage addresses"), "{err}");
     assert!(err.contains("--durability none"), "{err}");
 }
+
+/// SLOWLOG against Debian's `redis-server`: the same commands logged with
+/// `slowlog-log-slower-than 0`, newest first, with Redis's cuts (32
+/// arguments, 128 bytes each) and redactions, client names, the length
+/// bound, RESET, and every error and HELP reply. Times, durations and
+/// client ports differ by nature and are checked for shape only.
+#[test]
+fn slowlog_keeps_what_redis_keeps() {
+    let ours = common::sixfold(&[]);
+    let theirs = common::redis();
+    let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    let many: Vec<String> = (0..40).map(|i| format!("e{i}")).collect();
+    let long = "v".repeat(200);
+    let mut rpush = vec!["RPUSH", "list"];
+    rpush.extend(many.iter().map(String::as_str));
+    let logged: Vec<Vec<&str>> = vec![
+        vec!["SET", "k", &long],
+        vec!["GET", "k"],
+        rpush,
+        vec!["CLIENT", "SETNAME", "slowpoke"],
+        vec!["AUTH", "secret"],
+        vec!["HELLO", "2", "AUTH", "default", "secret"],
+        vec!["MULTI"],
+        vec!["INCR", "n"],
+        vec!["EXEC"],
+        vec!["EVAL", "return redis.call('get', 'k') and 1", "0"],
+    ];
+    let errors: Vec<Vec<&str>> = vec![
+        vec!["SLOWLOG", "GET", "-2"],
+        vec!["SLOWLOG", "GET", "x"],
+        vec!["SLOWLOG", "GET", "1", "2"],
+        vec!["SLOWLOG", "LEN", "x"],
+        vec!["SLOWLOG", "NOPE"],
+        vec!["SLOWLOG", "HELP"],
+        vec!["SLOWLOG"],
+        vec!["CONFIG", "SET", "slowlog-max-len", "-1"],
+        vec!["CONFIG", "SET", "slowlog-log-slower-than", "-2"],
+    ];
+    common::assert_no_differences(&common::differences(&mut a, &mut b, &errors), errors.len());
+    let mut entries = Vec::new();
+    for c in [&mut a, &mut b] {
+        assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]), Frame::ok());
+        assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), Frame::ok());
+        for args in &logged {
+            c.cmd(args);
+        }
+        entries.push(slowlog_entries(c));
+        // The bound applies at the next entry.
+        assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog-max-len", "3"]), Frame::ok());
+        c.cmd(&["PING"]);
+        assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Frame::Integer(3));
+        assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]), Frame::ok());
+        assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), Frame::ok());
+        c.cmd(&["PING"]);
+        assert_eq!(c.cmd(&["SLOWLOG", "GET"]), Frame::Array(vec![]), "off");
+    }
+    assert_eq!(entries[0], entries[1], "sixfold's entries, then redis's");
+}
+
+/// A `SLOWLOG GET -1` reply as (arguments, peer, client name) per entry,
+/// after checking the fields that differ between servers for shape: ids
+/// count down, the time is now, the duration a number; the peer is
+/// `127.0.0.1:<port>` (shown as "client": ports differ) or the script
+/// client's `?:0`.
+fn slowlog_entries(c: &mut Raw) -> Vec<(Vec<Frame>, Frame, Frame)> {
+    let Frame::Array(entries) = c.cmd(&["SLOWLOG", "GET", "-1"]) else { panic!("SLOWLOG GET") };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let mut last_id = i64::MAX;
+    entries
+        .into_iter()
+        .map(|e| {
+            let Frame::Array(f) = e else { panic!("entry {e:?}") };
+            let [Frame::Integer(id), Frame::Integer(t), Frame::Integer(d), Frame::Array(args), Frame::Bulk(peer), name] =
+                &f[..]
+            else {
+                panic!("entry {f:?}")
+            };
+            assert!(*id < last_id && (now - 10..=now + 1).contains(t) && *d >= 0, "{f:?}");
+            let peer = match peer.starts_with(b"127.0.0.1:") {
+                true => Frame::bulk("client"),
+                false => Frame::Bulk(peer.clone()),
+            };
+            last_id = *id;
+            (args.clone(), peer, name.clone())
+        })
+        .collect()
+}

@@ -145,6 +145,8 @@ pub struct Engine {
     pub(crate) sessions: HashMap<ClientId, Session>,
     /// The Lua VM and the script cache.
     pub(crate) scripts: crate::scripting::Scripts,
+    /// SLOWLOG's entries and settings.
+    pub(crate) slowlog: crate::cmd::slowlog::SlowLog,
     pub(crate) config: Config,
     pub(crate) rng: SmallRng,
     pub(crate) now_ms: i64,
@@ -209,6 +211,7 @@ impl Engine {
             failover_request: None,
             groups: Vec::new(),
             scripts: Default::default(),
+            slowlog: Default::default(),
             cur: Vec::new(),
             touched: Vec::new(),
             has_output: Vec::new(),
@@ -809,7 +812,8 @@ impl Engine {
         err
     }
 
-    /// Executes a checked command (also used by EXEC for queued commands).
+    /// Executes a checked command (also used by EXEC for queued commands
+    /// and by scripts), timed for SLOWLOG.
     pub(crate) fn dispatch(
         &mut self,
         id: ClientId,
@@ -817,6 +821,31 @@ impl Engine {
         args: &[Bytes],
         in_multi: bool,
     ) -> Option<Frame> {
+        if !self.slowlog.on() || spec.has("skip_slowlog") {
+            return self.dispatch_untimed(id, spec, args, in_multi);
+        }
+        let started = std::time::Instant::now();
+        let reply = self.dispatch_untimed(id, spec, args, in_multi);
+        // A command that blocked ran only its first try (Redis times it
+        // when it is served).
+        if reply.is_some() {
+            self.note_slow(id, args, started.elapsed().as_micros() as u64);
+        }
+        reply
+    }
+
+    /// Adds the command to SLOWLOG if it ran long enough.
+    fn note_slow(&mut self, id: ClientId, args: &[Bytes], duration_us: u64) {
+        let unix_s = self.now_ms / 1000;
+        // A script's commands run as Redis's script client, with no address or name.
+        let (peer, name) = match self.sessions.get(&id) {
+            Some(s) if !self.scripts.watch().running() => (s.info.addr.as_str(), s.name.clone().unwrap_or_default()),
+            _ => ("?:0", Bytes::new()),
+        };
+        self.slowlog.note(args, duration_us, (unix_s, peer, &name));
+    }
+
+    fn dispatch_untimed(&mut self, id: ClientId, spec: &'static Spec, args: &[Bytes], in_multi: bool) -> Option<Frame> {
         match spec.handler {
             Handler::Session(f) => match f(self, id, args) {
                 Ok(r) => r,

@@ -238,6 +238,15 @@ fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
             e.scripts.watch().set_threshold_ms(ms.parse().unwrap_or(0));
         }
         "client-output-buffer-limit" => e.config.output_limits.set(v).map_err(failed)?,
+        // Stored as Redis reports them, and SLOWLOG's settings.
+        "slowlog-log-slower-than" | "slowlog-max-len" => {
+            super::config::set(e, name, v).unwrap_or(Ok(())).map_err(|why| failed(&why))?;
+            let n = int(v).unwrap_or(0);
+            match name {
+                "slowlog-max-len" => e.slowlog.entries_max = usize::try_from(n).unwrap_or(0),
+                _ => e.slowlog.slower_than_us = n,
+            }
+        }
         // Stored as Redis reports it, and the level `redis.log` writes at.
         "loglevel" => {
             super::config::set(e, name, v).unwrap_or(Ok(())).map_err(|why| failed(&why))?;
