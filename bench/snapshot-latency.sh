@@ -10,7 +10,9 @@
 # or v2 cpu.max; default half a CPU), as it would on a machine of its own.
 # Prints each round and the medians with the spread of the idle rounds
 # (the noise band), as Markdown.
-# Usage: bench/snapshot-latency.sh [keys] [rounds] [snapshotter CPU share, e.g. 0.5]
+# CONTROL=1 runs the same rounds without the snapshot (the "during" run
+# then measures what a second run right after the first gives anyway).
+# Usage: [CONTROL=1] bench/snapshot-latency.sh [keys] [rounds] [snapshotter CPU share, e.g. 0.5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keys=${1:-1000000}
@@ -26,6 +28,9 @@ done
 echo "building (release)..." >&2
 cargo build --release -q -p sixfold-writer -p sixfold-storage-node -p sixfold-deploy
 bin=${CARGO_TARGET_DIR:-target}/release
+# The writer checks each snapshot marker against the store before it logs it.
+mkdir -p "$work/snapshots"
+WRITER_EXTRA="${WRITER_EXTRA:-} --snapshot-store $work/snapshots"
 . bench/local-fabric.sh
 mkdir -p "$work/redis"
 redis-server --port $redis_port --save "" --appendonly no --dir "$work/redis" --daemonize no >"$work/redis.log" 2>&1 &
@@ -81,11 +86,11 @@ echo "|---|---|---|---|---|"
 for round in $(seq "$rounds"); do
   echo "round $round of $rounds..." >&2
   s_idle+=("$(p99 $sixfold_port)")
-  snapshotting
+  if [ "${CONTROL:-0}" = 1 ]; then sleep 0 & snap_pid=$!; else snapshotting; fi
   sleep 1
   s_snap+=("$(p99 $sixfold_port)")
   snap_during=$(running $snap_pid && echo yes || echo no)
-  wait $snap_pid
+  wait $snap_pid || { echo "the snapshot failed:" >&2; head -30 "$work/snapshots.err" >&2; exit 1; }
   r_idle+=("$(p99 $redis_port)")
   redis-cli -p $redis_port bgsave >/dev/null
   r_save+=("$(p99 $redis_port)")
