@@ -471,3 +471,66 @@ fn slowlog_entries(c: &mut Raw) -> Vec<(Vec<Frame>, Frame, Frame)> {
         })
         .collect()
 }
+
+/// INFO commandstats and errorstats against Debian's `redis-server`: the
+/// same commands (that run, fail, are refused before running, run inside
+/// EXEC and inside a script, name a container's subcommand or none that
+/// exists) give the same calls, rejected and failed counts per command,
+/// and the same error counts per code; times differ by nature.
+#[test]
+fn command_and_error_stats_count_as_redis_counts() {
+    let ours = common::sixfold(&[]);
+    let theirs = common::redis();
+    let sequence: Vec<Vec<&str>> = vec![
+        vec!["CONFIG", "RESETSTAT"],
+        vec!["SET", "a", "1"],
+        vec!["GET", "a"],
+        vec!["INCR", "a"],
+        vec!["LPUSH", "a", "x"],
+        vec!["NOSUCH"],
+        vec!["GET"],
+        vec!["CONFIG", "GET", "maxmemory"],
+        vec!["CONFIG", "NOSUCH"],
+        vec!["CLIENT", "SETNAME", "x"],
+        vec!["OBJECT", "ENCODING", "a"],
+        vec!["EVAL", "return redis.call('get','a')", "0"],
+        vec!["EVAL", "return redis.call('lpush','a','x')", "0"],
+        vec!["MULTI"],
+        vec!["SET", "b", "1"],
+        vec!["INCR", "a", "extra"],
+        vec!["EXEC"],
+        vec!["MULTI"],
+        vec!["SET", "b", "1"],
+        vec!["LPUSH", "a", "y"],
+        vec!["EXEC"],
+    ];
+    let mut seen = Vec::new();
+    for port in [ours.port, theirs.port] {
+        let mut c = Raw::connect(port);
+        for args in &sequence {
+            c.cmd(args);
+        }
+        let text = |f: Frame| match f {
+            Frame::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("INFO answered {other:?}"),
+        };
+        let stats = text(c.cmd(&["INFO", "commandstats"]));
+        let errors = text(c.cmd(&["INFO", "errorstats"]));
+        let total = text(c.cmd(&["INFO", "stats"]));
+        let mut lines: Vec<String> = stats
+            .lines()
+            .filter_map(|l| l.strip_prefix("cmdstat_"))
+            // calls=..,usec=..,usec_per_call=..,rejected_calls=..,failed_calls=..
+            .map(|l| {
+                let (name, fields) = l.split_once(':').unwrap();
+                let keep: Vec<&str> = fields.split(',').filter(|f| !f.starts_with("usec")).collect();
+                format!("{name}:{}", keep.join(","))
+            })
+            .collect();
+        lines.sort();
+        lines.extend(errors.lines().filter(|l| l.starts_with("errorstat_")).map(str::to_string));
+        lines.extend(total.lines().filter(|l| l.starts_with("total_error_replies:")).map(str::to_string));
+        seen.push(lines);
+    }
+    assert_eq!(seen[0], seen[1], "sixfold's counts, then redis's");
+}

@@ -96,6 +96,8 @@ pub struct Stats {
     pub pubsub_messages: u64,
     /// Effect groups produced.
     pub effect_groups: u64,
+    /// INFO commandstats and errorstats.
+    pub cmdstats: crate::cmdstats::CommandStats,
 }
 
 /// Keys the active expiry cycle examines per database per tick.
@@ -147,6 +149,9 @@ pub struct Engine {
     pub(crate) scripts: crate::scripting::Scripts,
     /// SLOWLOG's entries and settings.
     pub(crate) slowlog: crate::cmd::slowlog::SlowLog,
+    /// A command of the client's request reached [`Engine::dispatch`]
+    /// (one that did not was refused, for INFO commandstats).
+    dispatched: bool,
     pub(crate) config: Config,
     pub(crate) rng: SmallRng,
     pub(crate) now_ms: i64,
@@ -212,6 +217,7 @@ impl Engine {
             groups: Vec::new(),
             scripts: Default::default(),
             slowlog: Default::default(),
+            dispatched: false,
             cur: Vec::new(),
             touched: Vec::new(),
             has_output: Vec::new(),
@@ -712,7 +718,16 @@ impl Engine {
 
     /// Runs one top-level command and writes its reply.
     fn run_top(&mut self, id: ClientId, args: Vec<Bytes>) {
+        self.dispatched = false;
         let reply = self.run_command(id, &args);
+        if let Some(Frame::Error(m)) = &reply {
+            if !self.dispatched
+                && let Some(spec) = cmd::lookup(&args[0])
+            {
+                self.stats.cmdstats.rejected(spec.name, &args);
+            }
+            self.stats.cmdstats.error_reply(m);
+        }
         self.finish_group();
         if let Some(f) = reply {
             self.reply(id, &f);
@@ -821,21 +836,33 @@ impl Engine {
         args: &[Bytes],
         in_multi: bool,
     ) -> Option<Frame> {
-        if !self.slowlog.on() || spec.has("skip_slowlog") {
-            return self.dispatch_untimed(id, spec, args, in_multi);
-        }
+        self.dispatched = true;
         let started = std::time::Instant::now();
         let reply = self.dispatch_untimed(id, spec, args, in_multi);
+        let usec = started.elapsed().as_micros() as u64;
+        self.stats.cmdstats.ran(spec.name, args, usec, reply.as_ref());
+        let in_script = self.scripts.watch().running();
+        if in_multi
+            && !in_script
+            && let Some(Frame::Error(m)) = &reply
+        {
+            // An error in EXEC's reply reaches the client (a script's
+            // commands' errors reach the script).
+            self.stats.cmdstats.error_reply(m);
+        }
         // A command that blocked ran only its first try (Redis times it
         // when it is served).
-        if reply.is_some() {
-            self.note_slow(id, args, started.elapsed().as_micros() as u64);
+        if reply.is_some() && !spec.has("skip_slowlog") {
+            self.note_slow(id, args, usec);
         }
         reply
     }
 
     /// Adds the command to SLOWLOG if it ran long enough.
     fn note_slow(&mut self, id: ClientId, args: &[Bytes], duration_us: u64) {
+        if !self.slowlog.wants(duration_us) {
+            return;
+        }
         let unix_s = self.now_ms / 1000;
         // A script's commands run as Redis's script client, with no address or name.
         let (peer, name) = match self.sessions.get(&id) {

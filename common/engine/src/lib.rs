@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod cmd;
+pub mod cmdstats;
 pub mod db;
 pub mod digest;
 pub mod effects;

@@ -13,15 +13,19 @@ use std::fmt::Write;
 /// The Redis version Sixfold reports (the command set it follows).
 pub const REDIS_VERSION: &str = "7.2.4";
 
-const SECTIONS: [&str; 7] = ["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
+/// INFO's sections in Redis's order; `commandstats` only when asked for
+/// by name, `all` or `everything`.
+const SECTIONS: [&str; 9] =
+    ["server", "clients", "memory", "persistence", "stats", "replication", "commandstats", "errorstats", "keyspace"];
 
 /// `INFO [section ...]`
 pub fn info(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     let wanted: Vec<String> = a[1..].iter().map(|s| String::from_utf8_lossy(s).to_lowercase()).collect();
-    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
+    let all = wanted.iter().any(|w| w == "all" || w == "everything");
+    let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
     let mut out = String::new();
     for sec in SECTIONS {
-        if all || wanted.iter().any(|w| w == sec) {
+        if all || (default && sec != "commandstats") || wanted.iter().any(|w| w == sec) {
             if !out.is_empty() {
                 out.push_str("\r\n");
             }
@@ -126,7 +130,10 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
             kv("pubsub_messages_delivered", s.pubsub_messages.to_string());
             kv("changes_since_start", s.dirty.to_string());
             kv("effect_groups", s.effect_groups.to_string());
+            kv("total_error_replies", s.cmdstats.total_error_replies.to_string());
         }
+        "commandstats" => e.stats.cmdstats.command_lines().into_iter().for_each(|(k, v)| kv(&k, v)),
+        "errorstats" => e.stats.cmdstats.error_lines().into_iter().for_each(|(k, v)| kv(&k, v)),
         "replication" => {
             let replica = e.config.replica_of.is_some();
             kv("role", if replica { "slave" } else { "master" }.into());

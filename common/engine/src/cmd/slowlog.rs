@@ -64,9 +64,14 @@ impl SlowLog {
         self.slower_than_us >= 0
     }
 
+    /// Whether a command that ran for `duration_us` is slow enough to keep.
+    pub fn wants(&self, duration_us: u64) -> bool {
+        self.on() && duration_us as i64 >= self.slower_than_us
+    }
+
     /// Notes a command that ran for `duration_us` if it was slow enough.
     pub fn note(&mut self, args: &[Bytes], duration_us: u64, (unix_s, peer, name): (i64, &str, &Bytes)) {
-        if !self.on() || (duration_us as i64) < self.slower_than_us {
+        if !self.wants(duration_us) {
             return;
         }
         let entry = Entry {

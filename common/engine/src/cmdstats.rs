@@ -1,0 +1,165 @@
+//! `INFO commandstats` and `INFO errorstats`, counted as Redis 7 counts
+//! them: per command (a container's subcommands as `config|get`), the
+//! calls that ran with their time, the calls refused before running
+//! (arity, authentication, OOM, ...) and those that ran and answered an
+//! error; per error code (the error's first word), the error replies
+//! clients received. `CONFIG RESETSTAT` clears them.
+
+use bytes::Bytes;
+use sixfold_resp::Frame;
+use std::collections::{BTreeMap, HashMap};
+
+/// Error codes counted apart (Redis's limit); past it, new codes are
+/// counted in the total only.
+pub const ERROR_CODES_MAX: usize = 128;
+
+/// The commands Redis 7 serves as containers of subcommands, counted as
+/// `name|subcommand`.
+const CONTAINERS: [&str; 11] =
+    ["acl", "client", "cluster", "command", "config", "function", "latency", "memory", "object", "pubsub", "script"];
+
+/// One command's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommandStat {
+    /// Times it ran.
+    pub calls: u64,
+    /// Microseconds it ran for, in all.
+    pub usec: u64,
+    /// Times it was refused before running.
+    pub rejected: u64,
+    /// Times it ran and answered an error.
+    pub failed: u64,
+}
+
+/// The counts of this node.
+#[derive(Debug, Clone, Default)]
+pub struct CommandStats {
+    commands: HashMap<String, CommandStat>,
+    errors: BTreeMap<String, u64>,
+    /// Error replies sent to clients.
+    pub total_error_replies: u64,
+}
+
+/// The name a command is counted under.
+fn counted_name(name: &'static str, args: &[Bytes]) -> Option<String> {
+    match args.get(1) {
+        Some(sub) if CONTAINERS.contains(&name) => {
+            Some(format!("{name}|{}", String::from_utf8_lossy(sub).to_ascii_lowercase()))
+        }
+        _ => None,
+    }
+}
+
+impl CommandStats {
+    fn entry(&mut self, name: &'static str, args: &[Bytes]) -> &mut CommandStat {
+        let key = counted_name(name, args);
+        let key = key.as_deref().unwrap_or(name);
+        if !self.commands.contains_key(key) {
+            self.commands.insert(key.to_string(), CommandStat::default());
+        }
+        self.commands.get_mut(key).expect("inserted above")
+    }
+
+    /// A command ran for `usec` and answered `reply` (`None`: it blocked,
+    /// or its reply went out already). A container's answer that the
+    /// subcommand does not exist counts as no call, as in Redis.
+    pub fn ran(&mut self, name: &'static str, args: &[Bytes], usec: u64, reply: Option<&Frame>) {
+        let failed = match reply {
+            Some(Frame::Error(m)) if m.starts_with("ERR unknown subcommand") => return,
+            Some(Frame::Error(_)) => 1,
+            _ => 0,
+        };
+        let s = self.entry(name, args);
+        s.calls += 1;
+        s.usec += usec;
+        s.failed += failed;
+    }
+
+    /// A command was refused before it ran.
+    pub fn rejected(&mut self, name: &'static str, args: &[Bytes]) {
+        self.entry(name, args).rejected += 1;
+    }
+
+    /// A client received the error reply `message`.
+    pub fn error_reply(&mut self, message: &str) {
+        self.total_error_replies += 1;
+        let code = message.split(' ').next().unwrap_or_default();
+        if let Some(n) = self.errors.get_mut(code) {
+            *n += 1;
+        } else if self.errors.len() < ERROR_CODES_MAX {
+            self.errors.insert(code.to_string(), 1);
+        }
+    }
+
+    /// The counts of `name` (as counted: `config|get`).
+    pub fn get(&self, name: &str) -> Option<CommandStat> {
+        self.commands.get(name).copied()
+    }
+
+    /// `INFO commandstats` lines (key, value), by name.
+    pub fn command_lines(&self) -> Vec<(String, String)> {
+        let mut names: Vec<&String> = self.commands.keys().collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| {
+                let s = self.commands[n];
+                let per_call = if s.calls == 0 { 0.0 } else { s.usec as f64 / s.calls as f64 };
+                let value = format!(
+                    "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                    s.calls, s.usec, s.rejected, s.failed
+                );
+                (format!("cmdstat_{n}"), value)
+            })
+            .collect()
+    }
+
+    /// `INFO errorstats` lines (key, value), by code.
+    pub fn error_lines(&self) -> Vec<(String, String)> {
+        self.errors.iter().map(|(code, n)| (format!("errorstat_{code}"), format!("count={n}"))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(xs: &[&str]) -> Vec<Bytes> {
+        xs.iter().map(|x| Bytes::from(x.to_string())).collect()
+    }
+
+    #[test]
+    fn calls_failures_refusals_and_errors_are_counted_as_redis_counts_them() {
+        let mut s = CommandStats::default();
+        s.ran("get", &args(&["GET", "k"]), 5, Some(&Frame::Null));
+        s.ran("lpush", &args(&["LPUSH", "k", "x"]), 3, Some(&Frame::error("WRONGTYPE Operation")));
+        s.rejected("get", &args(&["GET"]));
+        s.ran("config", &args(&["CONFIG", "GET", "x"]), 7, Some(&Frame::Array(vec![])));
+        s.ran("config", &args(&["CONFIG", "NOPE"]), 1, Some(&Frame::error("ERR unknown subcommand 'NOPE'.")));
+        assert_eq!(s.get("get"), Some(CommandStat { calls: 1, usec: 5, rejected: 1, failed: 0 }));
+        assert_eq!(s.get("lpush").map(|x| x.failed), Some(1));
+        assert_eq!(s.get("config|get").map(|x| x.calls), Some(1));
+        assert_eq!(s.get("config|nope"), None, "no such subcommand: not a call");
+        s.error_reply("WRONGTYPE Operation against a key");
+        s.error_reply("ERR unknown command");
+        s.error_reply("ERR wrong number");
+        assert_eq!(
+            s.error_lines(),
+            vec![("errorstat_ERR".into(), "count=2".into()), ("errorstat_WRONGTYPE".into(), "count=1".into())]
+        );
+        assert_eq!(s.total_error_replies, 3);
+        let line = &s.command_lines()[0];
+        assert_eq!(line.0, "cmdstat_config|get");
+        assert_eq!(line.1, "calls=1,usec=7,usec_per_call=7.00,rejected_calls=0,failed_calls=0");
+    }
+
+    #[test]
+    fn error_codes_past_the_limit_count_in_the_total_only() {
+        let mut s = CommandStats::default();
+        for i in 0..ERROR_CODES_MAX + 5 {
+            s.error_reply(&format!("E{i} x"));
+        }
+        assert_eq!(s.error_lines().len(), ERROR_CODES_MAX);
+        assert_eq!(s.total_error_replies, (ERROR_CODES_MAX + 5) as u64);
+    }
+}
