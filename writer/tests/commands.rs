@@ -534,3 +534,61 @@ fn command_and_error_stats_count_as_redis_counts() {
     }
     assert_eq!(seen[0], seen[1], "sixfold's counts, then redis's");
 }
+
+/// LATENCY against Debian's `redis-server`: HELP and every error as
+/// Redis's, the monitor's subcommands as Redis answers with the monitor
+/// off, and LATENCY HISTOGRAM / INFO latencystats naming the same commands
+/// with the same call counts (bucket bounds and times differ by nature:
+/// Redis keeps two significant digits, Sixfold powers of two).
+#[test]
+fn latency_answers_like_redis() {
+    let ours = common::sixfold(&[]);
+    let theirs = common::redis();
+    let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["LATENCY", "HELP"],
+        vec!["LATENCY", "LATEST"],
+        vec!["LATENCY", "HISTORY", "command"],
+        vec!["LATENCY", "RESET"],
+        vec!["LATENCY", "RESET", "command", "fast-command"],
+        vec!["LATENCY", "GRAPH", "command"],
+        vec!["LATENCY", "DOCTOR"],
+        vec!["LATENCY", "HISTORY"],
+        vec!["LATENCY", "LATEST", "x"],
+        vec!["LATENCY", "NOPE"],
+        vec!["LATENCY"],
+    ];
+    common::assert_no_differences(&common::differences(&mut a, &mut b, &cases), cases.len());
+    let mut seen = Vec::new();
+    for c in [&mut a, &mut b] {
+        assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Frame::ok());
+        for args in [&["SET", "a", "1"][..], &["SET", "b", "2"], &["GET", "a"], &["CONFIG", "GET", "port"]] {
+            c.cmd(args);
+        }
+        let Frame::Array(h) = c.cmd(&["LATENCY", "HISTOGRAM", "set", "get", "config", "nosuch"]) else {
+            panic!("LATENCY HISTOGRAM")
+        };
+        let mut per_command: Vec<(String, Frame)> = h
+            .chunks(2)
+            .map(|kv| {
+                let Frame::Array(body) = &kv[1] else { panic!("{kv:?}") };
+                assert_eq!(body[0], bulk("calls"));
+                assert_eq!(body[2], bulk("histogram_usec"));
+                let Frame::Array(buckets) = &body[3] else { panic!("{body:?}") };
+                let total = buckets.chunks(2).map(|b| b[1].clone()).next_back();
+                assert_eq!(total.as_ref(), Some(&body[1]), "the last bucket counts every call: {body:?}");
+                (format!("{:?}", kv[0]), body[1].clone())
+            })
+            .collect();
+        per_command.sort_by(|x, y| x.0.cmp(&y.0));
+        let Frame::Bulk(info) = c.cmd(&["INFO", "latencystats"]) else { panic!("INFO") };
+        let mut named: Vec<String> = String::from_utf8_lossy(&info)
+            .lines()
+            .filter_map(|l| l.split_once(':').map(|(k, v)| format!("{k}:{}", v.split(',').count())))
+            .filter(|l| l.starts_with("latency_percentiles_usec_"))
+            .collect();
+        named.sort();
+        seen.push((per_command, named));
+    }
+    assert_eq!(seen[0], seen[1], "sixfold's, then redis's");
+}

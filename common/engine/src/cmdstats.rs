@@ -2,8 +2,9 @@
 //! them: per command (a container's subcommands as `config|get`), the
 //! calls that ran with their time, the calls refused before running
 //! (arity, authentication, OOM, ...) and those that ran and answered an
-//! error; per error code (the error's first word), the error replies
-//! clients received. `CONFIG RESETSTAT` clears them.
+//! error, and a histogram of their latencies (`LATENCY HISTOGRAM`, `INFO
+//! latencystats`); per error code (the error's first word), the error
+//! replies clients received. `CONFIG RESETSTAT` clears them.
 
 use bytes::Bytes;
 use sixfold_resp::Frame;
@@ -18,8 +19,15 @@ pub const ERROR_CODES_MAX: usize = 128;
 const CONTAINERS: [&str; 11] =
     ["acl", "client", "cluster", "command", "config", "function", "latency", "memory", "object", "pubsub", "script"];
 
+/// Latency buckets per command: bucket `i` counts the calls that ran at
+/// most `1024 << i` nanoseconds (and more than the bucket below): powers
+/// of two from about a microsecond, as Redis's `LATENCY HISTOGRAM`
+/// reports them (Redis keeps an HDR histogram with two significant digits;
+/// these are coarser).
+pub const LATENCY_BUCKETS: usize = 32;
+
 /// One command's counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandStat {
     /// Times it ran.
     pub calls: u64,
@@ -29,6 +37,49 @@ pub struct CommandStat {
     pub rejected: u64,
     /// Times it ran and answered an error.
     pub failed: u64,
+    /// Its calls by latency ([`LATENCY_BUCKETS`]).
+    pub latency: [u64; LATENCY_BUCKETS],
+}
+
+impl CommandStat {
+    /// The latency bucket of a call that ran `nanos`.
+    fn bucket(nanos: u64) -> usize {
+        let over = nanos.saturating_sub(1) >> 10;
+        let i = (u64::BITS - over.leading_zeros()) as usize;
+        i.min(LATENCY_BUCKETS - 1)
+    }
+
+    /// The upper bound of bucket `i`, in microseconds.
+    fn bucket_usec(i: usize) -> f64 {
+        (1024u64 << i) as f64 / 1000.0
+    }
+
+    /// `(upper bound in µs, calls at or below it)` for each bucket where
+    /// the count rises, as `LATENCY HISTOGRAM` gives them.
+    pub fn cumulative(&self) -> Vec<(u64, u64)> {
+        let mut sum = 0;
+        let mut out = Vec::new();
+        for (i, n) in self.latency.iter().enumerate().filter(|(_, n)| **n > 0) {
+            sum += n;
+            out.push((((1024u64 << i) - 1) / 1000, sum));
+        }
+        out
+    }
+
+    /// The latency at or below which `p` percent of the calls ran, in
+    /// microseconds (the bound of its bucket).
+    pub fn percentile_usec(&self, p: f64) -> f64 {
+        let total: u64 = self.latency.iter().sum();
+        let wanted = ((p / 100.0) * total as f64).ceil().max(1.0) as u64;
+        let mut sum = 0;
+        for (i, n) in self.latency.iter().enumerate() {
+            sum += n;
+            if sum >= wanted {
+                return Self::bucket_usec(i);
+            }
+        }
+        0.0
+    }
 }
 
 /// The counts of this node.
@@ -60,10 +111,10 @@ impl CommandStats {
         self.commands.get_mut(key).expect("inserted above")
     }
 
-    /// A command ran for `usec` and answered `reply` (`None`: it blocked,
+    /// A command ran for `nanos` and answered `reply` (`None`: it blocked,
     /// or its reply went out already). A container's answer that the
     /// subcommand does not exist counts as no call, as in Redis.
-    pub fn ran(&mut self, name: &'static str, args: &[Bytes], usec: u64, reply: Option<&Frame>) {
+    pub fn ran(&mut self, name: &'static str, args: &[Bytes], nanos: u64, reply: Option<&Frame>) {
         let failed = match reply {
             Some(Frame::Error(m)) if m.starts_with("ERR unknown subcommand") => return,
             Some(Frame::Error(_)) => 1,
@@ -71,8 +122,9 @@ impl CommandStats {
         };
         let s = self.entry(name, args);
         s.calls += 1;
-        s.usec += usec;
+        s.usec += nanos / 1000;
         s.failed += failed;
+        s.latency[CommandStat::bucket(nanos)] += 1;
     }
 
     /// A command was refused before it ran.
@@ -92,18 +144,36 @@ impl CommandStats {
     }
 
     /// The counts of `name` (as counted: `config|get`).
-    pub fn get(&self, name: &str) -> Option<CommandStat> {
-        self.commands.get(name).copied()
+    pub fn get(&self, name: &str) -> Option<&CommandStat> {
+        self.commands.get(name)
+    }
+
+    /// The counts of every command that ran, by name.
+    pub fn all(&self) -> Vec<(&str, &CommandStat)> {
+        let mut v: Vec<(&str, &CommandStat)> = self.commands.iter().map(|(k, s)| (k.as_str(), s)).collect();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    }
+
+    /// `INFO latencystats` lines: each command's latency at the
+    /// `percentiles` (`latency-tracking-info-percentiles`).
+    pub fn latency_lines(&self, percentiles: &[f64]) -> Vec<(String, String)> {
+        self.all()
+            .into_iter()
+            .filter(|(_, s)| s.calls > 0)
+            .map(|(n, s)| {
+                let ps: Vec<String> =
+                    percentiles.iter().map(|p| format!("p{}={:.3}", p, s.percentile_usec(*p))).collect();
+                (format!("latency_percentiles_usec_{n}"), ps.join(","))
+            })
+            .collect()
     }
 
     /// `INFO commandstats` lines (key, value), by name.
     pub fn command_lines(&self) -> Vec<(String, String)> {
-        let mut names: Vec<&String> = self.commands.keys().collect();
-        names.sort();
-        names
+        self.all()
             .into_iter()
-            .map(|n| {
-                let s = self.commands[n];
+            .map(|(n, s)| {
                 let per_call = if s.calls == 0 { 0.0 } else { s.usec as f64 / s.calls as f64 };
                 let value = format!(
                     "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
@@ -131,12 +201,13 @@ mod tests {
     #[test]
     fn calls_failures_refusals_and_errors_are_counted_as_redis_counts_them() {
         let mut s = CommandStats::default();
-        s.ran("get", &args(&["GET", "k"]), 5, Some(&Frame::Null));
-        s.ran("lpush", &args(&["LPUSH", "k", "x"]), 3, Some(&Frame::error("WRONGTYPE Operation")));
+        s.ran("get", &args(&["GET", "k"]), 5_000, Some(&Frame::Null));
+        s.ran("lpush", &args(&["LPUSH", "k", "x"]), 3_000, Some(&Frame::error("WRONGTYPE Operation")));
         s.rejected("get", &args(&["GET"]));
-        s.ran("config", &args(&["CONFIG", "GET", "x"]), 7, Some(&Frame::Array(vec![])));
-        s.ran("config", &args(&["CONFIG", "NOPE"]), 1, Some(&Frame::error("ERR unknown subcommand 'NOPE'.")));
-        assert_eq!(s.get("get"), Some(CommandStat { calls: 1, usec: 5, rejected: 1, failed: 0 }));
+        s.ran("config", &args(&["CONFIG", "GET", "x"]), 7_000, Some(&Frame::Array(vec![])));
+        s.ran("config", &args(&["CONFIG", "NOPE"]), 1_000, Some(&Frame::error("ERR unknown subcommand 'NOPE'.")));
+        let get = s.get("get").unwrap();
+        assert_eq!((get.calls, get.usec, get.rejected, get.failed), (1, 5, 1, 0));
         assert_eq!(s.get("lpush").map(|x| x.failed), Some(1));
         assert_eq!(s.get("config|get").map(|x| x.calls), Some(1));
         assert_eq!(s.get("config|nope"), None, "no such subcommand: not a call");
@@ -151,6 +222,25 @@ mod tests {
         let line = &s.command_lines()[0];
         assert_eq!(line.0, "cmdstat_config|get");
         assert_eq!(line.1, "calls=1,usec=7,usec_per_call=7.00,rejected_calls=0,failed_calls=0");
+    }
+
+    #[test]
+    fn latencies_fall_in_power_of_two_buckets_from_a_microsecond() {
+        assert_eq!(CommandStat::bucket(1), 0);
+        assert_eq!(CommandStat::bucket(1024), 0);
+        assert_eq!(CommandStat::bucket(1025), 1);
+        assert_eq!(CommandStat::bucket(5_000), 3);
+        assert_eq!(CommandStat::bucket(u64::MAX), LATENCY_BUCKETS - 1);
+        let mut s = CommandStats::default();
+        for nanos in [5_000, 5_500, 10_000, 100_000] {
+            s.ran("get", &args(&["GET", "k"]), nanos, Some(&Frame::Null));
+        }
+        let get = s.get("get").unwrap();
+        assert_eq!(get.cumulative(), vec![(8, 2), (16, 3), (131, 4)]);
+        assert_eq!(get.percentile_usec(50.0), 8.192);
+        assert_eq!(get.percentile_usec(99.0), 131.072);
+        let lines = s.latency_lines(&[50.0, 99.9]);
+        assert_eq!(lines, vec![("latency_percentiles_usec_get".into(), "p50=8.192,p99.9=131.072".into())]);
     }
 
     #[test]

@@ -839,8 +839,9 @@ impl Engine {
         self.dispatched = true;
         let started = std::time::Instant::now();
         let reply = self.dispatch_untimed(id, spec, args, in_multi);
-        let usec = started.elapsed().as_micros() as u64;
-        self.stats.cmdstats.ran(spec.name, args, usec, reply.as_ref());
+        let nanos = started.elapsed().as_nanos() as u64;
+        let usec = nanos / 1000;
+        self.stats.cmdstats.ran(spec.name, args, nanos, reply.as_ref());
         let in_script = self.scripts.watch().running();
         if in_multi
             && !in_script

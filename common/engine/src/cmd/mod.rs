@@ -14,6 +14,7 @@ pub mod failover;
 pub mod functions;
 pub mod hashes;
 pub mod keys;
+pub mod latency;
 pub mod lcs;
 pub mod lists;
 pub mod multi;

@@ -13,10 +13,23 @@ use std::fmt::Write;
 /// The Redis version Sixfold reports (the command set it follows).
 pub const REDIS_VERSION: &str = "7.2.4";
 
-/// INFO's sections in Redis's order; `commandstats` only when asked for
-/// by name, `all` or `everything`.
-const SECTIONS: [&str; 9] =
-    ["server", "clients", "memory", "persistence", "stats", "replication", "commandstats", "errorstats", "keyspace"];
+/// INFO's sections in Redis's order; `commandstats` and `latencystats`
+/// only when asked for by name, `all` or `everything`.
+const SECTIONS: [&str; 10] = [
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "keyspace",
+];
+
+/// The sections INFO gives only when asked for by name, `all` or `everything`.
+const NOT_DEFAULT: [&str; 2] = ["commandstats", "latencystats"];
 
 /// `INFO [section ...]`
 pub fn info(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
@@ -25,7 +38,7 @@ pub fn info(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
     let mut out = String::new();
     for sec in SECTIONS {
-        if all || (default && sec != "commandstats") || wanted.iter().any(|w| w == sec) {
+        if all || (default && !NOT_DEFAULT.contains(&sec)) || wanted.iter().any(|w| w == sec) {
             if !out.is_empty() {
                 out.push_str("\r\n");
             }
@@ -134,6 +147,12 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
         }
         "commandstats" => e.stats.cmdstats.command_lines().into_iter().for_each(|(k, v)| kv(&k, v)),
         "errorstats" => e.stats.cmdstats.error_lines().into_iter().for_each(|(k, v)| kv(&k, v)),
+        "latencystats" => {
+            let configured = e.config.stored.get("latency-tracking-info-percentiles");
+            let text = configured.map_or("50 99 99.9", |v| v.as_str());
+            let percentiles: Vec<f64> = text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+            e.stats.cmdstats.latency_lines(&percentiles).into_iter().for_each(|(k, v)| kv(&k, v));
+        }
         "replication" => {
             let replica = e.config.replica_of.is_some();
             kv("role", if replica { "slave" } else { "master" }.into());

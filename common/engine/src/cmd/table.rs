@@ -2,7 +2,7 @@
 //! key positions, group and handler: one row per command, one line per row.
 
 use super::{
-    Handler, Spec, bitmaps, cluster, connection, failover, functions, hashes, keys, lcs, lists, multi, pubsub,
+    Handler, Spec, bitmaps, cluster, connection, failover, functions, hashes, keys, latency, lcs, lists, multi, pubsub,
     replication, scripting, server, sets, slowlog, sort, strings, zranges, zsets,
 };
 
@@ -180,6 +180,7 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "info", arity: -1, flags: &["loading", "stale"], keys: (0,0,0), group: "server", summary: "Returns information and statistics.", handler: Handler::Session(server::info) },
     Spec { name: "config", arity: -2, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), group: "server", summary: "Reads or changes settings.", handler: Handler::Session(server::config) },
     Spec { name: "command", arity: -1, flags: &["loading", "stale"], keys: (0,0,0), group: "server", summary: "Describes the commands.", handler: Handler::Session(server::command) },
+    Spec { name: "latency", arity: -2, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), group: "server", summary: "A container for latency diagnostics commands.", handler: Handler::Session(latency::latency) },
     Spec { name: "slowlog", arity: -2, flags: &["admin", "loading", "stale"], keys: (0,0,0), group: "server", summary: "A container for slow log commands.", handler: Handler::Session(slowlog::slowlog) },
     Spec { name: "time", arity: 1, flags: &["loading", "stale", "fast"], keys: (0,0,0), group: "server", summary: "Returns the server time.", handler: Handler::Session(server::time) },
     Spec { name: "debug", arity: -2, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), group: "server", summary: "Debugging helpers.", handler: Handler::Session(server::debug) },
