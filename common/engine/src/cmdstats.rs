@@ -6,9 +6,11 @@
 //! latencystats`); per error code (the error's first word), the error
 //! replies clients received. `CONFIG RESETSTAT` clears them.
 
+use crate::cmd::{Spec, TABLE, table_index};
 use bytes::Bytes;
 use sixfold_resp::Frame;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 /// Error codes counted apart (Redis's limit); past it, new codes are
 /// counted in the total only.
@@ -85,42 +87,54 @@ impl CommandStat {
 /// The counts of this node.
 #[derive(Debug, Clone, Default)]
 pub struct CommandStats {
-    commands: HashMap<String, CommandStat>,
+    /// By position in the command table ([`crate::cmd::table_index`]).
+    commands: Vec<CommandStat>,
+    /// A container's subcommands, by `name|subcommand`.
+    subcommands: HashMap<String, CommandStat>,
     errors: BTreeMap<String, u64>,
     /// Error replies sent to clients.
     pub total_error_replies: u64,
 }
 
-/// The name a command is counted under.
-fn counted_name(name: &'static str, args: &[Bytes]) -> Option<String> {
-    match args.get(1) {
-        Some(sub) if CONTAINERS.contains(&name) => {
-            Some(format!("{name}|{}", String::from_utf8_lossy(sub).to_ascii_lowercase()))
-        }
-        _ => None,
-    }
+/// Whether the command at each position of the command table is a
+/// container ([`CONTAINERS`]).
+fn is_container(i: usize) -> bool {
+    static CONTAINER: OnceLock<Vec<bool>> = OnceLock::new();
+    CONTAINER.get_or_init(|| TABLE.iter().map(|s| CONTAINERS.contains(&s.name)).collect())[i]
 }
 
 impl CommandStats {
-    fn entry(&mut self, name: &'static str, args: &[Bytes]) -> &mut CommandStat {
-        let key = counted_name(name, args);
-        let key = key.as_deref().unwrap_or(name);
-        if !self.commands.contains_key(key) {
-            self.commands.insert(key.to_string(), CommandStat::default());
+    fn entry(&mut self, spec: &'static Spec, args: &[Bytes]) -> &mut CommandStat {
+        match (table_index(spec), args.get(1)) {
+            (Some(i), None) => self.by_index(i),
+            (Some(i), Some(_)) if !is_container(i) => self.by_index(i),
+            (_, sub) => {
+                let key = match sub {
+                    Some(sub) => format!("{}|{}", spec.name, String::from_utf8_lossy(sub).to_ascii_lowercase()),
+                    None => spec.name.to_string(),
+                };
+                self.subcommands.entry(key).or_default()
+            }
         }
-        self.commands.get_mut(key).expect("inserted above")
+    }
+
+    fn by_index(&mut self, i: usize) -> &mut CommandStat {
+        if self.commands.len() < TABLE.len() {
+            self.commands.resize(TABLE.len(), CommandStat::default());
+        }
+        &mut self.commands[i]
     }
 
     /// A command ran for `nanos` and answered `reply` (`None`: it blocked,
     /// or its reply went out already). A container's answer that the
     /// subcommand does not exist counts as no call, as in Redis.
-    pub fn ran(&mut self, name: &'static str, args: &[Bytes], nanos: u64, reply: Option<&Frame>) {
+    pub fn ran(&mut self, spec: &'static Spec, args: &[Bytes], nanos: u64, reply: Option<&Frame>) {
         let failed = match reply {
             Some(Frame::Error(m)) if m.starts_with("ERR unknown subcommand") => return,
             Some(Frame::Error(_)) => 1,
             _ => 0,
         };
-        let s = self.entry(name, args);
+        let s = self.entry(spec, args);
         s.calls += 1;
         s.usec += nanos / 1000;
         s.failed += failed;
@@ -128,8 +142,8 @@ impl CommandStats {
     }
 
     /// A command was refused before it ran.
-    pub fn rejected(&mut self, name: &'static str, args: &[Bytes]) {
-        self.entry(name, args).rejected += 1;
+    pub fn rejected(&mut self, spec: &'static Spec, args: &[Bytes]) {
+        self.entry(spec, args).rejected += 1;
     }
 
     /// A client received the error reply `message`.
@@ -145,12 +159,15 @@ impl CommandStats {
 
     /// The counts of `name` (as counted: `config|get`).
     pub fn get(&self, name: &str) -> Option<&CommandStat> {
-        self.commands.get(name)
+        self.all().into_iter().find(|(n, _)| *n == name).map(|(_, s)| s)
     }
 
-    /// The counts of every command that ran, by name.
+    /// The counts of every command that ran or was refused, by name.
     pub fn all(&self) -> Vec<(&str, &CommandStat)> {
-        let mut v: Vec<(&str, &CommandStat)> = self.commands.iter().map(|(k, s)| (k.as_str(), s)).collect();
+        let counted = |s: &CommandStat| s.calls > 0 || s.rejected > 0;
+        let table = self.commands.iter().enumerate().filter(|(_, s)| counted(s)).map(|(i, s)| (TABLE[i].name, s));
+        let mut v: Vec<(&str, &CommandStat)> =
+            table.chain(self.subcommands.iter().map(|(k, s)| (k.as_str(), s))).collect();
         v.sort_by_key(|(k, _)| *k);
         v
     }
@@ -198,14 +215,18 @@ mod tests {
         xs.iter().map(|x| Bytes::from(x.to_string())).collect()
     }
 
+    fn spec(name: &str) -> &'static Spec {
+        crate::cmd::lookup(name.as_bytes()).unwrap()
+    }
+
     #[test]
     fn calls_failures_refusals_and_errors_are_counted_as_redis_counts_them() {
         let mut s = CommandStats::default();
-        s.ran("get", &args(&["GET", "k"]), 5_000, Some(&Frame::Null));
-        s.ran("lpush", &args(&["LPUSH", "k", "x"]), 3_000, Some(&Frame::error("WRONGTYPE Operation")));
-        s.rejected("get", &args(&["GET"]));
-        s.ran("config", &args(&["CONFIG", "GET", "x"]), 7_000, Some(&Frame::Array(vec![])));
-        s.ran("config", &args(&["CONFIG", "NOPE"]), 1_000, Some(&Frame::error("ERR unknown subcommand 'NOPE'.")));
+        s.ran(spec("get"), &args(&["GET", "k"]), 5_000, Some(&Frame::Null));
+        s.ran(spec("lpush"), &args(&["LPUSH", "k", "x"]), 3_000, Some(&Frame::error("WRONGTYPE Operation")));
+        s.rejected(spec("get"), &args(&["GET"]));
+        s.ran(spec("config"), &args(&["CONFIG", "GET", "x"]), 7_000, Some(&Frame::Array(vec![])));
+        s.ran(spec("config"), &args(&["CONFIG", "NOPE"]), 1_000, Some(&Frame::error("ERR unknown subcommand 'NOPE'.")));
         let get = s.get("get").unwrap();
         assert_eq!((get.calls, get.usec, get.rejected, get.failed), (1, 5, 1, 0));
         assert_eq!(s.get("lpush").map(|x| x.failed), Some(1));
@@ -233,7 +254,7 @@ mod tests {
         assert_eq!(CommandStat::bucket(u64::MAX), LATENCY_BUCKETS - 1);
         let mut s = CommandStats::default();
         for nanos in [5_000, 5_500, 10_000, 100_000] {
-            s.ran("get", &args(&["GET", "k"]), nanos, Some(&Frame::Null));
+            s.ran(spec("get"), &args(&["GET", "k"]), nanos, Some(&Frame::Null));
         }
         let get = s.get("get").unwrap();
         assert_eq!(get.cumulative(), vec![(8, 2), (16, 3), (131, 4)]);

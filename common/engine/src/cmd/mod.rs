@@ -85,6 +85,14 @@ impl Spec {
 /// Longest command name looked up.
 const NAME_BYTES_MAX: usize = 32;
 
+/// The position of a command of [`TABLE`] in it (`None` for a spec from
+/// elsewhere): per-command counters are kept by it, with no hashing.
+pub fn table_index(spec: &'static Spec) -> Option<usize> {
+    let offset = (spec as *const Spec as usize).checked_sub(TABLE.as_ptr() as usize)?;
+    let i = offset / std::mem::size_of::<Spec>();
+    (i < TABLE.len() && std::ptr::eq(&TABLE[i], spec)).then_some(i)
+}
+
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     static INDEX: OnceLock<HashMap<&'static str, &'static Spec, ahash::RandomState>> = OnceLock::new();
