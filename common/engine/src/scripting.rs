@@ -53,8 +53,9 @@ struct Compiled {
 
 /// The script flags that act (Redis 7; the others of
 /// [`functions::FLAGS`] are accepted and listed: `no-cluster` and
-/// `allow-cross-slot-keys` concern cluster mode, which a Sixfold shard
-/// never runs in, and `allow-stale` a replica whose link is down).
+/// `allow-cross-slot-keys` concern Redis's cluster mode, `cluster-enabled
+/// no` here (a shard holds every slot), and `allow-stale` a replica with
+/// `replica-serve-stale-data no`, which is stored only).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Flags {
     /// The script only reads: it runs on replicas, by `*_RO` commands, and
