@@ -10,6 +10,8 @@
 # or v2 cpu.max; default half a CPU), as it would on a machine of its own.
 # Prints each round and the medians with the spread of the idle rounds
 # (the noise band), as Markdown.
+# SNAPSHOT_NICE=n runs the snapshotter at that nice level (as `sixfold
+# up` does; 19 lets it take no CPU the data path wants).
 # CONTROL=1 runs the same rounds without the snapshot (the "during" run
 # then measures what a second run right after the first gives anyway).
 # Usage: [CONTROL=1] bench/snapshot-latency.sh [keys] [rounds] [snapshotter CPU share, e.g. 0.5]
@@ -74,7 +76,7 @@ p99() {
 snapshotting() {
   (
     echo $BASHPID >"$cg/cgroup.procs" 2>/dev/null || echo $BASHPID >"$cg/tasks"
-    exec "$bin/sixfold" snapshot now --dir "$work" --storage-port 17501 --writer 127.0.0.1:$sixfold_port
+    exec ${SNAPSHOT_NICE:+nice -n "$SNAPSHOT_NICE"} "$bin/sixfold" snapshot now --dir "$work" --storage-port 17501 --writer 127.0.0.1:$sixfold_port
   ) >>"$work/snapshots.out" 2>>"$work/snapshots.err" &
   snap_pid=$!
 }
