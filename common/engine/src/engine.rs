@@ -103,11 +103,11 @@ pub struct Stats {
 /// Keys the active expiry cycle examines per database per tick.
 const EXPIRE_SLOTS_PER_TICK: usize = 2_000;
 
-/// What a client from another host gets in protected mode (Redis's text).
 /// Redis's reply to a command that may grow memory while the server is
 /// over `maxmemory` (with `noeviction`, the only policy of a database).
 pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
+/// What a client from another host gets in protected mode (Redis's text).
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// Whether a client at `addr` (`ip:port`) is local for protected mode: a
@@ -846,10 +846,9 @@ impl Engine {
         let nanos = self.clock.delta_as_nanos(started, self.clock.raw());
         let usec = nanos / 1000;
         self.stats.cmdstats.ran(spec, args, nanos, reply.as_ref());
-        let in_script = self.scripts.watch().running();
         if in_multi
-            && !in_script
             && let Some(Frame::Error(m)) = &reply
+            && !self.scripts.watch().running()
         {
             // An error in EXEC's reply reaches the client (a script's
             // commands' errors reach the script).

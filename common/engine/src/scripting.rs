@@ -321,15 +321,8 @@ fn invoke(e: &mut Engine, id: ClientId, vm: Arc<lib::Vm>, callee: Callee<'_>) ->
 /// runs; the server's own bounded setup around it runs without (with a
 /// limit, mlua makes every operation a protected call).
 fn call_script(e: &mut Engine, vm: &lib::Vm, id: ClientId, c: &Callee<'_>) -> Frame {
-    lib::limit_memory(&vm.lua, false);
-    let reply = call_unlimited(e, vm, id, c);
-    lib::limit_memory(&vm.lua, true);
-    reply
-}
-
-/// [`call_script`], called with the VM's memory limit lifted.
-fn call_unlimited(e: &mut Engine, vm: &lib::Vm, id: ClientId, c: &Callee<'_>) -> Frame {
     let lua = &vm.lua;
+    lib::limit_memory(lua, false);
     let rules = c.rules;
     let engine = RefCell::new(e);
     // The script's protocol (`redis.setresp(3)`): replies of its commands,
@@ -382,10 +375,12 @@ fn call_unlimited(e: &mut Engine, vm: &lib::Vm, id: ClientId, c: &Callee<'_>) ->
         ran
     });
     let chunk = if c.function { "user_function" } else { "user_script" };
-    match result {
+    let reply = match result {
         Ok(v) => convert::to_frame(&v, resp3.get()),
         Err(err) => convert::error_frame(&err, c.name, chunk),
-    }
+    };
+    lib::limit_memory(lua, true);
+    reply
 }
 
 /// An error raised in the script as Redis raises an error reply: with the

@@ -32,6 +32,13 @@ pub fn stored(e: &Engine, skip: &[&str]) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// The value of stored parameter `name`: as set, or Redis's default
+/// (`None` when Redis has no such parameter).
+pub fn value<'a>(e: &'a Engine, name: &str) -> Option<&'a str> {
+    let &(key, default, _) = PARAMS.iter().find(|(n, ..)| *n == name)?;
+    Some(e.config.stored.get(key).map_or(default, String::as_str))
+}
+
 /// CONFIG SET of a stored parameter (`Err`: Redis's reason for refusing
 /// the value); `None` when Redis has no such parameter.
 pub fn set(e: &mut Engine, name: &str, v: &Bytes) -> Option<Result<(), String>> {

@@ -51,7 +51,7 @@ pub fn latency(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
             return Err(CmdError::msg(format!("ERR No samples available for event '{event}'")));
         }
         ("DOCTOR", 2) => {
-            let on = e.config.stored.get("latency-monitor-threshold").is_some_and(|v| v != "0");
+            let on = super::config::value(e, "latency-monitor-threshold").is_some_and(|v| v != "0");
             let text = if on { MONITOR_NOT_RECORDED } else { MONITOR_OFF };
             Frame::Verbatim("txt".into(), Bytes::from_static(text.as_bytes()))
         }

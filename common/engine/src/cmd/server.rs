@@ -148,8 +148,7 @@ fn section(e: &Engine, sec: &str, o: &mut String) {
         "commandstats" => e.stats.cmdstats.command_lines().into_iter().for_each(|(k, v)| kv(&k, v)),
         "errorstats" => e.stats.cmdstats.error_lines().into_iter().for_each(|(k, v)| kv(&k, v)),
         "latencystats" => {
-            let configured = e.config.stored.get("latency-tracking-info-percentiles");
-            let text = configured.map_or("50 99 99.9", |v| v.as_str());
+            let text = super::config::value(e, "latency-tracking-info-percentiles").unwrap_or_default();
             let percentiles: Vec<f64> = text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
             e.stats.cmdstats.latency_lines(&percentiles).into_iter().for_each(|(k, v)| kv(&k, v));
         }
@@ -264,19 +263,15 @@ fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
             e.scripts.watch().set_threshold_ms(ms.parse().unwrap_or(0));
         }
         "client-output-buffer-limit" => e.config.output_limits.set(v).map_err(failed)?,
-        // Stored as Redis reports them, and SLOWLOG's settings.
-        "slowlog-log-slower-than" | "slowlog-max-len" => {
+        // Stored as Redis reports them, and acting: SLOWLOG's settings and
+        // the level `redis.log` writes at.
+        "slowlog-log-slower-than" | "slowlog-max-len" | "loglevel" => {
             super::config::set(e, name, v).unwrap_or(Ok(())).map_err(|why| failed(&why))?;
-            let n = int(v).unwrap_or(0);
             match name {
-                "slowlog-max-len" => e.slowlog.entries_max = usize::try_from(n).unwrap_or(0),
-                _ => e.slowlog.slower_than_us = n,
+                "slowlog-max-len" => e.slowlog.entries_max = usize::try_from(int(v).unwrap_or(0)).unwrap_or(0),
+                "slowlog-log-slower-than" => e.slowlog.slower_than_us = int(v).unwrap_or(0),
+                _ => e.scripts.watch().set_log_level(&String::from_utf8_lossy(v)),
             }
-        }
-        // Stored as Redis reports it, and the level `redis.log` writes at.
-        "loglevel" => {
-            super::config::set(e, name, v).unwrap_or(Ok(())).map_err(|why| failed(&why))?;
-            e.scripts.watch().set_log_level(&String::from_utf8_lossy(v));
         }
         "protected-mode" => {
             let value = super::config::check(crate::redis_config::Kind::Bool, v).map_err(|why| failed(&why))?;

@@ -145,9 +145,11 @@ fn redis_log(lua: &Lua, watch: &ScriptWatch, args: mlua::MultiValue) -> mlua::Re
     let Some(level) = level.map(|n| n as i64) else {
         return Err(super::raised(lua, "ERR First argument must be a number (log level)."));
     };
-    let Some(name) = usize::try_from(level).ok().and_then(|l| super::LOG_LEVELS.get(l)).filter(|_| level <= 3) else {
+    // DEBUG (0) to WARNING (3); "nothing" is a `loglevel`, not a level to log at.
+    if !(0..=3).contains(&level) {
         return Err(super::raised(lua, "ERR Invalid debug level."));
-    };
+    }
+    let name = super::LOG_LEVELS[level as usize];
     if level < i64::from(watch.log_level()) {
         return Ok(());
     }
@@ -177,10 +179,6 @@ fn registry(lua: &Lua) -> mlua::Result<Table> {
     lua.named_registry_value::<Table>("sixfold")
 }
 
-/// The functions bound to the engine for the length of a script, then
-/// the globals a script's keys and arguments go in.
-const NAMES: [&str; 5] = ["call", "pcall", "setresp", "KEYS", "ARGV"];
-
 /// A VM with the handles every script's run uses, made once: its runner,
 /// the `redis` table, the globals and the names set in them (so a run
 /// creates no string of its own).
@@ -191,7 +189,10 @@ pub struct Vm {
     pub runner: Function,
     redis: Table,
     globals: Table,
-    names: [mlua::String; 5],
+    /// `call`, `pcall`, `setresp`: the names bound in `redis` for a script.
+    bound: [mlua::String; 3],
+    /// `KEYS` and `ARGV`.
+    args: [mlua::String; 2],
 }
 
 impl Vm {
@@ -200,17 +201,16 @@ impl Vm {
         let runner = runner(&lua)?;
         let globals = lua.globals();
         let redis = globals.raw_get("redis")?;
-        let names = NAMES.map(|n| lua.create_string(n));
-        let [a, b, c, d, e] = names;
-        let names = [a?, b?, c?, d?, e?];
-        Ok(Vm { lua, runner, redis, globals, names })
+        let bound = [lua.create_string("call")?, lua.create_string("pcall")?, lua.create_string("setresp")?];
+        let args = [lua.create_string("KEYS")?, lua.create_string("ARGV")?];
+        Ok(Vm { lua, runner, redis, globals, bound, args })
     }
 
     /// Binds `redis.call`, `redis.pcall` and `redis.setresp` for one
     /// script (Rust functions, so a `return redis.call(...)` keeps the
     /// script's frame for its line).
     pub fn bind_redis(&self, fns: [Function; 3]) -> mlua::Result<()> {
-        for (name, f) in self.names.iter().zip(fns) {
+        for (name, f) in self.bound.iter().zip(fns) {
             self.redis.raw_set(name, f)?;
         }
         Ok(())
@@ -218,8 +218,9 @@ impl Vm {
 
     /// Sets the `KEYS` and `ARGV` globals.
     pub fn set_args(&self, keys: &[Bytes], argv: &[Bytes]) -> mlua::Result<()> {
-        self.globals.raw_set(&self.names[3], string_list(&self.lua, keys)?)?;
-        self.globals.raw_set(&self.names[4], string_list(&self.lua, argv)?)
+        let [keys_name, argv_name] = &self.args;
+        self.globals.raw_set(keys_name, string_list(&self.lua, keys)?)?;
+        self.globals.raw_set(argv_name, string_list(&self.lua, argv)?)
     }
 }
 
