@@ -365,16 +365,18 @@ impl Node {
         let Some(base) = lock(&self.store).base_after_drop(point) else { return };
         // The log forgets them first: a read that then finds a file gone
         // finds the base moved too, and answers `Truncated`.
-        {
+        let (base, snapshot) = {
             let mut log = lock(&self.log);
             log.truncate_below(base);
-            tracing::info!(base = log.base(), snapshot = log.snapshot_lsn(), "truncated the log below a snapshot");
-            metrics::gauge!(m::BASE_LSN).set(log.base() as f64);
-        }
+            (log.base(), log.snapshot_lsn())
+        };
         let dropped = tokio::task::block_in_place(|| lock(&self.store).drop_below(point));
         if let Err(e) = dropped {
             fatal("dropping segments below a snapshot", e);
         }
+        // Reported once the files are gone too.
+        tracing::info!(base, snapshot, "truncated the log below a snapshot");
+        metrics::gauge!(m::BASE_LSN).set(base as f64);
     }
 
     /// Clean shutdown: waits until every record is on disk, then records
