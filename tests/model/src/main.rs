@@ -76,6 +76,11 @@ struct Cli {
     /// Stop after this many seconds (the run then says it is incomplete).
     #[arg(long)]
     timeout_s: Option<u64>,
+    /// Stop after about this many states: random walks that find the same
+    /// things on a slow or busy machine as on a fast one (a time limit
+    /// alone would make what they reach depend on the machine's speed).
+    #[arg(long)]
+    states: Option<usize>,
     /// Model leases of this many clock ticks: writers serve only while
     /// theirs holds, a replica pulls committed records, and a candidate may
     /// start after a quiet window (then checks: at most one writer serves
@@ -141,6 +146,9 @@ fn main() -> anyhow::Result<()> {
     let mut builder = LogModel(cfg).checker().target_max_depth(cli.depth).threads(cli.threads);
     if let Some(t) = cli.timeout_s {
         builder = builder.timeout(Duration::from_secs(t));
+    }
+    if let Some(n) = cli.states {
+        builder = builder.target_state_count(n);
     }
     let how = Run { simulate: cli.simulate.is_some(), timeout_s: cli.timeout_s, depth: cli.depth };
     if let Some(seed) = cli.simulate {
