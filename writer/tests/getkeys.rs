@@ -27,6 +27,7 @@ fn sample(name: &str, arity: i32) -> Vec<String> {
         "blmove" => &["k1", "k2", "LEFT", "RIGHT", "0"],
         "brpoplpush" => &["k1", "k2", "0"],
         "mset" | "msetnx" => &["k1", "v1", "k2", "v2"],
+        "pfmerge" => &["dst", "src1", "src2"],
         _ => &[],
     };
     if !fixed.is_empty() {

@@ -31,6 +31,9 @@ pub struct Config {
     pub maxclients: u64,
     /// `proto-max-bulk-len`.
     pub proto_max_bulk_len: u64,
+    /// `hll-sparse-max-bytes`: a sparse HyperLogLog that would grow past
+    /// it turns dense.
+    pub hll_sparse_bytes_max: usize,
     /// Active expiry cycle on (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire: bool,
     /// `client-output-buffer-limit` (Sixfold acts on the pubsub class).
@@ -63,6 +66,7 @@ impl Default for Config {
             maxmemory_bytes: 0,
             maxclients: 10_000,
             proto_max_bulk_len: 512 * 1024 * 1024,
+            hll_sparse_bytes_max: 3000,
             active_expire: true,
             output_limits: crate::output_limits::OutputLimits::default(),
             port: 6379,
@@ -647,6 +651,8 @@ impl Engine {
                 mode: Mode::Apply,
                 resp3: false,
                 in_multi: true,
+                // The writer logs the promotions its own limit made.
+                hll_sparse_bytes_max: usize::MAX,
                 effects: &mut scratch,
                 touched: &mut touched,
                 track_touched: false,
@@ -668,6 +674,7 @@ impl Engine {
             mode,
             resp3,
             in_multi,
+            hll_sparse_bytes_max: self.config.hll_sparse_bytes_max,
             effects: &mut self.cur,
             touched: &mut self.touched,
             track_touched: !self.watchers.is_empty() || !self.blocked_on.is_empty(),

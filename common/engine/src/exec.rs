@@ -89,6 +89,9 @@ pub struct Exec<'a> {
     pub resp3: bool,
     /// True inside MULTI/EXEC or when applying: blocking commands don't block.
     pub in_multi: bool,
+    /// `hll-sparse-max-bytes` (unbounded when applying: the writer logs
+    /// the promotions its limit caused).
+    pub hll_sparse_bytes_max: usize,
     pub(crate) effects: &'a mut Vec<Effect>,
     pub(crate) touched: &'a mut Vec<(usize, Bytes)>,
     /// Record touched keys (only needed while clients watch keys or block).

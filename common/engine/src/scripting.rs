@@ -453,10 +453,10 @@ fn run_command(e: &mut Engine, id: ClientId, args: &[Bytes], rules: Rules) -> Fr
     if spec.has("denyoom") && rules.oom_at_start && !rules.allow_oom && !e.scripts.watch.wrote() {
         return Frame::error(crate::engine::OOM_ERROR);
     }
+    if rules.access == Access::ReadOnly && (spec.has("write") || spec.has("@may-replicate")) {
+        return Frame::error("ERR Write commands are not allowed from read-only scripts.");
+    }
     if spec.has("write") {
-        if rules.access == Access::ReadOnly {
-            return Frame::error("ERR Write commands are not allowed from read-only scripts.");
-        }
         if e.config.replica_of.is_some() {
             return Frame::error("READONLY You can't write against a read only replica.");
         }

@@ -1,8 +1,9 @@
 //! Passive replication property: applying the effects an engine emitted to
 //! an empty engine yields the same state digest, for random command
 //! sequences over every data type, with expiry, randomness (SPOP,
-//! SRANDMEMBER), INCRBYFLOAT, MULTI/EXEC, blocking pops that unblock, and
-//! Lua scripts that call non-deterministic commands.
+//! SRANDMEMBER), INCRBYFLOAT, MULTI/EXEC, blocking pops that unblock, Lua
+//! scripts that call non-deterministic commands, and HyperLogLogs turned
+//! dense under a writer's `hll-sparse-max-bytes` the replica does not share.
 
 #![allow(clippy::unwrap_used)]
 
@@ -89,10 +90,30 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         (0i64..3).prop_map(move |d| v(vec!["SELECT", &d.to_string()])),
         Just(v(vec!["FLUSHDB"])),
         Just(v(vec!["RANDOMKEY"])),
+        (key(), 0u32..3000, 1u32..400).prop_map(move |(k, from, n)| {
+            let mut c = v(vec!["PFADD", &k]);
+            c.extend((from..from + n).map(|i| format!("e{i}")));
+            c
+        }),
+        key().prop_map(move |k| v(vec!["PFCOUNT", &k])),
+        key().prop_map(move |k| v(vec!["SET", &k, CORRUPT_HLL])),
+        (key(), key(), key()).prop_map(move |(d, a, b)| v(vec!["PFMERGE", &d, &a, &b])),
+        key().prop_map(move |k| v(vec!["PFDEBUG", "TODENSE", &k])),
+        proptest::sample::select(&["40", "300", "3000", "100000"][..]).prop_map(move |n| v(vec![
+            "CONFIG",
+            "SET",
+            "hll-sparse-max-bytes",
+            n
+        ])),
         (proptest::sample::select(SCRIPTS), key(), key(), val())
             .prop_map(move |(body, a, b, x)| v(vec!["EVAL", body, "2", &a, &b, &x])),
     ]
 }
+
+/// A sparse HLL whose opcodes cover 16390 registers, not 16384: PFADD
+/// raises registers in it until one needs it whole (a conversion to dense),
+/// then fails, keeping what it raised (as Redis does).
+const CORRUPT_HLL: &str = "HYLL\x01\0\0\0\0\0\0\0\0\0\0\0\x7f\x7f??\x05";
 
 /// Scripts with non-deterministic commands (SPOP, SRANDMEMBER, TIME,
 /// math.random), a failure half-way, and a pcall: each is logged as the
@@ -329,7 +350,8 @@ proptest! {
             e.feed(id, c.split(' ').map(|p| Bytes::from(p.to_string())).collect(), now);
         }
         for (name, args) in &cmds {
-            if *name == "shutdown" || *name == "debug" {
+            // PFSELFTEST adds 10 million elements: seconds, not a fuzz case.
+            if *name == "shutdown" || *name == "debug" || *name == "pfselftest" {
                 continue;
             }
             let mut v = vec![Bytes::from(name.to_string())];
@@ -362,4 +384,57 @@ fn applying_late_keeps_keys_whose_logged_expiry_has_passed() {
         late.apply(g).unwrap();
     }
     assert_eq!(late.digest(), w.digest(), "the key and its expiry time are both there");
+}
+
+/// A sparse HLL the writer turned dense under its own (small)
+/// `hll-sparse-max-bytes` is logged with the conversion, so a replica with
+/// the default setting ends with the same bytes; a PFCOUNT that refreshed
+/// the cached count is logged, one that read it is not.
+#[test]
+fn hll_conversions_follow_the_writer() {
+    let mut w = Engine::new(Config::default(), 1);
+    let id = w.connect(ClientInfo::default(), 1_000).unwrap();
+    w.feed(id, cmd("CONFIG SET hll-sparse-max-bytes 40"), 1_000);
+    w.feed(id, cmd("PFADD h a b c d e f g h i j k l m n o p q r s t"), 1_000);
+    w.feed(id, cmd("PFCOUNT h"), 1_000);
+    w.feed(id, cmd("PFCOUNT h"), 1_000);
+    let groups = w.take_effects();
+    let text: Vec<Vec<String>> = groups.iter().map(|g| g.iter().map(Effect::describe).collect()).collect();
+    let add = "db 0: PFADD h a b c d e f g h i j k l m n o p q r s t".to_string();
+    let want = vec![vec![add, "db 0: PFDEBUG TODENSE h".to_string()], vec!["db 0: PFCOUNT h".to_string()]];
+    assert_eq!(text, want);
+    // A corrupt HLL that PFADD changed before failing is logged as its bytes.
+    w.feed(id, vec![Bytes::from("SET"), Bytes::from("bad"), Bytes::from(CORRUPT_HLL)], 1_000);
+    w.feed(id, cmd("PFADD bad a b c d e f g h i j k l m n o p q r s t"), 1_000);
+    let more = w.take_effects();
+    assert_eq!(more.len(), 2);
+    assert_eq!(more[1].len(), 1);
+    assert_eq!(&more[1][0].args[..2], &[Bytes::from("SET"), Bytes::from("bad")]);
+    assert_eq!(more[1][0].args[3], Bytes::from("KEEPTTL"));
+    let groups: Vec<_> = groups.into_iter().chain(more).collect();
+    let mut r = Engine::new(Config::default(), 2);
+    for g in &groups {
+        r.apply(g).unwrap();
+    }
+    assert_eq!(w.digest(), r.digest());
+}
+
+/// A replica's PFCOUNT answers without refreshing the cached count: its
+/// copy stays exactly what the log made it.
+#[test]
+fn a_replica_pfcount_leaves_the_hll_as_logged() {
+    let mut w = Engine::new(Config::default(), 1);
+    let id = w.connect(ClientInfo::default(), 1_000).unwrap();
+    w.feed(id, cmd("PFADD h a b c"), 1_000);
+    let config = Config { replica_of: Some("127.0.0.1:1".into()), replica_reads_any: true, ..Config::default() };
+    let mut r = Engine::new(config, 2);
+    for g in &w.take_effects() {
+        r.apply(g).unwrap();
+    }
+    let before = r.digest();
+    let rid = r.connect(ClientInfo::default(), 1_000).unwrap();
+    r.feed(rid, cmd("PFCOUNT h"), 1_000);
+    assert!(r.take_output().iter().any(|(_, out)| out.as_ref() == b":3\r\n"));
+    assert_eq!(r.digest(), before);
+    assert!(r.take_effects().is_empty());
 }

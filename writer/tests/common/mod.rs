@@ -150,7 +150,12 @@ impl Raw {
 
     pub fn cmd(&mut self, args: &[&str]) -> Frame {
         let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-        self.send(&a);
+        self.cmd_bytes(&a)
+    }
+
+    /// A command of binary arguments.
+    pub fn cmd_bytes(&mut self, args: &[&[u8]]) -> Frame {
+        self.send(args);
         self.read().expect("connection closed")
     }
 }

@@ -13,6 +13,7 @@ pub mod connection;
 pub mod failover;
 pub mod functions;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod latency;
 pub mod lcs;
@@ -63,7 +64,9 @@ pub struct Spec {
     /// Redis arity: exact count if positive, minimum if negative.
     pub arity: i32,
     /// Redis flags; names starting with `@` are Sixfold's own
-    /// (`@multi-ctl`: not queued by MULTI; `@pubsub-ok`: allowed while subscribed).
+    /// (`@multi-ctl`: not queued by MULTI; `@pubsub-ok`: allowed while subscribed;
+    /// `@may-replicate`: may change data though read-only, which Redis
+    /// counts as a write in read-only scripts without listing the flag).
     pub flags: &'static [&'static str],
     /// First key, last key, step (as COMMAND INFO).
     pub keys: (i32, i32, i32),

@@ -2,8 +2,8 @@
 //! key positions, group and handler: one row per command, one line per row.
 
 use super::{
-    Handler, Spec, bitmaps, cluster, connection, failover, functions, hashes, keys, latency, lcs, lists, multi, pubsub,
-    replication, scripting, server, sets, slowlog, sort, strings, zranges, zsets,
+    Handler, Spec, bitmaps, cluster, connection, failover, functions, hashes, hyperloglog, keys, latency, lcs, lists,
+    multi, pubsub, replication, scripting, server, sets, slowlog, sort, strings, zranges, zsets,
 };
 
 /// Every command.
@@ -32,6 +32,11 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "bitop", arity: -4, flags: &["write", "denyoom"], keys: (2,-1,1), group: "bitmap", summary: "Performs bitwise operations on multiple strings and stores the result.", handler: Handler::Data(bitmaps::bitop) },
     Spec { name: "bitfield", arity: -2, flags: &["write", "denyoom"], keys: (1,1,1), group: "bitmap", summary: "Performs arbitrary bitfield integer operations on strings.", handler: Handler::Data(bitmaps::bitfield) },
     Spec { name: "bitfield_ro", arity: -2, flags: &["readonly", "fast"], keys: (1,1,1), group: "bitmap", summary: "Performs arbitrary read-only bitfield integer operations on strings.", handler: Handler::Data(bitmaps::bitfield_ro) },
+    Spec { name: "pfadd", arity: -2, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "hyperloglog", summary: "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", handler: Handler::Data(hyperloglog::pfadd) },
+    Spec { name: "pfcount", arity: -2, flags: &["readonly", "@may-replicate"], keys: (1,-1,1), group: "hyperloglog", summary: "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", handler: Handler::Data(hyperloglog::pfcount) },
+    Spec { name: "pfmerge", arity: -2, flags: &["write", "denyoom"], keys: (1,-1,1), group: "hyperloglog", summary: "Merges one or more HyperLogLog values into a single key.", handler: Handler::Data(hyperloglog::pfmerge) },
+    Spec { name: "pfdebug", arity: 3, flags: &["write", "denyoom", "admin"], keys: (2,2,1), group: "hyperloglog", summary: "Internal commands for debugging HyperLogLog values.", handler: Handler::Data(hyperloglog::pfdebug) },
+    Spec { name: "pfselftest", arity: 1, flags: &["admin"], keys: (0,0,0), group: "hyperloglog", summary: "An internal command for testing HyperLogLog values.", handler: Handler::Data(hyperloglog::pfselftest) },
     Spec { name: "incr", arity: 2, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "strings", summary: "Increments an integer by one.", handler: Handler::Data(strings::incr) },
     Spec { name: "decr", arity: 2, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "strings", summary: "Decrements an integer by one.", handler: Handler::Data(strings::incr) },
     Spec { name: "incrby", arity: 3, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "strings", summary: "Increments an integer.", handler: Handler::Data(strings::incr) },
@@ -198,6 +203,6 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "psubscribe", arity: -2, flags: &["pubsub", "noscript", "loading", "stale", "@pubsub-ok"], keys: (0,0,0), group: "pubsub", summary: "Listens to channel patterns.", handler: Handler::Session(pubsub::subscribe) },
     Spec { name: "unsubscribe", arity: -1, flags: &["pubsub", "noscript", "loading", "stale", "@pubsub-ok"], keys: (0,0,0), group: "pubsub", summary: "Stops listening to channels.", handler: Handler::Session(pubsub::unsubscribe) },
     Spec { name: "punsubscribe", arity: -1, flags: &["pubsub", "noscript", "loading", "stale", "@pubsub-ok"], keys: (0,0,0), group: "pubsub", summary: "Stops listening to patterns.", handler: Handler::Session(pubsub::unsubscribe) },
-    Spec { name: "publish", arity: 3, flags: &["pubsub", "loading", "stale", "fast"], keys: (0,0,0), group: "pubsub", summary: "Posts a message to a channel.", handler: Handler::Session(pubsub::publish) },
+    Spec { name: "publish", arity: 3, flags: &["pubsub", "loading", "stale", "fast", "@may-replicate"], keys: (0,0,0), group: "pubsub", summary: "Posts a message to a channel.", handler: Handler::Session(pubsub::publish) },
     Spec { name: "pubsub", arity: -2, flags: &["pubsub", "loading", "stale"], keys: (0,0,0), group: "pubsub", summary: "Inspects pub/sub state.", handler: Handler::Session(pubsub::pubsub) },
 ];
