@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{Raw, redis, sixfold};
+use common::{Raw, redis, same, sixfold};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sixfold_resp::Frame;
@@ -324,18 +324,6 @@ fn matches(cmd: &str, a: &Frame, b: &Frame) -> bool {
             matches!((num(x), num(y)), (Some(p), Some(q)) if p == q || (p - q).abs() <= q.abs() * 1e-15)
         }
         _ => same(&canon(a, cmd), &canon(b, cmd)),
-    }
-}
-
-/// Equal, with floats compared by value.
-fn same(a: &Frame, b: &Frame) -> bool {
-    match (a, b) {
-        (Frame::Bulk(x), Frame::Bulk(y)) if x != y => {
-            let num = |b: &[u8]| std::str::from_utf8(b).ok().and_then(|s| s.parse::<f64>().ok());
-            matches!((num(x), num(y)), (Some(p), Some(q)) if p == q && x.contains(&b'.') | y.contains(&b'.') | x.contains(&b'e') | y.contains(&b'e'))
-        }
-        (Frame::Array(x), Frame::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
-        _ => a == b,
     }
 }
 

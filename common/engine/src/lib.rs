@@ -16,6 +16,7 @@ pub mod digest;
 pub mod effects;
 pub mod engine;
 pub mod exec;
+pub mod geo;
 pub mod hll;
 pub mod output_limits;
 pub mod redis_config;

@@ -50,7 +50,12 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
     if lower.contains("inf") {
         return None;
     }
-    s.parse::<f64>().ok()
+    // Out of range (`strtod`'s ERANGE): Redis refuses what overflows to
+    // infinity or underflows to zero.
+    let v = s.parse::<f64>().ok()?;
+    let mantissa = lower.split('e').next().unwrap_or("");
+    let underflow = v == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    (!v.is_infinite() && !underflow).then_some(v)
 }
 
 /// Glob-style match (`*`, `?`, `[a-z]`, `[^x]`, `\\x`) as Redis's
@@ -152,6 +157,12 @@ mod tests {
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"abc"), None);
+        // strtod's ERANGE, as Redis refuses it.
+        assert_eq!(parse_f64(b"1e3000"), None);
+        assert_eq!(parse_f64(b"-1e400"), None);
+        assert_eq!(parse_f64(b"1e-400"), None);
+        assert_eq!(parse_f64(b"0e-400"), Some(0.0));
+        assert_eq!(parse_f64(b"1e-310"), Some(1e-310));
     }
 
     /// The backtracking matcher this module had before (exponential on

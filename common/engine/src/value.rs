@@ -170,6 +170,12 @@ impl ZSet {
         Some(self.order.range(..(Score(s), Bytes::copy_from_slice(member))).count())
     }
 
+    /// Members in ascending order from the first whose score is at least
+    /// `min`.
+    pub fn from_score(&self, min: f64) -> impl Iterator<Item = (&Bytes, f64)> {
+        self.order.range((Score(min), Bytes::new())..).map(|(s, m)| (m, s.0))
+    }
+
     /// The lowest-ranked member.
     pub fn first(&self) -> Option<(Bytes, f64)> {
         self.order.first().map(|(s, m)| (m.clone(), s.0))

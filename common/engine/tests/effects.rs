@@ -2,7 +2,8 @@
 //! an empty engine yields the same state digest, for random command
 //! sequences over every data type, with expiry, randomness (SPOP,
 //! SRANDMEMBER), INCRBYFLOAT, MULTI/EXEC, blocking pops that unblock, Lua
-//! scripts that call non-deterministic commands, and HyperLogLogs turned
+//! scripts that call non-deterministic commands, geo searches that store
+//! their results, and HyperLogLogs turned
 //! dense under a writer's `hll-sparse-max-bytes` the replica does not share.
 
 #![allow(clippy::unwrap_used)]
@@ -99,6 +100,25 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         key().prop_map(move |k| v(vec!["SET", &k, CORRUPT_HLL])),
         (key(), key(), key()).prop_map(move |(d, a, b)| v(vec!["PFMERGE", &d, &a, &b])),
         key().prop_map(move |k| v(vec!["PFDEBUG", "TODENSE", &k])),
+        (key(), 0u32..50, 0u32..50, val())
+            .prop_map(move |(k, x, y, m)| { v(vec!["GEOADD", &k, &format!("13.{x}"), &format!("38.{y}"), &m]) }),
+        (key(), key(), 1u32..80).prop_map(move |(d, k, r)| {
+            v(vec![
+                "GEOSEARCHSTORE",
+                &d,
+                &k,
+                "FROMLONLAT",
+                "13.2",
+                "38.2",
+                "BYRADIUS",
+                &r.to_string(),
+                "km",
+                "STOREDIST",
+            ])
+        }),
+        (key(), key(), 1u32..80).prop_map(move |(d, k, r)| {
+            v(vec!["GEORADIUS", &k, "13.3", "38.3", &r.to_string(), "km", "COUNT", "3", "STORE", &d])
+        }),
         proptest::sample::select(&["40", "300", "3000", "100000"][..]).prop_map(move |n| v(vec![
             "CONFIG",
             "SET",
@@ -437,4 +457,22 @@ fn a_replica_pfcount_leaves_the_hll_as_logged() {
     assert!(r.take_output().iter().any(|(_, out)| out.as_ref() == b":3\r\n"));
     assert_eq!(r.digest(), before);
     assert!(r.take_effects().is_empty());
+}
+
+/// A geo search that stores its result is logged as the stored members
+/// (naming the key it writes, which the writer's pending-key tracking
+/// reads), not as a search a replica would redo with its own maths.
+#[test]
+fn a_stored_geo_search_is_logged_as_its_result() {
+    let mut e = Engine::new(Config::default(), 1);
+    let id = e.connect(ClientInfo::default(), 1_000).unwrap();
+    e.feed(id, cmd("GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania"), 1_000);
+    e.feed(id, cmd("GEORADIUS g 15 37 200 km STOREDIST near"), 1_000);
+    e.feed(id, cmd("GEOSEARCHSTORE near g FROMLONLAT 0 0 BYRADIUS 1 m"), 1_000);
+    let g = effects_text(&mut e);
+    assert_eq!(g[0], "db 0: GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania");
+    assert_eq!(g[1], "db 0: DEL near");
+    // Redis's documented distances: Palermo 190.4424 km, Catania 56.4413 km.
+    assert_eq!(g[2], "db 0: ZADD near 190.44242984775784 Palermo 56.4412578701582 Catania");
+    assert_eq!(g[3..], ["db 0: DEL near".to_string()]);
 }

@@ -324,3 +324,15 @@ pub fn sixfold_on(port: u16, args: &[String]) -> Proc {
     wait_ready(port, &mut child);
     Proc { child, port }
 }
+
+/// Equal, with floats compared by value.
+pub fn same(a: &Frame, b: &Frame) -> bool {
+    match (a, b) {
+        (Frame::Bulk(x), Frame::Bulk(y)) if x != y => {
+            let num = |b: &[u8]| std::str::from_utf8(b).ok().and_then(|s| s.parse::<f64>().ok());
+            matches!((num(x), num(y)), (Some(p), Some(q)) if p == q && x.contains(&b'.') | y.contains(&b'.') | x.contains(&b'e') | y.contains(&b'e'))
+        }
+        (Frame::Array(x), Frame::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        _ => a == b,
+    }
+}

@@ -12,6 +12,7 @@ pub mod config;
 pub mod connection;
 pub mod failover;
 pub mod functions;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;

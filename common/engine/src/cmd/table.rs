@@ -2,8 +2,8 @@
 //! key positions, group and handler: one row per command, one line per row.
 
 use super::{
-    Handler, Spec, bitmaps, cluster, connection, failover, functions, hashes, hyperloglog, keys, latency, lcs, lists,
-    multi, pubsub, replication, scripting, server, sets, slowlog, sort, strings, zranges, zsets,
+    Handler, Spec, bitmaps, cluster, connection, failover, functions, geo, hashes, hyperloglog, keys, latency, lcs,
+    lists, multi, pubsub, replication, scripting, server, sets, slowlog, sort, strings, zranges, zsets,
 };
 
 /// Every command.
@@ -32,6 +32,16 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "bitop", arity: -4, flags: &["write", "denyoom"], keys: (2,-1,1), group: "bitmap", summary: "Performs bitwise operations on multiple strings and stores the result.", handler: Handler::Data(bitmaps::bitop) },
     Spec { name: "bitfield", arity: -2, flags: &["write", "denyoom"], keys: (1,1,1), group: "bitmap", summary: "Performs arbitrary bitfield integer operations on strings.", handler: Handler::Data(bitmaps::bitfield) },
     Spec { name: "bitfield_ro", arity: -2, flags: &["readonly", "fast"], keys: (1,1,1), group: "bitmap", summary: "Performs arbitrary read-only bitfield integer operations on strings.", handler: Handler::Data(bitmaps::bitfield_ro) },
+    Spec { name: "geoadd", arity: -5, flags: &["write", "denyoom"], keys: (1,1,1), group: "geo", summary: "Adds one or more members to a geospatial index. The key is created if it doesn't exist.", handler: Handler::Data(geo::geoadd) },
+    Spec { name: "geodist", arity: -4, flags: &["readonly"], keys: (1,1,1), group: "geo", summary: "Returns the distance between two members of a geospatial index.", handler: Handler::Data(geo::geodist) },
+    Spec { name: "geohash", arity: -2, flags: &["readonly"], keys: (1,1,1), group: "geo", summary: "Returns members from a geospatial index as geohash strings.", handler: Handler::Data(geo::geohash) },
+    Spec { name: "geopos", arity: -2, flags: &["readonly"], keys: (1,1,1), group: "geo", summary: "Returns the longitude and latitude of members from a geospatial index.", handler: Handler::Data(geo::geopos) },
+    Spec { name: "georadius", arity: -6, flags: &["write", "denyoom", "movablekeys"], keys: (1,1,1), group: "geo", summary: "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", handler: Handler::Data(geo::georadius) },
+    Spec { name: "georadius_ro", arity: -6, flags: &["readonly"], keys: (1,1,1), group: "geo", summary: "Returns members from a geospatial index that are within a distance from a coordinate.", handler: Handler::Data(geo::georadius_ro) },
+    Spec { name: "georadiusbymember", arity: -5, flags: &["write", "denyoom", "movablekeys"], keys: (1,1,1), group: "geo", summary: "Queries a geospatial index for members within a distance from a member, optionally stores the result.", handler: Handler::Data(geo::georadiusbymember) },
+    Spec { name: "georadiusbymember_ro", arity: -5, flags: &["readonly"], keys: (1,1,1), group: "geo", summary: "Returns members from a geospatial index that are within a distance from a member.", handler: Handler::Data(geo::georadiusbymember_ro) },
+    Spec { name: "geosearch", arity: -7, flags: &["readonly"], keys: (1,1,1), group: "geo", summary: "Queries a geospatial index for members inside an area of a box or a circle.", handler: Handler::Data(geo::geosearch) },
+    Spec { name: "geosearchstore", arity: -8, flags: &["write", "denyoom"], keys: (1,2,1), group: "geo", summary: "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", handler: Handler::Data(geo::geosearchstore) },
     Spec { name: "pfadd", arity: -2, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "hyperloglog", summary: "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", handler: Handler::Data(hyperloglog::pfadd) },
     Spec { name: "pfcount", arity: -2, flags: &["readonly", "@may-replicate"], keys: (1,-1,1), group: "hyperloglog", summary: "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", handler: Handler::Data(hyperloglog::pfcount) },
     Spec { name: "pfmerge", arity: -2, flags: &["write", "denyoom"], keys: (1,-1,1), group: "hyperloglog", summary: "Merges one or more HyperLogLog values into a single key.", handler: Handler::Data(hyperloglog::pfmerge) },
