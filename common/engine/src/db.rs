@@ -24,9 +24,22 @@ pub struct Entry {
     /// Absolute expiry time (unix ms), if any.
     pub expire_at_ms: Option<i64>,
     slot: u32,
+    /// The access clock when the key was last created or looked up (not
+    /// part of the data: no digest, snapshot or log carries it).
+    accessed_s: u32,
 }
 
 impl Entry {
+    /// Stamps the entry with the access clock `clock_s` ([`Db::clock_s`]).
+    pub fn note_access(&mut self, clock_s: u32) {
+        self.accessed_s = clock_s;
+    }
+
+    /// Seconds from the last creation or lookup to the clock `clock_s`.
+    pub fn idle_s(&self, clock_s: u32) -> u32 {
+        clock_s.wrapping_sub(self.accessed_s)
+    }
+
     /// True when the key is logically expired at `now_ms`.
     pub fn is_expired(&self, now_ms: i64) -> bool {
         self.expire_at_ms.is_some_and(|t| t <= now_ms)
@@ -42,6 +55,9 @@ pub struct Db {
     volatile: usize,
     /// Next slot the active expiry cycle looks at.
     expire_cursor: usize,
+    /// The access clock (unix seconds, wrapping) keys are stamped with
+    /// when created or looked up, as Redis's LRU clock (`OBJECT IDLETIME`).
+    pub clock_s: u32,
 }
 
 impl Db {
@@ -77,6 +93,7 @@ impl Db {
             self.volatile += usize::from(expire_at_ms.is_some());
             e.value = value;
             e.expire_at_ms = expire_at_ms;
+            e.accessed_s = self.clock_s;
             return;
         }
         let slot = match self.free_slots.pop() {
@@ -90,7 +107,7 @@ impl Db {
             }
         };
         self.volatile += usize::from(expire_at_ms.is_some());
-        self.map.insert(key, Entry { value, expire_at_ms, slot });
+        self.map.insert(key, Entry { value, expire_at_ms, slot, accessed_s: self.clock_s });
     }
 
     /// Sets or clears the expiry of an existing key; false if there is no key.
@@ -121,7 +138,7 @@ impl Db {
 
     /// Removes every key.
     pub fn clear(&mut self) {
-        *self = Db::default();
+        *self = Db { clock_s: self.clock_s, ..Db::default() };
     }
 
     /// All entries, in no particular order.
@@ -177,6 +194,14 @@ impl Db {
 pub struct Keyspace {
     /// The databases, indexed by number.
     pub dbs: Vec<Db>,
+}
+
+impl Keyspace {
+    /// Moves every database's access clock to `now_ms`.
+    pub fn set_clock(&mut self, now_ms: i64) {
+        let clock_s = (now_ms / 1000) as u32;
+        self.dbs.iter_mut().for_each(|d| d.clock_s = clock_s);
+    }
 }
 
 impl Default for Keyspace {

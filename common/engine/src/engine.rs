@@ -166,6 +166,7 @@ pub struct Engine {
     next_id: ClientId,
     pub(crate) channels: HashMap<Bytes, BTreeSet<ClientId>>,
     pub(crate) patterns: HashMap<Bytes, BTreeSet<ClientId>>,
+    pub(crate) shard_channels: HashMap<Bytes, BTreeSet<ClientId>>,
     pub(crate) blocked_on: HashMap<(usize, Bytes), VecDeque<ClientId>>,
     pub(crate) watchers: HashMap<(usize, Bytes), Vec<ClientId>>,
     pub(crate) stats: Stats,
@@ -209,6 +210,7 @@ impl Engine {
             next_id: 1,
             channels: HashMap::new(),
             patterns: HashMap::new(),
+            shard_channels: HashMap::new(),
             blocked_on: HashMap::new(),
             watchers: HashMap::new(),
             stats: Stats::default(),
@@ -388,6 +390,7 @@ impl Engine {
         }
         if !keep_data {
             self.ks = Keyspace::default();
+            self.ks.set_clock(self.now_ms);
             self.loading = true;
         }
     }
@@ -445,6 +448,7 @@ impl Engine {
 
     fn set_clock(&mut self, now_ms: i64) {
         self.now_ms = self.now_ms.max(now_ms);
+        self.ks.set_clock(self.now_ms);
         self.started_ms.get_or_insert(now_ms);
     }
 

@@ -126,8 +126,17 @@ impl Exec<'_> {
         expired
     }
 
-    /// The live entry of `key` in the selected database.
+    /// The live entry of `key` in the selected database (stamped as
+    /// accessed).
     pub fn lookup(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let clock_s = self.ks.dbs[self.db].clock_s;
+        let e = self.peek(key)?;
+        e.note_access(clock_s);
+        Some(e)
+    }
+
+    /// As [`Exec::lookup`], leaving the access time alone (OBJECT).
+    pub fn peek(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let db = self.db;
         if self.expire_if_needed(db, key) && self.mode == Mode::Replica {
             return None;

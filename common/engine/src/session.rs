@@ -84,6 +84,8 @@ pub struct Session {
     pub channels: BTreeSet<Bytes>,
     /// Subscribed patterns.
     pub patterns: BTreeSet<Bytes>,
+    /// Subscribed shard channels (SSUBSCRIBE).
+    pub shard_channels: BTreeSet<Bytes>,
     /// Waiting in a blocking command.
     pub blocked: Option<Blocked>,
     /// Commands received while blocked, run once unblocked.
@@ -135,6 +137,7 @@ impl Session {
             dirty_cas: false,
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
+            shard_channels: BTreeSet::new(),
             blocked: None,
             pending: VecDeque::new(),
             reply_mode: ReplyMode::On,
@@ -166,9 +169,10 @@ impl Session {
         }
     }
 
-    /// Number of channel and pattern subscriptions.
+    /// Number of subscriptions of every kind (any puts a RESP2 client in
+    /// the pub/sub context).
     pub fn subscriptions(&self) -> usize {
-        self.channels.len() + self.patterns.len()
+        self.channels.len() + self.patterns.len() + self.shard_channels.len()
     }
 
     /// The `CLIENT LIST` / `CLIENT INFO` line.
@@ -195,7 +199,7 @@ impl Session {
         let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
         let name = self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 \
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
              multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} \
              tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
@@ -208,6 +212,7 @@ impl Session {
             self.db,
             self.channels.len(),
             self.patterns.len(),
+            self.shard_channels.len(),
             multi,
             self.out.len(),
             self.last_cmd,

@@ -6,6 +6,7 @@ use crate::args::{int, is, upper, word};
 use crate::db::DATABASES;
 use crate::exec::{CmdError, CmdResult, Exec, Mode};
 use crate::util::glob_match;
+use crate::value::Value;
 use bytes::Bytes;
 use sixfold_resp::Frame;
 
@@ -324,24 +325,59 @@ pub fn flush(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
 }
 
 /// `OBJECT ENCODING key` | `OBJECT HELP`
+/// What `OBJECT REFCOUNT` answers: Redis's shared integers (0..10000)
+/// report `OBJ_SHARED_REFCOUNT`.
+fn refcount(v: &Value) -> i64 {
+    const SHARED_INTEGERS: i64 = 10_000;
+    match v {
+        Value::Str(s) if v.encoding() == "int" => {
+            crate::util::parse_i64(s).filter(|n| (0..SHARED_INTEGERS).contains(n)).map_or(1, |_| i64::from(i32::MAX))
+        }
+        _ => 1,
+    }
+}
+
 pub fn object(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     match (upper(&a[1]).as_str(), a.len()) {
-        ("ENCODING", 3) => Ok(ex.lookup(&a[2]).map_or(Frame::Null, |e| Frame::bulk(e.value.encoding()))),
+        ("ENCODING", 3) => Ok(ex.peek(&a[2]).map_or(Frame::Null, |e| Frame::bulk(e.value.encoding()))),
+        ("IDLETIME", 3) => {
+            let clock_s = ex.ks.dbs[ex.db].clock_s;
+            Ok(ex.peek(&a[2]).map_or(Frame::Null, |e| Frame::Integer(e.idle_s(clock_s).into())))
+        }
+        // Redis shares the integers 0..10000 (a refcount that never
+        // changes) and reports 1 for everything else.
+        ("REFCOUNT", 3) => Ok(ex.peek(&a[2]).map_or(Frame::Null, |e| Frame::Integer(refcount(&e.value)))),
         // Access frequency is tracked only under an LFU policy; Sixfold's
         // only policy is noeviction, so Redis's answer for that applies.
-        ("FREQ", 3) => match ex.lookup(&a[2]) {
+        ("FREQ", 3) => match ex.peek(&a[2]) {
             None => Ok(Frame::Null),
             Some(_) => Err(CmdError::msg(
                 "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
             )),
         },
         ("HELP", 2) => Ok(Frame::Array(
-            ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "FREQ <key>", "HELP"]
-                .iter()
-                .map(|s| Frame::Simple((*s).into()))
-                .collect(),
+            [
+                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ENCODING <key>",
+                "    Return the kind of internal representation used in order to store the value",
+                "    associated with a <key>.",
+                "FREQ <key>",
+                "    Return the access frequency index of the <key>. The returned integer is",
+                "    proportional to the logarithm of the recent access frequency of the key.",
+                "IDLETIME <key>",
+                "    Return the idle time of the <key>, that is the approximated number of",
+                "    seconds elapsed since the last access to the key.",
+                "REFCOUNT <key>",
+                "    Return the number of references of the value associated with the specified",
+                "    <key>.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|s| Frame::Simple((*s).into()))
+            .collect(),
         )),
-        (sub @ ("ENCODING" | "FREQ"), _) => {
+        (sub @ ("ENCODING" | "FREQ" | "IDLETIME" | "REFCOUNT"), _) => {
             Err(CmdError::msg(format!("ERR wrong number of arguments for 'object|{}' command", sub.to_lowercase())))
         }
         _ => {

@@ -456,3 +456,12 @@ pub fn shutdown(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     e.shutdown = true;
     Ok(None)
 }
+
+/// `LOLWUT [VERSION version]`: Redis's answer for versions without
+/// computer art (Sixfold draws none), with the Redis version it answers as.
+pub fn lolwut(_e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
+    if a.len() >= 3 && a[1].eq_ignore_ascii_case(b"version") {
+        int(&a[2])?;
+    }
+    Ok(Some(Frame::Bulk(Bytes::from(format!("Redis ver. {REDIS_VERSION}\n")))))
+}

@@ -3,7 +3,8 @@
 
 use super::{
     Handler, Spec, bitmaps, cluster, connection, failover, functions, geo, hashes, hyperloglog, keys, latency, lcs,
-    lists, multi, pubsub, replication, scripting, server, sets, slowlog, sort, strings, zranges, zsets,
+    lists, memory, multi, persistence, pubsub, replication, scripting, server, sets, slowlog, sort, strings, zranges,
+    zsets,
 };
 
 /// Every command.
@@ -208,11 +209,22 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "replconf", arity: -3, flags: &["admin", "noscript", "loading", "stale", "allow_busy"], keys: (0,0,0), group: "server", summary: "A replica's configuration and acknowledgements.", handler: Handler::Session(replication::replconf) },
     Spec { name: "cluster", arity: -2, flags: &["loading", "stale"], keys: (0,0,0), group: "cluster", summary: "Describes the shard: one writer with all 16384 slots and its replicas.", handler: Handler::Session(cluster::cluster) },
     Spec { name: "asking", arity: 1, flags: &["fast"], keys: (0,0,0), group: "cluster", summary: "Signals that a cluster client is following an -ASK redirect.", handler: Handler::Session(cluster::asking) },
+    Spec { name: "memory", arity: -2, flags: &[], keys: (0,0,0), group: "server", summary: "A container for memory diagnostics commands.", handler: Handler::Session(memory::memory) },
+    Spec { name: "lolwut", arity: -1, flags: &["readonly", "fast"], keys: (0,0,0), group: "server", summary: "Displays computer art and the Redis version", handler: Handler::Session(server::lolwut) },
+    Spec { name: "save", arity: 1, flags: &["admin", "noscript", "no_async_loading", "no_multi"], keys: (0,0,0), group: "server", summary: "Synchronously saves the database(s) to disk.", handler: Handler::Data(persistence::save) },
+    Spec { name: "bgsave", arity: -1, flags: &["admin", "noscript", "no_async_loading"], keys: (0,0,0), group: "server", summary: "Asynchronously saves the database(s) to disk.", handler: Handler::Data(persistence::bgsave) },
+    Spec { name: "lastsave", arity: 1, flags: &["loading", "stale", "fast"], keys: (0,0,0), group: "server", summary: "Returns the Unix timestamp of the last successful save to disk.", handler: Handler::Data(persistence::lastsave) },
+    Spec { name: "bgrewriteaof", arity: 1, flags: &["admin", "noscript", "no_async_loading"], keys: (0,0,0), group: "server", summary: "Asynchronously rewrites the append-only file to disk.", handler: Handler::Data(persistence::bgrewriteaof) },
+    Spec { name: "replicaof", arity: 3, flags: &["admin", "noscript", "stale", "no_async_loading"], keys: (0,0,0), group: "server", summary: "Configures a server as replica of another, or promotes it to a master.", handler: Handler::Data(persistence::replicaof) },
+    Spec { name: "slaveof", arity: 3, flags: &["admin", "noscript", "stale", "no_async_loading"], keys: (0,0,0), group: "server", summary: "Sets a Redis server as a replica of another, or promotes it to being a master.", handler: Handler::Data(persistence::replicaof) },
     Spec { name: "shutdown", arity: -1, flags: &["admin", "noscript", "loading", "stale", "no_multi"], keys: (0,0,0), group: "server", summary: "Stops the server.", handler: Handler::Session(server::shutdown) },
     Spec { name: "subscribe", arity: -2, flags: &["pubsub", "noscript", "loading", "stale", "@pubsub-ok"], keys: (0,0,0), group: "pubsub", summary: "Listens to channels.", handler: Handler::Session(pubsub::subscribe) },
     Spec { name: "psubscribe", arity: -2, flags: &["pubsub", "noscript", "loading", "stale", "@pubsub-ok"], keys: (0,0,0), group: "pubsub", summary: "Listens to channel patterns.", handler: Handler::Session(pubsub::subscribe) },
     Spec { name: "unsubscribe", arity: -1, flags: &["pubsub", "noscript", "loading", "stale", "@pubsub-ok"], keys: (0,0,0), group: "pubsub", summary: "Stops listening to channels.", handler: Handler::Session(pubsub::unsubscribe) },
     Spec { name: "punsubscribe", arity: -1, flags: &["pubsub", "noscript", "loading", "stale", "@pubsub-ok"], keys: (0,0,0), group: "pubsub", summary: "Stops listening to patterns.", handler: Handler::Session(pubsub::unsubscribe) },
     Spec { name: "publish", arity: 3, flags: &["pubsub", "loading", "stale", "fast", "@may-replicate"], keys: (0,0,0), group: "pubsub", summary: "Posts a message to a channel.", handler: Handler::Session(pubsub::publish) },
+    Spec { name: "ssubscribe", arity: -2, flags: &["pubsub", "noscript", "loading", "stale", "@pubsub-ok"], keys: (1,-1,1), group: "pubsub", summary: "Listens for messages published to shard channels.", handler: Handler::Session(pubsub::subscribe) },
+    Spec { name: "sunsubscribe", arity: -1, flags: &["pubsub", "noscript", "loading", "stale", "@pubsub-ok"], keys: (1,-1,1), group: "pubsub", summary: "Stops listening to messages posted to shard channels.", handler: Handler::Session(pubsub::unsubscribe) },
+    Spec { name: "spublish", arity: 3, flags: &["pubsub", "loading", "stale", "fast", "@may-replicate"], keys: (1,1,1), group: "pubsub", summary: "Post a message to a shard channel", handler: Handler::Session(pubsub::publish) },
     Spec { name: "pubsub", arity: -2, flags: &["pubsub", "loading", "stale"], keys: (0,0,0), group: "pubsub", summary: "Inspects pub/sub state.", handler: Handler::Session(pubsub::pubsub) },
 ];
