@@ -97,11 +97,18 @@ pub fn sixfold(extra: &[&str]) -> Proc {
     sixfold_on(free_port(), &args)
 }
 
-/// Starts Debian's `redis-server` without persistence.
+/// Starts Debian's `redis-server` without persistence, in a directory of
+/// its own (a SAVE in a test must not leave a `dump.rdb` that the next
+/// redis-server started in the same directory would load).
 pub fn redis() -> Proc {
     let port = free_port();
+    let dir = std::env::temp_dir().join(format!("sixfold-test-redis-{port}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
     let mut child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+        .arg("--dir")
+        .arg(&dir)
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server must be installed (apt-get install redis-server); .ci/run installs it");

@@ -8,6 +8,7 @@
 pub mod bitfield;
 pub mod bitmaps;
 pub mod cluster;
+pub mod command;
 pub mod config;
 pub mod connection;
 pub mod failover;
@@ -30,6 +31,7 @@ pub mod sets;
 pub mod slowlog;
 pub mod sort;
 pub mod strings;
+pub mod subcommands;
 pub mod zranges;
 pub mod zsets;
 

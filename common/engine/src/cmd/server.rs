@@ -1,7 +1,7 @@
-//! Server commands: INFO CONFIG COMMAND TIME DEBUG SHUTDOWN.
+//! Server commands: INFO CONFIG TIME DEBUG SHUTDOWN LOLWUT.
 
 use crate::args::{int, upper};
-use crate::cmd::{SessionResult, Spec, TABLE, help, lookup, unknown_subcommand};
+use crate::cmd::{SessionResult, help, unknown_subcommand};
 use crate::engine::Engine;
 use crate::exec::CmdError;
 use crate::session::ClientId;
@@ -333,97 +333,6 @@ pub fn config(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
             String::from_utf8_lossy(&a[1]).to_lowercase()
         ))),
         _ => Err(unknown_subcommand(&a[1], "CONFIG")),
-    }
-}
-
-fn command_info(s: &Spec) -> Frame {
-    let flags = s.flags.iter().filter(|f| !f.starts_with('@')).map(|f| Frame::Simple((*f).into())).collect();
-    Frame::Array(vec![
-        Frame::bulk(s.name),
-        Frame::Integer(s.arity as i64),
-        Frame::Set(flags),
-        Frame::Integer(s.keys.0 as i64),
-        Frame::Integer(s.keys.1 as i64),
-        Frame::Integer(s.keys.2 as i64),
-        Frame::Set(vec![Frame::Simple(format!("@{}", s.group).into())]),
-        Frame::Set(vec![]),
-        Frame::Set(vec![]),
-        Frame::Set(vec![]),
-    ])
-}
-
-fn command_docs(s: &Spec) -> (Frame, Frame) {
-    (
-        Frame::bulk(s.name),
-        Frame::Map(vec![
-            (Frame::bulk("summary"), Frame::bulk(s.summary)),
-            (Frame::bulk("since"), Frame::bulk("1.0.0")),
-            (Frame::bulk("group"), Frame::bulk(s.group)),
-        ]),
-    )
-}
-
-/// `COMMAND [COUNT | INFO [name ...] | DOCS [name ...] | LIST | GETKEYS cmd ... | HELP]`
-pub fn command(_e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
-    if a.len() == 1 {
-        return Ok(Some(Frame::Array(TABLE.iter().map(command_info).collect())));
-    }
-    let names = &a[2..];
-    let pick = |all: bool| -> Vec<&'static Spec> {
-        if all { TABLE.iter().collect() } else { names.iter().filter_map(|n| lookup(n)).collect() }
-    };
-    match upper(&a[1]).as_str() {
-        "COUNT" => Ok(Some(Frame::Integer(TABLE.len() as i64))),
-        "INFO" => {
-            let out = if names.is_empty() {
-                TABLE.iter().map(command_info).collect()
-            } else {
-                names.iter().map(|n| lookup(n).map_or(Frame::NullArray, command_info)).collect()
-            };
-            Ok(Some(Frame::Array(out)))
-        }
-        "DOCS" => Ok(Some(Frame::Map(pick(names.is_empty()).into_iter().map(command_docs).collect()))),
-        "LIST" => {
-            let pattern = match names {
-                [] => None,
-                [f, kind, p] if f.eq_ignore_ascii_case(b"FILTERBY") && kind.eq_ignore_ascii_case(b"PATTERN") => Some(p),
-                _ => return Err(CmdError::Syntax),
-            };
-            let out = TABLE
-                .iter()
-                .filter(|s| pattern.is_none_or(|p| glob_match(&p.to_ascii_lowercase(), s.name.as_bytes())))
-                .map(|s| Frame::bulk(s.name))
-                .collect();
-            Ok(Some(Frame::Array(out)))
-        }
-        "GETKEYS" if a.len() >= 3 => {
-            let Some(spec) = lookup(&a[2]) else {
-                return Err(CmdError::msg("ERR Invalid command specified"));
-            };
-            let args = &a[2..];
-            let (first, last, step) = spec.keys;
-            if first == 0 {
-                return Err(CmdError::msg("ERR The command has no key arguments"));
-            }
-            let last = if last < 0 { args.len() as i32 + last } else { last };
-            let keys = (first..=last.min(args.len() as i32 - 1))
-                .step_by(step.max(1) as usize)
-                .map(|i| Frame::Bulk(args[i as usize].clone()))
-                .collect();
-            Ok(Some(Frame::Array(keys)))
-        }
-        "HELP" => Ok(Some(help(
-            "COMMAND",
-            &[
-                "(no subcommand)",
-                "COUNT",
-                "INFO [<command-name> ...]",
-                "DOCS [<command-name> ...]",
-                "LIST [FILTERBY PATTERN <pattern>]",
-                "GETKEYS <full-command>",
-            ],
-        ))),
-        _ => Err(unknown_subcommand(&a[1], "COMMAND")),
     }
 }
 

@@ -2,9 +2,9 @@
 //! key positions, group and handler: one row per command, one line per row.
 
 use super::{
-    Handler, Spec, bitmaps, cluster, connection, failover, functions, geo, hashes, hyperloglog, keys, latency, lcs,
-    lists, memory, multi, persistence, pubsub, replication, scripting, server, sets, slowlog, sort, strings, zranges,
-    zsets,
+    Handler, Spec, bitmaps, cluster, command, connection, failover, functions, geo, hashes, hyperloglog, keys, latency,
+    lcs, lists, memory, multi, persistence, pubsub, replication, scripting, server, sets, slowlog, sort, strings,
+    zranges, zsets,
 };
 
 /// Every command.
@@ -195,7 +195,7 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "client", arity: -2, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), group: "connection", summary: "Manages client connections.", handler: Handler::Session(connection::client) },
     Spec { name: "info", arity: -1, flags: &["loading", "stale"], keys: (0,0,0), group: "server", summary: "Returns information and statistics.", handler: Handler::Session(server::info) },
     Spec { name: "config", arity: -2, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), group: "server", summary: "Reads or changes settings.", handler: Handler::Session(server::config) },
-    Spec { name: "command", arity: -1, flags: &["loading", "stale"], keys: (0,0,0), group: "server", summary: "Describes the commands.", handler: Handler::Session(server::command) },
+    Spec { name: "command", arity: -1, flags: &["loading", "stale"], keys: (0,0,0), group: "server", summary: "Describes the commands.", handler: Handler::Session(command::command) },
     Spec { name: "latency", arity: -2, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), group: "server", summary: "A container for latency diagnostics commands.", handler: Handler::Session(latency::latency) },
     Spec { name: "slowlog", arity: -2, flags: &["admin", "loading", "stale"], keys: (0,0,0), group: "server", summary: "A container for slow log commands.", handler: Handler::Session(slowlog::slowlog) },
     Spec { name: "time", arity: 1, flags: &["loading", "stale", "fast"], keys: (0,0,0), group: "server", summary: "Returns the server time.", handler: Handler::Session(server::time) },
