@@ -7,7 +7,12 @@ use libfuzzer_sys::fuzz_target;
 use sixfold_resp::{Limits, RequestDecoder};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits { bulk_bytes_max: 1 << 16, multibulk_len_max: 1 << 12, inline_bytes_max: 1 << 12, unauthenticated: false };
+    let limits = Limits {
+        bulk_bytes_max: 1 << 16,
+        multibulk_len_max: 1 << 12,
+        inline_bytes_max: 1 << 12,
+        unauthenticated: false,
+    };
     let mut d = RequestDecoder::new(limits);
     let split = data.first().map_or(0, |b| *b as usize % (data.len() + 1));
     let mut buf = BytesMut::from(&data[..split]);

@@ -16,8 +16,7 @@ use std::collections::BTreeSet;
 /// Never served.
 const NEVER: &[&str] = &["module", "psync", "sync"];
 
-/// Not served yet (issue 18 and 19): streams, ACL, DUMP/RESTORE and
-/// MIGRATE, MONITOR, client-side caching and client pauses, the Lua
+/// Not served yet (issue 18 and 19): streams, ACL, MIGRATE, MONITOR, client-side caching and client pauses, the Lua
 /// debugger, COMMAND GETKEYSANDFLAGS, and the cluster administration
 /// subcommands a one-shard cluster does not take.
 const NOT_YET: &[&str] = &[
@@ -49,11 +48,8 @@ const NOT_YET: &[&str] = &[
     "cluster|setslot",
     "cluster|slaves",
     "command|getkeysandflags",
-    "dump",
     "migrate",
     "monitor",
-    "restore",
-    "restore-asking",
     "script|debug",
     "xack",
     "xadd",

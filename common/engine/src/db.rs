@@ -35,6 +35,11 @@ impl Entry {
         self.accessed_s = clock_s;
     }
 
+    /// Makes the key look idle for `idle_s` seconds (RESTORE IDLETIME).
+    pub fn set_idle_s(&mut self, idle_s: i64) {
+        self.accessed_s = self.accessed_s.wrapping_sub(u32::try_from(idle_s).unwrap_or(u32::MAX));
+    }
+
     /// Seconds from the last creation or lookup to the clock `clock_s`.
     pub fn idle_s(&self, clock_s: u32) -> u32 {
         clock_s.wrapping_sub(self.accessed_s)

@@ -312,7 +312,7 @@ pub fn merge_into(max: &mut [u8], v: &[u8]) -> Result<(), HllError> {
 
 /// The estimate of an HLL string.
 pub fn count(v: &[u8]) -> Result<u64, HllError> {
-    let mut histogram = [0u32; 64];
+    let mut histogram = [0u64; 64];
     if v[4] == DENSE {
         let regs = &v[HEADER_BYTES..];
         (0..REGISTERS).for_each(|i| histogram[usize::from(dense_get(regs, i))] += 1);
@@ -320,7 +320,7 @@ pub fn count(v: &[u8]) -> Result<u64, HllError> {
         let (mut idx, mut at) = (0usize, HEADER_BYTES);
         while at < v.len() {
             let (len, run, value) = opcode(v, at);
-            histogram[usize::from(value)] += run as u32;
+            histogram[usize::from(value)] += run as u64;
             idx += run;
             at += len;
         }
@@ -333,22 +333,22 @@ pub fn count(v: &[u8]) -> Result<u64, HllError> {
 
 /// The estimate of one register per byte (the union PFCOUNT builds).
 pub fn count_registers(regs: &[u8]) -> u64 {
-    let mut histogram = [0u32; 64];
+    let mut histogram = [0u64; 64];
     regs.iter().for_each(|r| histogram[usize::from(*r & REGISTER_MAX)] += 1);
     estimate(&histogram)
 }
 
 /// Ertl's estimator ("New cardinality estimation algorithms for
 /// HyperLogLog sketches", arXiv:1702.01284) from the register histogram.
-fn estimate(histogram: &[u32; 64]) -> u64 {
+fn estimate(histogram: &[u64; 64]) -> u64 {
     const ALPHA_INF: f64 = 0.721_347_520_444_481_7;
     let m = REGISTERS as f64;
-    let mut z = m * tau((m - f64::from(histogram[Q as usize + 1])) / m);
+    let mut z = m * tau((m - histogram[Q as usize + 1] as f64) / m);
     for j in (1..=Q as usize).rev() {
-        z += f64::from(histogram[j]);
+        z += histogram[j] as f64;
         z *= 0.5;
     }
-    z += m * sigma(f64::from(histogram[0]) / m);
+    z += m * sigma(histogram[0] as f64 / m);
     (ALPHA_INF * m * m / z).round() as u64
 }
 
@@ -487,5 +487,26 @@ mod tests {
         assert_eq!(to_dense(&mut long), Err(HllError::Corrupt));
         assert_eq!(check(b"HYLL\x00"), Err(HllError::NotHll));
         assert_eq!(check(&new_sparse()), Ok(false));
+    }
+
+    proptest::proptest! {
+        /// A sparse body of any bytes: every operation answers or reports
+        /// corruption, never panics.
+        #[test]
+        fn any_sparse_body_is_handled(body in proptest::collection::vec(proptest::num::u8::ANY, 0..300), elems in 1u32..50) {
+            let mut v = new_sparse();
+            v.truncate(HEADER_BYTES);
+            v.extend_from_slice(&body);
+            let _ = count(&v);
+            let _ = decode(&v);
+            let mut max = vec![0u8; REGISTERS];
+            let _ = merge_into(&mut max, &v);
+            for e in 0..elems {
+                if add(&mut v, &e.to_le_bytes(), 200).is_err() {
+                    break;
+                }
+            }
+            let _ = to_dense(&mut v);
+        }
     }
 }

@@ -476,3 +476,47 @@ fn a_stored_geo_search_is_logged_as_its_result() {
     assert_eq!(g[2], "db 0: ZADD near 190.44242984775784 Palermo 56.4412578701582 Catania");
     assert_eq!(g[3..], ["db 0: DEL near".to_string()]);
 }
+
+/// A RESTORE is logged with its TTL made absolute and REPLACE, so a
+/// replica applying it later, or again, ends with the writer's key.
+#[test]
+fn restore_is_logged_with_an_absolute_ttl() {
+    let mut w = Engine::new(Config::default(), 1);
+    let id = w.connect(ClientInfo::default(), 1_000).unwrap();
+    let mut z = sixfold_engine::value::ZSet::default();
+    z.insert(Bytes::from("m"), 2.5);
+    let payload = Bytes::from(sixfold_engine::rdb::dump(&sixfold_engine::value::Value::ZSet(z)));
+    let restore = |key: &str, ttl: &str| {
+        vec![Bytes::from("RESTORE"), Bytes::from(key.to_string()), Bytes::from(ttl.to_string()), payload.clone()]
+    };
+    w.feed(id, restore("z", "5000"), 1_000);
+    w.feed(id, restore("y", "0"), 1_000);
+    let groups = w.take_effects();
+    let text: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|e| {
+                    let mut a = e.args.clone();
+                    a[3] = Bytes::from("<payload>");
+                    Effect::new(0, a).describe()
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        text,
+        [["db 0: RESTORE z 6000 <payload> REPLACE ABSTTL"], ["db 0: RESTORE y 0 <payload> REPLACE ABSTTL"]]
+    );
+    let mut r = Engine::new(Config::default(), 2);
+    for g in &groups {
+        r.apply(g).unwrap();
+    }
+    // Applied long after the TTL passed, the key is still created: only
+    // the writer's logged DEL removes it.
+    r.tick(1_000_000);
+    for g in &groups {
+        r.apply(g).unwrap();
+    }
+    assert_eq!(w.digest(), r.digest());
+}

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod dump;
 pub mod failover;
 pub mod functions;
 pub mod geo;

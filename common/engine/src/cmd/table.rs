@@ -2,9 +2,9 @@
 //! key positions, group and handler: one row per command, one line per row.
 
 use super::{
-    Handler, Spec, bitmaps, cluster, command, connection, failover, functions, geo, hashes, hyperloglog, keys, latency,
-    lcs, lists, memory, multi, persistence, pubsub, replication, scripting, server, sets, slowlog, sort, strings,
-    zranges, zsets,
+    Handler, Spec, bitmaps, cluster, command, connection, dump, failover, functions, geo, hashes, hyperloglog, keys,
+    latency, lcs, lists, memory, multi, persistence, pubsub, replication, scripting, server, sets, slowlog, sort,
+    strings, zranges, zsets,
 };
 
 /// Every command.
@@ -72,6 +72,9 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "copy", arity: -3, flags: &["write", "denyoom"], keys: (1,2,1), group: "generic", summary: "Copies a key.", handler: Handler::Data(keys::copy) },
     Spec { name: "move", arity: 3, flags: &["write", "fast"], keys: (1,1,1), group: "generic", summary: "Moves a key to another database.", handler: Handler::Data(keys::move_key) },
     Spec { name: "swapdb", arity: 3, flags: &["write", "fast"], keys: (0,0,0), group: "server", summary: "Swaps two Redis databases.", handler: Handler::Data(keys::swapdb) },
+    Spec { name: "dump", arity: 2, flags: &["readonly"], keys: (1,1,1), group: "generic", summary: "Returns a serialized representation of the value stored at a key.", handler: Handler::Data(dump::dump) },
+    Spec { name: "restore", arity: -4, flags: &["write", "denyoom"], keys: (1,1,1), group: "generic", summary: "Creates a key from the serialized representation of a value.", handler: Handler::Data(dump::restore) },
+    Spec { name: "restore-asking", arity: -4, flags: &["write", "denyoom", "asking"], keys: (1,1,1), group: "generic", summary: "An internal command for migrating keys in a cluster.", handler: Handler::Data(dump::restore) },
     Spec { name: "sort", arity: -2, flags: &["write", "denyoom"], keys: (1,1,1), group: "generic", summary: "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", handler: Handler::Data(sort::sort) },
     Spec { name: "sort_ro", arity: -2, flags: &["readonly"], keys: (1,1,1), group: "generic", summary: "Returns the sorted elements of a list, a set, or a sorted set.", handler: Handler::Data(sort::sort_ro) },
     Spec { name: "lcs", arity: -3, flags: &["readonly"], keys: (1,2,1), group: "string", summary: "Finds the longest common substring.", handler: Handler::Data(lcs::lcs) },
