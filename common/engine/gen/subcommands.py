@@ -12,7 +12,7 @@ import redis
 
 PORT = 16598
 SERVED = {
-    "client": "getname help id info kill list no-evict reply setname",
+    "client": "caching getname getredir help id info kill list no-evict pause reply setname trackinginfo unblock unpause",
     "cluster": "countkeysinslot getkeysinslot info keyslot myid nodes shards slots",
     "command": "count docs getkeys help info list",
     "config": "get help resetstat rewrite set",

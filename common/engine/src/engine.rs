@@ -186,6 +186,8 @@ pub struct Engine {
     /// A planned failover ([`cmd::failover`]): the replica it hands over
     /// to, while writes are paused.
     failover_target: Option<String>,
+    /// CLIENT PAUSE in force (`crate::pause`).
+    pub(crate) pause: Option<crate::pause::Pause>,
     /// A FAILOVER the server has not picked up yet.
     failover_request: Option<cmd::failover::FailoverRequest>,
     groups: Vec<Vec<Effect>>,
@@ -222,6 +224,7 @@ impl Engine {
             loading: false,
             lease_lapsed: false,
             failover_target: None,
+            pause: None,
             failover_request: None,
             groups: Vec::new(),
             scripts: Default::default(),
@@ -500,6 +503,7 @@ impl Engine {
     /// Time passed: time out blocked clients and expire keys.
     pub fn tick(&mut self, now_ms: i64) {
         self.set_clock(now_ms);
+        self.unpause_if_due();
         let timed_out: Vec<ClientId> = self
             .sessions
             .values()
@@ -507,12 +511,7 @@ impl Engine {
             .map(|s| s.id)
             .collect();
         for id in timed_out {
-            let reply = self.sessions.get(&id).and_then(|s| s.blocked.as_ref()).map(|b| cmd::timeout_reply(&b.args));
-            self.unblock(id);
-            if let Some(r) = reply {
-                self.reply(id, &r);
-            }
-            self.resume(id);
+            self.end_block(id, None);
         }
         if self.config.active_expire && self.failover_target.is_none() {
             self.active_expire();
@@ -522,7 +521,8 @@ impl Engine {
 
     /// The earliest time [`Engine::tick`] has work for a blocked client.
     pub fn next_deadline(&self) -> Option<i64> {
-        self.sessions.values().filter_map(|s| s.blocked.as_ref()?.deadline_ms).min()
+        let blocked = self.sessions.values().filter_map(|s| s.blocked.as_ref()?.deadline_ms);
+        blocked.chain(self.pause.map(|p| p.until_ms)).min()
     }
 
     fn active_expire(&mut self) {
@@ -732,7 +732,11 @@ impl Engine {
     }
 
     /// Runs one top-level command and writes its reply.
-    fn run_top(&mut self, id: ClientId, args: Vec<Bytes>) {
+    pub(crate) fn run_top(&mut self, id: ClientId, args: Vec<Bytes>) {
+        if self.postpones(id, &args) {
+            self.postpone(id, args);
+            return;
+        }
         self.dispatched = false;
         let reply = self.run_command(id, &args);
         if let Some(Frame::Error(m)) = &reply {
@@ -929,8 +933,21 @@ impl Engine {
             self.blocked_on.entry((db, k.clone())).or_default().push_back(id);
         }
         if let Some(s) = self.sessions.get_mut(&id) {
-            s.blocked = Some(Blocked { db, keys, deadline_ms, args });
+            s.blocked = Some(Blocked { db, keys, deadline_ms, args, postponed: false });
         }
+    }
+
+    /// Ends a blocking command (not one held by CLIENT PAUSE) with `error`,
+    /// or with the reply of its timeout; false if `id` is not blocked.
+    pub(crate) fn end_block(&mut self, id: ClientId, error: Option<Frame>) -> bool {
+        let Some(b) = self.sessions.get(&id).and_then(|s| s.blocked.as_ref()).filter(|b| !b.postponed) else {
+            return false;
+        };
+        let reply = error.unwrap_or_else(|| cmd::timeout_reply(&b.args));
+        self.unblock(id);
+        self.reply(id, &reply);
+        self.resume(id);
+        true
     }
 
     fn unblock(&mut self, id: ClientId) {
@@ -949,7 +966,7 @@ impl Engine {
     }
 
     /// Runs the commands a client sent while it was blocked.
-    fn resume(&mut self, id: ClientId) {
+    pub(crate) fn resume(&mut self, id: ClientId) {
         while let Some(s) = self.sessions.get_mut(&id) {
             if s.blocked.is_some() {
                 break;

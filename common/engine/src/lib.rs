@@ -19,6 +19,7 @@ pub mod exec;
 pub mod geo;
 pub mod hll;
 pub mod output_limits;
+pub mod pause;
 pub mod rdb;
 pub mod redis_config;
 pub mod scripting;

@@ -53,6 +53,8 @@ pub struct Blocked {
     pub deadline_ms: Option<i64>,
     /// The blocking command.
     pub args: Vec<Bytes>,
+    /// Held by CLIENT PAUSE (`crate::pause`), not waiting on keys.
+    pub postponed: bool,
 }
 
 /// One client connection's state.

@@ -139,6 +139,34 @@ impl Raw {
         self.sock.write_all(bytes).unwrap();
     }
 
+    /// The next frame if one arrives within `ms` milliseconds (`None`
+    /// otherwise: the server is holding the reply).
+    pub fn read_within(&mut self, ms: u64) -> Option<Frame> {
+        let deadline = Instant::now() + Duration::from_millis(ms);
+        loop {
+            if let Some((f, n)) = decode_frame(&self.buf).unwrap() {
+                self.buf.drain(..n);
+                return Some(f);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.sock.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 64 * 1024];
+            let got = self.sock.read(&mut chunk);
+            self.sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            match got {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    return None;
+                }
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+    }
+
     /// Reads one reply; `None` if the server closed the connection.
     pub fn read(&mut self) -> Option<Frame> {
         loop {

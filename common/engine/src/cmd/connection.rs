@@ -229,6 +229,9 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
             Ok(Some(Frame::Verbatim("txt".into(), Bytes::from(text))))
         }
         "KILL" => kill(e, id, &a[2..]),
+        "PAUSE" | "UNPAUSE" | "UNBLOCK" | "GETREDIR" | "TRACKINGINFO" | "CACHING" => {
+            super::client_flow::client(e, id, &sub, a)
+        }
         "NO-EVICT" => {
             arity(3)?;
             sess(e, id)?.no_evict = on_off(&a[2])?;
@@ -271,6 +274,12 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
                 "NO-EVICT <ON|OFF>",
                 "NO-TOUCH <ON|OFF>",
                 "REPLY <ON|OFF|SKIP>",
+                "PAUSE <timeout> [WRITE|ALL]",
+                "UNPAUSE",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "GETREDIR",
+                "TRACKINGINFO",
+                "CACHING <YES|NO>",
             ],
         ))),
         _ => Err(unknown_subcommand(&a[1], "CLIENT")),

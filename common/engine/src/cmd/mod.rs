@@ -7,6 +7,7 @@
 
 pub mod bitfield;
 pub mod bitmaps;
+pub mod client_flow;
 pub mod cluster;
 pub mod command;
 pub mod config;

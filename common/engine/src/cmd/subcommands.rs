@@ -20,15 +20,21 @@ pub struct Sub {
 /// Every subcommand served.
 #[rustfmt::skip]
 pub static SUBCOMMANDS: &[Sub] = &[
+    Sub { name: "client|caching", arity: 3, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Instruct the server about tracking or not keys in the next request" },
     Sub { name: "client|getname", arity: 2, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Get the current connection name" },
+    Sub { name: "client|getredir", arity: 2, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Get tracking notifications redirection client ID if any" },
     Sub { name: "client|help", arity: 2, flags: &["loading", "stale"], keys: (0,0,0), summary: "Show helpful text about the different subcommands" },
     Sub { name: "client|id", arity: 2, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Returns the client ID for the current connection" },
     Sub { name: "client|info", arity: 2, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Returns information about the current client connection." },
     Sub { name: "client|kill", arity: -3, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), summary: "Kill the connection of a client" },
     Sub { name: "client|list", arity: -2, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), summary: "Get the list of client connections" },
     Sub { name: "client|no-evict", arity: 3, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), summary: "Set client eviction mode for the current connection" },
+    Sub { name: "client|pause", arity: -3, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), summary: "Stop processing commands from clients for some time" },
     Sub { name: "client|reply", arity: 3, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Instruct the server whether to reply to commands" },
     Sub { name: "client|setname", arity: 3, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Set the current connection name" },
+    Sub { name: "client|trackinginfo", arity: 2, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Return information about server assisted client side caching for the current connection" },
+    Sub { name: "client|unblock", arity: -3, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), summary: "Unblock a client blocked in a blocking command from a different connection" },
+    Sub { name: "client|unpause", arity: 2, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), summary: "Resume processing of clients that were paused" },
     Sub { name: "cluster|countkeysinslot", arity: 3, flags: &["stale"], keys: (0,0,0), summary: "Return the number of local keys in the specified hash slot" },
     Sub { name: "cluster|getkeysinslot", arity: 4, flags: &["stale"], keys: (0,0,0), summary: "Return local key names in the specified hash slot" },
     Sub { name: "cluster|info", arity: 2, flags: &["stale"], keys: (0,0,0), summary: "Provides info about Redis Cluster node state" },
