@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 /// Never served.
 const NEVER: &[&str] = &["module", "psync", "sync"];
 
-/// Not served yet (issue 18 and 19): streams, ACL, MIGRATE, MONITOR,
+/// Not served yet (issue 18 and 19): streams, ACL, MIGRATE,
 /// client-side caching (CLIENT TRACKING), the Lua debugger, COMMAND GETKEYSANDFLAGS, and the cluster administration
 /// subcommands a one-shard cluster does not take.
 const NOT_YET: &[&str] = &[
@@ -43,7 +43,6 @@ const NOT_YET: &[&str] = &[
     "cluster|slaves",
     "command|getkeysandflags",
     "migrate",
-    "monitor",
     "script|debug",
     "xack",
     "xadd",

@@ -186,6 +186,8 @@ pub struct Engine {
     /// A planned failover ([`cmd::failover`]): the replica it hands over
     /// to, while writes are paused.
     failover_target: Option<String>,
+    /// Clients that sent MONITOR (`cmd::monitor`).
+    pub(crate) monitors: Vec<ClientId>,
     /// CLIENT PAUSE in force (`crate::pause`).
     pub(crate) pause: Option<crate::pause::Pause>,
     /// A FAILOVER the server has not picked up yet.
@@ -225,6 +227,7 @@ impl Engine {
             lease_lapsed: false,
             failover_target: None,
             pause: None,
+            monitors: Vec::new(),
             failover_request: None,
             groups: Vec::new(),
             scripts: Default::default(),
@@ -479,6 +482,7 @@ impl Engine {
         self.unblock(id);
         crate::cmd::pubsub::unsubscribe_all(self, id);
         crate::cmd::multi::unwatch(self, id);
+        crate::cmd::monitor::stop(self, id);
         self.sessions.remove(&id);
     }
 
@@ -777,6 +781,11 @@ impl Engine {
         if !s.authenticated && !spec.has("no_auth") {
             return Some(Frame::error("NOAUTH Authentication required."));
         }
+        if s.monitor
+            && let Some(e) = cmd::monitor::refusal(spec)
+        {
+            return Some(self.reject_in_multi(id, Frame::error(e.to_string())));
+        }
         let writes = spec.has("write") || cmd::writes_functions(args);
         if let Some(writer) = &self.config.replica_of
             && (writes || (!s.readonly && !self.config.replica_reads_any && names_keys(spec, args)))
@@ -856,8 +865,14 @@ impl Engine {
         in_multi: bool,
     ) -> Option<Frame> {
         self.dispatched = true;
+        if !self.monitors.is_empty() {
+            cmd::monitor::feed(self, id, spec, args, true);
+        }
         let started = self.clock.raw();
         let reply = self.dispatch_untimed(id, spec, args, in_multi);
+        if !self.monitors.is_empty() {
+            cmd::monitor::feed(self, id, spec, args, false);
+        }
         let nanos = self.clock.delta_as_nanos(started, self.clock.raw());
         let usec = nanos / 1000;
         self.stats.cmdstats.ran(spec, args, nanos, reply.as_ref());

@@ -86,6 +86,8 @@ pub struct Session {
     pub channels: BTreeSet<Bytes>,
     /// Subscribed patterns.
     pub patterns: BTreeSet<Bytes>,
+    /// Sent MONITOR: receives every executed command (`cmd::monitor`).
+    pub monitor: bool,
     /// Subscribed shard channels (SSUBSCRIBE).
     pub shard_channels: BTreeSet<Bytes>,
     /// Waiting in a blocking command.
@@ -140,6 +142,7 @@ impl Session {
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
             shard_channels: BTreeSet::new(),
+            monitor: false,
             blocked: None,
             pending: VecDeque::new(),
             reply_mode: ReplyMode::On,

@@ -52,6 +52,7 @@ pub fn quit(e: &mut Engine, id: ClientId, _a: &[Bytes]) -> SessionResult {
 pub fn reset(e: &mut Engine, id: ClientId, _a: &[Bytes]) -> SessionResult {
     crate::cmd::multi::unwatch(e, id);
     crate::cmd::pubsub::unsubscribe_all(e, id);
+    crate::cmd::monitor::stop(e, id);
     let auth = e.config.requirepass.is_none();
     let s = sess(e, id)?;
     s.multi = None;

@@ -23,6 +23,7 @@ pub mod latency;
 pub mod lcs;
 pub mod lists;
 pub mod memory;
+pub mod monitor;
 pub mod multi;
 pub mod persistence;
 pub mod pubsub;

@@ -3,8 +3,8 @@
 
 use super::{
     Handler, Spec, bitmaps, cluster, command, connection, dump, failover, functions, geo, hashes, hyperloglog, keys,
-    latency, lcs, lists, memory, multi, persistence, pubsub, replication, scripting, server, sets, slowlog, sort,
-    strings, zranges, zsets,
+    latency, lcs, lists, memory, monitor, multi, persistence, pubsub, replication, scripting, server, sets, slowlog,
+    sort, strings, zranges, zsets,
 };
 
 /// Every command.
@@ -212,6 +212,7 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "replconf", arity: -3, flags: &["admin", "noscript", "loading", "stale", "allow_busy"], keys: (0,0,0), group: "server", summary: "A replica's configuration and acknowledgements.", handler: Handler::Session(replication::replconf) },
     Spec { name: "cluster", arity: -2, flags: &["loading", "stale"], keys: (0,0,0), group: "cluster", summary: "Describes the shard: one writer with all 16384 slots and its replicas.", handler: Handler::Session(cluster::cluster) },
     Spec { name: "asking", arity: 1, flags: &["fast"], keys: (0,0,0), group: "cluster", summary: "Signals that a cluster client is following an -ASK redirect.", handler: Handler::Session(cluster::asking) },
+    Spec { name: "monitor", arity: 1, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), group: "server", summary: "Listens for all requests received by the server in real-time.", handler: Handler::Session(monitor::monitor) },
     Spec { name: "memory", arity: -2, flags: &[], keys: (0,0,0), group: "server", summary: "A container for memory diagnostics commands.", handler: Handler::Session(memory::memory) },
     Spec { name: "lolwut", arity: -1, flags: &["readonly", "fast"], keys: (0,0,0), group: "server", summary: "Displays computer art and the Redis version", handler: Handler::Session(server::lolwut) },
     Spec { name: "save", arity: 1, flags: &["admin", "noscript", "no_async_loading", "no_multi"], keys: (0,0,0), group: "server", summary: "Synchronously saves the database(s) to disk.", handler: Handler::Data(persistence::save) },
