@@ -300,6 +300,10 @@ fn wait_counts_replicas_and_cluster_clients_read_from_them() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+    // One shard: every node names the same shard id (40 hex digits).
+    let shard_ids: Vec<String> =
+        [w, r0, r1].iter().map(|p| redis::cmd("CLUSTER").arg("MYSHARDID").query(&mut client(*p)).unwrap()).collect();
+    assert!(shard_ids.iter().all(|id| *id == shard_ids[0] && id.len() == 40), "{shard_ids:?}");
     // The redis crate's cluster client: writes go to the writer, reads to replicas.
     let cluster = redis::cluster::ClusterClient::builder(vec![format!("redis://127.0.0.1:{w}/")])
         .read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy)

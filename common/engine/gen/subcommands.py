@@ -13,7 +13,7 @@ import redis
 PORT = 16598
 SERVED = {
     "client": "caching getname getredir help id info kill list no-evict pause reply setname trackinginfo unblock unpause",
-    "cluster": "countkeysinslot getkeysinslot info keyslot myid nodes shards slots",
+    "cluster": "countkeysinslot getkeysinslot help info keyslot myid nodes shards slots",
     "command": "count docs getkeys help info list",
     "config": "get help resetstat rewrite set",
     "function": "delete dump flush help kill list load restore stats",
@@ -21,7 +21,7 @@ SERVED = {
     "memory": "doctor help malloc-stats purge stats usage",
     "object": "encoding freq help idletime refcount",
     "pubsub": "channels help numpat numsub shardchannels shardnumsub",
-    "script": "exists flush help kill load",
+    "script": "debug exists flush help kill load",
     "slowlog": "get help len reset",
 }
 

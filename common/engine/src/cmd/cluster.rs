@@ -172,6 +172,36 @@ pub fn cluster(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     let sub = upper(&a[1]);
     let reply = match (sub.as_str(), a.len()) {
         ("MYID", 2) => Frame::bulk(t.me.id()),
+        // One shard holds every slot: its id is fixed, the same on every
+        // data node and across failovers.
+        ("MYSHARDID", 2) => Frame::bulk(blake3::hash(b"sixfold shard 0").to_hex()[..40].to_string()),
+        ("HELP", 2) => crate::cmd::help(
+            "CLUSTER",
+            &[
+                "COUNTKEYSINSLOT <slot>",
+                "    Return the number of keys in <slot>.",
+                "GETKEYSINSLOT <slot> <count>",
+                "    Return key names stored by current node in a slot.",
+                "INFO",
+                "    Return information about the cluster.",
+                "KEYSLOT <key>",
+                "    Return the hash slot for <key>.",
+                "MYID",
+                "    Return the node id.",
+                "MYSHARDID",
+                "    Return the node's shard id.",
+                "NODES",
+                "    Return cluster configuration seen by node. Output format:",
+                "    <id> <ip:port@bus-port[,hostname]> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+                "SHARDS",
+                "    Return information about slot range mappings and the nodes associated with them.",
+                "SLOTS",
+                "    Return information about slots range mappings. Each range is made of:",
+                "    start, end, master and replicas IP addresses, ports and ids",
+                "HELP",
+                "    Prints this help.",
+            ],
+        ),
         ("KEYSLOT", 3) => Frame::Integer(i64::from(key_slot(&a[2]))),
         ("SLOTS", 2) => {
             let mut entry = vec![Frame::Integer(0), Frame::Integer(i64::from(SLOTS - 1)), node_frame(&t.master)];

@@ -57,7 +57,7 @@ pub fn evalsha_ro(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
     evalsha_with(e, id, a, Access::ReadOnly)
 }
 
-/// `SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP`
+/// `SCRIPT LOAD | EXISTS | FLUSH | KILL | DEBUG | HELP`
 pub fn script(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
     let arity =
         || CmdError::msg(format!("ERR wrong number of arguments for 'script|{}' command", upper(&a[1]).to_lowercase()));
@@ -79,9 +79,17 @@ pub fn script(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
         // Under the engine's lock no script runs (NOTBUSY); while one runs
         // past the threshold the connection answers this without the lock.
         "KILL" if a.len() == 2 => e.scripts.watch().kill(false),
+        // Redis's Lua debugger (LDB) is not served: NO (its default) is.
+        "DEBUG" if a.len() == 3 => match upper(&a[2]).as_str() {
+            "NO" => Frame::ok(),
+            "YES" | "SYNC" => return Err(CmdError::msg("ERR Sixfold has no Lua debugger: SCRIPT DEBUG NO only")),
+            _ => return Err(CmdError::msg("ERR Use SCRIPT DEBUG YES/SYNC/NO")),
+        },
         "HELP" if a.len() == 2 => help(
             "SCRIPT",
             &[
+                "DEBUG (YES|SYNC|NO)",
+                "    Set the debug mode for subsequent scripts executed.",
                 "EXISTS <sha1> [<sha1> ...]",
                 "    Return information about the existence of the scripts in the script cache.",
                 "FLUSH [ASYNC|SYNC]",
@@ -98,7 +106,7 @@ pub fn script(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
                 "    Prints this help.",
             ],
         ),
-        "LOAD" | "EXISTS" | "FLUSH" | "KILL" | "HELP" => return Err(arity()),
+        "LOAD" | "EXISTS" | "FLUSH" | "KILL" | "HELP" | "DEBUG" => return Err(arity()),
         _ => return Err(unknown_subcommand(&a[1], "SCRIPT")),
     }))
 }
