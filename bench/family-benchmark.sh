@@ -11,21 +11,9 @@ n=${1:-200000}
 rounds=${2:-3}
 sport=17581
 rport=17582
-for t in redis-cli redis-benchmark redis-server; do
-  command -v $t >/dev/null || { echo "$t is required (apt-get install redis-server redis-tools)" >&2; exit 1; }
-done
-echo "building (release)..." >&2
-cargo build --release -q -p sixfold-writer
-bin=${CARGO_TARGET_DIR:-target}/release
-work=$(mktemp -d /tmp/sixfold-family-bench.XXXX)
-"$bin/sixfold-server" --durability none --listen 127.0.0.1:$sport >"$work/sixfold.log" 2>&1 &
-spid=$!
-redis-server --port $rport --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
-rpid=$!
-trap 'kill $spid $rpid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-for p in $sport $rport; do
-  until redis-cli -p $p ping >/dev/null 2>&1; do sleep 0.1; done
-done
+label=family-bench
+# shellcheck source=bench/beside-redis.sh
+source bench/beside-redis.sh
 # One command per line, as redis-benchmark takes it (it stops at an error
 # reply, and __rand_int__ is zero-padded, which no integer argument takes:
 # bitmap commands use it in the key).
@@ -37,24 +25,13 @@ commands=(
   "geoadd geo 13.__rand_int__ 38.__rand_int__ m:__rand_int__"
   "geosearch geo fromlonlat 13.5 38.5 byradius 10 km count 10"
 )
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-# run <port> <pid> <command...>: prints "rps cpu_us_per_request"
-run() {
-  local port=$1 pid=$2 before after rps
-  shift 2
-  before=$(ticks "$pid")
-  # shellcheck disable=SC2068
-  rps=$(redis-benchmark -p "$port" -n "$n" -c 50 -r 100000 --csv $@ 2>/dev/null \
-    | awk -F'","' 'NR == 2 { gsub(/"/, "", $2); print $2 }')
-  after=$(ticks "$pid")
-  awk -v r="$rps" -v t=$((after - before)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%s %.2f\n", r, t * 1e6 / hz / n }'
-}
 echo "| command | round | sixfold req/s | sixfold CPU µs/req | redis req/s | redis CPU µs/req | ratio |"
 echo "|---|---|---|---|---|---|---|"
 for c in "${commands[@]}"; do
   for i in $(seq 1 "$rounds"); do
+    # shellcheck disable=SC2086
     read -r s_rps s_cpu < <(run $sport $spid $c)
+    # shellcheck disable=SC2086
     read -r r_rps r_cpu < <(run $rport $rpid $c)
     ratio=$(awk -v a="$s_rps" -v b="$r_rps" 'BEGIN { printf "%.2fx", a / b }')
     echo "| \`${c%% *}\` | $i | $s_rps | $s_cpu | $r_rps | $r_cpu | $ratio |"
