@@ -90,3 +90,13 @@ fn set_operations_wait_for_their_source_keys() {
     let bad: Vec<Bytes> = ["ZUNIONSTORE", "dst", "x", "a"].iter().map(|s| Bytes::from(*s)).collect();
     assert_eq!(command_keys(&bad), None, "an unreadable count waits for everything");
 }
+
+#[test]
+fn a_geo_search_that_stores_names_its_destination() {
+    let args = |s: &str| s.split(' ').map(|p| Bytes::from(p.to_string())).collect::<Vec<_>>();
+    let keys = command_keys(&args("GEORADIUS src 15 37 200 km STOREDIST dst")).unwrap();
+    assert_eq!(keys, vec![Bytes::from("src"), Bytes::from("dst")]);
+    let keys = command_keys(&args("GEORADIUSBYMEMBER src m 10 km ASC STORE dst")).unwrap();
+    assert_eq!(keys, vec![Bytes::from("src"), Bytes::from("dst")]);
+    assert_eq!(command_keys(&args("GEORADIUS src 15 37 200 km")).unwrap(), vec![Bytes::from("src")]);
+}

@@ -6,8 +6,9 @@
 //! Effects: GEOADD is logged as itself (its scores follow from its
 //! arguments). A search that stores its result is logged as `DEL dest` and
 //! `ZADD dest score member ...`: the result depends on trigonometry, which
-//! another machine's maths library might round differently, and the
-//! effect must name the key it writes.
+//! another machine's maths library might round differently. A result too
+//! large for a log record ([`STORE_EFFECT_BYTES_MAX`]) is logged as the
+//! search itself instead (`command_keys` names its STORE key).
 
 use super::zsets::zadd;
 use crate::args::{float, int, is};
@@ -414,10 +415,24 @@ fn reply_item(ex: &Exec, q: &Query, f: Found) -> Frame {
     Frame::Array(item)
 }
 
+/// Largest stored result logged as its members (a quarter of a log
+/// record); a larger one is logged as the command.
+const STORE_EFFECT_BYTES_MAX: usize = 16 * 1024 * 1024;
+
 /// Stores the result at `dest` (deleting it when empty), logged as its
 /// contents; replies with the count.
 fn store(ex: &mut Exec, dest: &Bytes, found: Vec<Found>, by_dist: bool) -> CmdResult {
     let n = found.len();
+    let bytes: usize = found.iter().map(|f| f.member.len() + 32).sum();
+    if bytes > STORE_EFFECT_BYTES_MAX {
+        let z = found.into_iter().map(|f| (f.member, if by_dist { f.dist } else { f.score }));
+        let mut set = ZSet::default();
+        z.for_each(|(m, s)| {
+            set.insert(m, s);
+        });
+        ex.set(dest.clone(), Value::ZSet(set), None);
+        return Ok(Frame::Integer(n as i64));
+    }
     ex.suppress_verbatim();
     if found.is_empty() {
         if ex.delete(dest) {

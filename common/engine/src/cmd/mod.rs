@@ -172,6 +172,11 @@ pub fn command_keys(args: &[Bytes]) -> Option<Vec<Bytes>> {
     if let Some((at, before)) = numkeys_layout(spec.name) {
         return numkeys_keys(args, at, before);
     }
+    if matches!(spec.name, "georadius" | "georadiusbymember") {
+        // The key after STORE or STOREDIST is written too.
+        let store = args.windows(2).skip(2).filter(|w| upper(&w[0]).starts_with("STORE")).map(|w| w[1].clone());
+        return Some(std::iter::once(args.get(1)?.clone()).chain(store).collect());
+    }
     let (first, last, step) = spec.keys;
     if first <= 0 || step <= 0 {
         return None;
