@@ -54,9 +54,8 @@ pub fn verify(c: &mut Cluster, rec: &Recorded) -> anyhow::Result<Findings> {
     c.kill(old);
     c.restart(old)?;
     c.wait_serving(old)?;
-    let writer = c.wait_writer(TAKE_OVER)?;
+    let (writer, mut conn, read) = read_final(c)?;
     f.notes.push(format!("final check: the writer killed, the data node at {} serves as writer", c.addr(writer)));
-    let mut conn = client(c.addr(writer))?;
     let registers = rec.registers.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
     match check(&registers, STEPS_PER_KEY) {
         Verdict::Linearizable => {}
@@ -64,16 +63,13 @@ pub fn verify(c: &mut Cluster, rec: &Recorded) -> anyhow::Result<Findings> {
         Verdict::Unknown { key } => f.unknown.push(key),
     }
     let appends = rec.appends.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
-    for i in 0..LISTS {
-        let key = format!("l{i}");
-        let list: Vec<u64> = redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(&mut conn)?;
-        if let Err(e) = check_list(appends.get(&key).map_or(&[][..], |v| v), &list) {
+    for (key, list) in &read.lists {
+        if let Err(e) = check_list(appends.get(key).map_or(&[][..], |v| v), list) {
             f.lost += u64::from(matches!(e, AppendError::Lost(_)));
             f.violations.push(format!("list {key}: {e}"));
         }
     }
-    let value: u64 = redis::cmd("GET").arg(COUNTER).query::<Option<u64>>(&mut conn)?.unwrap_or(0);
-    let members: Vec<u64> = redis::cmd("SMEMBERS").arg(INCREMENTS).query(&mut conn)?;
+    let (value, members) = (read.value, read.members);
     let increments = rec.increments.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
     if let Err((lost, e)) = check_increments(&increments, &members, value) {
         f.lost += lost.len() as u64;
@@ -90,6 +86,46 @@ pub fn verify(c: &mut Cluster, rec: &Recorded) -> anyhow::Result<Findings> {
     let commit = same_digest(c, (writer, &mut conn), &mut f)?;
     compare_logs(c, commit, &mut f)?;
     Ok(f)
+}
+
+/// What the final check reads from the writer.
+struct FinalRead {
+    lists: Vec<(String, Vec<u64>)>,
+    value: u64,
+    members: Vec<u64>,
+}
+
+fn read_from(conn: &mut redis::Connection) -> redis::RedisResult<FinalRead> {
+    let mut lists = Vec::new();
+    for i in 0..LISTS {
+        let key = format!("l{i}");
+        let list: Vec<u64> = redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(conn)?;
+        lists.push((key, list));
+    }
+    let value = redis::cmd("GET").arg(COUNTER).query::<Option<u64>>(conn)?.unwrap_or(0);
+    let members: Vec<u64> = redis::cmd("SMEMBERS").arg(INCREMENTS).query(conn)?;
+    Ok(FinalRead { lists, value, members })
+}
+
+/// Reads the final state from the data node serving as writer. The writer
+/// may change meanwhile (the restarted data node takes over once a quiet
+/// window passes in which it heard no commit, which it may not have while
+/// it started: `-MOVED` then): the new one is found and read again, as a
+/// client following the redirect would.
+fn read_final(c: &Cluster) -> anyhow::Result<(usize, redis::Connection, FinalRead)> {
+    let deadline = Instant::now() + TAKE_OVER;
+    loop {
+        let writer = c.wait_writer(TAKE_OVER)?;
+        let mut conn = client(c.addr(writer))?;
+        match read_from(&mut conn) {
+            Ok(read) => return Ok((writer, conn, read)),
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("final check: reading from {} failed ({e}); finding the writer again", c.addr(writer));
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// The offset ROLE reports (the writer's commit LSN, the replica's applied LSN).
