@@ -20,6 +20,13 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[derive(Debug, Parser)]
 #[command(name = "sixfold-server", version, about)]
 struct Args {
+    /// TOML file with any of these flags as keys (kebab-case, as on the
+    /// command line, which wins over the file) and a `[config]` table of
+    /// Redis CONFIG parameters applied at start (`requirepass = "..."`,
+    /// `maxmemory = "1gb"`): secrets stay off the command line. CONFIG
+    /// REWRITE writes the `[config]` table back.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Address to listen on for RESP clients.
     #[arg(long, default_value = "127.0.0.1:6379")]
     listen: SocketAddr,
@@ -168,9 +175,57 @@ struct Args {
     failover: bool,
 }
 
+/// A TOML value as a command-line or CONFIG SET argument.
+fn scalar(key: &str, v: &toml::Value) -> anyhow::Result<String> {
+    Ok(match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => if *b { "yes" } else { "no" }.to_string(),
+        other => anyhow::bail!("{key}: a string, number or boolean, not {other}"),
+    })
+}
+
+/// The arguments, with those of the `--config` file (before the command
+/// line's, which win) and its `[config]` table of CONFIG parameters.
+fn parse_args() -> anyhow::Result<(Args, Vec<(String, Bytes)>)> {
+    use clap::{CommandFactory, FromArgMatches};
+    let cli: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let first = Args::parse_from(&cli);
+    let Some(path) = first.config.clone() else { return Ok((first, Vec::new())) };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let file: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let mut argv: Vec<std::ffi::OsString> = cli[..1].to_vec();
+    let mut params = Vec::new();
+    for (key, value) in &file {
+        let flag = format!("--{key}");
+        match value {
+            toml::Value::Table(t) if key == "config" => {
+                for (name, v) in t {
+                    params.push((name.clone(), Bytes::from(scalar(name, v)?)));
+                }
+            }
+            toml::Value::Boolean(true) => argv.push(flag.into()),
+            toml::Value::Boolean(false) => {}
+            toml::Value::Array(items) => {
+                for item in items {
+                    argv.extend([flag.clone().into(), scalar(key, item)?.into()]);
+                }
+            }
+            v => argv.extend([flag.into(), scalar(key, v)?.into()]),
+        }
+    }
+    argv.extend_from_slice(&cli[1..]);
+    let matches = Args::command()
+        .args_override_self(true)
+        .try_get_matches_from(argv)
+        .with_context(|| format!("the settings of {} and the command line", path.display()))?;
+    Ok((Args::from_arg_matches(&matches)?, params))
+}
+
 fn main() -> anyhow::Result<()> {
     sixfold_telemetry::init_logging();
-    let a = Args::parse();
+    let (a, startup) = parse_args()?;
     let tls = tls_settings(&a)?;
     let mut engine = Config {
         requirepass: a.requirepass.map(Bytes::from),
@@ -179,6 +234,8 @@ fn main() -> anyhow::Result<()> {
         maxclients: a.maxclients,
         proto_max_bulk_len: a.proto_max_bulk_len,
         replica_reads_any: a.replica_reads_any,
+        config_file: a.config.clone(),
+        startup,
         ..Config::default()
     };
     let tls_params = [
@@ -193,6 +250,7 @@ fn main() -> anyhow::Result<()> {
             engine.stored.insert(name, v);
         }
     }
+    sixfold_engine::Engine::check_startup(&engine).map_err(|e| anyhow::anyhow!("{e}"))?;
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
     });

@@ -56,6 +56,12 @@ pub struct Config {
     /// CONFIG parameters stored without acting on them, as set (the
     /// others report Redis's default; `cmd::config`).
     pub stored: std::collections::BTreeMap<&'static str, String>,
+    /// The TOML file the server was started with (`--config`): CONFIG
+    /// REWRITE writes its `[config]` table.
+    pub config_file: Option<std::path::PathBuf>,
+    /// CONFIG SET pairs applied as the engine starts (the file's
+    /// `[config]` table).
+    pub startup: Vec<(String, Bytes)>,
 }
 
 impl Default for Config {
@@ -75,6 +81,8 @@ impl Default for Config {
             announce: None,
             replica_reads_any: false,
             stored: std::collections::BTreeMap::new(),
+            config_file: None,
+            startup: Vec::new(),
         }
     }
 }
@@ -202,8 +210,32 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An empty engine; `seed` drives SPOP, RANDOMKEY and friends.
+    /// An empty engine; `seed` drives SPOP, RANDOMKEY and friends. The
+    /// configuration's `startup` pairs are applied as CONFIG SET would
+    /// (check them first with [`Engine::check_startup`]).
     pub fn new(config: Config, seed: u64) -> Engine {
+        let startup = config.startup.clone();
+        let mut e = Engine::bare(config, seed);
+        for (name, value) in &startup {
+            if let Err(err) = cmd::server::set_param(&mut e, &name.to_lowercase(), value) {
+                tracing::warn!(name, %err, "a [config] parameter was refused");
+            }
+        }
+        e.config_changed = false;
+        e
+    }
+
+    /// The CONFIG SET error of the first `startup` pair the engine refuses.
+    pub fn check_startup(config: &Config) -> Result<(), String> {
+        let mut e = Engine::bare(config.clone(), 0);
+        for (name, value) in &config.startup {
+            cmd::server::set_param(&mut e, &name.to_lowercase(), value)
+                .map_err(|err| format!("[config] {name} = {:?}: {err}", String::from_utf8_lossy(value)))?;
+        }
+        Ok(())
+    }
+
+    fn bare(config: Config, seed: u64) -> Engine {
         Engine {
             ks: Keyspace::default(),
             sessions: HashMap::new(),

@@ -5,6 +5,7 @@
 //! act). The ones that act are in [`super::server`].
 
 use crate::engine::Engine;
+use crate::exec::CmdError;
 use crate::redis_config::{Kind, PARAMS};
 use bytes::Bytes;
 
@@ -81,6 +82,50 @@ pub(crate) fn check(kind: Kind, v: &Bytes) -> Result<String, String> {
         Kind::Immutable => refuse("can't set immutable config".into()),
         Kind::Protected => refuse("can't set protected config".into()),
     }
+}
+
+/// The value CONFIG REWRITE writes for `name`: the secrets' real values
+/// (CONFIG GET shows them redacted), the others as CONFIG GET shows them.
+fn real_value(e: &Engine, name: &str, shown: &str) -> String {
+    match name {
+        "requirepass" => {
+            e.config.requirepass.as_ref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default()
+        }
+        n if SECRETS.contains(&n) => e.config.stored.get(n).cloned().unwrap_or_default(),
+        _ => shown.to_string(),
+    }
+}
+
+/// CONFIG REWRITE: writes the `[config]` table of the server's TOML file
+/// (`--config`) with every parameter CONFIG SET may change whose value is
+/// not Redis's default, keeping the rest of the file (comments included);
+/// the file is replaced whole, synced, then renamed over the old one.
+pub fn rewrite(e: &Engine, current: &[(&'static str, String)]) -> Result<(), CmdError> {
+    let failed = |why: String| CmdError::msg(format!("ERR Rewriting config file: {why}"));
+    let Some(path) = &e.config.config_file else {
+        return Err(CmdError::msg("ERR The server is running without a config file"));
+    };
+    let text = std::fs::read_to_string(path).map_err(|x| failed(x.to_string()))?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|x: toml_edit::TomlError| failed(x.to_string()))?;
+    let mut table = toml_edit::Table::new();
+    for (name, shown) in current {
+        let Some(&(_, default, kind)) = PARAMS.iter().find(|(n, ..)| n == name) else { continue };
+        let settable = !matches!(kind, Kind::Immutable | Kind::Protected) && !super::server::FIXED.contains(name);
+        let value = real_value(e, name, shown);
+        if settable && value != default && !table.contains_key(name) {
+            table.insert(name, toml_edit::value(value));
+        }
+    }
+    doc.insert("config", toml_edit::Item::Table(table));
+    let tmp = path.with_extension("rewrite.tmp");
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(doc.to_string().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|x| failed(x.to_string()))
 }
 
 #[cfg(test)]

@@ -201,6 +201,10 @@ fn config_params(e: &Engine) -> Vec<(&'static str, String)> {
     all
 }
 
+/// Parameters Redis lets CONFIG SET change that Sixfold fixes (the port is
+/// `--listen`'s; durability is the fabric's, not RDB's or AOF's).
+pub(crate) const FIXED: [&str; 5] = ["port", "databases", "save", "appendonly", "timeout"];
+
 /// The parameters that act, with their current values ([`ACTING`]).
 fn acting_params(e: &Engine) -> Vec<(&'static str, String)> {
     let c = &e.config;
@@ -240,7 +244,7 @@ pub(crate) fn memory_value(b: &[u8]) -> Option<u64> {
     n.parse::<u64>().ok()?.checked_mul(mult)
 }
 
-fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
+pub(crate) fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
     let failed =
         |why: &str| CmdError::msg(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
     match name {
@@ -287,7 +291,7 @@ fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), CmdError> {
                 .ok_or_else(|| failed("argument must be a memory value"))?;
             e.config.proto_max_bulk_len = n;
         }
-        "port" | "databases" | "save" | "appendonly" | "timeout" => {
+        _ if FIXED.contains(&name) => {
             return Err(failed("can't set immutable config"));
         }
         _ => match super::config::set(e, name, v) {
@@ -326,7 +330,10 @@ pub fn config(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
             e.stats = Default::default();
             Ok(Some(Frame::ok()))
         }
-        "REWRITE" if a.len() == 2 => Err(CmdError::msg("ERR The server is running without a config file")),
+        "REWRITE" if a.len() == 2 => {
+            super::config::rewrite(e, &config_params(e))?;
+            Ok(Some(Frame::ok()))
+        }
         "HELP" => Ok(Some(help("CONFIG", &["GET <pattern>", "SET <directive> <value>", "RESETSTAT", "REWRITE"]))),
         "GET" | "SET" | "RESETSTAT" | "REWRITE" => Err(CmdError::msg(format!(
             "ERR wrong number of arguments for 'config|{}' command",
