@@ -8,21 +8,12 @@
 
 mod common;
 
-use common::{Proc, Raw, free_port, wait_ready};
+use common::{Proc, Raw, free_port, sixfold_on};
 use sixfold_resp::Frame;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn start(file: &std::path::Path, port: u16) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sixfold-server"))
-        .arg("--config")
-        .arg(file)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start sixfold-server");
-    wait_ready(port, &mut child);
-    Proc { child, port }
+    sixfold_on(port, &["--config".to_string(), file.display().to_string()])
 }
 
 fn get(c: &mut Raw, name: &str) -> Frame {
