@@ -35,6 +35,12 @@ fn settings_come_from_the_file_and_config_rewrite_writes_them_back() {
     std::fs::write(&file, text).unwrap();
     let port = free_port();
     let server = start(&file, port);
+    // A stranger is a stranger from the first connection: a bulk declared
+    // over the unauthenticated limit closes it (the password came from the
+    // file, not the command line).
+    let mut s = Raw::connect(port);
+    s.send_raw(b"*1\r\n$100000000\r\n");
+    assert!(matches!(s.read(), None | Some(Frame::Error(_))), "a stranger's big bulk is refused");
     let mut c = Raw::connect(port);
     assert!(matches!(c.cmd(&["GET", "k"]), Frame::Error(e) if e.starts_with("NOAUTH")));
     assert_eq!(c.cmd(&["AUTH", "s3cret"]), Frame::Simple("OK".into()));

@@ -144,6 +144,10 @@ impl Shared {
     pub fn new(cfg: Config, seed: u64, limits: Arc<SharedLimits>, stopped: Arc<Notify>) -> Shared {
         let mut engine = Engine::new(cfg, seed);
         engine.set_memory_probe(memory_probe());
+        // Settings the engine took from a `[config]` table (a password, a
+        // bulk limit) bind the first connection already.
+        limits.bulk_bytes_max.store(engine.config().proto_max_bulk_len, Ordering::Relaxed);
+        limits.password_set.store(engine.config().requirepass.is_some(), Ordering::Relaxed);
         let script = engine.script_watch();
         // A script that runs long moves off the runtime's worker: tasks
         // queued there (the listener's, other clients', even the one slot
