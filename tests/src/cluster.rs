@@ -239,10 +239,27 @@ impl Cluster {
     pub fn wait_serving(&self, i: usize) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !ping(self.addr(i)) {
-            anyhow::ensure!(Instant::now() < deadline, "process {i} did not start serving");
+            anyhow::ensure!(Instant::now() < deadline, "process {i} did not start serving: {}", self.describe(i));
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(())
+    }
+
+    /// Process `i`'s state as `/proc` tells it and the last lines of its
+    /// log, for an error that has to be understood from CI output alone.
+    fn describe(&self, i: usize) -> String {
+        const LOG_TAIL_LINES: usize = 25;
+        let state = match self.slots[i].child.as_ref() {
+            None => "not started".to_string(),
+            Some(c) => std::fs::read_to_string(format!("/proc/{}/status", c.id()))
+                .ok()
+                .and_then(|s| s.lines().find(|l| l.starts_with("State:")).map(str::to_string))
+                .map_or_else(|| format!("pid {} gone", c.id()), |st| format!("pid {} {st}", c.id())),
+        };
+        let log = std::fs::read_to_string(&self.slots[i].log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n  ");
+        format!("{state}; the end of {}:\n  {tail}", self.slots[i].log.display())
     }
 
     /// SIGKILL of process `i` (storage 0..6, [`WRITER`], [`REPLICA`]).

@@ -24,6 +24,18 @@ pub struct Takeover {
     pub commit_timeout: std::time::Duration,
 }
 
+/// Hears once how a data node first serves: as writer, from when its
+/// lease may hold (`Some`), or as a replica (`None`: a node started as the
+/// writer was fenced before its `LeaderChange` committed).
+pub type FirstServe = tokio::sync::oneshot::Sender<Option<Instant>>;
+
+/// Sends `how` on the first-serve channel, if no one has yet.
+fn tell(first: &std::sync::Mutex<Option<FirstServe>>, how: Option<Instant>) {
+    if let Some(tx) = first.lock().ok().and_then(|mut f| f.take()) {
+        let _ = tx.send(how);
+    }
+}
+
 /// Starts the data node's roles (this node serves clients at `local`):
 /// replicating, and with `takeover`, taking over as writer when the
 /// shard's writer is gone and back to replicating when a newer writer
@@ -34,7 +46,7 @@ pub fn start(
     (s, takeover): (&ReplicaSettings, Option<Takeover>),
     stats: Arc<ReplicaStats>,
     local: SocketAddr,
-    serving: tokio::sync::oneshot::Sender<Instant>,
+    serving: FirstServe,
 ) -> anyhow::Result<()> {
     let files = TlsFiles::in_dir(&s.certs, &s.cert_name);
     let endpoint = client_endpoint(&files)?;
@@ -81,9 +93,9 @@ async fn roles(
     (s, takeover): (ReplicaSettings, Option<Takeover>),
     stats: Arc<ReplicaStats>,
     (endpoint, local): (quinn::Endpoint, SocketAddr),
-    serving: tokio::sync::oneshot::Sender<Instant>,
+    serving: FirstServe,
 ) {
-    let mut serving = Some(serving);
+    let first = Arc::new(std::sync::Mutex::new(Some(serving)));
     let mut applied = match &s.snapshot_store {
         Some(url) => {
             install_marker_check(&core, url).await;
@@ -97,7 +109,8 @@ async fn roles(
         let Some(t) = takeover.clone() else { return };
         let recover = |applied, tries| {
             let (core, fabric, announce) = (core.clone(), t.fabric.clone(), s.announce.clone());
-            async move {
+            let first = first.clone();
+            let attempt = async move {
                 // Each campaign writes under an id of its own: a storage
                 // node that lost its data directory takes Appends only from
                 // the writer whose Prepare it answered (`docs/protocol.md`, R4).
@@ -114,14 +127,21 @@ async fn roles(
                 .await?;
                 let leased_at_most = won.leased_at_most;
                 Ok((won, leased_at_most))
+            };
+            async move {
+                let r = attempt.await;
+                if r.is_err() {
+                    // A node started as the writer that lost its first
+                    // campaign serves clients as the replica it now is.
+                    tell(&first, None);
+                }
+                r
             }
         };
         let (won, wait_out) = campaign(&core, &s, &stats, (tasks, &endpoint), now, recover).await;
         let (serve_from, shipping) = crate::fabric::start_writing(&core, won, (t.lease, wait_out), t.commit_timeout);
         tracing::warn!(%local, "serving as the writer");
-        if let Some(tx) = serving.take() {
-            let _ = tx.send(serve_from);
-        }
+        tell(&first, Some(serve_from));
         let why = match shipping.await {
             Ok(e) => e,
             Err(e) => anyhow::anyhow!("the fabric task ended: {e}"),

@@ -109,8 +109,10 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
             if r.take_over_first {
                 // A writer takes clients once it serves, and once any
                 // writer it fenced has lost its lease (it renews meanwhile).
-                let serve_from = serving.await.context("the data node stopped before it served")?;
-                tokio::time::sleep_until(serve_from.into()).await;
+                match serving.await.context("the data node stopped before it served")? {
+                    Some(serve_from) => tokio::time::sleep_until(serve_from.into()).await,
+                    None => tracing::warn!("fenced before it served as the writer: serving as a replica"),
+                }
             }
             core
         }

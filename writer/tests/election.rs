@@ -2,7 +2,9 @@
 //! role (`auto`) pick their writer among themselves. A lone data node
 //! elects itself, and again after a crash, with every acknowledged write;
 //! two started at the same moment on an empty shard end with one writer,
-//! and the history of acknowledged increments shows no two writers at once.
+//! and the history of acknowledged increments shows no two writers at once;
+//! two started together as the writer (`--role writer`) both serve, one
+//! as writer and the other, fenced, as its replica.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -153,5 +155,52 @@ fn two_data_nodes_started_together_elect_one_writer() {
     let reps = std::env::var("SIXFOLD_ELECTION_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     for rep in 0..reps {
         two_nodes_at_once(rep);
+    }
+}
+
+/// Whether the node on `port` answers PING within a second.
+fn answers_ping(port: u16) -> bool {
+    let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")).and_then(|c| c.get_connection()) else {
+        return false;
+    };
+    c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    redis::cmd("PING").query::<String>(&mut c).is_ok_and(|p| p == "PONG")
+}
+
+#[test]
+fn two_data_nodes_started_as_the_writer_together_both_serve() {
+    // A node started as the writer that a second one fences before its
+    // LeaderChange commits goes back to replicating: it must then serve
+    // clients as a replica, not keep its port silent.
+    let reps = std::env::var("SIXFOLD_ELECTION_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    for rep in 0..reps {
+        let fabric = Fabric::start(&format!("election-writers-{rep}"));
+        let ports = [free_port(), free_port()];
+        assert_ne!(ports[0], ports[1]);
+        let args = [fabric.data_node_args(), LEASE.map(String::from).to_vec(), vec!["--role".into(), "writer".into()]]
+            .concat();
+        let nodes: Vec<_> = ports
+            .map(|p| {
+                let args = args.clone();
+                std::thread::spawn(move || sixfold_on(p, &args))
+            })
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let t0 = Instant::now();
+        loop {
+            let serving = ports.map(answers_ping);
+            let masters: Vec<u16> = ports.into_iter().filter(|p| is_master(*p)).collect();
+            if serving == [true, true] && masters.len() == 1 {
+                eprintln!("repetition {rep}: both serve, writer 127.0.0.1:{}", masters[0]);
+                break;
+            }
+            assert!(
+                t0.elapsed() < ELECTED_WITHIN,
+                "repetition {rep}: after {ELECTED_WITHIN:?} PING answered {serving:?}, writers {masters:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(nodes);
     }
 }

@@ -90,7 +90,6 @@ pub fn wait_ready(port: u16, child: &mut Child) {
     panic!("server on port {port} did not start");
 }
 
-/// Starts `sixfold-server` with extra flags.
 /// Starts `sixfold-server --durability none` (memory only) with `extra` flags.
 pub fn sixfold(extra: &[&str]) -> Proc {
     let args: Vec<String> = ["--durability", "none"].iter().chain(extra).map(|s| s.to_string()).collect();
