@@ -42,21 +42,6 @@ const NOT_YET: &[&str] = &[
     "cluster|slaves",
     "command|getkeysandflags",
     "migrate",
-    "xack",
-    "xadd",
-    "xautoclaim",
-    "xclaim",
-    "xdel",
-    "xgroup",
-    "xinfo",
-    "xlen",
-    "xpending",
-    "xrange",
-    "xread",
-    "xreadgroup",
-    "xrevrange",
-    "xsetid",
-    "xtrim",
 ];
 
 /// Shapes that differ on purpose: ZRANK/ZREVRANK take Redis 7.2's

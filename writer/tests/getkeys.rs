@@ -28,6 +28,12 @@ fn sample(name: &str, arity: i32) -> Vec<String> {
         "brpoplpush" => &["k1", "k2", "0"],
         "mset" | "msetnx" => &["k1", "v1", "k2", "v2"],
         "pfmerge" => &["dst", "src1", "src2"],
+        "xread" => &["COUNT", "2", "STREAMS", "s1", "s2", "0", "0"],
+        "xreadgroup" => &["GROUP", "g", "c", "STREAMS", "s1", "s2", ">", ">"],
+        "xgroup" => &["CREATE", "s1", "g", "$"],
+        "xinfo" => &["STREAM", "s1"],
+        "xadd" => &["s1", "*", "f", "v"],
+        "xclaim" | "xautoclaim" => &["s1", "g", "c", "0", "0-0"],
         _ => &[],
     };
     if !fixed.is_empty() {

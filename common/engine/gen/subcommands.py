@@ -23,6 +23,8 @@ SERVED = {
     "pubsub": "channels help numpat numsub shardchannels shardnumsub",
     "script": "debug exists flush help kill load",
     "slowlog": "get help len reset",
+    "xgroup": "create createconsumer delconsumer destroy help setid",
+    "xinfo": "consumers groups help stream",
 }
 
 proc = subprocess.Popen(["redis-server", "--port", str(PORT), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)

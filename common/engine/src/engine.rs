@@ -34,6 +34,9 @@ pub struct Config {
     /// `hll-sparse-max-bytes`: a sparse HyperLogLog that would grow past
     /// it turns dense.
     pub hll_sparse_bytes_max: usize,
+    /// `stream-node-max-entries`: entries per stream node, which
+    /// approximate trimming (`~`) removes whole.
+    pub stream_node_entries_max: u64,
     /// Active expiry cycle on (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire: bool,
     /// `client-output-buffer-limit` (Sixfold acts on the pubsub class).
@@ -73,6 +76,7 @@ impl Default for Config {
             maxclients: 10_000,
             proto_max_bulk_len: 512 * 1024 * 1024,
             hll_sparse_bytes_max: 3000,
+            stream_node_entries_max: 100,
             active_expire: true,
             output_limits: crate::output_limits::OutputLimits::default(),
             port: 6379,
@@ -693,6 +697,9 @@ impl Engine {
                 in_multi: true,
                 // The writer logs the promotions its own limit made.
                 hll_sparse_bytes_max: usize::MAX,
+                // The writer logs approximate trims as exact ones.
+                stream_node_entries_max: self.config.stream_node_entries_max,
+                block_as: None,
                 effects: &mut scratch,
                 touched: &mut touched,
                 track_touched: false,
@@ -715,6 +722,8 @@ impl Engine {
             resp3,
             in_multi,
             hll_sparse_bytes_max: self.config.hll_sparse_bytes_max,
+            stream_node_entries_max: self.config.stream_node_entries_max,
+            block_as: None,
             effects: &mut self.cur,
             touched: &mut self.touched,
             track_touched: !self.watchers.is_empty() || !self.blocked_on.is_empty(),
@@ -818,7 +827,7 @@ impl Engine {
         {
             return Some(self.reject_in_multi(id, Frame::error(e.to_string())));
         }
-        let writes = spec.has("write") || cmd::writes_functions(args);
+        let writes = cmd::writes(spec, args);
         if let Some(writer) = &self.config.replica_of
             && (writes || (!s.readonly && !self.config.replica_reads_any && names_keys(spec, args)))
         {
@@ -951,7 +960,7 @@ impl Engine {
                 }
                 let mut ex = self.exec(db, self.exec_mode(), resp3, in_multi);
                 let r = f(&mut ex, args);
-                let (dirty, rewritten) = (ex.dirty, ex.rewritten);
+                let (dirty, rewritten, block_as) = (ex.dirty, ex.rewritten, ex.block_as.take());
                 self.stats.expired_keys += ex.expired;
                 if dirty > 0 && !rewritten {
                     self.cur.push(Effect::new(db, args.to_vec()));
@@ -960,7 +969,7 @@ impl Engine {
                 match r {
                     Ok(f) => Some(f),
                     Err(CmdError::WouldBlock { keys, timeout_ms }) => {
-                        self.block(id, db, keys, timeout_ms, args.to_vec());
+                        self.block(id, db, keys, timeout_ms, block_as.unwrap_or_else(|| args.to_vec()));
                         None
                     }
                     Err(e) => Some(Frame::error(e.to_string())),
@@ -1092,9 +1101,11 @@ fn unknown_command(args: &[Bytes]) -> Frame {
 }
 
 pub(crate) fn check_arity(spec: &Spec, argc: usize) -> Result<(), Frame> {
-    let a = spec.arity;
-    let ok = if a >= 0 { argc == a as usize } else { argc >= (-a) as usize };
-    if ok { Ok(()) } else { Err(Frame::error(format!("ERR wrong number of arguments for '{}' command", spec.name))) }
+    if cmd::arity_fits(spec.arity, argc) {
+        Ok(())
+    } else {
+        Err(Frame::error(format!("ERR wrong number of arguments for '{}' command", spec.name)))
+    }
 }
 
 /// Whether a data command reads or writes keys it names (a replica

@@ -92,6 +92,11 @@ pub struct Exec<'a> {
     /// `hll-sparse-max-bytes` (unbounded when applying: the writer logs
     /// the promotions its limit caused).
     pub hll_sparse_bytes_max: usize,
+    /// `stream-node-max-entries` (see `crate::stream`).
+    pub stream_node_entries_max: u64,
+    /// The command to run again, when a blocking command that blocks
+    /// resolved arguments that change (XREAD's `$`).
+    pub block_as: Option<Vec<Bytes>>,
     pub(crate) effects: &'a mut Vec<Effect>,
     pub(crate) touched: &'a mut Vec<(usize, Bytes)>,
     /// Record touched keys (only needed while clients watch keys or block).

@@ -25,6 +25,7 @@ pub mod redis_config;
 pub mod scripting;
 pub mod session;
 pub mod snapshot;
+pub mod stream;
 pub mod util;
 pub mod value;
 

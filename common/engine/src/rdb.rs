@@ -159,8 +159,9 @@ pub fn get_string(r: &mut &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// The payload `DUMP` answers for a value.
-pub fn dump(v: &Value) -> Vec<u8> {
+/// The payload `DUMP` answers for a value; `None` for a stream (Sixfold
+/// does not write Redis's stream encoding yet).
+pub fn dump(v: &Value) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     match v {
         Value::Str(s) => {
@@ -185,8 +186,9 @@ pub fn dump(v: &Value) -> Vec<u8> {
                 out.extend_from_slice(&s.to_le_bytes());
             }
         }
+        Value::Stream(_) => return None,
     }
-    seal(out)
+    Some(seal(out))
 }
 
 fn strings<'a>(out: &mut Vec<u8>, kind: u8, n: usize, items: impl Iterator<Item = &'a Bytes>) {
@@ -455,7 +457,7 @@ mod tests {
             Value::ZSet(z),
         ];
         for v in values {
-            let p = dump(&v);
+            let p = dump(&v).unwrap();
             assert_eq!(load(unseal(&p).unwrap()), Some(v.clone()));
             for i in 0..p.len() {
                 let mut bad = p.clone();
@@ -489,7 +491,7 @@ mod tests {
         fn any_body_loads_or_is_refused(kind in 0u8..22, noise in proptest::collection::vec(proptest::num::u8::ANY, 0..200), flip in 0usize..64) {
             let mut body = vec![kind];
             body.extend_from_slice(&noise);
-            let valid = dump(&Value::List([Bytes::from("a"), Bytes::from("12")].into()));
+            let valid = dump(&Value::List([Bytes::from("a"), Bytes::from("12")].into())).unwrap();
             let mut damaged = unseal(&valid).map(<[u8]>::to_vec).unwrap_or_default();
             let at = flip % damaged.len().max(1);
             if let Some(b) = damaged.get_mut(at) {
@@ -497,7 +499,7 @@ mod tests {
             }
             for b in [&body, &damaged] {
                 if let Some(v) = load(b) {
-                    proptest::prop_assert_eq!(unseal(&dump(&v)).and_then(load), Some(v));
+                    proptest::prop_assert_eq!(dump(&v).and_then(|p| unseal(&p).and_then(load)), Some(v));
                 }
             }
         }

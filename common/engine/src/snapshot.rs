@@ -142,11 +142,68 @@ pub fn key_groups(db: usize, key: &Bytes, entry: &Entry) -> Vec<Vec<Effect>> {
             let items = z.iter().flat_map(|(m, s)| [Bytes::from(format!("{s:e}")), m.clone()]).collect();
             pieces("ZADD", items, 2);
         }
+        Value::Stream(st) => effects.extend(stream_effects(key, st).into_iter().map(|args| Effect::new(db, args))),
     }
     if let Some(at) = entry.expire_at_ms {
         effects.push(Effect::new(db, vec![Bytes::from_static(b"PEXPIREAT"), k(), Bytes::from(at.to_string())]));
     }
     effects.into_iter().map(|e| vec![e]).collect()
+}
+
+/// The commands that rebuild a stream: its entries (with any deleted
+/// entry a group still has pending, added and deleted again once its
+/// claims are made), counters, groups, consumers and pending entries.
+/// (A pending entry removed by trimming comes back as deleted by XDEL,
+/// which may raise `max-deleted-entry-id`.)
+fn stream_effects(key: &Bytes, st: &crate::stream::Stream) -> Vec<Vec<Bytes>> {
+    use crate::stream::StreamId;
+    let w = |s: &'static str| Bytes::from_static(s.as_bytes());
+    let gone: std::collections::BTreeSet<StreamId> =
+        st.groups.values().flat_map(|g| g.pel.keys()).filter(|id| !st.entries.contains_key(id)).copied().collect();
+    let mut all: Vec<(StreamId, Vec<Bytes>)> = st.entries.iter().map(|(id, f)| (*id, f.clone())).collect();
+    all.extend(gone.iter().map(|id| (*id, vec![w("_"), w("_")])));
+    all.sort_by_key(|(id, _)| *id);
+    let mut out = Vec::new();
+    if all.is_empty() {
+        let id = st.last_id.max(StreamId::new(0, 1));
+        out.push(vec![w("XADD"), key.clone(), w("MAXLEN"), w("0"), id.bytes(), w("_"), w("_")]);
+    }
+    for (id, fields) in all {
+        let mut e = vec![w("XADD"), key.clone(), id.bytes()];
+        e.extend(fields);
+        out.push(e);
+    }
+    for (name, g) in &st.groups {
+        let read = g.entries_read.map_or("-1".to_string(), |n| n.to_string());
+        out.push(vec![
+            w("XGROUP"),
+            w("CREATE"),
+            key.clone(),
+            name.clone(),
+            g.last_id.bytes(),
+            w("ENTRIESREAD"),
+            read.into(),
+        ]);
+        for c in g.consumers.keys() {
+            out.push(vec![w("XGROUP"), w("CREATECONSUMER"), key.clone(), name.clone(), c.clone()]);
+        }
+        for (id, p) in &g.pel {
+            let mut e = vec![w("XCLAIM"), key.clone(), name.clone(), p.consumer.clone(), w("0"), id.bytes(), w("TIME")];
+            e.extend([Bytes::from(p.delivered_ms.to_string()), w("RETRYCOUNT"), Bytes::from(p.deliveries.to_string())]);
+            e.extend([w("FORCE"), w("JUSTID")]);
+            out.push(e);
+        }
+    }
+    if !gone.is_empty() {
+        out.push([w("XDEL"), key.clone()].into_iter().chain(gone.iter().map(|id| id.bytes())).collect());
+    }
+    let mut setid = vec![w("XSETID"), key.clone(), st.last_id.bytes(), w("ENTRIESADDED")];
+    setid.push(Bytes::from(st.entries_added.to_string()));
+    if st.max_deleted != StreamId::MIN {
+        setid.extend([w("MAXDELETEDID"), st.max_deleted.bytes()]);
+    }
+    out.push(setid);
+    out
 }
 
 /// Writes a snapshot of an engine that does not change meanwhile, one

@@ -1,4 +1,5 @@
-//! The value types a key can hold: strings, lists, hashes, sets, sorted sets.
+//! The value types a key can hold: strings, lists, hashes, sets, sorted
+//! sets, streams (`crate::stream`).
 
 use bytes::Bytes;
 use std::cmp::Ordering;
@@ -17,6 +18,8 @@ pub enum Value {
     Set(HashSet<Bytes>),
     /// A sorted set.
     ZSet(ZSet),
+    /// A stream (boxed: it is large and rare).
+    Stream(Box<crate::stream::Stream>),
 }
 
 impl Value {
@@ -28,6 +31,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -39,6 +43,8 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::ZSet(z) => z.is_empty(),
+            // An empty stream stays, as in Redis.
+            Value::Stream(_) => false,
         }
     }
 
@@ -87,6 +93,7 @@ impl Value {
                     "skiplist"
                 }
             }
+            Value::Stream(_) => "stream",
         }
     }
 }

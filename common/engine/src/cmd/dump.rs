@@ -18,7 +18,12 @@ fn word(s: &'static str) -> Bytes {
 
 /// `DUMP key`
 pub fn dump(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    Ok(ex.lookup(&a[1]).map_or(Frame::Null, |e| Frame::Bulk(Bytes::from(rdb::dump(&e.value)))))
+    let Some(e) = ex.lookup(&a[1]) else {
+        return Ok(Frame::Null);
+    };
+    let payload =
+        rdb::dump(&e.value).ok_or_else(|| CmdError::msg("ERR DUMP of a stream is not supported by Sixfold yet"))?;
+    Ok(Frame::Bulk(Bytes::from(payload)))
 }
 
 /// RESTORE's options.

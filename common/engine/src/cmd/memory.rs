@@ -45,6 +45,13 @@ fn value_bytes(v: &Value, samples: usize) -> usize {
         Value::Set(s) => sampled(s.len(), s.iter().map(|m| m.len()), samples),
         // A member is in the score map and in the order tree.
         Value::ZSet(z) => sampled(z.len(), z.members().map(|(m, _)| 2 * m.len() + 16), samples),
+        // An entry's ID and fields; a group's pending entries.
+        Value::Stream(st) => {
+            let entries =
+                sampled(st.len(), st.entries.values().map(|f| 16 + f.iter().map(Bytes::len).sum::<usize>()), samples);
+            let pending: usize = st.groups.values().map(|g| g.pel.len() * (2 * ELEMENT_OVERHEAD_BYTES + 32)).sum();
+            entries + pending
+        }
     }
 }
 

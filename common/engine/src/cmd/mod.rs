@@ -33,6 +33,9 @@ pub mod server;
 pub mod sets;
 pub mod slowlog;
 pub mod sort;
+pub mod stream_groups;
+pub mod stream_info;
+pub mod streams;
 pub mod strings;
 pub mod subcommands;
 pub mod zranges;
@@ -136,13 +139,22 @@ pub fn runs_script(name: &str) -> bool {
     matches!(name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro")
 }
 
-/// Whether the command changes durable state beyond the keyspace (a
-/// `FUNCTION` subcommand that loads or removes libraries): refused where
-/// writes are.
-pub fn writes_functions(args: &[Bytes]) -> bool {
-    args.len() > 1
-        && args[0].eq_ignore_ascii_case(b"function")
-        && [&b"load"[..], b"delete", b"flush", b"restore"].iter().any(|s| args[1].eq_ignore_ascii_case(s))
+/// Whether the command writes: by its flags, or by its subcommand's
+/// (`XGROUP CREATE`, `FUNCTION LOAD`): refused where writes are.
+pub fn writes(spec: &Spec, args: &[Bytes]) -> bool {
+    spec.has("write") || subcommand(spec.name, args).is_some_and(|s| s.flags.contains(&"write"))
+}
+
+/// The subcommand `args` name of container `name`, if served.
+fn subcommand(name: &str, args: &[Bytes]) -> Option<&'static subcommands::Sub> {
+    let sub = args.get(1)?;
+    let prefix_ok = |s: &&subcommands::Sub| {
+        s.name.len() == name.len() + 1 + sub.len()
+            && s.name.starts_with(name)
+            && s.name.as_bytes()[name.len()] == b'|'
+            && s.name.as_bytes()[name.len() + 1..].eq_ignore_ascii_case(sub)
+    };
+    subcommands::SUBCOMMANDS.iter().find(prefix_ok)
 }
 
 /// Whether `name` runs other commands (EXEC, scripts): it may touch any
@@ -177,7 +189,15 @@ pub fn command_keys(args: &[Bytes]) -> Option<Vec<Bytes>> {
         let store = args.windows(2).skip(2).filter(|w| upper(&w[0]).starts_with("STORE")).map(|w| w[1].clone());
         return Some(std::iter::once(args.get(1)?.clone()).chain(store).collect());
     }
-    let (first, last, step) = spec.keys;
+    if matches!(spec.name, "xread" | "xreadgroup") {
+        // The first half of what follows STREAMS.
+        let at = args.iter().position(|a| a.eq_ignore_ascii_case(b"STREAMS"))? + 1;
+        return Some(args[at..at + (args.len() - at) / 2].to_vec());
+    }
+    let (first, last, step) = match subcommand(spec.name, args) {
+        Some(sub) if spec.keys.0 <= 0 => sub.keys,
+        _ => spec.keys,
+    };
     if first <= 0 || step <= 0 {
         return None;
     }
@@ -192,6 +212,24 @@ pub fn help(cmd: &str, lines: &[&str]) -> Frame {
     let mut out = vec![Frame::Simple(Cow::Owned(title))];
     out.extend(lines.iter().map(|l| Frame::Simple(Cow::Owned(l.to_string()))));
     Frame::Array(out)
+}
+
+/// Checks a container's subcommand against Redis's: its error for an
+/// unknown subcommand, and for a wrong argument count (`'xinfo|stream'`).
+pub fn check_subcommand(container: &str, a: &[Bytes]) -> Result<(), CmdError> {
+    let full = format!("{container}|{}", String::from_utf8_lossy(&a[1]).to_lowercase());
+    match subcommands::SUBCOMMANDS.iter().find(|s| s.name == full) {
+        None => Err(unknown_subcommand(&a[1], &container.to_uppercase())),
+        Some(s) if !arity_fits(s.arity, a.len()) => {
+            Err(CmdError::msg(format!("ERR wrong number of arguments for '{full}' command")))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Whether `argc` arguments fit a Redis arity (exact if positive, a minimum if negative).
+pub fn arity_fits(arity: i32, argc: usize) -> bool {
+    if arity >= 0 { argc == arity as usize } else { argc >= arity.unsigned_abs() as usize }
 }
 
 /// Redis's error for an unknown subcommand.

@@ -4,7 +4,7 @@
 use super::{
     Handler, Spec, bitmaps, cluster, command, connection, dump, failover, functions, geo, hashes, hyperloglog, keys,
     latency, lcs, lists, memory, monitor, multi, persistence, pubsub, replication, scripting, server, sets, slowlog,
-    sort, strings, zranges, zsets,
+    sort, stream_groups, stream_info, streams, strings, zranges, zsets,
 };
 
 /// Every command.
@@ -48,6 +48,21 @@ pub static TABLE: &[Spec] = &[
     Spec { name: "pfmerge", arity: -2, flags: &["write", "denyoom"], keys: (1,-1,1), group: "hyperloglog", summary: "Merges one or more HyperLogLog values into a single key.", handler: Handler::Data(hyperloglog::pfmerge) },
     Spec { name: "pfdebug", arity: 3, flags: &["write", "denyoom", "admin"], keys: (2,2,1), group: "hyperloglog", summary: "Internal commands for debugging HyperLogLog values.", handler: Handler::Data(hyperloglog::pfdebug) },
     Spec { name: "pfselftest", arity: 1, flags: &["admin"], keys: (0,0,0), group: "hyperloglog", summary: "An internal command for testing HyperLogLog values.", handler: Handler::Data(hyperloglog::pfselftest) },
+    Spec { name: "xadd", arity: -5, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "stream", summary: "Appends a new entry to a stream", handler: Handler::Data(streams::xadd) },
+    Spec { name: "xtrim", arity: -4, flags: &["write"], keys: (1,1,1), group: "stream", summary: "Trims the stream to (approximately if '~' is passed) a certain size", handler: Handler::Data(streams::xtrim) },
+    Spec { name: "xdel", arity: -3, flags: &["write", "fast"], keys: (1,1,1), group: "stream", summary: "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.", handler: Handler::Data(streams::xdel) },
+    Spec { name: "xlen", arity: 2, flags: &["readonly", "fast"], keys: (1,1,1), group: "stream", summary: "Return the number of entries in a stream", handler: Handler::Data(streams::xlen) },
+    Spec { name: "xrange", arity: -4, flags: &["readonly"], keys: (1,1,1), group: "stream", summary: "Return a range of elements in a stream, with IDs matching the specified IDs interval", handler: Handler::Data(streams::xrange) },
+    Spec { name: "xrevrange", arity: -4, flags: &["readonly"], keys: (1,1,1), group: "stream", summary: "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE", handler: Handler::Data(streams::xrange) },
+    Spec { name: "xsetid", arity: -3, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "stream", summary: "An internal command for replicating stream values", handler: Handler::Data(streams::xsetid) },
+    Spec { name: "xread", arity: -4, flags: &["readonly", "blocking", "movablekeys"], keys: (0,0,0), group: "stream", summary: "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.", handler: Handler::Data(streams::xread) },
+    Spec { name: "xreadgroup", arity: -7, flags: &["write", "blocking", "movablekeys"], keys: (0,0,0), group: "stream", summary: "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.", handler: Handler::Data(stream_groups::xreadgroup) },
+    Spec { name: "xack", arity: -4, flags: &["write", "fast"], keys: (1,1,1), group: "stream", summary: "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.", handler: Handler::Data(stream_groups::xack) },
+    Spec { name: "xpending", arity: -3, flags: &["readonly"], keys: (1,1,1), group: "stream", summary: "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.", handler: Handler::Data(stream_groups::xpending) },
+    Spec { name: "xclaim", arity: -6, flags: &["write", "fast"], keys: (1,1,1), group: "stream", summary: "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.", handler: Handler::Data(stream_groups::xclaim) },
+    Spec { name: "xautoclaim", arity: -6, flags: &["write", "fast"], keys: (1,1,1), group: "stream", summary: "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.", handler: Handler::Data(stream_groups::xautoclaim) },
+    Spec { name: "xgroup", arity: -2, flags: &[], keys: (0,0,0), group: "stream", summary: "A container for consumer groups commands", handler: Handler::Data(stream_groups::xgroup) },
+    Spec { name: "xinfo", arity: -2, flags: &[], keys: (0,0,0), group: "stream", summary: "A container for stream introspection commands", handler: Handler::Data(stream_info::xinfo) },
     Spec { name: "incr", arity: 2, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "strings", summary: "Increments an integer by one.", handler: Handler::Data(strings::incr) },
     Spec { name: "decr", arity: 2, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "strings", summary: "Decrements an integer by one.", handler: Handler::Data(strings::incr) },
     Spec { name: "incrby", arity: 3, flags: &["write", "denyoom", "fast"], keys: (1,1,1), group: "strings", summary: "Increments an integer.", handler: Handler::Data(strings::incr) },
