@@ -468,3 +468,30 @@ fn functions_reach_replicas_and_a_restarted_writer() {
     let libs: Vec<redis::Value> = query(writer.port, redis::cmd("FUNCTION").arg("LIST"));
     assert_eq!(libs.len(), 1, "only the library not deleted: {libs:?}");
 }
+
+/// Streams replicate with their groups (a replica's digest is the
+/// writer's after XADD with `*`, ~ trims and group reads and claims), and
+/// a reader blocked on a replica (XREAD BLOCK on a READONLY connection)
+/// wakes when the replica applies the writer's XADD.
+#[test]
+fn streams_replicate_and_blocked_replica_readers_wake() {
+    let s = shard("streams", &[]);
+    let mut w = Raw::connect(s.writer.port);
+    for i in 0..300 {
+        w.cmd(&["XADD", "s", "MAXLEN", "~", "150", "*", "n", &i.to_string()]);
+    }
+    w.cmd(&["XGROUP", "CREATE", "s", "g", "0"]);
+    w.cmd(&["XREADGROUP", "GROUP", "g", "alice", "COUNT", "20", "STREAMS", "s", ">"]);
+    w.cmd(&["XAUTOCLAIM", "s", "g", "bob", "0", "0-0", "COUNT", "5"]);
+    w.cmd(&["XACK", "s", "g", "0-1"]);
+    for r in &s.replicas {
+        converge(s.writer.port, r.port, "after stream writes");
+    }
+    let mut reader = Raw::connect(s.replicas[0].port);
+    assert_eq!(reader.cmd(&["READONLY"]), sixfold_resp::Frame::ok());
+    reader.send(&[b"XREAD", b"BLOCK", b"10000", b"STREAMS", b"s", b"$"]);
+    assert!(reader.read_within(300).is_none(), "the replica's XREAD waits");
+    w.cmd(&["XADD", "s", "*", "n", "fresh"]);
+    let got = reader.read_within(5000).expect("the blocked replica reader woke");
+    assert!(format!("{got:?}").contains("fresh"), "{got:?}");
+}

@@ -687,6 +687,9 @@ impl Engine {
             };
             let mut scratch = Vec::new();
             let mut touched = Vec::new();
+            // A replica's readers blocked on keys (XREAD BLOCK) and
+            // watchers hear of the writes it applies.
+            let track = !self.blocked_on.is_empty() || !self.watchers.is_empty();
             let mut ex = Exec {
                 ks: &mut self.ks,
                 db,
@@ -702,12 +705,16 @@ impl Engine {
                 block_as: None,
                 effects: &mut scratch,
                 touched: &mut touched,
-                track_touched: false,
+                track_touched: track,
                 dirty: 0,
                 rewritten: false,
                 expired: 0,
             };
             f(&mut ex, &e.args)?;
+            self.touched.extend(touched);
+        }
+        if !self.touched.is_empty() {
+            self.after_commands();
         }
         Ok(())
     }
@@ -1067,7 +1074,7 @@ impl Engine {
                 return;
             };
             let resp3 = self.sessions.get(&id).is_some_and(|s| s.proto == sixfold_resp::Protocol::Resp3);
-            let mut ex = self.exec(db, Mode::Execute, resp3, false);
+            let mut ex = self.exec(db, self.exec_mode(), resp3, false);
             let r = f(&mut ex, &args);
             self.stats.dirty += ex.dirty;
             match r {

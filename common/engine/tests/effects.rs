@@ -125,9 +125,40 @@ fn command() -> impl Strategy<Value = Vec<String>> {
             "hll-sparse-max-bytes",
             n
         ])),
+        (key(), val()).prop_map(move |(k, x)| v(vec!["XADD", &k, "*", "f", &x])),
+        (key(), val()).prop_map(move |(k, x)| v(vec!["XADD", &k, "MAXLEN", "~", "3", "*", "f", &x])),
+        (key(), stream_id()).prop_map(move |(k, i)| v(vec!["XADD", &k, "MINID", &i, "*", "f", "v"])),
+        (key(), stream_id()).prop_map(move |(k, i)| v(vec!["XDEL", &k, &i])),
+        key().prop_map(move |k| v(vec!["XTRIM", &k, "MAXLEN", "1"])),
+        key().prop_map(move |k| v(vec!["XGROUP", "CREATE", &k, "g", "0", "MKSTREAM"])),
+        key().prop_map(move |k| v(vec!["XGROUP", "SETID", &k, "g", "0"])),
+        key().prop_map(move |k| v(vec!["XGROUP", "DELCONSUMER", &k, "g", "c1"])),
+        (key(), 0u32..3).prop_map(move |(k, c)| {
+            v(vec!["XREADGROUP", "GROUP", "g", &format!("c{c}"), "COUNT", "2", "STREAMS", &k, ">"])
+        }),
+        key().prop_map(move |k| v(vec!["XREADGROUP", "GROUP", "g", "c1", "NOACK", "STREAMS", &k, ">"])),
+        key().prop_map(move |k| v(vec!["XREADGROUP", "GROUP", "g", "c2", "BLOCK", "0", "STREAMS", &k, ">"])),
+        key().prop_map(move |k| v(vec!["XREADGROUP", "GROUP", "g", "c1", "STREAMS", &k, "0"])),
+        key().prop_map(move |k| v(vec!["XREAD", "BLOCK", "40", "STREAMS", &k, "$"])),
+        (key(), stream_id()).prop_map(move |(k, i)| v(vec!["XACK", &k, "g", &i])),
+        (key(), stream_id()).prop_map(move |(k, i)| v(vec!["XCLAIM", &k, "g", "c3", "0", &i, "IDLE", "5"])),
+        key().prop_map(move |k| v(vec!["XAUTOCLAIM", &k, "g", "c2", "10", "0-0", "COUNT", "2"])),
+        (key(), stream_id()).prop_map(move |(k, i)| v(vec!["XSETID", &k, &i])),
+        proptest::sample::select(&["2", "100"][..]).prop_map(move |n| v(vec![
+            "CONFIG",
+            "SET",
+            "stream-node-max-entries",
+            n
+        ])),
         (proptest::sample::select(SCRIPTS), key(), key(), val())
             .prop_map(move |(body, a, b, x)| v(vec!["EVAL", body, "2", &a, &b, &x])),
     ]
+}
+
+/// An ID among the first ones `XADD *` gives (the clock starts at
+/// 1_700_000_000_000 ms and moves by up to 60 ms a step).
+fn stream_id() -> impl Strategy<Value = String> {
+    (0u64..200, 0u64..3).prop_map(|(ms, seq)| format!("{}-{seq}", 1_700_000_000_000u64 + ms))
 }
 
 /// A sparse HLL whose opcodes cover 16390 registers, not 16384: PFADD

@@ -346,7 +346,10 @@ pub fn xclaim(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let min_idle = int(&a[4]).map_err(|_| CmdError::msg("ERR Invalid min-idle-time argument for XCLAIM"))?.max(0);
     let ids: Vec<StreamId> = a[5..].iter().map_while(|b| StreamId::parse(b, 0)).collect();
     let mut o = claim_opts(&a[5 + ids.len()..], now)?;
-    let at = o.delivered_ms.map_or(now, |t| if t < 0 || t > now { now } else { t });
+    // A time ahead of the clock (or negative) is taken as now, as Redis
+    // does; a logged time is applied as it is (a replica's clock differs).
+    let applying = ex.mode == crate::exec::Mode::Apply;
+    let at = o.delivered_ms.map_or(now, |t| if !applying && (t < 0 || t > now) { now } else { t });
     o.delivered_ms = Some(at);
     ex.suppress_verbatim();
     let (key, group, consumer) = (&a[1], &a[2], &a[3]);

@@ -23,6 +23,19 @@ fn sample() -> Engine {
     for (score, m) in [("0.1", "a"), ("-inf", "b"), ("1e300", "c"), ("5e-324", "d"), ("-0.000123456789", "e")] {
         run(0, &["ZADD", "odd", score, m]);
     }
+    // Streams: entries, counters, groups, consumers, a pending entry
+    // deleted since, an empty stream with a group, one emptied by XDEL.
+    for i in 1..=6 {
+        run(0, &["XADD", "st", &format!("{i}-1"), "f", &i.to_string()]);
+    }
+    run(0, &["XGROUP", "CREATE", "st", "g", "0", "ENTRIESREAD", "0"]);
+    run(0, &["XCLAIM", "st", "g", "alice", "0", "1-1", "2-1", "TIME", "123", "RETRYCOUNT", "2", "FORCE", "JUSTID"]);
+    run(0, &["XGROUP", "SETID", "st", "g", "3-1", "ENTRIESREAD", "3"]);
+    run(0, &["XDEL", "st", "2-1"]);
+    run(0, &["XGROUP", "CREATECONSUMER", "st", "g", "bob"]);
+    run(0, &["XGROUP", "CREATE", "empty", "g", "$", "MKSTREAM"]);
+    run(0, &["XADD", "gone", "5-5", "f", "v"]);
+    run(0, &["XDEL", "gone", "5-5"]);
     run(0, &["PEXPIREAT", "s", "99999999999999"]);
     run(0, &["PEXPIREAT", "list", "1"]);
     e
