@@ -21,6 +21,7 @@ pub mod hll;
 pub mod output_limits;
 pub mod pause;
 pub mod rdb;
+pub mod rdb_stream;
 pub mod redis_config;
 pub mod scripting;
 pub mod session;

@@ -10,7 +10,7 @@
 //! Redis loads (list, set, hash of RDB strings; sorted set with binary
 //! scores). It reads every encoding Redis 7.0 writes or loads for the five
 //! types: listpacks, intsets, ziplists, quicklists (both versions), and
-//! the old sorted set with text scores.
+//! the old sorted set with text scores. Streams are in `rdb_stream`.
 
 use crate::value::{Value, ZSet};
 use bytes::Bytes;
@@ -159,9 +159,8 @@ pub fn get_string(r: &mut &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// The payload `DUMP` answers for a value; `None` for a stream (Sixfold
-/// does not write Redis's stream encoding yet).
-pub fn dump(v: &Value) -> Option<Vec<u8>> {
+/// The payload `DUMP` answers for a value.
+pub fn dump(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     match v {
         Value::Str(s) => {
@@ -186,9 +185,12 @@ pub fn dump(v: &Value) -> Option<Vec<u8>> {
                 out.extend_from_slice(&s.to_le_bytes());
             }
         }
-        Value::Stream(_) => return None,
+        Value::Stream(st) => {
+            out.push(crate::rdb_stream::TYPE_STREAM_2);
+            crate::rdb_stream::dump(&mut out, st);
+        }
     }
-    Some(seal(out))
+    seal(out)
 }
 
 fn strings<'a>(out: &mut Vec<u8>, kind: u8, n: usize, items: impl Iterator<Item = &'a Bytes>) {
@@ -198,7 +200,7 @@ fn strings<'a>(out: &mut Vec<u8>, kind: u8, n: usize, items: impl Iterator<Item 
 }
 
 /// The value a payload body (after [`unseal`]) holds; `None` for a body
-/// that is malformed, of a type Sixfold does not hold (streams, modules),
+/// that is malformed, of a type Sixfold does not hold (modules),
 /// or an empty collection (Redis refuses those too).
 pub fn load(body: &[u8]) -> Option<Value> {
     let mut r = body;
@@ -213,7 +215,7 @@ pub fn load(body: &[u8]) -> Option<Value> {
             zset(repeat(&mut r, |r| Some((get_bytes(r)?, if text { text_score(r)? } else { binary_score(r)? })))?)?
         }
         TYPE_SET_INTSET => Value::Set(intset(&get_string(&mut r)?)?.into_iter().collect()),
-        TYPE_SET_LISTPACK => Value::Set(listpack(&get_string(&mut r)?)?.into_iter().collect()),
+        TYPE_SET_LISTPACK => Value::Set(listpack_items(&get_string(&mut r)?)?.into_iter().collect()),
         TYPE_LIST_ZIPLIST => Value::List(ziplist(&get_string(&mut r)?)?.into()),
         TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => Value::Hash(pairs(flat_pairs(packed(kind, &get_string(&mut r)?)?)?)),
         TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => {
@@ -223,6 +225,9 @@ pub fn load(body: &[u8]) -> Option<Value> {
         }
         TYPE_LIST_QUICKLIST => Value::List(quicklist(&mut r, false)?),
         TYPE_LIST_QUICKLIST_2 => Value::List(quicklist(&mut r, true)?),
+        crate::rdb_stream::TYPE_STREAM_1 | crate::rdb_stream::TYPE_STREAM_2 | crate::rdb_stream::TYPE_STREAM_3 => {
+            Value::Stream(Box::new(crate::rdb_stream::load(&mut r, kind)?))
+        }
         _ => return None,
     };
     (r.is_empty() && !v.is_empty_collection()).then_some(v)
@@ -286,7 +291,7 @@ fn text_score(r: &mut &[u8]) -> Option<f64> {
 
 /// A listpack's or a ziplist's elements, by the type that holds it.
 fn packed(kind: u8, blob: &[u8]) -> Option<Vec<Bytes>> {
-    if matches!(kind, TYPE_HASH_ZIPLIST | TYPE_ZSET_ZIPLIST) { ziplist(blob) } else { listpack(blob) }
+    if matches!(kind, TYPE_HASH_ZIPLIST | TYPE_ZSET_ZIPLIST) { ziplist(blob) } else { listpack_items(blob) }
 }
 
 /// Quicklist nodes: ziplists (version 1), or listpack / plain elements
@@ -300,7 +305,7 @@ fn quicklist(r: &mut &[u8], v2: bool) -> Option<VecDeque<Bytes>> {
         match (v2, container) {
             (false, _) => out.extend(ziplist(&blob)?),
             (true, 1) => out.push_back(Bytes::from(blob)),
-            (true, 2) => out.extend(listpack(&blob)?),
+            (true, 2) => out.extend(listpack_items(&blob)?),
             _ => return None,
         }
     }
@@ -336,7 +341,7 @@ fn le(b: &[u8]) -> u64 {
 
 /// A listpack's elements: a 6-byte header, entries (encoding, data,
 /// back-length), the 0xFF end byte.
-fn listpack(blob: &[u8]) -> Option<Vec<Bytes>> {
+pub(crate) fn listpack_items(blob: &[u8]) -> Option<Vec<Bytes>> {
     let mut r = blob;
     let total = le(take(&mut r, 4)?) as usize;
     take(&mut r, 2)?;
@@ -457,7 +462,7 @@ mod tests {
             Value::ZSet(z),
         ];
         for v in values {
-            let p = dump(&v).unwrap();
+            let p = dump(&v);
             assert_eq!(load(unseal(&p).unwrap()), Some(v.clone()));
             for i in 0..p.len() {
                 let mut bad = p.clone();
@@ -479,7 +484,7 @@ mod tests {
         blob.extend_from_slice(&entries);
         blob.push(0xFF);
         let got: Vec<String> =
-            listpack(&blob).unwrap().iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect();
+            listpack_items(&blob).unwrap().iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect();
         assert_eq!(got, ["5", "-2", "ab", "1000", "70000"]);
     }
 
@@ -491,7 +496,7 @@ mod tests {
         fn any_body_loads_or_is_refused(kind in 0u8..22, noise in proptest::collection::vec(proptest::num::u8::ANY, 0..200), flip in 0usize..64) {
             let mut body = vec![kind];
             body.extend_from_slice(&noise);
-            let valid = dump(&Value::List([Bytes::from("a"), Bytes::from("12")].into())).unwrap();
+            let valid = dump(&Value::List([Bytes::from("a"), Bytes::from("12")].into()));
             let mut damaged = unseal(&valid).map(<[u8]>::to_vec).unwrap_or_default();
             let at = flip % damaged.len().max(1);
             if let Some(b) = damaged.get_mut(at) {
@@ -499,7 +504,7 @@ mod tests {
             }
             for b in [&body, &damaged] {
                 if let Some(v) = load(b) {
-                    proptest::prop_assert_eq!(dump(&v).and_then(|p| unseal(&p).and_then(load)), Some(v));
+                    proptest::prop_assert_eq!(unseal(&dump(&v)).and_then(load), Some(v));
                 }
             }
         }

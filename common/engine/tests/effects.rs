@@ -516,7 +516,7 @@ fn restore_is_logged_with_an_absolute_ttl() {
     let id = w.connect(ClientInfo::default(), 1_000).unwrap();
     let mut z = sixfold_engine::value::ZSet::default();
     z.insert(Bytes::from("m"), 2.5);
-    let payload = Bytes::from(sixfold_engine::rdb::dump(&sixfold_engine::value::Value::ZSet(z)).unwrap());
+    let payload = Bytes::from(sixfold_engine::rdb::dump(&sixfold_engine::value::Value::ZSet(z)));
     let restore = |key: &str, ttl: &str| {
         vec![Bytes::from("RESTORE"), Bytes::from(key.to_string()), Bytes::from(ttl.to_string()), payload.clone()]
     };

@@ -18,12 +18,7 @@ fn word(s: &'static str) -> Bytes {
 
 /// `DUMP key`
 pub fn dump(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
-    let Some(e) = ex.lookup(&a[1]) else {
-        return Ok(Frame::Null);
-    };
-    let payload =
-        rdb::dump(&e.value).ok_or_else(|| CmdError::msg("ERR DUMP of a stream is not supported by Sixfold yet"))?;
-    Ok(Frame::Bulk(Bytes::from(payload)))
+    Ok(ex.lookup(&a[1]).map_or(Frame::Null, |e| Frame::Bulk(Bytes::from(rdb::dump(&e.value)))))
 }
 
 /// RESTORE's options.
