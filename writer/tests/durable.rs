@@ -354,3 +354,35 @@ fn an_anonymous_replconf_is_refused_and_never_counted() {
     let info: String = redis::cmd("INFO").arg("replication").query(&mut c).unwrap();
     assert!(info.contains("connected_slaves:1"), "{info}");
 }
+
+/// A keyspace notification tells of a write only once it committed: with
+/// three storage nodes paused the subscriber hears nothing of a SET; once
+/// one returns, the SET commits and the notification arrives.
+#[test]
+fn keyspace_notifications_wait_for_their_commit() {
+    let fabric = Fabric::start("notify");
+    let port = free_port();
+    let mut args = fabric.server_args();
+    args.extend(["--lease-ms", "10000", "--lease-renew-ms", "500"].map(String::from));
+    let _server = sixfold_on(port, &args);
+    let mut c = common::Raw::connect(port);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]), sixfold_resp::Frame::ok());
+    let mut sub = common::Raw::connect(port);
+    sub.send(&[b"SUBSCRIBE", b"__keyevent@0__:set"]);
+    sub.read().expect("SUBSCRIBE's reply");
+    for i in 0..3 {
+        fabric.signal(i, "-STOP");
+    }
+    let writer = std::thread::spawn(move || {
+        let mut a = client(port);
+        let _: () = a.set("k", "uncommitted until a node returns").unwrap();
+    });
+    assert!(sub.read_within(600).is_none(), "a notification of an uncommitted write was sent");
+    fabric.signal(0, "-CONT");
+    writer.join().unwrap();
+    let m = sub.read_within(5000).expect("the notification after the commit");
+    assert!(format!("{m:?}").contains("__keyevent@0__:set"), "{m:?}");
+    for i in 1..3 {
+        fabric.signal(i, "-CONT");
+    }
+}

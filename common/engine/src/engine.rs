@@ -37,6 +37,8 @@ pub struct Config {
     /// `stream-node-max-entries`: entries per stream node, which
     /// approximate trimming (`~`) removes whole.
     pub stream_node_entries_max: u64,
+    /// `notify-keyspace-events`, as `crate::notify` flags.
+    pub notify_flags: u16,
     /// Active expiry cycle on (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire: bool,
     /// `client-output-buffer-limit` (Sixfold acts on the pubsub class).
@@ -77,6 +79,7 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             hll_sparse_bytes_max: 3000,
             stream_node_entries_max: 100,
+            notify_flags: 0,
             active_expire: true,
             output_limits: crate::output_limits::OutputLimits::default(),
             port: 6379,
@@ -206,7 +209,7 @@ pub struct Engine {
     failover_request: Option<cmd::failover::FailoverRequest>,
     groups: Vec<Vec<Effect>>,
     pub(crate) cur: Vec<Effect>,
-    touched: Vec<(usize, Bytes)>,
+    pub(crate) touched: Vec<(usize, Bytes)>,
     has_output: Vec<ClientId>,
     closing: Vec<ClientId>,
     pub(crate) shutdown: bool,
@@ -575,7 +578,11 @@ impl Engine {
             for k in keys {
                 ex.expire_if_needed(db, &k);
             }
-            self.stats.expired_keys += ex.expired;
+            let (n, expired) = (ex.expired, std::mem::take(&mut ex.expired_keys));
+            self.stats.expired_keys += n;
+            for (db, key) in expired {
+                self.publish_event(crate::notify::EXPIRED, "expired", db, &key);
+            }
             self.finish_group();
         }
     }
@@ -706,6 +713,7 @@ impl Engine {
                 effects: &mut scratch,
                 touched: &mut touched,
                 track_touched: track,
+                expired_keys: Vec::new(),
                 dirty: 0,
                 rewritten: false,
                 expired: 0,
@@ -733,7 +741,8 @@ impl Engine {
             block_as: None,
             effects: &mut self.cur,
             touched: &mut self.touched,
-            track_touched: !self.watchers.is_empty() || !self.blocked_on.is_empty(),
+            track_touched: !self.watchers.is_empty() || !self.blocked_on.is_empty() || self.config.notify_flags != 0,
+            expired_keys: Vec::new(),
             dirty: 0,
             rewritten: false,
             expired: 0,
@@ -965,12 +974,17 @@ impl Engine {
                 if spec.has("denyoom") && !in_multi && self.over_maxmemory() {
                     return Some(Frame::error(OOM_ERROR));
                 }
+                let before = if self.exec_mode() == Mode::Execute { self.notify_before(db, args) } else { None };
                 let mut ex = self.exec(db, self.exec_mode(), resp3, in_multi);
                 let r = f(&mut ex, args);
                 let (dirty, rewritten, block_as) = (ex.dirty, ex.rewritten, ex.block_as.take());
+                let expired = std::mem::take(&mut ex.expired_keys);
                 self.stats.expired_keys += ex.expired;
                 if dirty > 0 && !rewritten {
                     self.cur.push(Effect::new(db, args.to_vec()));
+                }
+                if let Some(b) = before {
+                    self.notify_after(b, args, &expired);
                 }
                 self.stats.dirty += dirty;
                 match r {
@@ -1074,12 +1088,17 @@ impl Engine {
                 return;
             };
             let resp3 = self.sessions.get(&id).is_some_and(|s| s.proto == sixfold_resp::Protocol::Resp3);
+            let before = if self.exec_mode() == Mode::Execute { self.notify_before(db, &args) } else { None };
             let mut ex = self.exec(db, self.exec_mode(), resp3, false);
             let r = f(&mut ex, &args);
-            self.stats.dirty += ex.dirty;
+            let (dirty, expired) = (ex.dirty, std::mem::take(&mut ex.expired_keys));
+            self.stats.dirty += dirty;
             match r {
                 Err(CmdError::WouldBlock { .. }) => return,
                 r => {
+                    if let Some(b) = before {
+                        self.notify_after(b, &args, &expired);
+                    }
                     self.finish_group();
                     self.unblock(id);
                     let f = r.unwrap_or_else(|e| Frame::error(e.to_string()));

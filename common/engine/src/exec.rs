@@ -101,6 +101,9 @@ pub struct Exec<'a> {
     pub(crate) touched: &'a mut Vec<(usize, Bytes)>,
     /// Record touched keys (only needed while clients watch keys or block).
     pub(crate) track_touched: bool,
+    /// Keys found expired and deleted (recorded with `track_touched`),
+    /// for their `expired` notifications.
+    pub(crate) expired_keys: Vec<(usize, Bytes)>,
     pub(crate) dirty: u64,
     pub(crate) rewritten: bool,
     pub(crate) expired: u64,
@@ -125,7 +128,8 @@ impl Exec<'_> {
             let k = Bytes::copy_from_slice(key);
             self.effects.push(Effect::new(db, vec![Bytes::from_static(b"DEL"), k.clone()]));
             if self.track_touched {
-                self.touched.push((db, k));
+                self.touched.push((db, k.clone()));
+                self.expired_keys.push((db, k));
             }
         }
         expired

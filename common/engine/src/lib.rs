@@ -18,6 +18,7 @@ pub mod engine;
 pub mod exec;
 pub mod geo;
 pub mod hll;
+pub mod notify;
 pub mod output_limits;
 pub mod pause;
 pub mod rdb;

@@ -93,6 +93,14 @@ pub fn setbit(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         b"1" => true,
         _ => return Err(CmdError::msg("ERR bit is not an integer or out of range")),
     };
+    // A bit already as asked, in a string long enough, changes nothing
+    // (as in Redis: no write logged, no notification).
+    if let Some(s) = ex.string(&a[1])?
+        && (s.len() as u64) > bit / 8
+        && get_bit(&s, bit) == u8::from(on)
+    {
+        return Ok(Frame::Integer(i64::from(on)));
+    }
     let old = edit(ex, &a[1], (bit / 8 + 1) as usize, |m| {
         let (byte, mask) = ((bit / 8) as usize, 1u8 << (7 - bit % 8));
         let old = m[byte] & mask != 0;

@@ -141,8 +141,16 @@ fn deliver(e: &mut Engine, ids: Vec<ClientId>, m: &Frame) -> i64 {
 
 /// `PUBLISH channel message`, `SPUBLISH shardchannel message`
 pub fn publish(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
-    let (ch, msg) = (&a[1], &a[2]);
-    let kind = Kind::of(&a[0]);
+    Ok(Some(Frame::Integer(publish_to(e, Kind::of(&a[0]), &a[1], &a[2]))))
+}
+
+/// Publishes `msg` on channel `ch` (keyspace notifications); how many
+/// subscribers got it.
+pub fn publish_message(e: &mut Engine, ch: &Bytes, msg: &Bytes) -> i64 {
+    publish_to(e, Kind::Channel, ch, msg)
+}
+
+fn publish_to(e: &mut Engine, kind: Kind, ch: &Bytes, msg: &Bytes) -> i64 {
     let direct: Vec<ClientId> = kind.map(e).get(ch).map(|s| s.iter().copied().collect()).unwrap_or_default();
     let name = if kind == Kind::Shard { "smessage" } else { "message" };
     let m = Frame::Push(vec![Frame::bulk(name), Frame::Bulk(ch.clone()), Frame::Bulk(msg.clone())]);
@@ -161,7 +169,7 @@ pub fn publish(e: &mut Engine, _id: ClientId, a: &[Bytes]) -> SessionResult {
         }
     }
     e.stats.pubsub_messages += n as u64;
-    Ok(Some(Frame::Integer(n)))
+    n
 }
 
 /// The channels of `map` matching the optional pattern.

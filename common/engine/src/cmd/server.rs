@@ -290,6 +290,13 @@ pub(crate) fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), Cmd
                 _ => e.scripts.watch().set_log_level(&String::from_utf8_lossy(v)),
             }
         }
+        "notify-keyspace-events" => {
+            let flags = crate::notify::parse(v)
+                .ok_or_else(|| failed("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))?;
+            let shown = Bytes::from(crate::notify::format(flags));
+            super::config::set(e, name, &shown).unwrap_or(Ok(())).map_err(|why| failed(&why))?;
+            e.config.notify_flags = flags;
+        }
         "protected-mode" => {
             let value = super::config::check(crate::redis_config::Kind::Bool, v).map_err(|why| failed(&why))?;
             e.config.protected_mode = value == "yes";

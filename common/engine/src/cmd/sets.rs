@@ -128,8 +128,10 @@ pub fn smove(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     }
     ex.drop_if_empty(&a[1]);
     ex.touch(&a[1]);
-    ex.set_or_create(&a[2])?.insert(a[3].clone());
-    ex.touch(&a[2]);
+    // A member the destination holds already leaves it unchanged.
+    if ex.set_or_create(&a[2])?.insert(a[3].clone()) {
+        ex.touch(&a[2]);
+    }
     Ok(Frame::Integer(1))
 }
 
