@@ -21,7 +21,6 @@ const NEVER: &[&str] = &["module", "psync", "sync"];
 /// subcommands a one-shard cluster does not take.
 const NOT_YET: &[&str] = &[
     "acl",
-    "client|tracking",
     "cluster|addslots",
     "cluster|addslotsrange",
     "cluster|bumpepoch",

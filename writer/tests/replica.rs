@@ -495,3 +495,28 @@ fn streams_replicate_and_blocked_replica_readers_wake() {
     let got = reader.read_within(5000).expect("the blocked replica reader woke");
     assert!(format!("{got:?}").contains("fresh"), "{got:?}");
 }
+
+/// Client-side caching against a replica: a READONLY RESP3 connection
+/// tracking a key it read gets its invalidation when the replica applies
+/// the writer's write to it.
+#[test]
+fn a_replica_invalidates_tracked_keys_as_it_applies_writes() {
+    let s = shard("tracking", &[]);
+    let mut w = Raw::connect(s.writer.port);
+    w.cmd(&["SET", "k", "old"]);
+    converge(s.writer.port, s.replicas[0].port, "before tracking");
+    let mut r = Raw::connect(s.replicas[0].port);
+    r.cmd(&["HELLO", "3"]);
+    assert_eq!(r.cmd(&["READONLY"]), sixfold_resp::Frame::ok());
+    assert_eq!(r.cmd(&["CLIENT", "TRACKING", "ON"]), sixfold_resp::Frame::ok());
+    assert_eq!(r.cmd(&["GET", "k"]), sixfold_resp::Frame::Bulk("old".into()));
+    w.cmd(&["SET", "k", "new"]);
+    let push = r.read_within(5000).expect("an invalidation from the replica");
+    assert_eq!(
+        push,
+        sixfold_resp::Frame::Push(vec![
+            sixfold_resp::Frame::Bulk("invalidate".into()),
+            sixfold_resp::Frame::Array(vec![sixfold_resp::Frame::Bulk("k".into())])
+        ])
+    );
+}

@@ -12,7 +12,7 @@ import redis
 
 PORT = 16598
 SERVED = {
-    "client": "caching getname getredir help id info kill list no-evict pause reply setname trackinginfo unblock unpause",
+    "client": "caching getname getredir help id info kill list no-evict pause reply setname tracking trackinginfo unblock unpause",
     "cluster": "countkeysinslot getkeysinslot help info keyslot myid nodes shards slots",
     "command": "count docs getkeys help info list",
     "config": "get help resetstat rewrite set",

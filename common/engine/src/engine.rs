@@ -210,6 +210,8 @@ pub struct Engine {
     groups: Vec<Vec<Effect>>,
     pub(crate) cur: Vec<Effect>,
     pub(crate) touched: Vec<(usize, Bytes)>,
+    /// Client-side caching: remembered keys, BCAST prefixes.
+    pub(crate) tracking_table: crate::tracking::Table,
     has_output: Vec<ClientId>,
     closing: Vec<ClientId>,
     pub(crate) shutdown: bool,
@@ -275,6 +277,7 @@ impl Engine {
             clock: quanta::Clock::new(),
             cur: Vec::new(),
             touched: Vec::new(),
+            tracking_table: Default::default(),
             has_output: Vec::new(),
             closing: Vec::new(),
             shutdown: false,
@@ -522,6 +525,7 @@ impl Engine {
         crate::cmd::pubsub::unsubscribe_all(self, id);
         crate::cmd::multi::unwatch(self, id);
         crate::cmd::monitor::stop(self, id);
+        crate::tracking::disable(self, id);
         self.sessions.remove(&id);
     }
 
@@ -580,6 +584,9 @@ impl Engine {
             }
             let (n, expired) = (ex.expired, std::mem::take(&mut ex.expired_keys));
             self.stats.expired_keys += n;
+            if self.tracking_table.active() {
+                self.invalidate(&expired, None);
+            }
             for (db, key) in expired {
                 self.publish_event(crate::notify::EXPIRED, "expired", db, &key);
             }
@@ -696,7 +703,7 @@ impl Engine {
             let mut touched = Vec::new();
             // A replica's readers blocked on keys (XREAD BLOCK) and
             // watchers hear of the writes it applies.
-            let track = !self.blocked_on.is_empty() || !self.watchers.is_empty();
+            let track = !self.blocked_on.is_empty() || !self.watchers.is_empty() || self.tracking_table.active();
             let mut ex = Exec {
                 ks: &mut self.ks,
                 db,
@@ -722,6 +729,10 @@ impl Engine {
             self.touched.extend(touched);
         }
         if !self.touched.is_empty() {
+            if self.tracking_table.active() {
+                let touched = self.touched.clone();
+                self.invalidate(&touched, None);
+            }
             self.after_commands();
         }
         Ok(())
@@ -741,7 +752,10 @@ impl Engine {
             block_as: None,
             effects: &mut self.cur,
             touched: &mut self.touched,
-            track_touched: !self.watchers.is_empty() || !self.blocked_on.is_empty() || self.config.notify_flags != 0,
+            track_touched: !self.watchers.is_empty()
+                || !self.blocked_on.is_empty()
+                || self.config.notify_flags != 0
+                || self.tracking_table.active(),
             expired_keys: Vec::new(),
             dirty: 0,
             rewritten: false,
@@ -812,6 +826,7 @@ impl Engine {
         if let Some(f) = reply {
             self.reply(id, &f);
         }
+        self.send_deferred_invalidations();
         if let Some(s) = self.sessions.get_mut(&id) {
             s.reply_mode = match s.reply_mode {
                 ReplyMode::SkipNext => ReplyMode::Skip,
@@ -975,6 +990,7 @@ impl Engine {
                     return Some(Frame::error(OOM_ERROR));
                 }
                 let before = if self.exec_mode() == Mode::Execute { self.notify_before(db, args) } else { None };
+                let touched_at = self.touched.len();
                 let mut ex = self.exec(db, self.exec_mode(), resp3, in_multi);
                 let r = f(&mut ex, args);
                 let (dirty, rewritten, block_as) = (ex.dirty, ex.rewritten, ex.block_as.take());
@@ -986,6 +1002,7 @@ impl Engine {
                 if let Some(b) = before {
                     self.notify_after(b, args, &expired);
                 }
+                self.after_tracked(id, spec, args, (touched_at, in_multi));
                 self.stats.dirty += dirty;
                 match r {
                     Ok(f) => Some(f),
@@ -1099,10 +1116,12 @@ impl Engine {
                     if let Some(b) = before {
                         self.notify_after(b, &args, &expired);
                     }
+                    self.after_tracked(id, spec, &args, (0, false));
                     self.finish_group();
                     self.unblock(id);
                     let f = r.unwrap_or_else(|e| Frame::error(e.to_string()));
                     self.reply(id, &f);
+                    self.send_deferred_invalidations();
                     self.resume(id);
                 }
             }

@@ -28,6 +28,7 @@ pub mod scripting;
 pub mod session;
 pub mod snapshot;
 pub mod stream;
+pub mod tracking;
 pub mod util;
 pub mod value;
 

@@ -100,6 +100,8 @@ pub struct Session {
     pub no_evict: bool,
     /// `CLIENT NO-TOUCH`.
     pub no_touch: bool,
+    /// CLIENT TRACKING settings, when on.
+    pub tracking: Option<crate::tracking::Tracking>,
     /// Connection time (unix ms).
     pub created_ms: i64,
     /// Last command time (unix ms).
@@ -148,6 +150,7 @@ impl Session {
             reply_mode: ReplyMode::On,
             no_evict: false,
             no_touch: false,
+            tracking: None,
             created_ms: now_ms,
             last_ms: now_ms,
             last_cmd: "NULL",

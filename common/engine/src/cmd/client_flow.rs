@@ -1,7 +1,5 @@
 //! The CLIENT subcommands that hold or release clients: PAUSE, UNPAUSE,
-//! UNBLOCK; and those of client-side caching that answer for a client
-//! with tracking off (GETREDIR, TRACKINGINFO, CACHING): CLIENT TRACKING
-//! itself is not served yet, so no client has it on.
+//! UNBLOCK (client-side caching's are in `crate::tracking`).
 
 use crate::args::{int, is};
 use crate::cmd::SessionResult;
@@ -15,8 +13,7 @@ fn arity_error(sub: &str) -> CmdError {
     CmdError::msg(format!("ERR wrong number of arguments for 'client|{}' command", sub.to_lowercase()))
 }
 
-/// `CLIENT PAUSE|UNPAUSE|UNBLOCK|GETREDIR|TRACKINGINFO|CACHING ...` (`sub`
-/// upper-cased).
+/// `CLIENT PAUSE|UNPAUSE|UNBLOCK ...` (`sub` upper-cased).
 pub fn client(e: &mut Engine, _id: ClientId, sub: &str, a: &[Bytes]) -> SessionResult {
     match (sub, a.len()) {
         ("PAUSE", 3 | 4) => {
@@ -54,15 +51,6 @@ pub fn client(e: &mut Engine, _id: ClientId, sub: &str, a: &[Bytes]) -> SessionR
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
             String::from_utf8_lossy(&a[1])
         ))),
-        ("GETREDIR", 2) => Ok(Some(Frame::Integer(-1))),
-        ("TRACKINGINFO", 2) => Ok(Some(Frame::Map(vec![
-            (Frame::bulk("flags"), Frame::Set(vec![Frame::bulk("off")])),
-            (Frame::bulk("redirect"), Frame::Integer(-1)),
-            (Frame::bulk("prefixes"), Frame::Array(vec![])),
-        ]))),
-        ("CACHING", 3) => Err(CmdError::msg(
-            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
-        )),
         _ => Err(arity_error(sub)),
     }
 }

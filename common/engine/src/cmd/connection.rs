@@ -230,8 +230,13 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
             Ok(Some(Frame::Verbatim("txt".into(), Bytes::from(text))))
         }
         "KILL" => kill(e, id, &a[2..]),
-        "PAUSE" | "UNPAUSE" | "UNBLOCK" | "GETREDIR" | "TRACKINGINFO" | "CACHING" => {
-            super::client_flow::client(e, id, &sub, a)
+        "PAUSE" | "UNPAUSE" | "UNBLOCK" => super::client_flow::client(e, id, &sub, a),
+        "TRACKING" if a.len() >= 3 => crate::tracking::client_tracking(e, id, a),
+        "CACHING" if a.len() == 3 => crate::tracking::client_caching(e, id, a),
+        "TRACKINGINFO" if a.len() == 2 => Ok(Some(crate::tracking::client_trackinginfo(e, id))),
+        "GETREDIR" if a.len() == 2 => Ok(Some(crate::tracking::client_getredir(e, id))),
+        "TRACKING" | "CACHING" | "TRACKINGINFO" | "GETREDIR" => {
+            Err(CmdError::msg(format!("ERR wrong number of arguments for 'client|{}' command", sub.to_lowercase())))
         }
         "NO-EVICT" => {
             arity(3)?;
@@ -278,6 +283,7 @@ pub fn client(e: &mut Engine, id: ClientId, a: &[Bytes]) -> SessionResult {
                 "PAUSE <timeout> [WRITE|ALL]",
                 "UNPAUSE",
                 "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
                 "GETREDIR",
                 "TRACKINGINFO",
                 "CACHING <YES|NO>",

@@ -32,6 +32,7 @@ pub static SUBCOMMANDS: &[Sub] = &[
     Sub { name: "client|pause", arity: -3, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), summary: "Stop processing commands from clients for some time" },
     Sub { name: "client|reply", arity: 3, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Instruct the server whether to reply to commands" },
     Sub { name: "client|setname", arity: 3, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Set the current connection name" },
+    Sub { name: "client|tracking", arity: -3, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Enable or disable server assisted client side caching support" },
     Sub { name: "client|trackinginfo", arity: 2, flags: &["noscript", "loading", "stale"], keys: (0,0,0), summary: "Return information about server assisted client side caching for the current connection" },
     Sub { name: "client|unblock", arity: -3, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), summary: "Unblock a client blocked in a blocking command from a different connection" },
     Sub { name: "client|unpause", arity: 2, flags: &["admin", "noscript", "loading", "stale"], keys: (0,0,0), summary: "Resume processing of clients that were paused" },
