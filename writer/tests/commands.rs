@@ -592,3 +592,34 @@ fn latency_answers_like_redis() {
     }
     assert_eq!(seen[0], seen[1], "sixfold's, then redis's");
 }
+
+/// The latency monitor against Debian's `redis-server`: with
+/// `latency-monitor-threshold` set, a slow script is a sample of the
+/// `command` event on both (latest, history, all-time high), fast commands
+/// are none, GRAPH and DOCTOR describe it, and RESET forgets it.
+#[test]
+fn the_latency_monitor_samples_slow_commands_like_redis() {
+    let ours = common::sixfold(&[]);
+    let theirs = common::redis();
+    let slow = "local i = 0 while i < 4000000 do i = i + 1 end return i";
+    for port in [ours.port, theirs.port] {
+        let mut c = Raw::connect(port);
+        assert_eq!(c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "5"]), Frame::ok());
+        c.cmd(&["SET", "k", "v"]);
+        c.cmd(&["EVAL", slow, "0"]);
+        let Frame::Array(latest) = c.cmd(&["LATENCY", "LATEST"]) else { panic!("LATEST") };
+        assert_eq!(latest.len(), 1, "{port}: only the script: {latest:?}");
+        let Frame::Array(e) = &latest[0] else { panic!("{latest:?}") };
+        assert_eq!(e[0], bulk("command"), "{port}");
+        let (Frame::Integer(ms), Frame::Integer(max)) = (&e[2], &e[3]) else { panic!("{e:?}") };
+        assert!(*ms >= 5 && max >= ms, "{port}: {e:?}");
+        let Frame::Array(history) = c.cmd(&["LATENCY", "HISTORY", "command"]) else { panic!("HISTORY") };
+        assert_eq!(history.len(), 1, "{port}: {history:?}");
+        let graph = c.cmd(&["LATENCY", "GRAPH", "command"]);
+        assert!(format!("{graph:?}").contains("command - high"), "{port}: {graph:?}");
+        let doctor = c.cmd(&["LATENCY", "DOCTOR"]);
+        assert!(format!("{doctor:?}").contains("latency spikes"), "{port}: {doctor:?}");
+        assert_eq!(c.cmd(&["LATENCY", "RESET", "command", "nosuch"]), Frame::Integer(1), "{port}");
+        assert_eq!(c.cmd(&["LATENCY", "LATEST"]), Frame::Array(vec![]), "{port}");
+    }
+}

@@ -212,6 +212,8 @@ pub struct Engine {
     pub(crate) touched: Vec<(usize, Bytes)>,
     /// Client-side caching: remembered keys, BCAST prefixes.
     pub(crate) tracking_table: crate::tracking::Table,
+    /// The latency monitor's events.
+    pub(crate) latency_monitor: crate::cmd::latency::Monitor,
     has_output: Vec<ClientId>,
     closing: Vec<ClientId>,
     pub(crate) shutdown: bool,
@@ -278,6 +280,7 @@ impl Engine {
             cur: Vec::new(),
             touched: Vec::new(),
             tracking_table: Default::default(),
+            latency_monitor: Default::default(),
             has_output: Vec::new(),
             closing: Vec::new(),
             shutdown: false,
@@ -955,6 +958,9 @@ impl Engine {
             // An error in EXEC's reply reaches the client (a script's
             // commands' errors reach the script).
             self.stats.cmdstats.error_reply(m);
+        }
+        if reply.is_some() {
+            self.latency_monitor.note_command(spec.has("fast"), usec, self.now_ms / 1000);
         }
         // A command that blocked ran only its first try (Redis times it
         // when it is served).

@@ -370,15 +370,19 @@ pub(crate) fn listpack_items(blob: &[u8]) -> Option<Vec<Bytes>> {
             0xF1..=0xF4 => Bytes::from(sign_extend(le(&entry[1..]), data as u32 * 8).to_string()),
             _ => Bytes::copy_from_slice(&entry[head..]),
         });
-        let len = head + data;
-        let backlen = match len {
-            0..=127 => 1,
-            128..=16_382 => 2,
-            16_383..=2_097_150 => 3,
-            2_097_151..=268_435_454 => 4,
-            _ => 5,
-        };
-        take(&mut r, backlen)?;
+        take(&mut r, backlen_bytes(head + data))?;
+    }
+}
+
+/// How many bytes a listpack entry of `len` bytes (encoding and data)
+/// takes to give its length backwards (7 bits a byte).
+pub(crate) fn backlen_bytes(len: usize) -> usize {
+    match len {
+        0..=127 => 1,
+        128..=16_382 => 2,
+        16_383..=2_097_150 => 3,
+        2_097_151..=268_435_454 => 4,
+        _ => 5,
     }
 }
 

@@ -78,13 +78,7 @@ fn listpack(items: &[Lp]) -> Vec<u8> {
 /// A listpack entry's back-length: its length in 7-bit groups, most
 /// significant first, all but the first marked with the high bit.
 fn backlen(l: usize) -> Vec<u8> {
-    let groups = match l {
-        0..=127 => 1,
-        128..=16_382 => 2,
-        16_383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    };
+    let groups = crate::rdb::backlen_bytes(l);
     (0..groups).map(|i| ((l >> (7 * (groups - 1 - i))) & 127) as u8 | if i == 0 { 0 } else { 128 }).collect()
 }
 

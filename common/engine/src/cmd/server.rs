@@ -268,17 +268,22 @@ pub(crate) fn set_param(e: &mut Engine, name: &str, v: &Bytes) -> Result<(), Cmd
         }
         "client-output-buffer-limit" => e.config.output_limits.set(v).map_err(failed)?,
         // Stored as Redis reports them, and acting: SLOWLOG's settings, the
-        // level `redis.log` writes at, when a sparse HLL turns dense, and the
-        // size of a stream's nodes.
+        // level `redis.log` writes at, when a sparse HLL turns dense, the
+        // size of a stream's nodes, and the latency monitor's threshold.
         "slowlog-log-slower-than"
         | "slowlog-max-len"
         | "loglevel"
         | "hll-sparse-max-bytes"
-        | "stream-node-max-entries" => {
+        | "stream-node-max-entries"
+        | "latency-monitor-threshold" => {
             super::config::set(e, name, v).unwrap_or(Ok(())).map_err(|why| failed(&why))?;
             match name {
                 "slowlog-max-len" => e.slowlog.entries_max = usize::try_from(int(v).unwrap_or(0)).unwrap_or(0),
                 "slowlog-log-slower-than" => e.slowlog.slower_than_us = int(v).unwrap_or(0),
+                "latency-monitor-threshold" => {
+                    let stored = super::config::value(e, name).and_then(|v| v.parse().ok());
+                    e.latency_monitor.threshold_ms = stored.unwrap_or(0);
+                }
                 "stream-node-max-entries" => {
                     let stored = super::config::value(e, name).unwrap_or("100");
                     e.config.stream_node_entries_max = stored.parse().unwrap_or(100);
