@@ -9,10 +9,12 @@
 //! it commands and the clock, and drains replies and effects.
 
 pub mod args;
+pub mod blocking;
 pub mod cmd;
 pub mod cmdstats;
 pub mod db;
 pub mod digest;
+pub mod dispatch;
 pub mod effects;
 pub mod engine;
 pub mod exec;

@@ -444,7 +444,7 @@ fn run_command(e: &mut Engine, id: ClientId, args: &[Bytes], rules: Rules) -> Fr
     let Some(spec) = cmd::lookup(&args[0]) else {
         return Frame::error("ERR Unknown Redis command called from script");
     };
-    if crate::engine::check_arity(spec, args.len()).is_err() {
+    if crate::dispatch::check_arity(spec, args.len()).is_err() {
         return Frame::error("ERR Wrong number of args calling Redis command from script");
     }
     if spec.has("noscript") {
