@@ -225,12 +225,9 @@ impl Engine {
     /// configuration's `startup` pairs are applied as CONFIG SET would
     /// (check them first with [`Engine::check_startup`]).
     pub fn new(config: Config, seed: u64) -> Engine {
-        let startup = config.startup.clone();
         let mut e = Engine::bare(config, seed);
-        for (name, value) in &startup {
-            if let Err(err) = cmd::server::set_param(&mut e, &name.to_lowercase(), value) {
-                tracing::warn!(name, %err, "a [config] parameter was refused");
-            }
+        if let Err(err) = e.apply_startup() {
+            tracing::warn!(%err, "a [config] parameter was refused");
         }
         e.config_changed = false;
         e
@@ -238,10 +235,15 @@ impl Engine {
 
     /// The CONFIG SET error of the first `startup` pair the engine refuses.
     pub fn check_startup(config: &Config) -> Result<(), String> {
-        let mut e = Engine::bare(config.clone(), 0);
-        for (name, value) in &config.startup {
-            cmd::server::set_param(&mut e, &name.to_lowercase(), value)
-                .map_err(|err| format!("[config] {name} = {:?}: {err}", String::from_utf8_lossy(value)))?;
+        Engine::bare(config.clone(), 0).apply_startup()
+    }
+
+    /// Applies the configuration's `startup` pairs as CONFIG SET would,
+    /// stopping at the first refused.
+    fn apply_startup(&mut self) -> Result<(), String> {
+        for (name, value) in self.config.startup.clone() {
+            cmd::server::set_param(self, &name.to_lowercase(), &value)
+                .map_err(|err| format!("[config] {name} = {:?}: {err}", String::from_utf8_lossy(&value)))?;
         }
         Ok(())
     }
