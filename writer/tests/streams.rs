@@ -415,6 +415,20 @@ fn blocked_reads_wake_on_an_add_from_another_client() {
     assert!(format!("{got:?}").contains("grouped"), "{got:?}");
     let pending = writer.cmd(&["XPENDING", "s", "g"]);
     assert!(format!("{pending:?}").starts_with("Array([Integer(1)"), "{pending:?}");
+    // A blocked group read ends when its group or its key goes, as Redis's.
+    reader.send(&[b"XREADGROUP", b"GROUP", b"g", b"c", b"BLOCK", b"0", b"STREAMS", b"s", b">"]);
+    assert!(reader.read_within(300).is_none(), "XREADGROUP waits");
+    writer.cmd(&["XGROUP", "DESTROY", "s", "g"]);
+    assert_eq!(
+        reader.read_within(2000),
+        Some(Frame::Error("NOGROUP the consumer group this client was blocked on no longer exists".into()))
+    );
+    writer.cmd(&["XGROUP", "CREATE", "s", "g", "$"]);
+    reader.send(&[b"XREADGROUP", b"GROUP", b"g", b"c", b"BLOCK", b"0", b"STREAMS", b"s", b">"]);
+    assert!(reader.read_within(300).is_none(), "XREADGROUP waits");
+    writer.cmd(&["DEL", "s"]);
+    assert_eq!(reader.read_within(2000), Some(Frame::Error("UNBLOCKED the stream key no longer exists".into())));
+    writer.cmd(&["XADD", "s", "9-1", "f", "again"]);
     // A timeout answers a null array.
     reader.send(&[b"XREAD", b"BLOCK", b"100", b"STREAMS", b"s", b"$"]);
     assert_eq!(reader.read_within(3000), Some(Frame::NullArray));

@@ -98,6 +98,7 @@ impl Engine {
             let resp3 = self.sessions.get(&id).is_some_and(|s| s.proto == sixfold_resp::Protocol::Resp3);
             let before = if self.exec_mode() == Mode::Execute { self.notify_before(db, &args) } else { None };
             let mut ex = self.exec(db, self.exec_mode(), resp3, false);
+            ex.serving_blocked = true;
             let r = f(&mut ex, &args);
             let (dirty, expired) = (ex.dirty, std::mem::take(&mut ex.expired_keys));
             self.stats.dirty += dirty;

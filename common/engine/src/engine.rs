@@ -722,6 +722,7 @@ impl Engine {
                 // The writer logs approximate trims as exact ones.
                 stream_node_entries_max: self.config.stream_node_entries_max,
                 block_as: None,
+                serving_blocked: false,
                 effects: &mut scratch,
                 touched: &mut touched,
                 track_touched: track,
@@ -755,6 +756,7 @@ impl Engine {
             hll_sparse_bytes_max: self.config.hll_sparse_bytes_max,
             stream_node_entries_max: self.config.stream_node_entries_max,
             block_as: None,
+            serving_blocked: false,
             effects: &mut self.cur,
             touched: &mut self.touched,
             track_touched: !self.watchers.is_empty()

@@ -97,6 +97,8 @@ pub struct Exec<'a> {
     /// The command to run again, when a blocking command that blocks
     /// resolved arguments that change (XREAD's `$`).
     pub block_as: Option<Vec<Bytes>>,
+    /// The command runs again for a client it blocked (its key changed).
+    pub serving_blocked: bool,
     pub(crate) effects: &'a mut Vec<Effect>,
     pub(crate) touched: &'a mut Vec<(usize, Bytes)>,
     /// Record touched keys (only needed while clients watch keys or block).

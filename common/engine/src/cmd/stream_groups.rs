@@ -59,6 +59,18 @@ pub fn xreadgroup(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     let keys = &a[r.streams_at..r.streams_at + r.streams];
     let mut wanted = Vec::with_capacity(r.streams);
     for (key, id) in keys.iter().zip(&a[r.streams_at + r.streams..]) {
+        if ex.serving_blocked {
+            // What a client blocked on the group waited for went away.
+            match ex.stream(key)? {
+                None => return Err(CmdError::msg("UNBLOCKED the stream key no longer exists")),
+                Some(s) if !s.groups.contains_key(&group) => {
+                    return Err(CmdError::msg(
+                        "NOGROUP the consumer group this client was blocked on no longer exists",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
         if !ex.stream(key)?.is_some_and(|s| s.groups.contains_key(&group)) {
             return Err(CmdError::msg(format!(
                 "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
