@@ -434,3 +434,43 @@ fn blocked_reads_wake_on_an_add_from_another_client() {
     assert_eq!(reader.read_within(3000), Some(Frame::NullArray));
     std::thread::sleep(Duration::from_millis(10));
 }
+
+/// Approximate trimming works on Redis's nodes (100 entries each by
+/// default, or `stream-node-max-entries`): after XDELs and trims with `~`,
+/// MAXLEN and MINID, with and without LIMIT, the length, the node count
+/// (`radix-tree-keys`) and the first entry match Redis's.
+#[test]
+fn approximate_trims_remove_the_nodes_redis_removes() {
+    let ours = sixfold(&[]);
+    let theirs = redis();
+    let (mut a, mut b) = (Raw::connect(ours.port), Raw::connect(theirs.port));
+    let info = |c: &mut Raw| {
+        let Frame::Array(v) = c.cmd(&["XINFO", "STREAM", "s"]) else { panic!() };
+        [v[1].clone(), v[3].clone(), v[17].clone()]
+    };
+    for node_size in ["100", "7"] {
+        for c in [&mut a, &mut b] {
+            c.cmd(&["FLUSHALL"]);
+            assert_eq!(c.cmd(&["CONFIG", "SET", "stream-node-max-entries", node_size]), Frame::ok());
+            for i in 1..=730 {
+                c.cmd(&["XADD", "s", &format!("{i}-0"), "f", "v"]);
+            }
+            c.cmd(&["XDEL", "s", "3-0", "150-0", "151-0", "400-0"]);
+        }
+        let steps: &[&[&str]] = &[
+            &["XTRIM", "s", "MAXLEN", "~", "700"],
+            &["XTRIM", "s", "MAXLEN", "~", "600"],
+            &["XTRIM", "s", "MINID", "~", "250"],
+            &["XTRIM", "s", "MAXLEN", "~", "100", "LIMIT", "150"],
+            &["XADD", "s", "MAXLEN", "~", "300", "731-0", "f", "v"],
+            &["XTRIM", "s", "MINID", "~", "700", "LIMIT", "0"],
+            &["XTRIM", "s", "MAXLEN", "=", "20"],
+            &["XTRIM", "s", "MAXLEN", "~", "0"],
+        ];
+        for step in steps {
+            let (x, y) = (a.cmd(step), b.cmd(step));
+            assert_eq!(x, y, "node size {node_size}: {step:?}");
+            assert_eq!(info(&mut a), info(&mut b), "node size {node_size}: after {step:?}: length, nodes, first entry");
+        }
+    }
+}
