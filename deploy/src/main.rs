@@ -76,6 +76,9 @@ enum Cmd {
         /// Data directory of the cluster.
         #[arg(long, default_value = "./sixfold-data")]
         dir: PathBuf,
+        /// The data nodes' password (`requirepass`), as redis-cli takes it.
+        #[arg(long, env = "REDISCLI_AUTH", hide_env_values = true)]
+        password: Option<String>,
     },
     /// Off-box snapshots: restore the newest verified one, read the log
     /// past it, write, upload and verify a new one (the writer never
@@ -160,8 +163,8 @@ fn main() -> anyhow::Result<()> {
             println!("{}", sixfold_deploy::failover::failover(&dir, to.as_deref(), timeout_ms)?);
             Ok(())
         }
-        Cmd::Status { dir } => {
-            for line in sixfold_deploy::status::lines(&dir)? {
+        Cmd::Status { dir, password } => {
+            for line in sixfold_deploy::status::lines(&dir, password.as_deref())? {
                 println!("{line}");
             }
             Ok(())

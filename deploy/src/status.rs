@@ -16,22 +16,36 @@ fn get<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
     f.iter().find(|(n, _)| n == k).map_or("-", |(_, v)| v.as_str())
 }
 
-fn info(addr: &str) -> anyhow::Result<Vec<(String, String)>> {
+/// A node's INFO replication, authenticating with `password` if given.
+fn info(addr: &str, password: Option<&str>) -> redis::RedisResult<Vec<(String, String)>> {
     let client = redis::Client::open(format!("redis://{addr}/"))?;
     let mut c = client.get_connection_with_timeout(Duration::from_secs(2))?;
+    if let Some(p) = password {
+        redis::cmd("AUTH").arg(p).query::<()>(&mut c)?;
+    }
     let text: String = redis::cmd("INFO").arg("replication").query(&mut c)?;
     Ok(fields(&text))
 }
 
-/// One line per node; a node that does not answer is reported as down.
-pub fn lines(dir: &Path) -> anyhow::Result<Vec<String>> {
+/// One line per node; a node that does not answer is reported as down, one
+/// that asks for a password (or refuses the one given) as such.
+pub fn lines(dir: &Path, password: Option<&str>) -> anyhow::Result<Vec<String>> {
     let mut out =
         vec![format!("{:<11} {:<8} {:<17} {:>10} {:>10} {:>8}", "NODE", "ROLE", "ADDRESS", "LSN", "LAG", "LAG_MS")];
     let mut lease = Vec::new();
     for (name, addr) in read_endpoints(dir)? {
-        let Ok(f) = info(&addr) else {
-            out.push(format!("{name:<11} {:<8} {addr:<17}", "down"));
-            continue;
+        let f = match info(&addr, password) {
+            Ok(f) => f,
+            Err(e) if matches!(e.code(), Some("NOAUTH" | "WRONGPASS")) => {
+                let hint =
+                    if password.is_some() { "the password was refused" } else { "give --password or REDISCLI_AUTH" };
+                out.push(format!("{name:<11} {:<8} {addr:<17} ({hint}: {e})", "auth"));
+                continue;
+            }
+            Err(_) => {
+                out.push(format!("{name:<11} {:<8} {addr:<17}", "down"));
+                continue;
+            }
         };
         let role = get(&f, "role");
         if role == "master" {

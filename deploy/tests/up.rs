@@ -87,6 +87,29 @@ fn up_serves_stops_on_sigterm_and_brings_the_data_back() {
     for word in ["writer", "replica", "data-1", "data-2", "storage-6", "lease: held by", "in epoch"] {
         assert!(text.contains(word), "sixfold status shows {word}: {text}");
     }
+    // With a password on the data nodes, status asks for it, and with it
+    // (`--password` or redis-cli's REDISCLI_AUTH) reports as before.
+    for port in [writer, replica] {
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("requirepass").arg("s3cret").query(&mut conn(port)).unwrap();
+    }
+    let status = |env: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sixfold"));
+        c.args(["status", "--dir"]).arg(&dir).env_remove("REDISCLI_AUTH");
+        if let Some(pw) = env {
+            c.env("REDISCLI_AUTH", pw);
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned()
+    };
+    let text = status(None);
+    assert!(text.contains("give --password or REDISCLI_AUTH"), "{text}");
+    assert!(status(Some("wrong")).contains("the password was refused"), "with a wrong password");
+    let text = status(Some("s3cret"));
+    assert!(text.contains("writer") && text.contains("lease: held by"), "{text}");
+    for port in [writer, replica] {
+        let mut c = conn(port);
+        let _: () = redis::cmd("AUTH").arg("s3cret").query(&mut c).unwrap();
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("requirepass").arg("").query(&mut c).unwrap();
+    }
     // A planned failover to the other data node: nothing lost.
     let out = Command::new(env!("CARGO_BIN_EXE_sixfold")).args(["failover", "--dir"]).arg(&dir).output().unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
