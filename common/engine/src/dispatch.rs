@@ -227,7 +227,7 @@ impl Engine {
                 let (db, resp3) = (s.db, s.proto == sixfold_resp::Protocol::Resp3);
                 // Inside MULTI the check was made as the command was queued;
                 // a script makes its own (`scripting::run_command`).
-                if spec.has("denyoom") && !in_multi && self.over_maxmemory() {
+                if cmd::has_flag(spec, args, "denyoom") && !in_multi && self.over_maxmemory() {
                     return Some(Frame::error(OOM_ERROR));
                 }
                 let before = if self.exec_mode() == Mode::Execute { self.notify_before(db, args) } else { None };

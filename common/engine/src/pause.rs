@@ -20,8 +20,8 @@ pub struct Pause {
 }
 
 /// Whether a command may change data (Redis's `CMD_WRITE | CMD_MAY_REPLICATE`).
-fn may_write(spec: &Spec) -> bool {
-    spec.has("write") || spec.has("may_replicate") || spec.has("@may-replicate")
+fn may_write(spec: &Spec, args: &[Bytes]) -> bool {
+    cmd::writes(spec, args) || spec.has("may_replicate") || spec.has("@may-replicate")
 }
 
 impl Engine {
@@ -43,9 +43,11 @@ impl Engine {
         let Some(spec) = args.first().and_then(|n| cmd::lookup(n)) else { return false };
         let queued_writes = || {
             let queue = self.sessions.get(&id).and_then(|s| s.multi.as_ref());
-            queue.is_some_and(|q| q.iter().filter_map(|a| a.first().and_then(|n| cmd::lookup(n))).any(may_write))
+            queue.is_some_and(|q| {
+                q.iter().any(|a| a.first().and_then(|n| cmd::lookup(n)).is_some_and(|s| may_write(s, a)))
+            })
         };
-        may_write(spec) || (spec.name == "exec" && queued_writes())
+        may_write(spec, args) || (spec.name == "exec" && queued_writes())
     }
 
     /// Holds `args` (and what the client sends next) until the pause ends.

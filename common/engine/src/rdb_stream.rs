@@ -171,7 +171,8 @@ pub fn load(r: &mut &[u8], kind: u8) -> Option<Stream> {
         let master = raw_id(&mut key.as_slice()).filter(|_| key.len() == 16)?;
         node_entries(&crate::rdb::listpack_items(&get_string(r)?)?, master, &mut entries)?;
     }
-    if entries.windows(2).any(|w| w[0].0 >= w[1].0) || len(r)? != entries.len() as u64 {
+    let ordered = entries.first().is_none_or(|e| e.0 > StreamId::MIN) && entries.windows(2).all(|w| w[0].0 < w[1].0);
+    if !ordered || len(r)? != entries.len() as u64 {
         return None;
     }
     let mut s = Stream::default();
@@ -185,7 +186,12 @@ pub fn load(r: &mut &[u8], kind: u8) -> Option<Stream> {
         s.max_deleted = StreamId::new(len(r)?, len(r)?);
         s.entries_added = len(r)?;
     }
-    if s.entries.last_key_value().is_some_and(|(top, _)| *top > last) {
+    // Counters an effect (a signed integer argument) can carry again.
+    let fits = |n: u64| i64::try_from(n).is_ok();
+    if s.entries.last_key_value().is_some_and(|(top, _)| *top > last)
+        || !fits(s.entries_added)
+        || s.entries_added < s.len() as u64
+    {
         return None;
     }
     s.last_id = last;
@@ -199,24 +205,36 @@ pub fn load(r: &mut &[u8], kind: u8) -> Option<Stream> {
 fn load_group(r: &mut &[u8], kind: u8, s: &Stream) -> Option<(Bytes, Group)> {
     let name = Bytes::from(get_string(r)?);
     let last_id = StreamId::new(len(r)?, len(r)?);
-    let entries_read =
-        if kind >= TYPE_STREAM_2 { Some(len(r)?).filter(|n| *n != u64::MAX) } else { s.entries_before(last_id) };
+    let entries_read = if kind >= TYPE_STREAM_2 {
+        match len(r)? {
+            u64::MAX => None,
+            n if i64::try_from(n).is_ok() => Some(n),
+            _ => return None,
+        }
+    } else {
+        s.entries_before(last_id)
+    };
     let mut g = Group { last_id, entries_read, ..Default::default() };
     for _ in 0..len(r)? {
         let id = raw_id(r)?;
         let (delivered_ms, deliveries) = (ms_time(r)?, len(r)?);
+        if delivered_ms < 0 || i64::try_from(deliveries).is_err() || id == StreamId::MIN {
+            return None;
+        }
         g.pel.insert(id, Pending { consumer: Bytes::new(), delivered_ms, deliveries });
     }
     for _ in 0..len(r)? {
         let cname = Bytes::from(get_string(r)?);
-        let seen_ms = ms_time(r)?;
+        let seen_ms = ms_time(r)?.max(0);
         if kind >= TYPE_STREAM_3 {
             ms_time(r)?;
         }
         let mut c = Consumer { seen_ms, ..Default::default() };
         for _ in 0..len(r)? {
             let id = raw_id(r)?;
-            g.pel.get_mut(&id)?.consumer = cname.clone();
+            // Each pending entry belongs to one consumer.
+            let p = g.pel.get_mut(&id).filter(|p| p.consumer.is_empty())?;
+            p.consumer = cname.clone();
             c.pending.insert(id);
         }
         g.consumers.insert(cname, c);

@@ -450,13 +450,16 @@ fn run_command(e: &mut Engine, id: ClientId, args: &[Bytes], rules: Rules) -> Fr
     if spec.has("noscript") {
         return Frame::error("ERR This Redis command is not allowed from script");
     }
-    if spec.has("denyoom") && rules.oom_at_start && !rules.allow_oom && !e.scripts.watch.wrote() {
+    if crate::cmd::has_flag(spec, args, "denyoom") && rules.oom_at_start && !rules.allow_oom && !e.scripts.watch.wrote()
+    {
         return Frame::error(crate::engine::OOM_ERROR);
     }
-    if rules.access == Access::ReadOnly && (spec.has("write") || spec.has("@may-replicate")) {
+    // A container's subcommand may write (XGROUP CREATE).
+    let writes = crate::cmd::writes(spec, args);
+    if rules.access == Access::ReadOnly && (writes || spec.has("@may-replicate")) {
         return Frame::error("ERR Write commands are not allowed from read-only scripts.");
     }
-    if spec.has("write") {
+    if writes {
         if e.config.replica_of.is_some() {
             return Frame::error("READONLY You can't write against a read only replica.");
         }

@@ -551,3 +551,22 @@ fn restore_is_logged_with_an_absolute_ttl() {
     }
     assert_eq!(w.digest(), r.digest());
 }
+
+/// A container's subcommand that writes (XGROUP CREATE) is a write in a
+/// script: refused on a replica (whose data would differ from the
+/// writer's) and in a read-only script.
+#[test]
+fn scripts_treat_xgroup_subcommands_as_writes() {
+    let mut e = Engine::new(Config::default(), 1);
+    let id = e.connect(ClientInfo::default(), 1_000).unwrap();
+    let script = "return redis.pcall('XGROUP','CREATE','s','g','$','MKSTREAM')";
+    e.feed(id, vec![Bytes::from("EVAL_RO"), Bytes::from(script), Bytes::from("0")], 1_000);
+    let out: Vec<u8> = e.take_output().into_iter().flat_map(|(_, b)| b.to_vec()).collect();
+    assert!(String::from_utf8_lossy(&out).contains("Write commands are not allowed from read-only scripts"), "{out:?}");
+    let mut e = Engine::new(Config { replica_of: Some("127.0.0.1:1".into()), ..Config::default() }, 1);
+    let id = e.connect(ClientInfo::default(), 1_000).unwrap();
+    e.feed(id, vec![Bytes::from("EVAL"), Bytes::from(script), Bytes::from("0")], 1_000);
+    let out: Vec<u8> = e.take_output().into_iter().flat_map(|(_, b)| b.to_vec()).collect();
+    assert!(String::from_utf8_lossy(&out).contains("READONLY"), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(e.keyspace().dbs[0].len(), 0, "nothing was created on the replica");
+}

@@ -142,7 +142,12 @@ pub fn runs_script(name: &str) -> bool {
 /// Whether the command writes: by its flags, or by its subcommand's
 /// (`XGROUP CREATE`, `FUNCTION LOAD`): refused where writes are.
 pub fn writes(spec: &Spec, args: &[Bytes]) -> bool {
-    spec.has("write") || subcommand(spec.name, args).is_some_and(|s| s.flags.contains(&"write"))
+    has_flag(spec, args, "write")
+}
+
+/// Whether the command, or the subcommand `args` name, has `flag`.
+pub fn has_flag(spec: &Spec, args: &[Bytes], flag: &str) -> bool {
+    spec.has(flag) || subcommand(spec.name, args).is_some_and(|s| s.flags.contains(&flag))
 }
 
 /// The subcommand `args` name of container `name`, if served.

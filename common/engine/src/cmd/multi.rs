@@ -53,7 +53,7 @@ pub fn exec(e: &mut Engine, id: ClientId, _a: &[Bytes]) -> SessionResult {
         return Ok(Some(Frame::NullArray));
     }
     unwatch(e, id);
-    let writes = || queue.iter().any(|a| a.first().and_then(|n| lookup(n)).is_some_and(|spec| spec.has("write")));
+    let writes = || queue.iter().any(|a| a.first().and_then(|n| lookup(n)).is_some_and(|spec| super::writes(spec, a)));
     if e.config.replica_of.is_some() && writes() {
         // Queued while this node was the writer, which it no longer is
         // (Redis 7 answers so too): nothing runs, nothing is logged.

@@ -6,7 +6,7 @@
 //! as `XGROUP SETID ... ENTRIESREAD n`, and a consumer a read created as
 //! `XGROUP CREATECONSUMER`; a replica or a new writer has the same groups.
 
-use super::streams::{BAD_ID, block_or_nil, bound, entry_frame, parse_read, read_reply, strict_id};
+use super::streams::{block_or_nil, bound, entry_frame, parse_read, read_reply, strict_id};
 use crate::args::{int, is, word};
 use crate::exec::{CmdError, CmdResult, Exec};
 use crate::stream::{Group, Pending, Stream, StreamId};
@@ -44,6 +44,18 @@ fn claim_effect(key: &Bytes, group: &Bytes, id: StreamId, p: &Pending, last: Str
     e.extend([word("TIME"), Bytes::from(p.delivered_ms.to_string()), word("RETRYCOUNT")]);
     e.extend([Bytes::from(p.deliveries.to_string()), word("FORCE"), word("JUSTID"), word("LASTID"), last.bytes()]);
     e
+}
+
+/// The consumer a claim gives entries to, seen now; true if created.
+fn claim_consumer(g: &mut Group, consumer: &Bytes, now: i64) -> bool {
+    let (c, created) = g.consumer(consumer, now);
+    c.seen_ms = now;
+    created
+}
+
+/// The effect (and notification) of a consumer a read or claim created.
+fn create_consumer_effect(key: &Bytes, group: &Bytes, consumer: &Bytes) -> Vec<Bytes> {
+    vec![word("XGROUP"), word("CREATECONSUMER"), key.clone(), group.clone(), consumer.clone()]
 }
 
 /// The effect that sets a group's last ID and read counter.
@@ -124,7 +136,7 @@ fn read_group_stream(
     c.seen_ms = now;
     let mut effects = Vec::new();
     if created {
-        effects.push(vec![word("XGROUP"), word("CREATECONSUMER"), key.clone(), group.clone(), consumer.clone()]);
+        effects.push(create_consumer_effect(key, group, consumer));
     }
     let reply = match want {
         Some(after) => Some(history(s, key, (group, consumer), after, r.count, now, &mut effects)),
@@ -394,7 +406,9 @@ pub fn xclaim(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
             None => continue,
         };
         let deliveries = o.retry.unwrap_or(if o.just_id { p.deliveries } else { p.deliveries + 1 });
-        g.consumer(consumer, now).0.seen_ms = now;
+        if claim_consumer(g, consumer, now) {
+            effects.push(create_consumer_effect(key, group, consumer));
+        }
         g.assign(id, consumer, at, deliveries);
         effects.push(claim_effect(key, group, id, &g.pel[&id], last));
         out.push(if o.just_id { Frame::Bulk(id.bytes()) } else { entry_frame(id, &s.entries[&id]) });
@@ -461,7 +475,9 @@ pub fn xautoclaim(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         } else if min_idle == 0 || now - p.delivered_ms >= min_idle {
             let deliveries = if just_id { p.deliveries } else { p.deliveries + 1 };
             let g = group_of(s, group);
-            g.consumer(consumer, now).0.seen_ms = now;
+            if claim_consumer(g, consumer, now) {
+                effects.push(create_consumer_effect(key, group, consumer));
+            }
             g.assign(id, consumer, now, deliveries);
             effects.push(claim_effect(key, group, id, &g.pel[&id], last));
             claimed.push(if just_id { Frame::Bulk(id.bytes()) } else { entry_frame(id, &s.entries[&id]) });
@@ -488,7 +504,7 @@ pub fn xgroup(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
     if sub == "HELP" {
         return Ok(super::help("XGROUP", XGROUP_HELP));
     }
-    if (sub == "SETID" && a.len() == 6) || (sub == "CREATE" && a.len() > 8) {
+    if (sub == "SETID" && !matches!(a.len(), 5 | 7)) || (sub == "CREATE" && a.len() > 8) {
         return Err(subcommand_syntax(&a[1]));
     }
     let mut entries_read: Option<i64> = None;
@@ -542,10 +558,11 @@ pub fn xgroup(ex: &mut Exec, a: &[Bytes]) -> CmdResult {
         }
         "SETID" => {
             let s = stream_group(ex, key, name)?;
-            let id = if a[4].as_ref() == b"$" {
-                s.last_id
-            } else {
-                bound(&a[4], 0, true).map_err(|_| CmdError::msg(BAD_ID))?
+            let id = match a[4].as_ref() {
+                b"$" => s.last_id,
+                b"-" => StreamId::MIN,
+                b"+" => StreamId::MAX,
+                other => strict_id(other)?,
             };
             let g = group_of(s, name);
             g.last_id = id;
