@@ -365,8 +365,11 @@ fn keyspace_notifications_wait_for_their_commit() {
     let mut args = fabric.server_args();
     args.extend(["--lease-ms", "10000", "--lease-renew-ms", "500"].map(String::from));
     let _server = sixfold_on(port, &args);
-    let mut c = common::Raw::connect(port);
-    assert_eq!(c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]), sixfold_resp::Frame::ok());
+    // A first writer takes clients once any lease before it could have
+    // ended (this test's lease: 10 s): wait through the client with the
+    // longer timeout before the raw connections.
+    let _: () =
+        redis::cmd("CONFIG").arg("SET").arg("notify-keyspace-events").arg("KEA").query(&mut client(port)).unwrap();
     let mut sub = common::Raw::connect(port);
     sub.send(&[b"SUBSCRIBE", b"__keyevent@0__:set"]);
     sub.read().expect("SUBSCRIBE's reply");
